@@ -1,0 +1,40 @@
+# Set-up and the main jobs. `make submit` and `make test` are the two commands README.md promises:
+# each installs what it needs (Debian's Fashion-MNIST package, a virtualenv with the package) first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DATA   ?= data/fashion-mnist
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup system data submit test bench clean
+
+setup: system $(VENV)/.installed
+
+system: $(FASHION_IDX)
+
+$(FASHION_IDX):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+data: setup
+	$(PY) -m competition.prepare --out $(DATA)
+
+# The main job. Until competition.submit exists: build the competition and print the loader's summary.
+submit: data
+	$(PY) -m competition.data check $(DATA)
+
+test: setup
+	$(PY) -m pytest
+
+bench: data
+	$(PY) bench/load.py --data $(DATA)
+
+clean:
+	rm -rf $(VENV) $(DATA) $(DATA).grader

@@ -1,0 +1,304 @@
+"""Load a competition folder into arrays, refusing broken input with errors that name the culprit.
+
+A competition folder holds ``train.csv`` (id and label), ``test_sample.csv`` (the sample
+submission: id and a placeholder label, in the order submissions must follow) and
+``images/train/{id}.png``, ``images/test/{id}.png``. Nothing about the data is assumed: image
+size, channels, the class count, the form of ids and the type of labels all come from the files.
+
+    comp = load_competition("data/fashion-mnist")
+    comp.x_train.shape      # (60000, 28, 28, 1) uint8
+    python -m competition.data check data/fashion-mnist
+
+Decoded arrays are cached in ``<folder>/.cache`` (see ``competition.cache``), so the second load
+costs a few file checks instead of 70,000 decodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import cache as cache_store
+from .images import ImageError, decode_pngs, describe_shape
+
+MISSING_LABELS = {"", "nan", "na", "n/a", "null", "none", "#n/a"}
+_INT_PATTERN = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+class CompetitionDataError(ValueError):
+    """The competition folder cannot be used; the message names the file, row or field."""
+
+
+class CompetitionDataWarning(UserWarning):
+    """Something in the folder is odd but usable (extra images, a class too small for the folds)."""
+
+
+@dataclass
+class Competition:
+    """A loaded competition: images as ``(N, H, W, C)`` uint8, labels as ``train.csv`` holds them."""
+
+    name: str
+    path: Path
+    x_train: np.ndarray  # (n_train, H, W, C) uint8
+    y_train: np.ndarray  # (n_train,) int64 or str, in train.csv order
+    train_ids: np.ndarray  # (n_train,) str
+    x_test: np.ndarray  # (n_test, H, W, C) uint8, in test_sample.csv order
+    test_ids: np.ndarray  # (n_test,) str
+    classes: np.ndarray  # sorted unique labels
+    id_column: str = "id"
+    label_column: str = "class"
+    fingerprint: str = ""  # sha256 of both CSVs and every pixel: the data a run was made on
+    warnings: list[str] = field(default_factory=list)
+    cache_status: str = "off"  # "hit", "built" or "off (why)"
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class Layout:
+    """Where the parts of a competition folder are."""
+
+    root: Path
+
+    @property
+    def train_csv(self) -> Path:
+        return self.root / "train.csv"
+
+    @property
+    def sample_csv(self) -> Path:
+        return self.root / "test_sample.csv"
+
+    @property
+    def train_images(self) -> Path:
+        return self.root / "images" / "train"
+
+    @property
+    def test_images(self) -> Path:
+        return self.root / "images" / "test"
+
+    def check_exists(self) -> None:
+        if not self.root.is_dir():
+            raise CompetitionDataError(f"{self.root}: no such competition folder")
+        for path in (self.train_csv, self.sample_csv):
+            if not path.is_file():
+                raise CompetitionDataError(f"{path}: missing (a competition folder needs train.csv and test_sample.csv)")
+        for path in (self.train_images, self.test_images):
+            if not path.is_dir():
+                raise CompetitionDataError(f"{path}: missing image folder")
+
+
+def read_csv(path: Path) -> dict[str, list[str]]:
+    """A CSV as text columns (header -> values), tolerant of a UTF-8 BOM, CRLF line ends and spaces
+    around values. Plain lists: 10x faster to check than pandas' string columns."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CompetitionDataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except pd.errors.EmptyDataError:
+        raise CompetitionDataError(f"{path}: empty file") from None
+    except pd.errors.ParserError as exc:
+        raise CompetitionDataError(f"{path}: not a valid CSV ({exc})".replace("\n", " ")) from None
+    return {str(name).strip(): [value.strip() for value in table[name].tolist()] for name in table.columns}
+
+
+def pick_columns(sample: dict, path: Path) -> tuple[str, str]:
+    """The id and label columns, as the sample submission names them (``id`` and one more)."""
+    columns = list(sample)
+    id_column = "id" if "id" in columns else columns[0]
+    others = [c for c in columns if c != id_column]
+    if len(others) != 1:
+        raise CompetitionDataError(
+            f"{path}: expected an id column and one label column, got columns {', '.join(columns)}")
+    return id_column, others[0]
+
+
+def check_ids(ids: list[str], path: Path) -> np.ndarray:
+    """Ids must be non-empty, unique and usable as a file name stem."""
+    for row, image_id in enumerate(ids):
+        if image_id in ("", ".", "..") or "/" in image_id or "\\" in image_id or "\x00" in image_id:
+            raise CompetitionDataError(f"{path}, line {row + 2}: id {image_id!r} cannot name an image file")
+    if len(set(ids)) < len(ids):
+        seen, duplicated = set(), []
+        for image_id in ids:
+            (duplicated.append if image_id in seen else seen.add)(image_id)
+        first = duplicated[0]
+        lines = [str(row + 2) for row, image_id in enumerate(ids) if image_id == first]
+        more = len(set(duplicated)) - 1
+        raise CompetitionDataError(
+            f"{path}: duplicate id {first!r} on lines {', '.join(lines)}"
+            + (f" (and {more} more duplicated ids)" if more else ""))
+    return np.array(ids, dtype=str)
+
+
+def parse_labels(labels: list[str], path: Path, column: str) -> np.ndarray:
+    """Labels as integers when every one is written as an integer, else as strings."""
+    missing = [row for row, label in enumerate(labels) if label.lower() in MISSING_LABELS]
+    if missing:
+        raise CompetitionDataError(
+            f"{path}, line {missing[0] + 2}: empty or NaN label in column '{column}'"
+            + (f" ({len(missing)} such rows)" if len(missing) > 1 else ""))
+    if all(_INT_PATTERN.fullmatch(label) for label in set(labels)):
+        return np.array(labels, dtype=np.int64)
+    return np.array(labels, dtype=str)
+
+
+def read_tables(layout: Layout) -> dict:
+    """Ids, labels and column names from both CSVs, validated."""
+    sample = read_csv(layout.sample_csv)
+    id_column, label_column = pick_columns(sample, layout.sample_csv)
+    train = read_csv(layout.train_csv)
+    for column in (id_column, label_column):
+        if column not in train:
+            raise CompetitionDataError(
+                f"{layout.train_csv}: no '{column}' column (columns: {', '.join(train)}; "
+                f"test_sample.csv names the id and label columns)")
+    for path, table in ((layout.train_csv, train), (layout.sample_csv, sample)):
+        if not table[id_column]:
+            raise CompetitionDataError(f"{path}: no rows")
+    return {
+        "train_ids": check_ids(train[id_column], layout.train_csv),
+        "y_train": parse_labels(train[label_column], layout.train_csv, label_column),
+        "test_ids": check_ids(sample[id_column], layout.sample_csv),
+        "id_column": id_column,
+        "label_column": label_column,
+    }
+
+
+def match_images(folder: Path, ids: np.ndarray, csv: Path) -> tuple[list[str], list[str]]:
+    """Paths of the PNGs for ``ids`` (error if one is missing), and a warning for unlisted PNGs."""
+    ids = ids.tolist()
+    present = {name[:-4] for name in os.listdir(folder) if name.endswith(".png")}
+    missing = [i for i, image_id in enumerate(ids) if image_id not in present]
+    if missing:
+        first = missing[0]
+        raise CompetitionDataError(
+            f"{folder / (ids[first] + '.png')}: missing ({csv.name} line {first + 2} lists id {ids[first]!r}"
+            + (f"; {len(missing)} listed ids have no PNG)" if len(missing) > 1 else ")"))
+    notes = []
+    extra = sorted(present.difference(ids))
+    if extra:
+        shown = ", ".join(e + ".png" for e in extra[:3])
+        notes.append(f"{folder}: {len(extra)} PNG(s) not listed in {csv.name}, ignored (e.g. {shown})")
+    prefix = str(folder) + "/"
+    return [prefix + image_id + ".png" for image_id in ids], notes
+
+
+def class_warnings(classes: np.ndarray, counts: np.ndarray, min_rows: int, path: Path) -> list[str]:
+    small = [f"{c!s} ({n})" for c, n in zip(classes, counts) if n < min_rows]
+    if not small:
+        return []
+    return [f"{path}: class(es) with fewer than {min_rows} rows, too few for {min_rows}-fold CV: {', '.join(small)}"]
+
+
+def decode(layout: Layout, tables: dict, build_dir: Path | None) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Decode train then test images in one pass (into ``build_dir`` when caching); all must share
+    one size and mode. Returns train and test pixels, warnings and the files' stats."""
+    train_paths, notes = match_images(layout.train_images, tables["train_ids"], layout.train_csv)
+    test_paths, test_notes = match_images(layout.test_images, tables["test_ids"], layout.sample_csv)
+    try:
+        pixels, stats = decode_pngs(train_paths + test_paths, out=build_dir and build_dir / cache_store.PIXELS)
+    except ImageError as exc:
+        raise CompetitionDataError(str(exc)) from None
+    n = len(train_paths)
+    return pixels[:n], pixels[n:], notes + test_notes, stats
+
+
+def load_competition(path: str | Path, *, cache: bool = True, verify: str = "full",
+                     min_class_rows: int = 5) -> Competition:
+    """Load and validate the competition folder ``path``.
+
+    ``cache``: keep decoded arrays in ``path/.cache`` and reuse them while the files are unchanged.
+    ``verify``: how a cache proves itself current: ``"full"`` compares every image's size and
+    modification time (and both CSVs and image folders); ``"quick"`` only the CSVs and folders,
+    which catches added, removed or renamed images but not one rewritten in place.
+    ``min_class_rows``: warn about classes with fewer rows (the number of CV folds).
+    Raises ``CompetitionDataError``; warns with ``CompetitionDataWarning``.
+    """
+    layout = Layout(Path(path))
+    layout.check_exists()
+    name = layout.root.resolve().name
+    if cache:
+        cached = cache_store.load(layout, verify)
+        if cached is not None:
+            return _finish(Competition(name=name, path=layout.root, cache_status="hit", **cached), min_class_rows)
+    tables = read_tables(layout)
+    with cache_store.builder(layout, enabled=cache) as build:
+        x_train, x_test, notes, stats = decode(layout, tables, build.folder)
+        competition = Competition(
+            name=name, path=layout.root, x_train=x_train, x_test=x_test, classes=np.unique(tables["y_train"]),
+            fingerprint=cache_store.fingerprint(layout, x_train, x_test), warnings=notes, **tables)
+        competition.cache_status = build.save(competition, stats)
+    return _finish(competition, min_class_rows)
+
+
+def _finish(competition: Competition, min_class_rows: int) -> Competition:
+    classes, counts = np.unique(competition.y_train, return_counts=True)
+    competition.warnings += class_warnings(classes, counts, min_class_rows,
+                                           competition.path / "train.csv")
+    for message in competition.warnings:
+        warnings.warn(message, CompetitionDataWarning, stacklevel=3)
+    return competition
+
+
+def summary(competition: Competition, seconds: float | None = None, max_classes: int = 20) -> str:
+    """A one-screen description of a loaded competition."""
+    c = competition
+    h, w, channels = c.image_shape
+    lines = [
+        f"competition  {c.name}  ({c.path})",
+        f"train        {len(c.train_ids):,} images, labels from column '{c.label_column}' of train.csv",
+        f"test         {len(c.test_ids):,} images, in the order of test_sample.csv",
+        f"images       {describe_shape(c.image_shape)}  (array {h}x{w}x{channels} uint8)",
+        f"classes      {c.n_classes}, labels {'integers' if c.y_train.dtype.kind == 'i' else 'strings'}",
+    ]
+    classes, counts = np.unique(c.y_train, return_counts=True)
+    width = max(len(str(k)) for k in classes[:max_classes])
+    for k, n in list(zip(classes, counts))[:max_classes]:
+        share = n / len(c.y_train)
+        lines.append(f"  {str(k):>{width}}  {n:>8,}  {share:6.1%}  {'#' * round(share * 100)}")
+    if len(classes) > max_classes:
+        lines.append(f"  ... and {len(classes) - max_classes} more classes")
+    loaded = f", loaded in {seconds:.2f} s" if seconds is not None else ""
+    lines.append(f"cache        {c.cache_status}{loaded}")
+    lines.append(f"fingerprint  {c.fingerprint[:16]}")
+    lines += [f"warning      {message}" for message in c.warnings] or ["warnings     none"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m competition.data", description="Check and describe a competition folder.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="validate a competition folder and print its summary")
+    check.add_argument("folder", type=Path, help="competition folder (with train.csv, test_sample.csv, images/)")
+    check.add_argument("--no-cache", action="store_true", help="decode every image, neither using nor writing the cache")
+    check.add_argument("--folds", type=int, default=5, help="warn about classes with fewer rows than this (default 5)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompetitionDataWarning)  # the summary lists them
+            competition = load_competition(args.folder, cache=not args.no_cache, min_class_rows=args.folds)
+    except CompetitionDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary(competition, time.perf_counter() - start))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
