@@ -1,0 +1,253 @@
+"""Cross-validate a model on the competition's folds, saving OOF and test probabilities.
+
+    python -m competition.cv --model NAME [--data data/fashion-mnist] [--folds 5] [--seed 87]
+                             [--param k=v ...] [--limit N] [--runs-dir runs] [--resume RUN_DIR] [--list]
+
+One fresh copy of the model per fold (``sklearn.base.clone``), trained on the other folds' rows and
+scored on the held-out fold; its probabilities for the held-out rows fill ``oof.npy`` and its
+test probabilities are averaged into ``test.npy``. Each fold is written as soon as it ends, so an
+interrupted run loses at most the fold in progress, and ``--resume`` finishes the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import log_loss
+from tqdm import tqdm
+
+from . import runs
+from .data import Competition, CompetitionDataError, load_competition
+from .folds import fold_rows, make_folds
+from .fsutil import save_npy_atomic, write_json_atomic
+from .models import MODELS, make_model, public_params
+
+PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "tensorflow", "jax", "torch")
+MATCHED_ON_RESUME = ("model", "params", "folds", "seed", "limit")
+
+
+class RunMismatchError(ValueError):
+    """``--resume`` was given a run whose data or configuration differs from the request."""
+
+
+def encode_labels(comp: Competition) -> np.ndarray:
+    """Labels as column indices of the probability arrays (``comp.classes`` is sorted)."""
+    return np.searchsorted(comp.classes, comp.y_train)
+
+
+def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Columns in ``classes`` order, zeros for classes the fold's model never saw; rows renormalised
+    in float64 (libraries computing in float32 sum to 1 only roughly)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    if len(model_classes) == len(classes) and np.array_equal(model_classes, classes):
+        return proba
+    aligned = np.zeros((len(proba), len(classes)))
+    aligned[:, np.searchsorted(classes, model_classes)] = proba
+    return aligned
+
+
+def fit_fold(estimator, comp: Competition, y: np.ndarray, folds: np.ndarray, fold: int) -> runs.FoldResult:
+    """Train a fresh clone of ``estimator`` on the other folds and predict the held-out fold and the test set."""
+    train, held_out = fold_rows(folds, fold)
+    model = clone(estimator)
+    start = time.perf_counter()
+    model.fit(comp.x_train[train], comp.y_train[train])
+    fitted = time.perf_counter()
+    both = align_proba(model.predict_proba(np.concatenate([comp.x_train[held_out], comp.x_test])),
+                       model.classes_, comp.classes)  # one pass: networks trace their predict step once
+    proba, test_proba = both[: len(held_out)], both[len(held_out) :]
+    predicted = time.perf_counter()
+    scores = {
+        "fold": fold,
+        "accuracy": float(np.mean(np.argmax(proba, axis=1) == y[held_out])),
+        "log_loss": float(log_loss(y[held_out], proba, labels=np.arange(len(comp.classes)))),
+        "rows": int(len(held_out)),
+        "train_rows": int(len(train)),
+        "fit_seconds": round(fitted - start, 3),
+        "predict_seconds": round(predicted - fitted, 3),
+        "best_iteration": getattr(model, "best_iteration_", None),
+    }
+    return runs.FoldResult(fold, held_out, proba, test_proba, scores, getattr(model, "history_", None))
+
+
+def git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode:
+        return None
+    return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int, limit: int | None,
+                comp: Competition) -> dict:
+    """Everything needed to reproduce or match a run (see ``runs``)."""
+    return {
+        "model": model,
+        "params": public_params(estimator),
+        "overrides": overrides,
+        "folds": n_folds,
+        "seed": seed,
+        "limit": limit,
+        "data": {"path": str(comp.path), "name": comp.name, "fingerprint": comp.fingerprint,
+                 "train_rows": len(comp.y_train), "test_rows": len(comp.test_ids),
+                 "image_shape": list(comp.image_shape), "classes": comp.classes.tolist()},
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "host": {"cores": os.cpu_count(), "machine": platform.machine(), "system": platform.system()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": sys.argv,
+    }
+
+
+def check_resumable(run_dir: Path, config: dict) -> None:
+    """Refuse to resume ``run_dir`` when its data or configuration differ from ``config``."""
+    saved = runs.load_run(run_dir).config
+    differences = [f"{key}: run has {saved.get(key)!r}, now {config[key]!r}"
+                   for key in MATCHED_ON_RESUME if saved.get(key) != config[key]]
+    if saved["data"]["fingerprint"] != config["data"]["fingerprint"]:
+        differences.append(f"data fingerprint: run has {saved['data']['fingerprint'][:12]}, "
+                           f"data now {config['data']['fingerprint'][:12]} (the CSVs or images changed)")
+    if differences:
+        raise RunMismatchError(f"cannot resume {run_dir}: " + "; ".join(differences))
+
+
+def cross_validate(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87,
+                   params: dict[str, Any] | None = None, limit: int | None = None,
+                   runs_dir: str | Path = "runs", resume: str | Path | None = None,
+                   progress: bool = True) -> runs.Run:
+    """Cross-validate ``model`` on ``comp`` and return the finished run (see ``runs`` for its files)."""
+    overrides = dict(params or {})
+    estimator = make_model(model, **overrides)
+    folds = make_folds(comp.y_train, n_folds, seed, limit)
+    config = make_config(model, estimator, overrides, n_folds, seed, limit, comp)
+    if resume:
+        run_dir = Path(resume)
+        check_resumable(run_dir, config)
+        if not np.array_equal(np.load(run_dir / runs.FOLDS), folds):
+            raise RunMismatchError(f"cannot resume {run_dir}: its folds differ from the folds made now")
+    else:
+        run_dir = runs.new_run_dir(runs_dir, model)
+        save_npy_atomic(run_dir / runs.FOLDS, folds)
+        write_json_atomic(run_dir / runs.CONFIG, config)
+    y = encode_labels(comp)
+    results = []
+    bar = tqdm(range(n_folds), desc=f"{model} folds", unit="fold", disable=not progress, file=sys.stdout)
+    for fold in bar:
+        result = runs.load_fold(run_dir, fold)
+        if result is None:
+            result = fit_fold(estimator, comp, y, folds, fold)
+            runs.save_fold(run_dir, result)
+        results.append(result)
+        bar.set_postfix(accuracy=f"{np.mean([r.scores['accuracy'] for r in results]):.4f}")
+    runs.finish(run_dir, results, y, len(comp.classes))
+    return runs.load_run(run_dir)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``"max_depth=8"`` -> ``("max_depth", 8)``: numbers, booleans, None, tuples as Python literals."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--param expects name=value, got {text!r}")
+    value = value.strip()
+    words = {"true": True, "false": False, "none": None, "null": None}
+    if value.lower() in words:
+        return name.strip(), words[value.lower()]
+    try:
+        return name.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name.strip(), value
+
+
+def list_models() -> str:
+    lines = []
+    for spec in MODELS.values():
+        params = public_params(spec.build())
+        shown = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
+        lines.append(f"{spec.name:<9} {spec.summary}\n          {shown}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m competition.cv", description="Cross-validate a model on stratified folds; "
+        "save out-of-fold and test probabilities under runs/.",
+        epilog="example: python -m competition.cv --model xgb --param max_depth=8 --limit 5000")
+    parser.add_argument("--model", choices=list(MODELS), help="model to cross-validate (see --list)")
+    parser.add_argument("--data", type=Path, default=None, help="competition folder (default data/fashion-mnist)")
+    parser.add_argument("--folds", type=int, default=None, help="number of folds (default 5)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the folds and --limit sample (default 87)")
+    parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
+                        help="override a model parameter, e.g. --param epochs=30 (repeatable)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="use a stratified sample of N training rows")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default runs)")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish the missing folds of an interrupted run")
+    parser.add_argument("--list", action="store_true", help="list the models and their default parameters")
+    return parser
+
+
+def resolve_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """Arguments for ``cross_validate``; with ``--resume`` the run's own settings fill the gaps."""
+    saved = runs.load_run(args.resume).config if args.resume else {}
+    model = args.model or saved.get("model")
+    if not model:
+        parser.error("--model is required (or --resume RUN_DIR)")
+    params = dict(args.param) if args.param else saved.get("overrides", {})
+    return {
+        "model": model,
+        "data": args.data or Path(saved.get("data", {}).get("path", "data/fashion-mnist")),
+        "n_folds": args.folds or saved.get("folds", 5),
+        "seed": args.seed if args.seed is not None else saved.get("seed", 87),
+        "params": params,
+        "limit": args.limit if args.limit is not None else saved.get("limit"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        print(list_models())
+        return 0
+    try:
+        options = resolve_args(args, parser)
+        comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
+        start = time.perf_counter()
+        run = cross_validate(comp=comp, runs_dir=args.runs_dir, resume=args.resume, **options)
+    except (CompetitionDataError, RunMismatchError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    s = run.scores
+    print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
+          f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

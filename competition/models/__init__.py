@@ -1,0 +1,126 @@
+"""The model zoo: a registry of names -> factories with defaults.
+
+    from competition.models import make_model, MODELS
+    model = make_model("xgb", n_estimators=300)    # a scikit-learn estimator
+    model.fit(x_train, y_train).predict_proba(x_test)
+
+Every model takes images ``(N, H, W, C)`` uint8 and labels of any type. Parameters are set by
+their plain name (``max_depth``) whether they belong to the wrapper or to the library estimator it
+wraps (``estimator__max_depth``). Heavy libraries are imported only when their model is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sklearn.base import BaseEstimator
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable[[], BaseEstimator]  # returns the model with its default parameters
+    summary: str
+
+
+def _dt():
+    from sklearn.tree import DecisionTreeClassifier
+
+    from .pixels import PixelClassifier
+
+    return PixelClassifier(DecisionTreeClassifier(random_state=87))
+
+
+def _rf():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from .pixels import PixelClassifier
+
+    return PixelClassifier(RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=87))
+
+
+def _logreg():
+    from sklearn.linear_model import LogisticRegression
+
+    from .pixels import PixelClassifier
+
+    return PixelClassifier(LogisticRegression(C=0.1, max_iter=300, tol=1e-3))
+
+
+def _xgb():
+    from xgboost import XGBClassifier
+
+    from .pixels import XGBPixelClassifier
+
+    return XGBPixelClassifier(XGBClassifier(n_estimators=400, learning_rate=0.15, max_depth=6, max_bin=64,
+                                            subsample=0.8, colsample_bytree=0.5, tree_method="hist",
+                                            n_jobs=-1, random_state=87))
+
+
+def _lgbm():
+    from lightgbm import LGBMClassifier
+
+    from .pixels import LGBMPixelClassifier
+
+    return LGBMPixelClassifier(LGBMClassifier(n_estimators=400, learning_rate=0.1, num_leaves=31, max_bin=63,
+                                              subsample=0.8, subsample_freq=1, colsample_bytree=0.5,
+                                              n_jobs=-1, random_state=87, verbose=-1))
+
+
+def _network(name: str) -> Callable[[], BaseEstimator]:
+    def build():
+        from . import networks
+
+        return getattr(networks, name)()
+
+    return build
+
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
+    ModelSpec("logreg", _logreg, "logistic regression on pixels: the quick linear baseline"),
+    ModelSpec("dt", _dt, "a decision tree on pixels (the blog's recipe, random_state 87)"),
+    ModelSpec("rf", _rf, "a random forest of 100 trees on pixels (the blog's recipe)"),
+    ModelSpec("xgb", _xgb, "XGBoost, hist trees, early stopping on an inner split"),
+    ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split"),
+    ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)"),
+    ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2"),
+    ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm, flips and shifts (Keras)"),
+    ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256"),
+]}
+
+
+def resolve_params(model: BaseEstimator, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Map plain names to ``set_params`` keys: ``max_depth`` -> ``estimator__max_depth`` when the
+    wrapper itself has no such parameter. Unknown names raise ``ValueError`` listing the valid ones."""
+    params = model.get_params(deep=True)
+    resolved = {}
+    for name, value in overrides.items():
+        key = name if name in params else f"estimator__{name}"
+        if key not in params:
+            valid = sorted(k.removeprefix("estimator__") for k in params if k != "estimator")
+            raise ValueError(f"unknown parameter {name!r} for this model; valid: {', '.join(valid)}")
+        resolved[key] = value
+    return resolved
+
+
+def make_model(name: str, **overrides: Any) -> BaseEstimator:
+    """A fresh model ``name`` with its defaults, updated by ``overrides``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    model = MODELS[name].build()
+    return model.set_params(**resolve_params(model, overrides))
+
+
+def public_params(model: BaseEstimator) -> dict[str, Any]:
+    """The model's parameters by plain name, JSON-friendly: what ``config.json`` and ``--list`` show."""
+    params = model.get_params(deep=True)
+    shown = {}
+    for key, value in params.items():
+        if key == "estimator" or (key.startswith("estimator__") and key.removeprefix("estimator__") in params):
+            continue  # the wrapper's own parameter of that name wins, as in resolve_params
+        if isinstance(value, tuple):
+            value = list(value)
+        if value is None or isinstance(value, (bool, int, float, str, list)):
+            shown[key.removeprefix("estimator__")] = value
+    return shown

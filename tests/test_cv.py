@@ -1,0 +1,167 @@
+"""The CV harness: every model through identical folds, consistent run files, honest resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from competition import cv, runs
+from competition.data import load_competition
+from competition.folds import make_folds
+from competition.models import MODELS, make_model
+from tests.conftest import make_competition
+
+# Small settings so that every model trains in seconds on a few hundred rows.
+QUICK = {
+    "logreg": {"max_iter": 50},
+    "dt": {},
+    "rf": {"n_estimators": 20},
+    "xgb": {"n_estimators": 20},
+    "lgbm": {"n_estimators": 20},
+    "mlp": {"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
+    "mlp-seed": {"epochs": 3, "batch_size": 32, "verbose": 0},
+    "cnn": {"epochs": 4, "width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
+    "cnn-seed": {"epochs": 1, "filters": (8, 8, 16, 16), "dense": (32,), "batch_size": 32, "verbose": 0},
+}
+
+
+def test_quick_settings_cover_every_model():
+    assert set(QUICK) == set(MODELS)
+
+
+@pytest.fixture(scope="module")
+def fashion(fashion_small):
+    return load_competition(fashion_small)
+
+
+def check_run_files(run: runs.Run, comp, n_folds: int):
+    oof, test, folds = run.oof(), run.test(), run.folds()
+    used = folds >= 0
+    assert oof.shape == (len(comp.y_train), len(comp.classes)) and test.shape == (len(comp.test_ids), len(comp.classes))
+    assert np.allclose(oof[used].sum(axis=1), 1) and np.allclose(test.sum(axis=1), 1)
+    assert np.isnan(oof[~used]).all()
+    y = np.searchsorted(comp.classes, comp.y_train)
+    recomputed = np.mean(np.argmax(oof[used], axis=1) == y[used])
+    assert recomputed == pytest.approx(run.scores["oof_accuracy"])
+    per_fold = [np.mean(np.argmax(oof[folds == k], axis=1) == y[folds == k]) for k in range(n_folds)]
+    assert per_fold == pytest.approx([f["accuracy"] for f in run.scores["folds"]])
+    assert run.scores["accuracy_mean"] == pytest.approx(np.mean(per_fold))
+    config = run.config
+    assert config["data"]["fingerprint"] == comp.fingerprint and config["folds"] == n_folds
+    assert {"git_commit", "versions", "host", "params", "seed"} <= set(config)
+
+
+@pytest.mark.parametrize("model", list(QUICK))
+def test_every_model_runs_through_the_harness(model, fashion, tmp_path):
+    run = cv.cross_validate(model, fashion, n_folds=3, params=QUICK[model], runs_dir=tmp_path, progress=False)
+    check_run_files(run, fashion, 3)
+    if model != "cnn-seed":  # its BatchNorm (momentum 0.99) needs far more than a few dozen steps
+        assert run.scores["oof_accuracy"] > 0.2, "better than chance (0.1) on 300 Fashion-MNIST rows"
+    histories = json.loads((run.path / runs.HISTORIES).read_text())
+    if model in ("xgb", "lgbm") or "mlp" in model or "cnn" in model:
+        assert all(h and len(h["val_loss"]) >= 1 for h in histories.values())
+        assert all(f["best_iteration"] >= 1 for f in run.scores["folds"])
+
+
+@pytest.mark.parametrize("model", list(QUICK))
+def test_string_labels_and_small_rgb_images(model, tmp_path):
+    labels = {f"r{i:02d}": ["cat", "dog", "bird"][i % 3] for i in range(60)}
+    root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(7)], shape=(8, 8, 3))
+    comp = load_competition(root)
+    run = cv.cross_validate(model, comp, n_folds=3, params=QUICK[model], runs_dir=tmp_path / "runs", progress=False)
+    check_run_files(run, comp, 3)
+    assert run.config["data"]["classes"] == ["bird", "cat", "dog"]
+
+
+def test_two_models_get_identical_folds(fashion, tmp_path):
+    a = cv.cross_validate("dt", fashion, n_folds=4, seed=5, runs_dir=tmp_path, progress=False)
+    b = cv.cross_validate("logreg", fashion, n_folds=4, seed=5, params={"max_iter": 20}, runs_dir=tmp_path, progress=False)
+    assert np.array_equal(a.folds(), b.folds())
+    assert not np.array_equal(a.folds(), make_folds(fashion.y_train, 4, seed=6))
+    # stratified: every fold holds each class in (nearly) the same share
+    counts = np.array([np.bincount(fashion.y_train[a.folds() == k], minlength=10) for k in range(4)])
+    assert (counts.max(axis=0) - counts.min(axis=0)).max() <= 1
+
+
+def test_limit_takes_a_stratified_sample_and_records_it(fashion, tmp_path):
+    run = cv.cross_validate("dt", fashion, n_folds=3, limit=120, runs_dir=tmp_path, progress=False)
+    folds = run.folds()
+    assert (folds >= 0).sum() == 120 and run.config["limit"] == 120 and run.scores["oof_rows"] == 120
+    expected = 120 * np.bincount(fashion.y_train) / len(fashion.y_train)  # stratified: the same class shares
+    assert np.abs(np.bincount(fashion.y_train[folds >= 0]) - expected).max() <= 1
+    check_run_files(run, fashion, 3)
+
+
+def test_resume_after_interruption_equals_an_uninterrupted_run(fashion, tmp_path, monkeypatch):
+    whole = cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "a", progress=False)
+    real_fit_fold = cv.fit_fold
+
+    def interrupted(estimator, comp, y, folds, fold):
+        if fold == 2:
+            raise KeyboardInterrupt
+        return real_fit_fold(estimator, comp, y, folds, fold)
+
+    monkeypatch.setattr(cv, "fit_fold", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "b", progress=False)
+    (partial,) = runs.list_runs(tmp_path / "b")
+    assert not partial.finished and partial.done_folds == [0, 1]
+    monkeypatch.setattr(cv, "fit_fold", real_fit_fold)
+    resumed = cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 10}, resume=partial.path, progress=False)
+    assert resumed.path == partial.path and resumed.finished
+    assert np.array_equal(resumed.oof(), whole.oof()) and np.array_equal(resumed.test(), whole.test())
+    assert resumed.scores["oof_accuracy"] == whole.scores["oof_accuracy"]
+
+
+def test_resume_refuses_other_params_or_changed_data(fashion_copy, tmp_path):
+    comp = load_competition(fashion_copy)
+    run = cv.cross_validate("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
+    with pytest.raises(cv.RunMismatchError, match="params"):
+        cv.cross_validate("dt", comp, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
+    csv = fashion_copy / "train.csv"
+    lines = csv.read_text().splitlines()
+    lines[1] = lines[1].rsplit(",", 1)[0] + ",3" if not lines[1].endswith(",3") else lines[1][:-1] + "4"
+    csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(cv.RunMismatchError, match="data fingerprint"):
+        cv.cross_validate("dt", load_competition(fashion_copy), n_folds=3, resume=run.path, progress=False)
+
+
+def test_align_proba_fills_a_class_the_fold_never_saw():
+    proba = np.array([[0.25, 0.75]])
+    aligned = cv.align_proba(proba, np.array(["b", "d"]), np.array(["a", "b", "c", "d"]))
+    assert aligned.tolist() == [[0, 0.25, 0, 0.75]]
+
+
+def test_params_map_to_the_wrapped_estimator_and_unknown_ones_are_refused():
+    model = make_model("xgb", max_depth=3, early_stopping_rounds=7)
+    params = model.get_params()
+    assert params["estimator__max_depth"] == 3 and params["early_stopping_rounds"] == 7
+    with pytest.raises(ValueError, match="unknown parameter 'depth'.*max_depth"):
+        make_model("dt", depth=3)
+    assert cv.parse_param("hidden=(64, 32)") == ("hidden", (64, 32))
+    assert cv.parse_param("augment=false") == ("augment", False)
+    assert cv.parse_param("max_features=sqrt") == ("max_features", "sqrt")
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_cli_runs_lists_and_summarises(fashion_small, tmp_path):
+    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--folds", "3",
+                   "--param", "max_depth=5", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "dt 3-fold accuracy 0." in done.stdout and "-> " in done.stdout
+    (run,) = runs.list_runs(tmp_path / "runs")
+    assert run.config["params"]["max_depth"] == 5 and run.config["overrides"] == {"max_depth": 5}
+    listed = run_cli("competition.runs", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert run.name in listed.stdout and f"{run.scores['accuracy_mean']:.4f}" in listed.stdout
+    bad = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--param", "depth=3",
+                  "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert bad.returncode == 1 and "unknown parameter 'depth'" in bad.stderr
+    models = run_cli("competition.cv", "--list", cwd=tmp_path)
+    assert all(name in models.stdout for name in MODELS)
