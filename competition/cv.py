@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.metrics import log_loss
 from tqdm import tqdm
 
 from . import runs
@@ -69,16 +68,8 @@ def fit_fold(estimator, comp: Competition, y: np.ndarray, folds: np.ndarray, fol
                        model.classes_, comp.classes)  # one pass: networks trace their predict step once
     proba, test_proba = both[: len(held_out)], both[len(held_out) :]
     predicted = time.perf_counter()
-    scores = {
-        "fold": fold,
-        "accuracy": float(np.mean(np.argmax(proba, axis=1) == y[held_out])),
-        "log_loss": float(log_loss(y[held_out], proba, labels=np.arange(len(comp.classes)))),
-        "rows": int(len(held_out)),
-        "train_rows": int(len(train)),
-        "fit_seconds": round(fitted - start, 3),
-        "predict_seconds": round(predicted - fitted, 3),
-        "best_iteration": getattr(model, "best_iteration_", None),
-    }
+    scores = runs.score_fold(fold, y[held_out], proba, train_rows=len(train), fit_seconds=fitted - start,
+                             predict_seconds=predicted - fitted, best_iteration=getattr(model, "best_iteration_", None))
     return runs.FoldResult(fold, held_out, proba, test_proba, scores, getattr(model, "history_", None))
 
 
@@ -155,6 +146,7 @@ def cross_validate(model: str, comp: Competition, *, n_folds: int = 5, seed: int
     else:
         run_dir = runs.new_run_dir(runs_dir, model)
         save_npy_atomic(run_dir / runs.FOLDS, folds)
+        save_npy_atomic(run_dir / runs.LABELS, encode_labels(comp))
         write_json_atomic(run_dir / runs.CONFIG, config)
     y = encode_labels(comp)
     results = []

@@ -3,6 +3,7 @@
     runs/<YYYYmmdd-HHMMSS>-<model>/
       config.json       model, params, folds, seed, limit, data fingerprint, git commit, versions, host
       folds.npy         fold of every train.csv row (-1: left out by --limit)
+      labels.npy        every train.csv row's label as a column index of the probabilities
       folds/fold-K.npz  held-out rows, their probabilities, test probabilities   (written per fold)
       folds/fold-K.json that fold's scores and training history                   (marks it done)
       oof.npy           (train rows, classes) out-of-fold probabilities (NaN rows: left out)
@@ -27,8 +28,8 @@ from sklearn.metrics import log_loss
 
 from .fsutil import atomic_open, save_npy_atomic, write_json_atomic
 
-CONFIG, FOLDS, OOF, TEST, SCORES, HISTORIES = ("config.json", "folds.npy", "oof.npy", "test.npy",
-                                               "scores.json", "histories.json")
+CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
+    "config.json", "folds.npy", "labels.npy", "oof.npy", "test.npy", "scores.json", "histories.json")
 
 
 @dataclass
@@ -65,6 +66,14 @@ class Run:
     def folds(self) -> np.ndarray:
         return np.load(self.path / FOLDS)
 
+    def labels(self) -> np.ndarray:
+        """Encoded true labels of the train rows (column indices into ``oof()``)."""
+        return np.load(self.path / LABELS)
+
+    @property
+    def classes(self) -> list:
+        return self.config["data"]["classes"]
+
 
 def new_run_dir(runs_dir: str | Path, model: str) -> Path:
     """A new, empty ``runs_dir/<time>-<model>`` (a suffix keeps two runs of one second apart)."""
@@ -79,6 +88,28 @@ def new_run_dir(runs_dir: str | Path, model: str) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a run folder in {runs_dir}")
+
+
+def clipped_log_loss(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
+    """Log loss of encoded labels ``y``, with probabilities kept off 0 (and rows renormalised):
+    one confident miss must not make it infinite."""
+    proba = np.clip(proba, eps, 1)
+    return float(log_loss(y, proba / proba.sum(axis=1, keepdims=True), labels=np.arange(proba.shape[1])))
+
+
+def score_fold(fold: int, y: np.ndarray, proba: np.ndarray, *, train_rows: int, fit_seconds: float = 0.0,
+               predict_seconds: float = 0.0, best_iteration: int | None = None) -> dict:
+    """One fold's scores: ``y`` are encoded labels, ``proba`` the held-out rows' probabilities."""
+    return {
+        "fold": fold,
+        "accuracy": float(np.mean(np.argmax(proba, axis=1) == y)),
+        "log_loss": clipped_log_loss(y, proba),
+        "rows": int(len(y)),
+        "train_rows": int(train_rows),
+        "fit_seconds": round(fit_seconds, 3),
+        "predict_seconds": round(predict_seconds, 3),
+        "best_iteration": best_iteration,
+    }
 
 
 def fold_paths(run_dir: Path, fold: int) -> tuple[Path, Path]:
@@ -121,7 +152,7 @@ def summarise(results: list[FoldResult], y: np.ndarray, n_train: int, n_classes:
         "accuracy_mean": float(np.mean(accuracy)), "accuracy_std": float(np.std(accuracy)),
         "log_loss_mean": float(np.mean(losses)), "log_loss_std": float(np.std(losses)),
         "oof_accuracy": float(np.mean(np.argmax(oof[used], axis=1) == y[used])),
-        "oof_log_loss": float(log_loss(y[used], oof[used], labels=np.arange(n_classes))),
+        "oof_log_loss": clipped_log_loss(y[used], oof[used]),
         "oof_rows": int(used.sum()),
         "fit_seconds": float(sum(r.scores["fit_seconds"] for r in results)),
         "predict_seconds": float(sum(r.scores["predict_seconds"] for r in results)),

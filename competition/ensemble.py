@@ -1,0 +1,203 @@
+"""Ensembles of saved runs: mean, vote, OOF-fitted weights, and stacking. Nothing is retrained.
+
+Members must share the data fingerprint and the folds, so that their OOF rows line up; an
+ensemble is scored on OOF before anything is written, and saved as a run of its own
+(``runs/<time>-ensemble-<method>``) that can be submitted, graded, or be a member itself.
+
+- ``mean``: the average of the members' probabilities.
+- ``vote``: each member votes for its top class; probabilities are vote shares (ties broken by
+  the mean probability).
+- ``weights``: non-negative weights summing to 1 that minimise the OOF log loss (SLSQP); never
+  worse than the best member, whose one-hot weights are the starting point.
+- ``stack``: a meta-model (logistic regression on the members' standardised log-probabilities) scored
+  honestly: the meta-model that predicts fold k was fitted on the other folds' OOF rows only;
+  for the test set it is fitted on all OOF rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from . import runs
+from .folds import fold_rows
+from .fsutil import save_npy_atomic, write_json_atomic
+
+EPS = 1e-7
+
+
+class EnsembleError(ValueError):
+    """Members that cannot be combined; the message names the run that differs."""
+
+
+@dataclass
+class Blend:
+    oof: np.ndarray  # (n_train, n_classes), NaN rows outside the folds
+    test: np.ndarray  # (n_test, n_classes)
+    info: dict = field(default_factory=dict)  # e.g. the fitted weights
+
+
+def resolve_member(spec: str, runs_dir: Path) -> runs.Run:
+    """A run folder, or a model name meaning its newest finished run in ``runs_dir``."""
+    path = Path(spec)
+    if (path / runs.CONFIG).is_file():
+        run = runs.load_run(path)
+    else:
+        candidates = [r for r in runs.list_runs(runs_dir) if r.config["model"] == spec and r.finished]
+        if not candidates:
+            raise EnsembleError(f"{spec!r} is neither a run folder nor a model with a finished run in {runs_dir}")
+        run = candidates[-1]
+    if not run.finished:
+        raise EnsembleError(f"{run.path}: unfinished run ({len(run.done_folds)} of {run.config['folds']} folds)")
+    return run
+
+
+def check_compatible(members: list[runs.Run]) -> np.ndarray:
+    """The members' common folds; an error names the first run whose data or folds differ."""
+    first = members[0]
+    folds = first.folds()
+    for run in members[1:]:
+        if run.config["data"]["fingerprint"] != first.config["data"]["fingerprint"]:
+            raise EnsembleError(f"{run.path}: trained on other data than {first.path} (data fingerprints differ)")
+        if not np.array_equal(run.folds(), folds):
+            raise EnsembleError(f"{run.path}: its folds differ from those of {first.path} "
+                                f"({run.config['folds']}-fold seed {run.config['seed']} limit {run.config.get('limit')} vs "
+                                f"{first.config['folds']}-fold seed {first.config['seed']} limit {first.config.get('limit')})")
+    return folds
+
+
+def oof_log_loss(proba: np.ndarray, y: np.ndarray, used: np.ndarray) -> float:
+    return runs.clipped_log_loss(y[used], proba[used], EPS)
+
+
+def blend_mean(oofs, tests, y, folds) -> Blend:
+    return Blend(np.mean(oofs, axis=0), np.mean(tests, axis=0))
+
+
+def _votes(probas: np.ndarray) -> np.ndarray:
+    n_members, n_rows, n_classes = probas.shape
+    shares = np.zeros((n_rows, n_classes))
+    for proba in probas:
+        shares[np.arange(n_rows), np.nan_to_num(proba, nan=0).argmax(axis=1)] += 1 / n_members
+    tie_break = EPS * np.nan_to_num(probas.mean(axis=0))
+    result = shares + tie_break
+    return result / result.sum(axis=1, keepdims=True)
+
+
+def blend_vote(oofs, tests, y, folds) -> Blend:
+    oof = _votes(oofs)
+    oof[np.isnan(oofs[0][:, 0])] = np.nan
+    return Blend(oof, _votes(tests))
+
+
+def blend_weights(oofs, tests, y, folds) -> Blend:
+    used = folds >= 0
+    n = len(oofs)
+    losses = [oof_log_loss(o, y, used) for o in oofs]
+    start = np.eye(n)[int(np.argmin(losses))]
+
+    def loss(w):
+        return oof_log_loss(np.tensordot(w, oofs, axes=1), y, used)
+
+    result = minimize(loss, start, method="SLSQP", bounds=[(0, 1)] * n,
+                      constraints={"type": "eq", "fun": lambda w: w.sum() - 1})
+    weights = np.clip(result.x, 0, None)
+    weights = weights / weights.sum()
+    if loss(weights) > loss(start):  # the optimiser wandered off: keep the best member
+        weights = start
+    return Blend(np.tensordot(weights, oofs, axes=1), np.tensordot(weights, tests, axes=1),
+                 {"weights": [round(float(w), 6) for w in weights]})
+
+
+def _stack_features(probas: np.ndarray) -> np.ndarray:
+    """(members, rows, classes) -> (rows, members*classes) log-probabilities."""
+    return np.log(np.clip(np.concatenate(list(probas), axis=1), EPS, 1))
+
+
+def blend_stack(oofs, tests, y, folds, make_meta: Callable | None = None) -> Blend:
+    make_meta = make_meta or (lambda: make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)))
+    features = _stack_features(np.nan_to_num(oofs, nan=1.0))
+    n_classes = oofs.shape[2]
+    oof = np.full(oofs.shape[1:], np.nan)
+    for fold in range(folds.max() + 1):
+        train, held_out = fold_rows(folds, fold)
+        meta = make_meta().fit(features[train], y[train])
+        oof[held_out] = _aligned(meta, features[held_out], n_classes)
+    meta = make_meta().fit(features[folds >= 0], y[folds >= 0])
+    name = "+".join(type(step).__name__ for _, step in meta.steps) if hasattr(meta, "steps") else type(meta).__name__
+    return Blend(oof, _aligned(meta, _stack_features(tests), n_classes), {"meta_model": name})
+
+
+def _aligned(meta, x, n_classes) -> np.ndarray:
+    proba = np.zeros((len(x), n_classes))
+    proba[:, meta.classes_] = meta.predict_proba(x)
+    return proba
+
+
+METHODS: dict[str, Callable[..., Blend]] = {
+    "mean": blend_mean, "vote": blend_vote, "weights": blend_weights, "stack": blend_stack,
+}
+
+
+def agreement(oofs: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Pairwise share of OOF rows on which two members predict the same class."""
+    top = [np.argmax(o[used], axis=1) for o in oofs]
+    n = len(top)
+    table = np.eye(n)
+    for i, j in itertools.combinations(range(n), 2):
+        table[i, j] = table[j, i] = np.mean(top[i] == top[j])
+    return table
+
+
+def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs") -> tuple[runs.Run, dict]:
+    """Blend ``members`` with ``method``, save the blend as a run, and return it with a report."""
+    if method not in METHODS:
+        raise EnsembleError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not members:
+        raise EnsembleError("an ensemble needs at least one member")
+    folds = check_compatible(members)
+    classes = np.array(members[0].config["data"]["classes"])
+    y = members[0].labels()
+    oofs = np.stack([m.oof() for m in members])
+    tests = np.stack([m.test() for m in members])
+    blend = METHODS[method](oofs, tests, y, folds)
+    used = folds >= 0
+    report = {
+        "members": [{"run": str(m.path), "model": m.config["model"],
+                     "oof_accuracy": float(np.mean(np.argmax(o[used], 1) == y[used])),
+                     "oof_log_loss": oof_log_loss(o, y, used)} for m, o in zip(members, oofs)],
+        "agreement": agreement(oofs, used).round(4).tolist(),
+        **blend.info,
+    }
+    run = save_blend(members, method, blend, folds, y, len(classes), report, runs_dir)
+    return run, report
+
+
+def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_dir) -> runs.Run:
+    """Write the blend as a finished run: config, folds, labels, per-fold scores, OOF and test."""
+    first = members[0].config
+    run_dir = runs.new_run_dir(runs_dir, f"ensemble-{method}")
+    config = {**{k: first[k] for k in ("folds", "seed", "limit", "data")},
+              "model": f"ensemble-{method}", "method": method, "params": {k: v for k, v in report.items()
+                                                                           if k in ("weights", "meta_model")},
+              "overrides": {}, "members": report["members"], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    save_npy_atomic(run_dir / runs.FOLDS, folds)
+    save_npy_atomic(run_dir / runs.LABELS, y)
+    write_json_atomic(run_dir / runs.CONFIG, config)
+    results = []
+    for fold in range(first["folds"]):
+        _, held_out = fold_rows(folds, fold)
+        proba = blend.oof[held_out]
+        scores = runs.score_fold(fold, y[held_out], proba, train_rows=int((folds >= 0).sum() - len(held_out)))
+        results.append(runs.FoldResult(fold, held_out, proba, blend.test, scores))
+    runs.finish(run_dir, results, y, n_classes)
+    return runs.load_run(run_dir)

@@ -1,0 +1,141 @@
+"""submit and ensemble: exact sample format, honest blends, refusal of incompatible members."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from competition import cv, runs
+from competition.data import load_competition
+from competition.ensemble import EnsembleError, ensemble, oof_log_loss
+from competition.submit import submit
+from competition.validate import SubmissionError
+from tests.conftest import make_competition
+
+
+@pytest.fixture(scope="module")
+def fashion(fashion_small):
+    return load_competition(fashion_small)
+
+
+@pytest.fixture(scope="module")
+def member_runs(fashion, tmp_path_factory):
+    """Three real runs on the same folds: logreg, rf and a shallow tree."""
+    runs_dir = tmp_path_factory.mktemp("runs")
+    made = [cv.cross_validate("logreg", fashion, n_folds=3, params={"max_iter": 100}, runs_dir=runs_dir, progress=False),
+            cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 30}, runs_dir=runs_dir, progress=False),
+            cv.cross_validate("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=runs_dir, progress=False)]
+    return runs_dir, made
+
+
+def test_submission_copies_the_sample_format(fashion, member_runs, tmp_path):
+    path = submit(member_runs[1][0], fashion, out_dir=tmp_path)
+    sample = (fashion.path / "test_sample.csv").read_bytes().split(b"\n")
+    written = path.read_bytes().split(b"\n")
+    assert written[0] == sample[0] and len(written) == len(sample)
+    assert [line.split(b",")[0] for line in written] == [line.split(b",")[0] for line in sample]
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sidecar["cv"]["accuracy_mean"] == member_runs[1][0].scores["accuracy_mean"]
+    assert sidecar["data"]["fingerprint"] == fashion.fingerprint and sidecar["recipe"]["model"] == "logreg"
+    predicted = pd.read_csv(path)["class"].to_numpy()
+    expected = fashion.classes[np.argmax(member_runs[1][0].test(), axis=1)]
+    assert np.array_equal(predicted, expected)
+
+
+def test_shuffled_zero_padded_ids_crlf_and_bom_survive(tmp_path):
+    labels = {f"{i:05d}": ["shirt", "bag"][i % 2] for i in range(30)}
+    test_ids = [f"{i:04d}" for i in np.random.default_rng(0).permutation(12)]
+    root, _ = make_competition(tmp_path / "c", labels, test_ids, shape=(6, 6, 1), sample_label="bag")
+    sample_bytes = ("\ufeffid,class\r\n" + "".join(f"{i},bag\r\n" for i in test_ids)).encode()
+    (root / "test_sample.csv").write_bytes(sample_bytes)
+    comp = load_competition(root, min_class_rows=3)
+    run = cv.cross_validate("dt", comp, n_folds=3, runs_dir=tmp_path / "runs", progress=False)
+    data = submit(run, comp, out_dir=tmp_path / "subs").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfid,class\r\n") and data.count(b"\r\n") == 13 and data.count(b"\n") == 13
+    lines = data.decode("utf-8-sig").split("\r\n")[1:-1]
+    assert [line.split(",")[0] for line in lines] == test_ids
+    assert {line.split(",")[1] for line in lines} <= {"shirt", "bag"}
+
+
+def test_never_overwrites(fashion, member_runs, tmp_path):
+    first = submit(member_runs[1][0], fashion, out_dir=tmp_path, name="mine")
+    with pytest.raises(SubmissionError, match="already exists"):
+        submit(member_runs[1][1], fashion, out_dir=tmp_path, name="mine")
+    assert json.loads(first.with_suffix(".json").read_text())["recipe"]["model"] == "logreg"
+
+
+def test_weights_never_worse_than_the_best_member(member_runs, tmp_path):
+    runs_dir, members = member_runs
+    run, report = ensemble(members, "weights", tmp_path)
+    used = run.folds() >= 0
+    y = run.labels()
+    best = min(oof_log_loss(m.oof(), y, used) for m in members)
+    assert oof_log_loss(run.oof(), y, used) <= best + 1e-9
+    assert len(report["weights"]) == 3 and sum(report["weights"]) == pytest.approx(1)
+    assert min(report["weights"]) >= 0
+
+
+def test_every_method_saves_a_finished_run_that_can_be_submitted(fashion, member_runs, tmp_path):
+    for method in ("mean", "vote", "weights", "stack"):
+        run, report = ensemble(member_runs[1], method, tmp_path / "runs")
+        assert run.finished and run.config["model"] == f"ensemble-{method}"
+        assert np.allclose(run.test().sum(axis=1), 1) and np.allclose(run.oof()[run.folds() >= 0].sum(axis=1), 1)
+        assert len(report["agreement"]) == 3 and report["agreement"][0][0] == 1
+        assert submit(run, fashion, out_dir=tmp_path / "subs").is_file()
+    vote, _ = ensemble(member_runs[1], "vote", tmp_path / "runs")
+    tops = np.stack([np.argmax(m.oof(), axis=1) for m in member_runs[1]])
+    unanimous = (tops == tops[0]).all(axis=0)
+    assert (np.argmax(vote.oof(), axis=1)[unanimous] == tops[0][unanimous]).all()
+
+
+def random_member(run: runs.Run, target, seed=0):
+    """A copy of ``run`` whose probabilities are random: a member that knows nothing."""
+    shutil.copytree(run.path, target)
+    rng = np.random.default_rng(seed)
+    oof = run.oof()
+    noise = rng.dirichlet(np.ones(oof.shape[1]), size=len(oof))
+    noise[np.isnan(oof[:, 0])] = np.nan
+    np.save(target / runs.OOF, noise)
+    np.save(target / runs.TEST, rng.dirichlet(np.ones(oof.shape[1]), size=len(run.test())))
+    return runs.load_run(target)
+
+
+def test_stacking_is_honest_about_a_random_member(member_runs, tmp_path):
+    members = member_runs[1][:2]
+    without, _ = ensemble(members, "stack", tmp_path / "a")
+    noise = random_member(members[0], tmp_path / "noise")
+    with_noise, _ = ensemble(members + [noise], "stack", tmp_path / "b")
+    assert with_noise.scores["oof_accuracy"] <= without.scores["oof_accuracy"]
+    assert with_noise.scores["oof_log_loss"] >= without.scores["oof_log_loss"]
+
+
+def test_members_with_other_folds_are_refused(fashion, member_runs, tmp_path):
+    other = cv.cross_validate("dt", fashion, n_folds=3, seed=1, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
+    with pytest.raises(EnsembleError, match=f"{other.path}: its folds differ"):
+        ensemble([member_runs[1][0], other], "mean", tmp_path)
+
+
+def test_cli_reuses_a_matching_run_and_prints_the_summary(fashion_small, tmp_path):
+    command = [sys.executable, "-m", "competition.submit", "--model", "dt", "--data", str(fashion_small),
+               "--folds", "3", "--param", "max_depth=6"]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "cross-validating first" in first.stdout and "CV accuracy 0." in first.stdout
+    assert "predicted classes:" in first.stdout
+    second = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    (run,) = runs.list_runs(tmp_path / "runs")
+    assert f"reusing {run.path.relative_to(tmp_path)}" in second.stdout
+    assert len(list((tmp_path / "submissions").glob("*.csv"))) == 2
+    blend = subprocess.run([sys.executable, "-m", "competition.submit", "--ensemble", "dt", str(run.path),
+                            "--method", "weights", "--data", str(fashion_small)],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert blend.returncode == 0, blend.stderr
+    assert "pairwise agreement" in blend.stdout and "ensemble OOF accuracy" in blend.stdout
