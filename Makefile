@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= data/fashion-mnist
+MODEL  ?= cnn
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
@@ -26,15 +27,18 @@ $(VENV)/.installed: pyproject.toml
 data: setup
 	$(PY) -m competition.prepare --out $(DATA)
 
-# The main job. Until competition.submit exists: build the competition and print the loader's summary.
+# The main job: check the data, cross-validate $(MODEL) (reusing a matching run), write a validated
+# submission, grade it locally and redraw leaderboard.md.
 submit: data
 	$(PY) -m competition.data check $(DATA)
+	$(PY) -m competition.submit --model $(MODEL) --data $(DATA) --grade
 
 test: setup
 	$(PY) -m pytest
 
 bench: data
 	$(PY) bench/load.py --data $(DATA)
+	$(PY) bench/cv.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) $(DATA) $(DATA).grader

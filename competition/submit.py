@@ -1,7 +1,7 @@
 """Write a submission: ``python -m competition.submit --model cnn`` -> ``submissions/<name>.csv``.
 
     python -m competition.submit --model NAME [--data DIR] [--folds K] [--seed S] [--param k=v ...]
-                                 [--limit N] [--run RUN_DIR] [--name NAME]
+                                 [--limit N] [--run RUN_DIR] [--name NAME] [--grade]
     python -m competition.submit --ensemble RUN_OR_MODEL [RUN_OR_MODEL ...] --method mean|vote|weights|stack
 
 A model's submission reuses the newest finished run with the same model, parameters, data, folds,
@@ -31,6 +31,7 @@ from .cv import RunMismatchError, cross_validate, git_commit, parse_param
 from .data import Competition, CompetitionDataError, load_competition
 from .ensemble import METHODS, EnsembleError, ensemble, resolve_member
 from .fsutil import atomic_open, write_json_atomic
+from .grade import main as grade_main
 from .models import MODELS, make_model, public_params
 from .validate import Sample, SubmissionError, read_sample, validate_submission
 
@@ -113,7 +114,8 @@ def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissio
         "name": name, "csv": csv_path.name, "sha256": hashlib.sha256(data).hexdigest(),
         "recipe": recipe_of(run),
         "cv": {"accuracy_mean": s["accuracy_mean"], "accuracy_std": s["accuracy_std"],
-               "oof_accuracy": s["oof_accuracy"], "oof_log_loss": s["oof_log_loss"], "folds": run.config["folds"]},
+               "oof_accuracy": s["oof_accuracy"], "oof_log_loss": s["oof_log_loss"], "oof_rows": s["oof_rows"],
+               "folds": run.config["folds"]},
         "data": {"name": comp.name, "fingerprint": comp.fingerprint},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(),
     }
@@ -167,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="submission name (default <model>-<time>); never overwrites")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="run folders (default runs)")
     parser.add_argument("--out", type=Path, default=Path("submissions"), help="where submissions go (default submissions)")
+    parser.add_argument("--grade", action="store_true",
+                        help="grade the new submission locally and redraw leaderboard.md (needs the answer key)")
     return parser
 
 
@@ -203,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(describe_submission(csv_path, run, comp))
-    return 0
+    return grade_main([str(csv_path), "--data", str(args.data)]) if args.grade else 0
 
 
 if __name__ == "__main__":

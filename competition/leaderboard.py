@@ -1,0 +1,172 @@
+"""``leaderboard.md`` (and ``leaderboard.png``), drawn from the ledger alone, so the same ledger
+always gives the same files.
+
+    python -m competition.leaderboard [--ledger submissions/ledger.jsonl] [--out leaderboard.md]
+
+The table ranks counted submissions by public score, with each one's CV score beside it. Below
+it: how well CV predicted public (Spearman rank correlation), the two suggested final picks and
+the rule behind them, and once the private scores are revealed, how the picks did there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import ledger
+from .fsutil import write_text_atomic
+
+STAR = "★"
+
+
+def recipe_text(entry: dict) -> str:
+    recipe = entry.get("recipe") or {}
+    if not recipe:
+        return "-"
+    text = recipe.get("model", "?")
+    if recipe.get("members"):
+        text += " of " + " + ".join(m["model"] for m in recipe["members"])
+    if recipe.get("overrides"):
+        text += " (" + ", ".join(f"{k}={v}" for k, v in recipe["overrides"].items()) + ")"
+    if recipe.get("limit"):
+        text += f" [limit {recipe['limit']}]"
+    return text.replace("|", "/")
+
+
+def standings(entries: list[dict]) -> list[dict]:
+    """Counted submissions, best public score first (earlier first among equals)."""
+    return sorted(ledger.graded(entries), key=lambda e: (-e["public"], e["time"]))
+
+
+def pooled(entry: dict) -> float | None:
+    """CV and public accuracy pooled by the rows behind each: the best single estimate of the
+    hidden score, since both are accuracies measured on independent rows."""
+    cv = entry.get("cv")
+    if not cv:
+        return None
+    n_cv, n_public = cv.get("oof_rows", 0), entry.get("public_rows", 0)
+    return (n_cv * cv["accuracy_mean"] + n_public * entry["public"]) / (n_cv + n_public)
+
+
+def final_picks(rows: list[dict]) -> list[tuple[dict, str]]:
+    """Two finals: the best CV score, and the best pooled CV+public estimate among the others."""
+    with_cv = [e for e in rows if e.get("cv")]
+    if not with_cv:
+        return [(rows[0], "best public score (no submission has a CV score)")] if rows else []
+    first = max(with_cv, key=lambda e: (e["cv"]["accuracy_mean"], e["public"]))
+    picks = [(first, "best CV score: the estimate on the most rows, and one the public board cannot have flattered")]
+    others = [e for e in with_cv if e is not first]
+    if others:
+        second = max(others, key=pooled)
+        picks.append((second, "best CV and public pooled by their row counts, among the others: a hedge that "
+                              "gives the public rows exactly their statistical weight, no more"))
+    return picks
+
+
+def rank_correlation(rows: list[dict]) -> str:
+    pairs = [(e["cv"]["accuracy_mean"], e["public"]) for e in rows if e.get("cv")]
+    if len(pairs) < 3:
+        return f"needs at least 3 submissions with a CV score (has {len(pairs)})"
+    from scipy.stats import spearmanr
+
+    rho = spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic
+    return f"Spearman rank correlation between CV and public over {len(pairs)} submissions: **{rho:.3f}**"
+
+
+def table(rows: list[dict], reveal: bool, base: Path) -> list[str]:
+    lines = ["| rank | submission | recipe | CV accuracy | public | private | public − CV | date | sha256 |",
+             "|---:|---|---|---|---:|---:|---:|---|---|"]
+    for rank, e in enumerate(rows, start=1):
+        cv = e.get("cv")
+        cv_text = f"{cv['accuracy_mean']:.4f} ± {cv['accuracy_std']:.4f}" if cv else "-"
+        gap = f"{e['public'] - cv['accuracy_mean']:+.4f}" if cv else "-"
+        link = os.path.relpath(e["file"], base) if not os.path.isabs(e["file"]) else e["file"]
+        mark = f" {STAR}" if rank == 1 else ""
+        private = f"{e['private']:.4f}" if reveal else "hidden"
+        lines.append(f"| {rank}{mark} | [{e['name']}]({link}) | {recipe_text(e)} | {cv_text} | {e['public']:.4f} | "
+                     f"{private} | {gap} | {e['time'][:10]} | `{e['sha256'][:8]}` |")
+    return lines
+
+
+def render(entries: list[dict], title: str, base: Path, chart: str | None) -> str:
+    rows = standings(entries)
+    reveal = ledger.revealed(entries)
+    lines = [f"# Leaderboard — {title}", ""]
+    if not rows:
+        return "\n".join(lines + ["No submission has been graded yet: `python -m competition.grade FILE`.", ""])
+    public_rows = rows[0].get("public_rows")
+    lines += [f"{len(rows)} graded submission(s), ranked by public {rows[0]['metric']}"
+              + (f" ({public_rows:,} public rows)" if public_rows else "")
+              + f"; {STAR} marks the best. Private scores are {'revealed' if reveal else 'hidden until `grade --reveal`'}.",
+              "", *table(rows, reveal, base), "", "## Does CV predict public?", "", rank_correlation(rows), ""]
+    lines += ["## Suggested final picks", ""]
+    for n, (entry, why) in enumerate(final_picks(rows), start=1):
+        estimate = pooled(entry)
+        lines.append(f"{n}. **{entry['name']}** — {why}"
+                     + (f" (pooled estimate {estimate:.4f})" if estimate is not None else ""))
+    if reveal:
+        best = max(rows, key=lambda e: e["private"])
+        lines += ["", "After the reveal: " + "; ".join(f"pick {n} scored {entry['private']:.4f} on private"
+                                                          for n, (entry, _) in enumerate(final_picks(rows), start=1))
+                  + f"; the best private score on the board is {best['private']:.4f} ({best['name']})."]
+    if chart:
+        lines += ["", f"![CV against public score]({chart})"]
+    return "\n".join(lines) + "\n"
+
+
+def draw_chart(entries: list[dict], path: Path) -> bool:
+    """CV (x) against public (y), one point per submission, the picks ringed. False if nothing to draw."""
+    rows = [e for e in standings(entries) if e.get("cv")]
+    if not rows:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    picks = {id(e) for e, _ in final_picks(standings(entries))}
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    xs, ys = [e["cv"]["accuracy_mean"] for e in rows], [e["public"] for e in rows]
+    ax.scatter(xs, ys, color="tab:blue", zorder=3, label="submission")
+    ringed = [e for e in rows if id(e) in picks]
+    ax.scatter([e["cv"]["accuracy_mean"] for e in ringed], [e["public"] for e in ringed], s=220, facecolors="none",
+               edgecolors="tab:red", linewidths=2, zorder=4, label="final pick")
+    for e in rows:
+        ax.annotate(e["name"], (e["cv"]["accuracy_mean"], e["public"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    low, high = min(xs + ys), max(xs + ys)
+    pad = max(0.002, (high - low) * 0.08)
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle="--", label="public = CV")
+    ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), xlabel="CV accuracy (OOF, mean of folds)",
+           ylabel="public accuracy", title="CV against public score")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return True
+
+
+def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", title: str = "fashion-mnist") -> Path:
+    """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger)."""
+    path = Path(path)
+    chart = path.with_suffix(".png")
+    drawn = draw_chart(entries, chart)
+    write_text_atomic(path, render(entries, title, path.parent, chart.name if drawn else None))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m competition.leaderboard", description="Redraw leaderboard.md from the ledger.")
+    parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, help=f"ledger (default {ledger.LEDGER})")
+    parser.add_argument("--out", type=Path, default=Path("leaderboard.md"), help="leaderboard file (default leaderboard.md)")
+    parser.add_argument("--title", default="fashion-mnist", help="competition name in the heading")
+    args = parser.parse_args(argv)
+    write_leaderboard(ledger.read(args.ledger), args.out, args.title)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
