@@ -1,7 +1,7 @@
 """Cross-validate a model on the competition's folds, saving OOF and test probabilities.
 
     python -m competition.cv --model NAME [--data data/fashion-mnist] [--folds 5] [--seed 87]
-                             [--param k=v ...] [--limit N] [--runs-dir runs] [--resume RUN_DIR] [--list]
+                             [--param k=v ...] [--limit N] [--runs-dir runs] [--resume RUN_DIR] [--list] [--report]
 
 One fresh copy of the model per fold (``sklearn.base.clone``), trained on the other folds' rows and
 scored on the held-out fold; its probabilities for the held-out rows fill ``oof.npy`` and its
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default runs)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish the missing folds of an interrupted run")
     parser.add_argument("--list", action="store_true", help="list the models and their default parameters")
+    parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) when it ends")
     return parser
 
 
@@ -238,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     s = run.scores
     print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
           f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")
+    if args.report:
+        from .report import run_report
+
+        print(f"report: {run_report(run.path, comp=comp)}")
     return 0
 
 

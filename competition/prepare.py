@@ -3,7 +3,8 @@
     python -m competition.prepare [--source DIR] [--out data/fashion-mnist] [--limit-train N] ...
 
 The competitor's folder gets ``images/train/{id}.png``, ``images/test/{id}.png``, ``train.csv``
-(``id,class``) and ``test_sample.csv`` (``id,class`` with a placeholder class). The answer key goes
+(``id,class``), ``test_sample.csv`` (``id,class`` with a placeholder class) and ``classes.csv``
+(``class,name``: what each label means, as Kaggle's data page would say). The answer key goes
 OUTSIDE that folder, to ``<out>.grader/solution.csv`` (``id,class,Usage``; ``Usage`` is ``Public``
 for a seeded ~30% of the rows, ``Private`` for the rest), so a competitor can be handed the folder
 alone. Test ids are a seeded permutation: the sample's row order says nothing about the labels.
@@ -37,7 +38,9 @@ IDX_FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
+CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 PUBLIC_FRACTION = 0.3
+FORMAT = 2  # bumped when the folder's contents change, so that older builds are rebuilt
 _CHUNK = 2000
 
 
@@ -91,6 +94,7 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
     sample_ids = [test_ids[j] for j in order]
     placeholder = int(np.min(arrays["y_train"]))
     pd.DataFrame({"id": sample_ids, "class": placeholder}).to_csv(competition / "test_sample.csv", index=False)
+    pd.DataFrame({"class": range(len(CLASS_NAMES)), "name": CLASS_NAMES}).to_csv(competition / "classes.csv", index=False)
     grader.mkdir(parents=True)
     solution = pd.DataFrame(
         {"id": sample_ids, "class": arrays["y_test"][order], "Usage": np.where(public[order], "Public", "Private")}
@@ -103,8 +107,8 @@ def prepare(out: Path, source: Path | None = None, limit_train: int | None = Non
     """Build ``out`` and ``out.grader`` unless an identical build is already there; return ``out``."""
     out = Path(out)
     grader = out.with_name(out.name + ".grader")
-    recipe = {"source": str(source or DEBIAN_SOURCE), "limit_train": limit_train, "limit_test": limit_test,
-              "seed": seed}
+    recipe = {"format": FORMAT, "source": str(source or DEBIAN_SOURCE), "limit_train": limit_train,
+              "limit_test": limit_test, "seed": seed}
     record = grader / "prepare.json"
     if out.is_dir() and record.is_file() and json.loads(record.read_text()) == recipe:
         print(f"{out} is already prepared with these settings; nothing to do")

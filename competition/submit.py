@@ -1,7 +1,7 @@
 """Write a submission: ``python -m competition.submit --model cnn`` -> ``submissions/<name>.csv``.
 
     python -m competition.submit --model NAME [--data DIR] [--folds K] [--seed S] [--param k=v ...]
-                                 [--limit N] [--run RUN_DIR] [--name NAME] [--grade]
+                                 [--limit N] [--run RUN_DIR] [--name NAME] [--grade] [--report]
     python -m competition.submit --ensemble RUN_OR_MODEL [RUN_OR_MODEL ...] --method mean|vote|weights|stack
 
 A model's submission reuses the newest finished run with the same model, parameters, data, folds,
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="submission name (default <model>-<time>); never overwrites")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="run folders (default runs)")
     parser.add_argument("--out", type=Path, default=Path("submissions"), help="where submissions go (default submissions)")
+    parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) too")
     parser.add_argument("--grade", action="store_true",
                         help="grade the new submission locally and redraw leaderboard.md (needs the answer key)")
     return parser
@@ -207,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(describe_submission(csv_path, run, comp))
+    if args.report:
+        from .report import run_report
+
+        print(f"report: {run_report(run.path, comp=comp)}")
     return grade_main([str(csv_path), "--data", str(args.data)]) if args.grade else 0
 
 
