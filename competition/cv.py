@@ -120,8 +120,14 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
 def check_resumable(run_dir: Path, config: dict) -> None:
     """Refuse to resume ``run_dir`` when its data or configuration differ from ``config``."""
     saved = runs.load_run(run_dir).config
-    differences = [f"{key}: run has {saved.get(key)!r}, now {config[key]!r}"
-                   for key in MATCHED_ON_RESUME if saved.get(key) != config[key]]
+    differences = []
+    for key in MATCHED_ON_RESUME:
+        before, now = saved.get(key), config[key]
+        if key == "params" and before != now:
+            differences += [f"parameter {name}: run has {before.get(name)!r}, now {now.get(name)!r}"
+                            for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]
+        elif before != now:
+            differences.append(f"{key}: run has {before!r}, now {now!r}")
     if saved["data"]["fingerprint"] != config["data"]["fingerprint"]:
         differences.append(f"data fingerprint: run has {saved['data']['fingerprint'][:12]}, "
                            f"data now {config['data']['fingerprint'][:12]} (the CSVs or images changed)")
@@ -154,7 +160,12 @@ def cross_validate(model: str, comp: Competition, *, n_folds: int = 5, seed: int
     for fold in bar:
         result = runs.load_fold(run_dir, fold)
         if result is None:
-            result = fit_fold(estimator, comp, y, folds, fold)
+            try:
+                result = fit_fold(estimator, comp, y, folds, fold)
+            except KeyboardInterrupt:
+                print(f"\ninterrupted in fold {fold}: {len(results)} of {n_folds} folds are saved; finish with "
+                      f"python -m competition.cv --resume {run_dir}", file=sys.stderr)
+                raise
             runs.save_fold(run_dir, result)
         results.append(result)
         bar.set_postfix(accuracy=f"{np.mean([r.scores['accuracy'] for r in results]):.4f}")
@@ -236,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CompetitionDataError, RunMismatchError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     s = run.scores
     print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
           f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")

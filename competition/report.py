@@ -53,7 +53,7 @@ def show(ax, image: np.ndarray) -> None:
 
 
 def save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return path
 

@@ -120,7 +120,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(fashion, tmp_path
 def test_resume_refuses_other_params_or_changed_data(fashion_copy, tmp_path):
     comp = load_competition(fashion_copy)
     run = cv.cross_validate("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
-    with pytest.raises(cv.RunMismatchError, match="params"):
+    with pytest.raises(cv.RunMismatchError, match="parameter max_depth: run has None, now 3$"):
         cv.cross_validate("dt", comp, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
     csv = fashion_copy / "train.csv"
     lines = csv.read_text().splitlines()
