@@ -110,7 +110,7 @@ def per_class_figure(table: pd.DataFrame, path: Path) -> Path:
     ax.set_xticks(positions, table["class"], rotation=45, ha="right")
     ax.set(ylim=(max(0, table[["accuracy", "precision", "recall"]].to_numpy().min() - 0.1), 1), title="per-class OOF scores")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return save(fig, path)
 
