@@ -6,7 +6,8 @@ Baseline (measured in the same run): the blog post's loader, ``matplotlib.image.
 every file of train.csv and test_sample.csv, then ``np.array`` to stack. Then our loader cold
 (no cache: parallel decode, validation, cache written) and cached (``verify="full"``, the default,
 checks every image's size and mtime; ``verify="quick"`` only the CSVs and folders). Floors: the
-time just to open and read every file, and to read and inflate it, on all cores. The two ratios
+time just to stat every file (what a full cache check must do), to open and read it, and to read
+and inflate it, on all cores. The two ratios
 against the baseline are printed last.
 """
 
@@ -40,6 +41,10 @@ def seed_loader(layout: Layout, tables: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_only(paths: list[str]) -> int:
     return sum(len(_read(p)[0]) for p in paths)
+
+
+def _stat_only(paths: list[str]) -> int:
+    return sum(os.stat(p).st_size for p in paths)
 
 
 def _read_inflate(paths: list[str]) -> int:
@@ -90,11 +95,13 @@ def main() -> int:
     same = np.array_equal(np.round(reference["a"] * 255).astype(np.uint8).reshape(ours.x_train.shape), ours.x_train)
     cached = best_of(args.repeat * 2, lambda: load_competition(args.data))
     quick = best_of(args.repeat * 2, lambda: load_competition(args.data, verify="quick"))
+    stat_floor = best_of(args.repeat, lambda: on_all_cores(_stat_only, paths))
     read_floor = best_of(args.repeat, lambda: on_all_cores(_read_only, paths))
     inflate_floor = best_of(args.repeat, lambda: on_all_cores(_read_inflate, paths))
 
     rows = [
         ("baseline: mpimg.imread loop + np.array", baseline),
+        ("floor: stat every file, all cores", stat_floor),
         ("floor: open+read every file, all cores", read_floor),
         ("floor: read + inflate every file, all cores", inflate_floor),
         ("cold load (decode, validate, write cache)", cold_time),
