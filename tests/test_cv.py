@@ -165,3 +165,13 @@ def test_cli_runs_lists_and_summarises(fashion_small, tmp_path):
     assert bad.returncode == 1 and "unknown parameter 'depth'" in bad.stderr
     models = run_cli("competition.cv", "--list", cwd=tmp_path)
     assert all(name in models.stdout for name in MODELS)
+
+
+def test_cnn_flip_tta_averages_an_image_and_its_mirror(fashion):
+    model = make_model("cnn", epochs=1, width=4, stages=2, batch_size=32, verbose=0).fit(fashion.x_train[:120],
+                                                                                          fashion.y_train[:120])
+    x = fashion.x_test[:16]
+    with_tta = model.predict_proba(x)
+    model.flip_tta = False
+    plain, mirrored = model.predict_proba(x), model.predict_proba(x[:, :, ::-1])
+    assert np.allclose(with_tta, (plain + mirrored) / 2) and not np.allclose(plain, mirrored)

@@ -137,12 +137,13 @@ class CNN(KerasClassifier):
     """Stages of two 3x3 conv + batch norm + ReLU, pooled between stages, global average pooling,
     dropout, softmax. ``width`` filters in the first stage, doubling per stage. ``augment``: True
     flips images left-right at random while training, ``"shift"`` also shifts them by up to 10%
-    (2.5x slower on a CPU), False neither."""
+    (2.5x slower on a CPU), False neither. ``flip_tta`` averages the prediction of each image with
+    that of its mirror image (test-time augmentation; only when training flipped images too)."""
 
-    def __init__(self, width=16, stages=3, dropout=0.3, augment=True, epochs=15, batch_size=128,
+    def __init__(self, width=16, stages=3, dropout=0.3, augment=True, flip_tta=True, epochs=15, batch_size=128,
                  learning_rate=2e-3, patience=4, lr_patience=2, validation_fraction=0.1, random_state=87,
                  verbose=2):
-        self.width, self.stages, self.dropout, self.augment = width, stages, dropout, augment
+        self.width, self.stages, self.dropout, self.augment, self.flip_tta = width, stages, dropout, augment, flip_tta
         self.epochs, self.batch_size, self.learning_rate, self.patience = epochs, batch_size, learning_rate, patience
         self.lr_patience, self.validation_fraction = lr_patience, validation_fraction
         self.random_state, self.verbose = random_state, verbose
@@ -165,6 +166,13 @@ class CNN(KerasClassifier):
         x = layers.GlobalAveragePooling2D()(x)
         x = layers.Dropout(self.dropout)(x)
         return keras.Model(inputs, layers.Dense(n_classes, activation="softmax")(x))
+
+
+    def predict_proba(self, X) -> np.ndarray:
+        proba = super().predict_proba(X)
+        if self.flip_tta and self.augment:
+            proba = (proba + super().predict_proba(np.asarray(X)[:, :, ::-1])) / 2
+        return proba
 
 
 class SeedCNN(KerasClassifier):
