@@ -1,9 +1,9 @@
 """Decode many small PNG files into one ``(N, H, W, C)`` uint8 array, fast.
 
 Why not ``cv2.imread`` in a loop? For a 28x28 image most of its 18 us go to set-up, not pixels.
-Here each worker process reads a chunk of files, inflates their pixel data with ``zlib`` and
+Here each worker process reads a chunk of files, inflates their pixel data (ISA-L, else zlib) and
 undoes PNG's row filters for the whole chunk at once with NumPy (row by row across all images),
-which costs about a third. 8-bit, non-interlaced grey, grey+alpha, RGB and RGBA PNGs take this
+which costs about half. 8-bit, non-interlaced grey, grey+alpha, RGB and RGBA PNGs take this
 path; any other PNG (palette, 16-bit, interlaced) is decoded by Pillow and converted to 8 bits.
 """
 
