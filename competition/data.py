@@ -255,6 +255,18 @@ def _finish(competition: Competition, min_class_rows: int) -> Competition:
     return competition
 
 
+def class_names(folder: str | Path, classes: list) -> list[str]:
+    """Display names of ``classes``: from the folder's optional ``classes.csv`` (``class,name``, as
+    Kaggle's data pages describe labels), else the labels themselves."""
+    path = Path(folder) / "classes.csv"
+    if not path.is_file():
+        return [str(c) for c in classes]
+    table = read_csv(path)
+    label_column, name_column = list(table)[:2]
+    names = dict(zip(table[label_column], table[name_column]))
+    return [names.get(str(c), str(c)) for c in classes]
+
+
 def summary(competition: Competition, seconds: float | None = None, max_classes: int = 20) -> str:
     """A one-screen description of a loaded competition."""
     c = competition
@@ -267,10 +279,12 @@ def summary(competition: Competition, seconds: float | None = None, max_classes:
         f"classes      {c.n_classes}, labels {'integers' if c.y_train.dtype.kind == 'i' else 'strings'}",
     ]
     classes, counts = np.unique(c.y_train, return_counts=True)
-    width = max(len(str(k)) for k in classes[:max_classes])
-    for k, n in list(zip(classes, counts))[:max_classes]:
+    names = class_names(c.path, classes.tolist())
+    labels = [str(k) if name == str(k) else f"{k} {name}" for k, name in zip(classes.tolist(), names)]
+    width = max(len(label) for label in labels[:max_classes])
+    for label, n in list(zip(labels, counts))[:max_classes]:
         share = n / len(c.y_train)
-        lines.append(f"  {str(k):>{width}}  {n:>8,}  {share:6.1%}  {'#' * round(share * 100)}")
+        lines.append(f"  {label:<{width}}  {n:>8,}  {share:6.1%}  {'#' * round(share * 100)}")
     if len(classes) > max_classes:
         lines.append(f"  ... and {len(classes) - max_classes} more classes")
     loaded = f", loaded in {seconds:.2f} s" if seconds is not None else ""

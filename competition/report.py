@@ -26,20 +26,10 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
 
 from . import runs  # noqa: E402
-from .data import Competition, CompetitionDataError, load_competition  # noqa: E402
+from .data import Competition, CompetitionDataError, class_names, load_competition  # noqa: E402
 from .fsutil import write_text_atomic  # noqa: E402
 
 DPI = 100
-
-
-def class_names(data_dir: Path, classes: list) -> list[str]:
-    """Display names: ``classes.csv`` (``class,name``) of the competition if present, else the labels."""
-    path = Path(data_dir) / "classes.csv"
-    if path.is_file():
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        names = dict(zip(table.iloc[:, 0].str.strip(), table.iloc[:, 1].str.strip()))
-        return [names.get(str(c), str(c)) for c in classes]
-    return [str(c) for c in classes]
 
 
 def show(ax, image: np.ndarray) -> None:
