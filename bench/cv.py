@@ -11,6 +11,7 @@ ordinary run folder under --runs-dir, ready to be ensembled or submitted.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -44,8 +45,6 @@ def row(model: str, run, wall: float) -> str:
 
 
 def _histories(run):
-    import json
-
     return list(json.loads((run.path / "histories.json").read_text()).values())
 
 

@@ -203,13 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
         "save out-of-fold and test probabilities under runs/.",
         epilog="example: python -m competition.cv --model xgb --param max_depth=8 --limit 5000")
     parser.add_argument("--model", choices=list(MODELS), help="model to cross-validate (see --list)")
-    parser.add_argument("--data", type=Path, default=None, help="competition folder (default data/fashion-mnist)")
-    parser.add_argument("--folds", type=int, default=None, help="number of folds (default 5)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the folds and --limit sample (default 87)")
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="competition folder (default data/fashion-mnist)")
+    parser.add_argument("--folds", type=int, default=None, metavar="K", help="number of folds (default 5)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the folds and --limit sample (default 87)")
     parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                         help="override a model parameter, e.g. --param epochs=30 (repeatable)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use a stratified sample of N training rows")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go (default runs)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR", help="where run folders go (default runs)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish the missing folds of an interrupted run")
     parser.add_argument("--list", action="store_true", help="list the models and their default parameters")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) when it ends")

@@ -136,14 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m competition.grade",
                                      description="Validate and score submission CSVs; record them and redraw leaderboard.md.")
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="submission CSV(s)")
-    parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"), help="competition folder")
-    parser.add_argument("--solution", type=Path, help="answer key (default <data>.grader/solution.csv)")
+    parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"), metavar="DIR",
+                        help="competition folder (default data/fashion-mnist)")
+    parser.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
     parser.add_argument("--reveal", action="store_true", help="show private scores (and from now on on the leaderboard)")
-    parser.add_argument("--message", default="", help="a note stored with each graded file")
+    parser.add_argument("--message", default="", metavar="M", help="a note stored with each graded file")
     parser.add_argument("--daily-limit", type=int, metavar="N", help="at most N counted submissions a day (off by default)")
     parser.add_argument("--metric", choices=list(METRICS), default="accuracy", help="score (default accuracy)")
-    parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, help=f"ledger file (default {ledger.LEDGER})")
-    parser.add_argument("--leaderboard", type=Path, default=Path("leaderboard.md"), help="leaderboard to redraw")
+    parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, metavar="JSONL", help=f"ledger file (default {ledger.LEDGER})")
+    parser.add_argument("--leaderboard", type=Path, default=Path("leaderboard.md"), metavar="MD",
+                        help="leaderboard to redraw (default leaderboard.md)")
     return parser
 
 

@@ -160,15 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--ensemble", nargs="+", metavar="RUN_OR_MODEL",
                         help="blend these runs (a model name means its newest finished run)")
     parser.add_argument("--method", choices=list(METHODS), default="mean", help="how to blend an --ensemble (default mean)")
-    parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"), help="competition folder")
-    parser.add_argument("--folds", type=int, default=5, help="CV folds when a run is needed (default 5)")
-    parser.add_argument("--seed", type=int, default=87, help="fold seed (default 87)")
+    parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"), metavar="DIR",
+                        help="competition folder (default data/fashion-mnist)")
+    parser.add_argument("--folds", type=int, default=5, metavar="K", help="CV folds when a run is needed (default 5)")
+    parser.add_argument("--seed", type=int, default=87, metavar="S", help="fold seed (default 87)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="cross-validate on N sampled rows")
     parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                         help="model parameter override (repeatable)")
     parser.add_argument("--name", help="submission name (default <model>-<time>); never overwrites")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="run folders (default runs)")
-    parser.add_argument("--out", type=Path, default=Path("submissions"), help="where submissions go (default submissions)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR", help="run folders (default runs)")
+    parser.add_argument("--out", type=Path, default=Path("submissions"), metavar="DIR", help="where submissions go (default submissions)")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) too")
     parser.add_argument("--grade", action="store_true",
                         help="grade the new submission locally and redraw leaderboard.md (needs the answer key)")
