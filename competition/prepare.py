@@ -3,8 +3,9 @@
     python -m competition.prepare [--source DIR] [--out data/fashion-mnist] [--limit-train N] ...
 
 The competitor's folder gets ``images/train/{id}.png``, ``images/test/{id}.png``, ``train.csv``
-(``id,class``), ``test_sample.csv`` (``id,class`` with a placeholder class) and ``classes.csv``
-(``class,name``: what each label means, as Kaggle's data page would say). The answer key goes
+(``id,class``), ``test_sample.csv`` (``id,class`` with a placeholder class) and, when the names
+are known, ``classes.csv`` (``class,name``: what each label means, as Kaggle's data page would
+say). The answer key goes
 OUTSIDE that folder, to ``<out>.grader/solution.csv`` (``id,class,Usage``; ``Usage`` is ``Public``
 for a seeded ~30% of the rows, ``Private`` for the rest), so a competitor can be handed the folder
 alone. Test ids are a seeded permutation: the sample's row order says nothing about the labels.
@@ -38,7 +39,8 @@ IDX_FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"]
 PUBLIC_FRACTION = 0.3
 FORMAT = 2  # bumped when the folder's contents change, so that older builds are rebuilt
 _CHUNK = 2000
@@ -77,7 +79,8 @@ def write_images(folder: Path, ids: list[str], images: np.ndarray, bar: tqdm) ->
             bar.update(done)
 
 
-def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: int) -> None:
+def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: int,
+          class_names: list[str] | None = None) -> None:
     """Write the competitor's folder and the answer key (to fresh, not yet existing folders)."""
     rng = np.random.default_rng(seed)
     n_train, n_test = len(arrays["x_train"]), len(arrays["x_test"])
@@ -94,7 +97,9 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
     sample_ids = [test_ids[j] for j in order]
     placeholder = int(np.min(arrays["y_train"]))
     pd.DataFrame({"id": sample_ids, "class": placeholder}).to_csv(competition / "test_sample.csv", index=False)
-    pd.DataFrame({"class": range(len(CLASS_NAMES)), "name": CLASS_NAMES}).to_csv(competition / "classes.csv", index=False)
+    if class_names:
+        pd.DataFrame({"class": range(len(class_names)), "name": class_names}).to_csv(competition / "classes.csv",
+                                                                                    index=False)
     grader.mkdir(parents=True)
     solution = pd.DataFrame(
         {"id": sample_ids, "class": arrays["y_test"][order], "Usage": np.where(public[order], "Public", "Private")}
@@ -103,12 +108,14 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
 
 
 def prepare(out: Path, source: Path | None = None, limit_train: int | None = None,
-            limit_test: int | None = None, seed: int = 0) -> Path:
+            limit_test: int | None = None, seed: int = 0, class_names: list[str] | None = None) -> Path:
     """Build ``out`` and ``out.grader`` unless an identical build is already there; return ``out``."""
     out = Path(out)
     grader = out.with_name(out.name + ".grader")
+    if class_names is None and source is None:
+        class_names = FASHION_NAMES  # another --source (MNIST digits, say) gets names only when given
     recipe = {"format": FORMAT, "source": str(source or DEBIAN_SOURCE), "limit_train": limit_train,
-              "limit_test": limit_test, "seed": seed}
+              "limit_test": limit_test, "seed": seed, "class_names": class_names}
     record = grader / "prepare.json"
     if out.is_dir() and record.is_file() and json.loads(record.read_text()) == recipe:
         print(f"{out} is already prepared with these settings; nothing to do")
@@ -119,7 +126,7 @@ def prepare(out: Path, source: Path | None = None, limit_train: int | None = Non
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.building-") as tmp:
         new_out, new_grader = Path(tmp) / "competition", Path(tmp) / "grader"
-        build(arrays, new_out, new_grader, seed)
+        build(arrays, new_out, new_grader, seed, class_names)
         (new_grader / "prepare.json").write_text(json.dumps(recipe, indent=2) + "\n")
         replace_dir(new_out, out)
         replace_dir(new_grader, grader)  # last: its prepare.json marks the build complete
@@ -135,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-train", type=int, metavar="N", help="keep only the first N training images")
     parser.add_argument("--limit-test", type=int, metavar="N", help="keep only the first N test images")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test-id permutation and Public split")
+    parser.add_argument("--class-names", metavar="A,B,...", type=lambda text: [n.strip() for n in text.split(",")],
+                        help="names of labels 0, 1, ... for classes.csv (default: Fashion-MNIST's, "
+                             "unless --source is given)")
     args = parser.parse_args(argv)
-    prepare(args.out, args.source, args.limit_train, args.limit_test, args.seed)
+    prepare(args.out, args.source, args.limit_train, args.limit_test, args.seed, args.class_names)
     return 0
 
 

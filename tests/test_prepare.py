@@ -24,6 +24,7 @@ def test_layout_and_csvs(fashion_small):
     assert sorted(os.listdir(fashion_small / "images" / "train")) == sorted(i + ".png" for i in train["id"])
     assert sorted(os.listdir(fashion_small / "images" / "test")) == sorted(i + ".png" for i in sample["id"])
     assert not (fashion_small / "solution.csv").exists(), "the answer key must stay outside the competitor's folder"
+    assert pd.read_csv(fashion_small / "classes.csv")["name"].tolist()[:2] == ["T-shirt/top", "Trouser"]
 
 
 def test_pixels_and_labels_equal_the_idx_source(fashion_small, fashion_source):
@@ -79,6 +80,9 @@ def test_source_folder_with_plain_idx_files(tmp_path, fashion_source):
             (source / stem).write_bytes(f.read())
     out = prepare(tmp_path / "c", source=source, limit_train=10, limit_test=5)
     assert len(pd.read_csv(out / "train.csv")) == 10
+    assert not (out / "classes.csv").exists(), "another source's labels need not be clothes"
+    named = prepare(tmp_path / "d", source=source, limit_train=10, limit_test=5, class_names=list("abcdefghij"))
+    assert pd.read_csv(named / "classes.csv")["name"].tolist() == list("abcdefghij")
 
 
 def test_read_idx_rejects_a_file_that_is_not_idx(tmp_path):
