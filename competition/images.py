@@ -26,6 +26,7 @@ _READ_SIZE = 1 << 16
 _KNOWN_CHUNKS = {b"IHDR", b"IDAT", b"IEND", b"PLTE"}
 _CHUNK_HEAD = struct.Struct(">I4s")
 _IHDR = struct.Struct(">IIBBBBB")
+_IHDR_HEAD = b"\x00\x00\x00\x0dIHDR"  # a 13-byte IHDR chunk, first after the signature
 
 try:  # Intel's ISA-L inflates a small image in 3/4 of zlib's time
     from isal.isal_zlib import decompress as _inflate, error as _isal_error
@@ -65,11 +66,14 @@ def _read(path: str) -> tuple[bytes, tuple[int, int]]:
         os.close(fd)
 
 
-def _split_png(data: bytes, path: str) -> tuple[tuple[int, int, int], bytes] | None:
-    """``((height, width, channels), filtered rows)`` for a PNG this module decodes itself,
-    ``None`` for one Pillow must decode; raises ``ImageError`` for a file that is no PNG."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise ImageError(path, "not a PNG file (bad signature)" if data else "empty file")
+def _png_parts(data: bytes, path: str) -> tuple[bytes, bytes]:
+    """The IHDR chunk's body and the IDAT chunks' data, joined."""
+    # Fast path: the layout almost every encoder writes, IHDR + one IDAT + IEND, in a few slices.
+    if data[8:16] == _IHDR_HEAD and len(data) >= 41:
+        length, kind = _CHUNK_HEAD.unpack_from(data, 33)
+        end = 41 + length
+        if kind == b"IDAT" and len(data) == end + 16 and data[end + 8 : end + 12] == b"IEND":
+            return data[16:29], data[41:end]
     pos, header, idat, size = 8, None, [], len(data)
     while pos + 8 <= size:
         length, kind = _CHUNK_HEAD.unpack_from(data, pos)
@@ -89,11 +93,20 @@ def _split_png(data: bytes, path: str) -> tuple[tuple[int, int, int], bytes] | N
         raise ImageError(path, "truncated PNG (no IEND chunk)")
     if header is None or len(header) != 13 or not idat:
         raise ImageError(path, "broken PNG (no IHDR or IDAT chunk)")
+    return header, b"".join(idat)
+
+
+def _split_png(data: bytes, path: str) -> tuple[tuple[int, int, int], bytes] | None:
+    """``((height, width, channels), filtered rows)`` for a PNG this module decodes itself,
+    ``None`` for one Pillow must decode; raises ``ImageError`` for a file that is no PNG."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise ImageError(path, "not a PNG file (bad signature)" if data else "empty file")
+    header, pixel_data = _png_parts(data, path)
     width, height, depth, colour, _, _, interlace = _IHDR.unpack(header)
     if depth != 8 or colour not in _CHANNELS or interlace:
         return None
     try:
-        rows = _inflate(b"".join(idat))
+        rows = _inflate(pixel_data)
     except _INFLATE_ERRORS as exc:
         raise ImageError(path, f"corrupt PNG pixel data ({exc})") from None
     channels = _CHANNELS[colour]
