@@ -144,6 +144,7 @@ def cross_validate(model: str, comp: Competition, *, n_folds: int = 5, seed: int
     estimator = make_model(model, **overrides)
     folds = make_folds(comp.y_train, n_folds, seed, limit)
     config = make_config(model, estimator, overrides, n_folds, seed, limit, comp)
+    y = encode_labels(comp)
     if resume:
         run_dir = Path(resume)
         check_resumable(run_dir, config)
@@ -152,9 +153,8 @@ def cross_validate(model: str, comp: Competition, *, n_folds: int = 5, seed: int
     else:
         run_dir = runs.new_run_dir(runs_dir, model)
         save_npy_atomic(run_dir / runs.FOLDS, folds)
-        save_npy_atomic(run_dir / runs.LABELS, encode_labels(comp))
+        save_npy_atomic(run_dir / runs.LABELS, y)
         write_json_atomic(run_dir / runs.CONFIG, config)
-    y = encode_labels(comp)
     results = []
     bar = tqdm(range(n_folds), desc=f"{model} folds", unit="fold", disable=not progress, file=sys.stdout)
     for fold in bar:

@@ -138,9 +138,10 @@ def done_folds(run_dir: Path, n_folds: int) -> list[int]:
     return [k for k in range(n_folds) if fold_paths(run_dir, k)[1].is_file()]
 
 
-def summarise(results: list[FoldResult], y: np.ndarray, n_train: int, n_classes: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """OOF and test probabilities and the run's scores from its folds; ``y`` is the encoded labels."""
-    oof = np.full((n_train, n_classes), np.nan)
+def summarise(results: list[FoldResult], y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """OOF and test probabilities and the run's scores from its folds; ``y`` is the encoded labels
+    of every train row."""
+    oof = np.full((len(y), n_classes), np.nan)
     for result in results:
         oof[result.rows] = result.proba
     used = ~np.isnan(oof[:, 0])
@@ -162,7 +163,7 @@ def summarise(results: list[FoldResult], y: np.ndarray, n_train: int, n_classes:
 
 def finish(run_dir: Path, results: list[FoldResult], y: np.ndarray, n_classes: int) -> dict:
     """Write ``oof.npy``, ``test.npy``, ``histories.json`` and finally ``scores.json``."""
-    oof, test, scores = summarise(results, y, len(y), n_classes)
+    oof, test, scores = summarise(results, y, n_classes)
     save_npy_atomic(run_dir / OOF, oof)
     save_npy_atomic(run_dir / TEST, test)
     write_json_atomic(run_dir / HISTORIES, {str(r.fold): r.history for r in results})
