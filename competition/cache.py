@@ -4,7 +4,11 @@ Decoding 70,000 PNGs takes about half a second even in parallel; mapping two ``.
 takes a millisecond. The cache holds the arrays, the ids and labels, and a key: the size and
 modification time of both CSVs, both image folders and (for ``verify="full"``) every image. Any
 change to those and the cache is rebuilt; the cache is built in a temporary folder and renamed
-into place, so a crash never leaves a half-written one.
+into place, so a crash never leaves a half-written one (and the next build sweeps what a killed one
+left). The cache checks itself too: the size and modification time of its own files and the shapes
+of its arrays, so a cache file replaced or truncated by hand is rebuilt, never served.
+Loads and builds of one folder take a lock (``.cache.lock``): concurrent loaders wait for one
+build and then share it.
 """
 
 from __future__ import annotations
@@ -13,20 +17,22 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from .fsutil import replace_dir, save_npy_atomic, write_json_atomic
+from . import workers
+from .fsutil import lock, release_work_dir, replace_dir, save_npy_atomic, sweep_stale, work_dir, write_json_atomic
 
 if TYPE_CHECKING:
     from .data import Competition, Layout
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 FOLDER = ".cache"
+LOCK = ".cache.lock"
 PIXELS = "pixels.npy"  # train images then test images, (n_train + n_test, H, W, C) uint8
 ARRAYS = ("y_train", "train_ids", "test_ids", "classes")
 VERIFY_MODES = ("full", "quick")
@@ -64,8 +70,11 @@ def stat_all_images(layout: Layout, train_ids: np.ndarray, test_ids: np.ndarray)
     if len(train_ids) + len(test_ids) >= _PARALLEL_STATS:
         half = len(jobs[0][1]) // 2
         jobs = [(jobs[0][0], jobs[0][1][:half]), (jobs[0][0], jobs[0][1][half:]), jobs[1]]
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            parts = list(pool.map(stat_images, *zip(*jobs)))
+        try:
+            with workers.pool(2) as pool:
+                parts = list(pool.map(stat_images, *zip(*jobs)))
+        except BrokenProcessPool:  # a killed worker: the cache cannot prove itself current
+            return None
     else:
         parts = [stat_images(*job) for job in jobs]
     return None if any(part is None for part in parts) else np.concatenate(parts)
@@ -88,6 +97,36 @@ def fingerprint(layout: Layout, x_train: np.ndarray, x_test: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def file_stats(folder: Path) -> dict[str, list[int]]:
+    """Size and mtime of the cache's own array files: a file swapped in by hand changes them."""
+    names = [PIXELS] + [f"{name}.npy" for name in ARRAYS]
+    return {name: [(folder / name).stat().st_size, (folder / name).stat().st_mtime_ns] for name in names}
+
+
+def consistent(arrays: dict, pixels: np.ndarray, meta: dict) -> bool:
+    """Whether the cached arrays fit each other and the key: one label per train id, classes = the
+    labels' set, one uint8 image of the recorded (H, W, C) per train and test id."""
+    n_train, n_test = len(arrays["train_ids"]), len(arrays["test_ids"])
+    return (pixels.dtype == np.uint8 and pixels.shape == (n_train + n_test, *meta.get("image_shape", [-1]))
+            and arrays["y_train"].shape == (n_train,) and arrays["test_ids"].ndim == 1
+            and np.array_equal(arrays["classes"], np.unique(arrays["y_train"])))
+
+
+@contextmanager
+def locked(layout: Layout) -> Iterator[None]:
+    """Hold the folder's cache lock, if the folder is writable (a read-only one is loaded unlocked)."""
+    try:
+        guard = lock(layout.root / LOCK)
+        guard.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        guard.release()
+
+
 def load(layout: Layout, verify: str = "full") -> dict | None:
     """The cached fields of a ``Competition`` if the cache is current, else None."""
     if verify not in VERIFY_MODES:
@@ -95,12 +134,15 @@ def load(layout: Layout, verify: str = "full") -> dict | None:
     folder = layout.root / FOLDER
     try:
         meta = json.loads((folder / "meta.json").read_text())
-        if meta.get("version") != CACHE_VERSION or meta["key"] != folder_key(layout):
+        if (meta.get("version") != CACHE_VERSION or meta["key"] != folder_key(layout)
+                or meta["files"] != file_stats(folder)):
             return None
         arrays = {name: np.load(folder / f"{name}.npy") for name in ARRAYS}
         pixels = np.load(folder / PIXELS, mmap_mode="c")  # mapped, not read: edits stay in memory
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
         return None  # no cache, or one we cannot read: rebuild it
+    if not consistent(arrays, pixels, meta):
+        return None
     if verify == "full":
         stats = stat_all_images(layout, arrays["train_ids"], arrays["test_ids"])
         if stats is None or digest(stats) != meta["images"]:
@@ -118,7 +160,8 @@ class builder:
         self.layout, self.folder, self.status = layout, None, "off (disabled)"
         if enabled:
             try:
-                self.folder = Path(tempfile.mkdtemp(dir=layout.root, prefix=f"{FOLDER}.building-"))
+                sweep_stale(layout.root, FOLDER)  # what a killed build left
+                self.folder = work_dir(layout.root, FOLDER)
             except OSError as exc:
                 self.status = f"off ({layout.root} not writable: {exc.strerror})"
 
@@ -126,7 +169,8 @@ class builder:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self.folder is not None and self.folder.exists():
+        if self.folder is not None:
+            release_work_dir(self.folder)
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def save(self, competition: Competition, stats: np.ndarray) -> str:
@@ -144,6 +188,12 @@ class builder:
             "id_column": competition.id_column,
             "label_column": competition.label_column,
             "warnings": competition.warnings,
+            "files": file_stats(self.folder),
+            "image_shape": list(competition.image_shape),
         })
-        replace_dir(self.folder, self.layout.root / FOLDER)
+        release_work_dir(self.folder)
+        final = self.layout.root / FOLDER
+        if final.exists() and not (final / "meta.json").is_file():
+            return f"off ({final} exists and is not a cache of this toolkit; left untouched)"
+        replace_dir(self.folder, final)
         return "built"

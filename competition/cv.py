@@ -26,8 +26,9 @@ import numpy as np
 from sklearn.base import clone
 from tqdm import tqdm
 
-from . import runs
-from .data import Competition, CompetitionDataError, load_competition
+from . import cli, runs
+from .data import Competition, load_competition
+from .errors import InputError
 from .folds import fold_rows, make_folds
 from .fsutil import save_npy_atomic, write_json_atomic
 from .models import MODELS, make_model, public_params
@@ -36,7 +37,7 @@ PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "
 MATCHED_ON_RESUME = ("model", "params", "folds", "seed", "limit")
 
 
-class RunMismatchError(ValueError):
+class RunMismatchError(InputError):
     """``--resume`` was given a run whose data or configuration differs from the request."""
 
 
@@ -106,7 +107,7 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
         "folds": n_folds,
         "seed": seed,
         "limit": limit,
-        "data": {"path": str(comp.path), "name": comp.name, "fingerprint": comp.fingerprint,
+        "data": {"path": str(comp.path.resolve()), "name": comp.name, "fingerprint": comp.fingerprint,
                  "train_rows": len(comp.y_train), "test_rows": len(comp.test_ids),
                  "image_shape": list(comp.image_shape), "classes": comp.classes.tolist()},
         "git_commit": git_commit(),
@@ -142,6 +143,8 @@ def cross_validate(model: str, comp: Competition, *, n_folds: int = 5, seed: int
     """Cross-validate ``model`` on ``comp`` and return the finished run (see ``runs`` for its files)."""
     overrides = dict(params or {})
     estimator = make_model(model, **overrides)
+    if limit is not None and limit >= len(comp.y_train):
+        limit = None  # every row: the same folds, and the same run, as no limit
     folds = make_folds(comp.y_train, n_folds, seed, limit)
     config = make_config(model, estimator, overrides, n_folds, seed, limit, comp)
     y = encode_labels(comp)
@@ -198,18 +201,22 @@ def list_models() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m competition.cv", description="Cross-validate a model on stratified folds; "
         "save out-of-fold and test probabilities under runs/.",
         epilog="example: python -m competition.cv --model xgb --param max_depth=8 --limit 5000")
     parser.add_argument("--model", choices=list(MODELS), help="model to cross-validate (see --list)")
-    parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="competition folder (default data/fashion-mnist)")
-    parser.add_argument("--folds", type=int, default=None, metavar="K", help="number of folds (default 5)")
-    parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the folds and --limit sample (default 87)")
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR", help=f"competition folder (default {cli.DATA})")
+    parser.add_argument("--folds", type=cli.int_at_least(2), default=None, metavar="K",
+                        help=f"number of folds (default {cli.FOLDS})")
+    parser.add_argument("--seed", type=cli.seed, default=None, metavar="S",
+                        help=f"seed of the folds and --limit sample (default {cli.SEED})")
     parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                         help="override a model parameter, e.g. --param epochs=30 (repeatable)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="use a stratified sample of N training rows")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR", help="where run folders go (default runs)")
+    parser.add_argument("--limit", type=cli.int_at_least(1), default=None, metavar="N",
+                        help="use a stratified sample of N training rows")
+    parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR",
+                        help=f"where run folders go (default {cli.RUNS})")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish the missing folds of an interrupted run")
     parser.add_argument("--list", action="store_true", help="list the models and their default parameters")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) when it ends")
@@ -223,32 +230,33 @@ def resolve_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> d
     if not model:
         parser.error("--model is required (or --resume RUN_DIR)")
     params = dict(args.param) if args.param else saved.get("overrides", {})
+    data = args.data
+    if data is None and saved:
+        data = Path(saved["data"].get("path", ""))
+        if not data.is_dir():
+            raise RunMismatchError(f"{args.resume}: was made on the data at {str(data)!r}, which is not a folder from "
+                                   "here; name the competition folder with --data")
     return {
         "model": model,
-        "data": args.data or Path(saved.get("data", {}).get("path", "data/fashion-mnist")),
-        "n_folds": args.folds or saved.get("folds", 5),
-        "seed": args.seed if args.seed is not None else saved.get("seed", 87),
+        "data": data or cli.DATA,
+        "n_folds": args.folds or saved.get("folds", cli.FOLDS),
+        "seed": args.seed if args.seed is not None else saved.get("seed", cli.SEED),
         "params": params,
         "limit": args.limit if args.limit is not None else saved.get("limit"),
     }
 
 
+@cli.guarded
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
         print(list_models())
         return 0
-    try:
-        options = resolve_args(args, parser)
-        comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
-        start = time.perf_counter()
-        run = cross_validate(comp=comp, runs_dir=args.runs_dir, resume=args.resume, **options)
-    except (CompetitionDataError, RunMismatchError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    options = resolve_args(args, parser)
+    comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
+    start = time.perf_counter()
+    run = cross_validate(comp=comp, runs_dir=args.runs_dir, resume=args.resume, **options)
     s = run.scores
     print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
           f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")

@@ -15,7 +15,6 @@ costs a few file checks instead of 70,000 decodes.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -28,17 +27,19 @@ import numpy as np
 import pandas as pd
 
 from . import cache as cache_store
+from . import cli
+from .errors import InputError, InputWarning
 from .images import ImageError, decode_pngs, describe_shape
 
 MISSING_LABELS = {"", "nan", "na", "n/a", "null", "none", "#n/a"}
 _INT_PATTERN = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
-class CompetitionDataError(ValueError):
+class CompetitionDataError(InputError):
     """The competition folder cannot be used; the message names the file, row or field."""
 
 
-class CompetitionDataWarning(UserWarning):
+class CompetitionDataWarning(InputWarning):
     """Something in the folder is odd but usable (extra images, a class too small for the folds)."""
 
 
@@ -146,15 +147,35 @@ def check_ids(ids: list[str], path: Path) -> np.ndarray:
 
 
 def parse_labels(labels: list[str], path: Path, column: str) -> np.ndarray:
-    """Labels as integers when every one is written as an integer, else as strings."""
+    """Labels as integers when every one is written as an integer, else as strings. One number
+    written two ways (``1`` and ``1.0``) is refused: as text they would be two classes."""
     missing = [row for row, label in enumerate(labels) if label.lower() in MISSING_LABELS]
     if missing:
         raise CompetitionDataError(
             f"{path}, line {missing[0] + 2}: empty or NaN label in column '{column}'"
             + (f" ({len(missing)} such rows)" if len(missing) > 1 else ""))
-    if all(_INT_PATTERN.fullmatch(label) for label in set(labels)):
+    distinct = set(labels)
+    if all(_INT_PATTERN.fullmatch(label) for label in distinct):
         return np.array(labels, dtype=np.int64)
+    check_one_spelling(labels, distinct, path, column)
     return np.array(labels, dtype=str)
+
+
+def check_one_spelling(labels: list[str], distinct: set[str], path: Path, column: str) -> None:
+    """Refuse two different texts of one number among the labels (``1``, ``1.0``, ``01``)."""
+    spelled: dict[float, str] = {}
+    for label in sorted(distinct):
+        try:
+            number = float(label)
+        except ValueError:
+            continue
+        if number in spelled:
+            first, other = spelled[number], label
+            lines = [labels.index(first) + 2, labels.index(other) + 2]
+            raise CompetitionDataError(
+                f"{path}, lines {min(lines)} and {max(lines)}: labels {first!r} and {other!r} in column "
+                f"'{column}' are one number written two ways; write every label of a class the same way")
+        spelled[number] = label
 
 
 def read_tables(layout: Layout) -> dict:
@@ -231,19 +252,28 @@ def load_competition(path: str | Path, *, cache: bool = True, verify: str = "ful
     """
     layout = Layout(Path(path))
     layout.check_exists()
-    name = layout.root.resolve().name
-    if cache:
+    if not cache:
+        return _finish(_load_files(layout, cache=False), min_class_rows)
+    with cache_store.locked(layout):  # concurrent loaders of one folder: one builds, the others reuse
         cached = cache_store.load(layout, verify)
         if cached is not None:
-            return _finish(Competition(name=name, path=layout.root, cache_status="hit", **cached), min_class_rows)
+            competition = Competition(name=layout.root.resolve().name, path=layout.root, cache_status="hit", **cached)
+        else:
+            competition = _load_files(layout, cache=True)
+    return _finish(competition, min_class_rows)
+
+
+def _load_files(layout: Layout, cache: bool) -> Competition:
+    """Read the CSVs and decode every image (into a new cache when ``cache``)."""
     tables = read_tables(layout)
     with cache_store.builder(layout, enabled=cache) as build:
         x_train, x_test, notes, stats = decode(layout, tables, build.folder)
         competition = Competition(
-            name=name, path=layout.root, x_train=x_train, x_test=x_test, classes=np.unique(tables["y_train"]),
-            fingerprint=cache_store.fingerprint(layout, x_train, x_test), warnings=notes, **tables)
+            name=layout.root.resolve().name, path=layout.root, x_train=x_train, x_test=x_test,
+            classes=np.unique(tables["y_train"]), fingerprint=cache_store.fingerprint(layout, x_train, x_test),
+            warnings=notes, **tables)
         competition.cache_status = build.save(competition, stats)
-    return _finish(competition, min_class_rows)
+    return competition
 
 
 def _finish(competition: Competition, min_class_rows: int) -> Competition:
@@ -257,14 +287,27 @@ def _finish(competition: Competition, min_class_rows: int) -> Competition:
 
 def class_names(folder: str | Path, classes: list) -> list[str]:
     """Display names of ``classes``: from the folder's optional ``classes.csv`` (``class,name``, as
-    Kaggle's data pages describe labels), else the labels themselves."""
+    Kaggle's data pages describe labels), else the labels themselves. A label listed twice, a blank
+    name or one name for two labels is refused: a report would mislabel its rows."""
     path = Path(folder) / "classes.csv"
     if not path.is_file():
         return [str(c) for c in classes]
     table = read_csv(path)
-    label_column, name_column = list(table)[:2]
-    names = dict(zip(table[label_column], table[name_column]))
-    return [names.get(str(c), str(c)) for c in classes]
+    if len(table) != 2:
+        raise CompetitionDataError(f"{path}: expected two columns (class,name), got {', '.join(table) or 'none'}")
+    labels, names = table.values()
+    for what, values in (("label", labels), ("name", names)):
+        blank = [row for row, value in enumerate(values) if not value]
+        if blank:
+            raise CompetitionDataError(f"{path}, line {blank[0] + 2}: blank {what}")
+        seen: dict[str, int] = {}
+        for row, value in enumerate(values):
+            if value in seen:
+                raise CompetitionDataError(f"{path}, lines {seen[value] + 2} and {row + 2}: {what} {value!r} "
+                                           "is listed twice")
+            seen[value] = row
+    named = dict(zip(labels, names))
+    return [named.get(str(c), str(c)) for c in classes]
 
 
 def summary(competition: Competition, seconds: float | None = None, max_classes: int = 20) -> str:
@@ -294,22 +337,20 @@ def summary(competition: Competition, seconds: float | None = None, max_classes:
     return "\n".join(lines)
 
 
+@cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m competition.data", description="Check and describe a competition folder.")
+    parser = cli.ArgumentParser(prog="python -m competition.data", description="Check and describe a competition folder.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="validate a competition folder and print its summary")
     check.add_argument("folder", type=Path, help="competition folder (with train.csv, test_sample.csv, images/)")
     check.add_argument("--no-cache", action="store_true", help="decode every image, neither using nor writing the cache")
-    check.add_argument("--folds", type=int, default=5, help="warn about classes with fewer rows than this (default 5)")
+    check.add_argument("--folds", type=cli.int_at_least(2), default=cli.FOLDS,
+                       help=f"warn about classes with fewer rows than this (default {cli.FOLDS})")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CompetitionDataWarning)  # the summary lists them
-            competition = load_competition(args.folder, cache=not args.no_cache, min_class_rows=args.folds)
-    except CompetitionDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompetitionDataWarning)  # the summary lists them
+        competition = load_competition(args.folder, cache=not args.no_cache, min_class_rows=args.folds)
     print(summary(competition, time.perf_counter() - start))
     return 0
 

@@ -32,10 +32,12 @@ from . import runs
 from .folds import fold_rows
 from .fsutil import save_npy_atomic, write_json_atomic
 
-EPS = 1e-7
+from .errors import InputError
+
+EPS = 1e-7  # floor of probabilities before the stack takes their logarithm
 
 
-class EnsembleError(ValueError):
+class EnsembleError(InputError):
     """Members that cannot be combined; the message names the run that differs."""
 
 
@@ -62,7 +64,15 @@ def resolve_member(spec: str, runs_dir: Path) -> runs.Run:
 
 
 def check_compatible(members: list[runs.Run]) -> np.ndarray:
-    """The members' common folds; an error names the first run whose data or folds differ."""
+    """The members' common folds; an error names the first run whose data or folds differ, or that
+    is given twice (a run blended with itself only re-weights itself)."""
+    seen: dict[Path, int] = {}
+    for n, run in enumerate(members):
+        where = run.path.resolve()
+        if where in seen:
+            raise EnsembleError(f"{run.path}: given twice (members {seen[where] + 1} and {n + 1}); "
+                                "an ensemble needs different runs")
+        seen[where] = n
     first = members[0]
     folds = first.folds()
     for run in members[1:]:
@@ -76,7 +86,8 @@ def check_compatible(members: list[runs.Run]) -> np.ndarray:
 
 
 def oof_log_loss(proba: np.ndarray, y: np.ndarray, used: np.ndarray) -> float:
-    return runs.clipped_log_loss(y[used], proba[used], EPS)
+    """Log loss on the OOF rows, computed exactly as a run scores itself (``runs.clipped_log_loss``)."""
+    return runs.clipped_log_loss(y[used], proba[used])
 
 
 def blend_mean(oofs, tests, y, folds) -> Blend:

@@ -9,6 +9,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from .errors import InputError
+
+
+class FoldsError(InputError):
+    """Rows and classes that cannot be split into the folds asked for."""
+
 
 def subsample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
     """Sorted indices of a stratified sample of ``limit`` rows (all rows if ``limit`` >= len(y))."""
@@ -26,13 +32,19 @@ def make_folds(y: np.ndarray, n_folds: int = 5, seed: int = 87, limit: int | Non
     same labels, fold count, seed and limit always give the same folds.
     """
     if n_folds < 2:
-        raise ValueError(f"need at least 2 folds, got {n_folds}")
+        raise FoldsError(f"need at least 2 folds, got {n_folds}")
+    if limit is not None and limit < 1:
+        raise FoldsError(f"--limit must be at least 1, got {limit}")
     y = np.asarray(y)
-    rows = subsample(y, limit, seed) if limit else np.arange(len(y))
-    folds = np.full(len(y), -1, dtype=np.int64)
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(rows)), y[rows])):
-        folds[rows[held_out]] = fold
+    try:
+        rows = subsample(y, limit, seed) if limit else np.arange(len(y))
+        folds = np.full(len(y), -1, dtype=np.int64)
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(rows)), y[rows])):
+            folds[rows[held_out]] = fold
+    except ValueError as exc:  # scikit-learn's words for too few rows per class or fold
+        sample = f"a sample of {limit} of {len(y)} rows" if limit else f"{len(y)} rows"
+        raise FoldsError(f"cannot split {sample} into {n_folds} stratified folds: {exc}") from None
     check_partition(folds, n_folds)
     return folds
 

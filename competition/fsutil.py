@@ -1,20 +1,34 @@
-"""Write files and folders so that a reader never sees them half-written.
+"""Write files and folders so that a reader never sees them half-written, and nothing the toolkit
+did not create is ever replaced.
 
 Everything the toolkit writes (competition folders, caches, runs, submissions) goes through
 these: write beside the target under a temporary name, then rename, which POSIX makes atomic.
+Temporary folders carry the writer's process id in their name (``.NAME.building-PID-xxxx``) and a
+lock file that the writer and the worker processes it forks hold, so a later writer can tell the
+leftovers of a killed one (``kill -9``, a power cut) from a build in progress, and sweep them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 import numpy as np
+from filelock import FileLock
+
+from .errors import InputError
+
+LOCK_TIMEOUT = 600  # seconds a writer waits for another one writing the same thing
+WORK_LOCK = ".in-use.lock"  # inside a work folder: held while its builder or a worker it forked lives
+_held: dict[Path, int] = {}  # work folder -> the descriptor holding its lock
 
 
 @contextmanager
@@ -52,13 +66,112 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
     return Path(path)
 
 
+def write_new(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, refusing (``FileExistsError``) to replace any existing file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    with atomic_open(tmp) as f:
+        f.write(data)
+    try:
+        os.link(tmp, path)  # fails if ``path`` exists: nothing is ever overwritten
+    finally:
+        tmp.unlink()
+    return path
+
+
+def ensure_dir(path: str | Path, what: str) -> Path:
+    """``path`` as an existing folder (created if missing); a clear error if a file is in the way.
+    ``what`` names the option or role in the message (``--runs-dir``)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"{what} {path}: cannot be created (a file is in the way on its path)") from None
+    return path
+
+
+def lock(path: str | Path) -> FileLock:
+    """An inter-process lock (``path`` names the lock file) for read-then-write sequences."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path), timeout=LOCK_TIMEOUT)
+
+
+def _hidden(name: str) -> str:
+    return name if name.startswith(".") else f".{name}"
+
+
+def work_dir(parent: str | Path, name: str) -> Path:
+    """A new hidden folder ``parent/.NAME.building-PID-xxxx`` to build ``parent/NAME`` in, locked
+    until ``release_work_dir`` (or the death of this process and of every worker it forked)."""
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=f"{_hidden(name)}.building-{os.getpid()}-"))
+    fd = os.open(path / WORK_LOCK, os.O_CREAT | os.O_WRONLY, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _held[path] = fd
+    return path
+
+
+def release_work_dir(path: str | Path) -> None:
+    """Drop a work folder's lock (its lock file too, so it does not travel with the folder)."""
+    path = Path(path)
+    (path / WORK_LOCK).unlink(missing_ok=True)
+    fd = _held.pop(path, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _in_use(folder: Path, pid: int) -> bool:
+    """Whether the process that made ``folder``, or a worker it forked (which inherits the lock), lives."""
+    if pid == os.getpid() or _alive(pid):
+        return True
+    try:
+        fd = os.open(folder / WORK_LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def sweep_stale(parent: str | Path, name: str) -> list[Path]:
+    """Remove the work folders for ``parent/NAME`` (``work_dir``, ``replace_dir``'s old copy) that
+    no living process uses; return them."""
+    parent = Path(parent)
+    pattern = re.compile(rf"{re.escape(_hidden(name))}\.(building|old)-(\d+)-")
+    removed = []
+    if not parent.is_dir():
+        return removed
+    for entry in parent.iterdir():
+        match = pattern.match(entry.name)
+        if match and not _in_use(entry, int(match.group(2))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def replace_dir(new: str | Path, final: str | Path) -> None:
     """Move the complete folder ``new`` to ``final``; an older ``final`` is moved aside first and
-    deleted only once the new one is in place."""
+    deleted only once the new one is in place. Callers hold a lock against concurrent replacers,
+    and decide beforehand that ``final`` is theirs to replace."""
     new, final = Path(new), Path(final)
     if final.exists():
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = final.with_name(f"{_hidden(final.name)}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         final.rename(old)
         new.rename(final)
         shutil.rmtree(old)

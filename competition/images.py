@@ -14,10 +14,14 @@ import os
 import struct
 import tempfile
 import zlib
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
+
+from .errors import InputError
+from .workers import pool as worker_pool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # PNG colour type -> channels at 8 bits per sample
@@ -27,6 +31,7 @@ _KNOWN_CHUNKS = {b"IHDR", b"IDAT", b"IEND", b"PLTE"}
 _CHUNK_HEAD = struct.Struct(">I4s")
 _IHDR = struct.Struct(">IIBBBBB")
 _IHDR_HEAD = b"\x00\x00\x00\x0dIHDR"  # a 13-byte IHDR chunk, first after the signature
+MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS: above it a small file can claim gigabytes
 
 try:  # Intel's ISA-L inflates a small image in 3/4 of zlib's time
     from isal.isal_zlib import decompress as _inflate, error as _isal_error
@@ -36,7 +41,7 @@ except ImportError:  # pragma: no cover - isal is a dependency, but zlib does th
     _inflate, _INFLATE_ERRORS = zlib.decompress, (zlib.error,)
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image that cannot be used; ``path`` names it."""
 
     def __init__(self, path: str | Path, reason: str):
@@ -62,6 +67,8 @@ def _read(path: str) -> tuple[bytes, tuple[int, int]]:
                 parts.append(chunk)
             data = b"".join(parts)
         return data, (st.st_size, st.st_mtime_ns)
+    except OSError as exc:  # a folder named like an image, an I/O error
+        raise ImageError(path, f"cannot be read ({exc.strerror})") from None
     finally:
         os.close(fd)
 
@@ -103,6 +110,11 @@ def _split_png(data: bytes, path: str) -> tuple[tuple[int, int, int], bytes] | N
         raise ImageError(path, "not a PNG file (bad signature)" if data else "empty file")
     header, pixel_data = _png_parts(data, path)
     width, height, depth, colour, _, _, interlace = _IHDR.unpack(header)
+    if not width or not height:
+        raise ImageError(path, f"broken PNG (declares {width}x{height} pixels)")
+    if width * height > MAX_PIXELS:
+        raise ImageError(path, f"declares {width}x{height} pixels, over the limit of {MAX_PIXELS:,} "
+                               "(the limit Pillow sets against decompression bombs)")
     if depth != 8 or colour not in _CHANNELS or interlace:
         return None
     try:
@@ -236,6 +248,15 @@ def _shape_of(path: str) -> tuple[int, int, int]:
     return split[0] if split else _decode_with_pillow(data, path).shape
 
 
+def reference_shape(paths: list[str]) -> tuple[tuple[int, int, int], str]:
+    """The shape every image must share, and a file that has it: the most common shape of the
+    first, middle and last files, so that one odd first file is blamed itself, not all the others."""
+    probes = list(dict.fromkeys([paths[0], paths[len(paths) // 2], paths[-1]]))
+    shapes = [_shape_of(path) for path in probes]
+    shape = Counter(shapes).most_common(1)[0][0]
+    return shape, probes[shapes.index(shape)]
+
+
 def mixed_shape_error(path: str, shape: tuple, first_path: str, first_shape: tuple) -> ImageError:
     """The error for two images of one set that differ in size or colour mode."""
     return ImageError(path, f"image is {describe_shape(shape)}, but {first_path} is {describe_shape(first_shape)}"
@@ -261,22 +282,26 @@ def decode_pngs(paths: list[str | Path], out: str | Path | None = None,
     paths = [str(p) for p in paths]
     if not paths:
         raise ValueError("no images to decode")
-    shape = _shape_of(paths[0])
+    shape, shape_path = reference_shape(paths)
     workers = workers or len(os.sched_getaffinity(0))
     workers = max(1, min(workers, len(paths) // _MIN_FILES_PER_WORKER))
     if workers == 1 and out is None:
-        return _decode_chunk(paths, shape, paths[0])
+        return _decode_chunk(paths, shape, shape_path)
     with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as tmp:
         target = str(out or Path(tmp) / "pixels.npy")
         created = np.lib.format.open_memmap(target, mode="w+", dtype=np.uint8, shape=(len(paths), *shape))
         start, image_bytes = created.offset, int(np.prod(shape))  # where pixels begin, after the .npy header
         del created
         bounds = np.linspace(0, len(paths), workers + 1).astype(int)
-        jobs = [(target, start + a * image_bytes, paths[a:b], shape, paths[0]) for a, b in zip(bounds[:-1], bounds[1:])]
+        jobs = [(target, start + a * image_bytes, paths[a:b], shape, shape_path) for a, b in zip(bounds[:-1], bounds[1:])]
         if workers == 1:
             stats = [_decode_into(*jobs[0])]
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                stats = [future.result() for future in [pool.submit(_decode_into, *job) for job in jobs]]
+            try:
+                with worker_pool(workers) as pool:
+                    stats = [future.result() for future in [pool.submit(_decode_into, *job) for job in jobs]]
+            except BrokenProcessPool:
+                raise ImageError(Path(paths[0]).parent, "a worker process decoding these images died (killed, or "
+                                 "out of memory); nothing was cached, try again") from None
         pixels = np.load(target, mmap_mode="c")  # edits stay in memory; the mapping outlives the file
     return pixels, np.concatenate(stats)

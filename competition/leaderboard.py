@@ -10,15 +10,16 @@ the rule behind them, and once the private scores are revealed, how the picks di
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
-from . import ledger
+from . import cli, ledger
+from .errors import InputError
 from .fsutil import write_text_atomic
 
 STAR = "★"
+HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
 
 
 def recipe_text(entry: dict) -> str:
@@ -93,7 +94,7 @@ def table(rows: list[dict], reveal: bool, base: Path) -> list[str]:
 def render(entries: list[dict], title: str, base: Path, chart: str | None) -> str:
     rows = standings(entries)
     reveal = ledger.revealed(entries)
-    lines = [f"# Leaderboard — {title}", ""]
+    lines = [f"{HEADING}{title}", ""]
     if not rows:
         return "\n".join(lines + ["No submission has been graded yet: `python -m competition.grade FILE`.", ""])
     public_rows = rows[0].get("public_rows")
@@ -148,22 +149,41 @@ def draw_chart(entries: list[dict], path: Path) -> bool:
     return True
 
 
+def check_replaceable(path: str | Path) -> None:
+    """Refuse to draw over a file this module did not draw (``--leaderboard README.md``), or over a
+    picture beside a leaderboard that does not exist yet."""
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".png":
+        raise InputError(f"--leaderboard {path}: must name a Markdown file, not a folder or a picture")
+    if path.exists():
+        with open(path, encoding="utf-8", errors="replace") as f:
+            if not f.read(len(HEADING)) == HEADING:
+                raise InputError(f"--leaderboard {path}: exists and is not a leaderboard drawn by this toolkit; "
+                                 "it is left untouched")
+    elif path.with_suffix(".png").exists():
+        raise InputError(f"--leaderboard {path}: {path.with_suffix('.png')} exists and was not drawn with it; "
+                         "it is left untouched")
+
+
 def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", title: str = "fashion-mnist") -> Path:
     """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger)."""
     path = Path(path)
+    check_replaceable(path)
     chart = path.with_suffix(".png")
     drawn = draw_chart(entries, chart)
     write_text_atomic(path, render(entries, title, path.parent, chart.name if drawn else None))
     return path
 
 
+@cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m competition.leaderboard", description="Redraw leaderboard.md from the ledger.")
+    parser = cli.ArgumentParser(prog="python -m competition.leaderboard", description="Redraw leaderboard.md from the ledger.")
     parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, help=f"ledger (default {ledger.LEDGER})")
     parser.add_argument("--out", type=Path, default=Path("leaderboard.md"), help="leaderboard file (default leaderboard.md)")
     parser.add_argument("--title", default="fashion-mnist", help="competition name in the heading")
     args = parser.parse_args(argv)
-    write_leaderboard(ledger.read(args.ledger), args.out, args.title)
+    with ledger.lock(args.ledger):
+        write_leaderboard(ledger.read(args.ledger), args.out, args.title)
     print(f"wrote {args.out}")
     return 0
 

@@ -11,24 +11,28 @@ for a seeded ~30% of the rows, ``Private`` for the rest), so a competitor can be
 alone. Test ids are a seeded permutation: the sample's row order says nothing about the labels.
 
 Both folders are built beside their final place and renamed into it, so an interrupted run leaves
-nothing half-written; a second run with the same arguments finds the work done and stops.
+nothing half-written (and the next run sweeps what a killed one left); a second run with the same
+arguments finds the work done and stops. A folder is only ever replaced if ``prepare`` built it:
+the competitor's folder carries a marker, ``.prepare.json``, and the answer key's folder its
+``prepare.json``; any other existing ``--out`` is refused, never deleted.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import shutil
 import sys
-import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .fsutil import replace_dir
+from . import cli, workers
+from .errors import InputError
+from .fsutil import lock, release_work_dir, replace_dir, sweep_stale, work_dir, write_json_atomic
 from .idx import find_idx, read_idx
 
 # The one place the data set's location is written down: Debian's package dataset-fashion-mnist.
@@ -42,8 +46,14 @@ IDX_FILES = {
 FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                  "Ankle boot"]
 PUBLIC_FRACTION = 0.3
-FORMAT = 2  # bumped when the folder's contents change, so that older builds are rebuilt
+FORMAT = 3  # bumped when the folder's contents change, so that older builds are rebuilt
+MARKER = ".prepare.json"  # in the competitor's folder: prepare built it (the recipe it was built with)
+RECORD = "prepare.json"  # in the answer key's folder: the same recipe, written last
 _CHUNK = 2000
+
+
+class PrepareError(InputError):
+    """Settings or source files that cannot make a competition; or an ``--out`` that is not ours."""
 
 
 def load_source(source: Path | None) -> dict[str, np.ndarray]:
@@ -52,12 +62,68 @@ def load_source(source: Path | None) -> dict[str, np.ndarray]:
         if directory and directory.is_dir():
             return {key: read_idx(find_idx(directory, stem)) for key, stem in IDX_FILES.items()}
     if source:
-        raise SystemExit(f"error: --source {source} is not a directory")
+        raise PrepareError(f"--source {source}: not a folder")
     print(f"{DEBIAN_SOURCE} not found (apt-get install dataset-fashion-mnist); trying Keras' downloader")
     from keras.datasets import fashion_mnist  # needs internet: a fallback only
 
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def check_arrays(arrays: dict[str, np.ndarray], source: str) -> None:
+    """Images ``(N, H, W)`` or ``(N, H, W, C)`` uint8 and one label per image: a source whose label
+    and image files disagree would otherwise give every image another one's label."""
+    for part in ("train", "test"):
+        images, labels = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if images.ndim not in (3, 4) or images.dtype != np.uint8:
+            raise PrepareError(f"{source}: {part} images are {images.dtype} of shape {images.shape}, "
+                               "expected uint8 (N, H, W) or (N, H, W, C)")
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise PrepareError(f"{source}: {part} labels are {labels.dtype} of shape {labels.shape}, expected N integers")
+        if len(images) != len(labels):
+            raise PrepareError(f"{source}: {len(images):,} {part} images but {len(labels):,} {part} labels "
+                               "(the image and label files do not belong together)")
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise PrepareError(f"{source}: train images are {arrays['x_train'].shape[1:]}, test images "
+                           f"{arrays['x_test'].shape[1:]}")
+
+
+def check_class_names(names: list[str], labels: np.ndarray) -> None:
+    """``names[k]`` names label ``k``: one distinct, non-blank name for each label 0..K-1."""
+    blank = [k for k, name in enumerate(names) if not name]
+    if blank:
+        raise PrepareError(f"--class-names: name {blank[0] + 1} is blank")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise PrepareError(f"--class-names: {repeated[0]!r} is given twice")
+    found = np.unique(labels)
+    if len(names) != len(found) or not np.array_equal(found, np.arange(len(names))):
+        shown = f"{found[0]}..{found[-1]}" if len(found) > 1 else str(found[0])
+        raise PrepareError(f"--class-names: {len(names)} names, but the labels are {len(found)} classes "
+                           f"({shown}); give one name per label 0..K-1")
+
+
+def built_by_prepare(out: Path, grader: Path) -> bool:
+    """Whether ``out`` is a folder this module built (its marker, or an older build's key record)."""
+    if (out / MARKER).is_file():
+        return True
+    try:  # builds before the marker existed: recognised by their answer key's record
+        return "format" in json.loads((grader / RECORD).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def check_replaceable(out: Path, grader: Path) -> None:
+    """Refuse an ``--out`` (or its answer-key sibling) that exists and was not built by ``prepare``:
+    it may be the user's own data, and replacing it would delete it."""
+    for path in (out, grader):
+        if not path.exists():
+            continue
+        if not path.is_dir():
+            raise PrepareError(f"{path}: exists and is not a folder; choose another --out")
+        if any(path.iterdir()) and not built_by_prepare(out, grader):
+            raise PrepareError(f"{path}: exists and was not built by competition.prepare (no {MARKER}); "
+                               "it is left untouched: move it away or choose another --out")
 
 
 def _write_pngs(job: tuple[Path, list[str], np.ndarray]) -> int:
@@ -74,9 +140,13 @@ def write_images(folder: Path, ids: list[str], images: np.ndarray, bar: tqdm) ->
     """Write ``images[i]`` as ``folder/ids[i].png`` (8-bit), in worker processes over chunks."""
     folder.mkdir(parents=True)
     jobs = [(folder, ids[i : i + _CHUNK], images[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        for done in pool.map(_write_pngs, jobs):
-            bar.update(done)
+    try:
+        with workers.pool(os.cpu_count()) as pool:
+            for done in pool.map(_write_pngs, jobs):
+                bar.update(done)
+    except BrokenProcessPool:
+        raise PrepareError(f"{folder}: a worker process writing PNGs died (killed, or out of memory); "
+                           "nothing was replaced, run prepare again") from None
 
 
 def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: int,
@@ -114,35 +184,62 @@ def prepare(out: Path, source: Path | None = None, limit_train: int | None = Non
     grader = out.with_name(out.name + ".grader")
     if class_names is None and source is None:
         class_names = FASHION_NAMES  # another --source (MNIST digits, say) gets names only when given
+    for name, limit in (("--limit-train", limit_train), ("--limit-test", limit_test)):
+        if limit is not None and limit < 1:
+            raise PrepareError(f"{name} must be at least 1, got {limit}")
     recipe = {"format": FORMAT, "source": str(source or DEBIAN_SOURCE), "limit_train": limit_train,
               "limit_test": limit_test, "seed": seed, "class_names": class_names}
-    record = grader / "prepare.json"
-    if out.is_dir() and record.is_file() and json.loads(record.read_text()) == recipe:
-        print(f"{out} is already prepared with these settings; nothing to do")
-        return out
-    arrays = load_source(source)
-    arrays["x_train"], arrays["y_train"] = arrays["x_train"][:limit_train], arrays["y_train"][:limit_train]
-    arrays["x_test"], arrays["y_test"] = arrays["x_test"][:limit_test], arrays["y_test"][:limit_test]
+    check_replaceable(out, grader)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.building-") as tmp:
-        new_out, new_grader = Path(tmp) / "competition", Path(tmp) / "grader"
-        build(arrays, new_out, new_grader, seed, class_names)
-        (new_grader / "prepare.json").write_text(json.dumps(recipe, indent=2) + "\n")
-        replace_dir(new_out, out)
-        replace_dir(new_grader, grader)  # last: its prepare.json marks the build complete
+    with lock(out.with_name(f".{out.name}.prepare.lock")):  # one prepare of ``out`` at a time
+        sweep_stale(out.parent, out.name)  # what a killed run left
+        if _recorded(out / MARKER) == recipe and _recorded(grader / RECORD) == recipe:
+            print(f"{out} is already prepared with these settings; nothing to do")
+            return out
+        check_replaceable(out, grader)  # again: another process may have written meanwhile
+        arrays = load_source(source)
+        check_arrays(arrays, str(source or DEBIAN_SOURCE))
+        if class_names:  # against the whole source: a --limit slice may lack a class
+            check_class_names(class_names, np.concatenate([arrays["y_train"], arrays["y_test"]]))
+        arrays["x_train"], arrays["y_train"] = arrays["x_train"][:limit_train], arrays["y_train"][:limit_train]
+        arrays["x_test"], arrays["y_test"] = arrays["x_test"][:limit_test], arrays["y_test"][:limit_test]
+        tmp = work_dir(out.parent, out.name)
+        try:
+            new_out, new_grader = tmp / "competition", tmp / "grader"
+            build(arrays, new_out, new_grader, seed, class_names)
+            write_json_atomic(new_out / MARKER, recipe)
+            write_json_atomic(new_grader / RECORD, recipe)
+            replace_dir(new_out, out)
+            replace_dir(new_grader, grader)  # last: its record marks the build complete
+        finally:
+            release_work_dir(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {out} ({len(arrays['x_train'])} train, {len(arrays['x_test'])} test images) "
           f"and the answer key {grader / 'solution.csv'}")
     return out
 
 
+def _recorded(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def parse_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",")]
+
+
+@cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m competition.prepare", description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(prog="python -m competition.prepare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, help=f"folder with the four IDX(.gz) files (default {DEBIAN_SOURCE})")
-    parser.add_argument("--out", type=Path, default=Path("data/fashion-mnist"), help="competition folder to write")
-    parser.add_argument("--limit-train", type=int, metavar="N", help="keep only the first N training images")
-    parser.add_argument("--limit-test", type=int, metavar="N", help="keep only the first N test images")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the test-id permutation and Public split")
-    parser.add_argument("--class-names", metavar="A,B,...", type=lambda text: [n.strip() for n in text.split(",")],
+    parser.add_argument("--out", type=Path, default=cli.DATA,
+                        help=f"competition folder to write (default {cli.DATA}); replaced only if prepare built it")
+    parser.add_argument("--limit-train", type=cli.int_at_least(1), metavar="N", help="keep only the first N training images")
+    parser.add_argument("--limit-test", type=cli.int_at_least(1), metavar="N", help="keep only the first N test images")
+    parser.add_argument("--seed", type=cli.seed, default=0, help="seed of the test-id permutation and Public split")
+    parser.add_argument("--class-names", metavar="A,B,...", type=parse_names,
                         help="names of labels 0, 1, ... for classes.csv (default: Fashion-MNIST's, "
                              "unless --source is given)")
     args = parser.parse_args(argv)

@@ -12,7 +12,6 @@ and labels of any type; class names come from the competition's ``classes.csv`` 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -25,9 +24,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
 
-from . import runs  # noqa: E402
+from . import cli, runs  # noqa: E402
 from .data import Competition, CompetitionDataError, class_names, load_competition  # noqa: E402
-from .fsutil import write_text_atomic  # noqa: E402
+from .fsutil import ensure_dir, write_text_atomic  # noqa: E402
 
 DPI = 100
 
@@ -150,9 +149,9 @@ def run_report(run_dir: str | Path, out: str | Path | None = None, comp: Competi
     """Draw the pictures of a finished run and write ``report.md``; return its path."""
     run = runs.load_run(run_dir)
     if not run.finished:
-        raise ValueError(f"{run.path}: unfinished run; nothing to report yet")
+        raise runs.RunError(f"{run.path}: unfinished run; nothing to report yet")
     out = Path(out) if out else run.path
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out, "report folder")
     oof, y = run.oof(), run.labels()
     used = ~np.isnan(oof[:, 0])
     names = class_names(Path(run.config["data"]["path"]), run.classes)
@@ -199,7 +198,7 @@ def data_report(data_dir: str | Path, out: str | Path | None = None, per_class: 
     """Sample images of each class and the class balance of the training set."""
     comp = load_competition(data_dir)
     out = Path(out) if out else Path("reports") / f"{comp.name}-data"
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out, "report folder")
     names = class_names(Path(data_dir), comp.classes.tolist())
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(names), per_class, figsize=(1.3 * per_class + 1.5, 1.4 * len(names)), squeeze=False)
@@ -234,8 +233,9 @@ def data_report(data_dir: str | Path, out: str | Path | None = None, per_class: 
     return report
 
 
+@cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m competition.report",
+    parser = cli.ArgumentParser(prog="python -m competition.report",
                                      description="Draw a run's learning curves, confusion matrix, per-class scores and "
                                                  "mistakes, or a competition's sample images and class balance.")
     parser.add_argument("run", nargs="?", type=Path, metavar="RUN_DIR", help="a finished run folder")
@@ -244,11 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bool(args.run) == bool(args.data):
         parser.error("give either RUN_DIR or --data DIR")
-    try:
-        report = data_report(args.data, args.out) if args.data else run_report(args.run, args.out)
-    except (CompetitionDataError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    report = data_report(args.data, args.out) if args.data else run_report(args.run, args.out)
     print(f"wrote {report} and its pictures")
     return 0
 

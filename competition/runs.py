@@ -12,24 +12,39 @@
       histories.json    per-fold training curves (Keras epochs, boosting rounds)
 
     python -m competition.runs [--runs-dir runs]     lists runs with their CV scores
+
+A run folder that cannot be read (a corrupt ``config.json``, a truncated array) raises ``RunError``
+naming the file; listing runs skips such a folder with a warning, so one broken run never blocks
+the others. A corrupt fold file counts as not done: ``--resume`` computes that fold again.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import log_loss
 
-from .fsutil import atomic_open, save_npy_atomic, write_json_atomic
+from . import cli
+from .errors import InputError, InputWarning
+from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 
 CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
     "config.json", "folds.npy", "labels.npy", "oof.npy", "test.npy", "scores.json", "histories.json")
+REQUIRED = ("model", "folds", "seed", "data")  # config keys every reader relies on
+REQUIRED_DATA = ("fingerprint", "train_rows", "test_rows", "classes")
+LOG_LOSS_EPS = 1e-15  # the one clipping of probabilities for log loss, runs and ensembles alike
+_UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)  # what a damaged .npy/.npz raises
+
+
+class RunError(InputError):
+    """A run folder that cannot be used; the message names the file."""
 
 
 @dataclass
@@ -58,17 +73,30 @@ class Run:
         return self.path.name
 
     def oof(self) -> np.ndarray:
-        return np.load(self.path / OOF)
+        """(train rows, classes) out-of-fold probabilities, NaN rows outside the folds."""
+        return self._array(OOF, (self.config["data"]["train_rows"], len(self.classes)))
 
     def test(self) -> np.ndarray:
-        return np.load(self.path / TEST)
+        """(test rows, classes) probabilities, in sample order."""
+        return self._array(TEST, (self.config["data"]["test_rows"], len(self.classes)))
 
     def folds(self) -> np.ndarray:
-        return np.load(self.path / FOLDS)
+        return self._array(FOLDS, (self.config["data"]["train_rows"],))
 
     def labels(self) -> np.ndarray:
         """Encoded true labels of the train rows (column indices into ``oof()``)."""
-        return np.load(self.path / LABELS)
+        return self._array(LABELS, (self.config["data"]["train_rows"],))
+
+    def _array(self, name: str, shape: tuple) -> np.ndarray:
+        """A saved array, checked against the shape its config promises."""
+        path = self.path / name
+        try:
+            array = np.load(path, allow_pickle=False)
+        except _UNREADABLE as exc:
+            raise RunError(f"{path}: damaged or unreadable ({type(exc).__name__}: {exc})") from None
+        if array.shape != tuple(shape):
+            raise RunError(f"{path}: holds an array of shape {array.shape}, the run's config says {tuple(shape)}")
+        return array
 
     @property
     def classes(self) -> list:
@@ -77,8 +105,7 @@ class Run:
 
 def new_run_dir(runs_dir: str | Path, model: str) -> Path:
     """A new, empty ``runs_dir/<time>-<model>`` (a suffix keeps two runs of one second apart)."""
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    runs_dir = ensure_dir(runs_dir, "runs folder")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for suffix in [""] + [f"-{i}" for i in range(2, 1000)]:
         path = runs_dir / f"{stamp}-{model}{suffix}"
@@ -90,10 +117,10 @@ def new_run_dir(runs_dir: str | Path, model: str) -> Path:
     raise RuntimeError(f"cannot create a run folder in {runs_dir}")
 
 
-def clipped_log_loss(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
+def clipped_log_loss(y: np.ndarray, proba: np.ndarray) -> float:
     """Log loss of encoded labels ``y``, with probabilities kept off 0 (and rows renormalised):
-    one confident miss must not make it infinite."""
-    proba = np.clip(proba, eps, 1)
+    one confident miss must not make it infinite. The one log loss of runs, ensembles and reports."""
+    proba = np.clip(proba, LOG_LOSS_EPS, 1)
     return float(log_loss(y, proba / proba.sum(axis=1, keepdims=True), labels=np.arange(proba.shape[1])))
 
 
@@ -126,12 +153,21 @@ def save_fold(run_dir: Path, result: FoldResult) -> None:
 
 
 def load_fold(run_dir: Path, fold: int) -> FoldResult | None:
+    """A saved fold, or None when it is not done, or damaged (with a warning: it will be redone)."""
     arrays, scores = fold_paths(run_dir, fold)
     if not scores.is_file():
         return None
-    saved = json.loads(scores.read_text())
-    with np.load(arrays) as data:
-        return FoldResult(fold, data["rows"], data["proba"], data["test_proba"], saved["scores"], saved["history"])
+    try:
+        saved = json.loads(scores.read_text())
+        with np.load(arrays, allow_pickle=False) as data:
+            result = FoldResult(fold, data["rows"], data["proba"], data["test_proba"], saved["scores"],
+                                saved["history"])
+        float(result.scores["accuracy"]), float(result.scores["log_loss"])
+    except (*_UNREADABLE, TypeError) as exc:
+        warnings.warn(f"{run_dir}: fold {fold} is damaged ({type(exc).__name__}); it will be computed again",
+                      InputWarning, stacklevel=2)
+        return None
+    return result
 
 
 def done_folds(run_dir: Path, n_folds: int) -> list[int]:
@@ -171,22 +207,48 @@ def finish(run_dir: Path, results: list[FoldResult], y: np.ndarray, n_classes: i
     return scores
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: cannot be read ({exc})") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: not a JSON object")
+    return data
+
+
 def load_run(path: str | Path) -> Run:
+    """The run folder ``path``; ``RunError`` if it is none, or damaged."""
     path = Path(path)
     config_path = path / CONFIG
     if not config_path.is_file():
-        raise FileNotFoundError(f"{path}: not a run folder (no {CONFIG})")
-    config = json.loads(config_path.read_text())
-    scores = json.loads((path / SCORES).read_text()) if (path / SCORES).is_file() else None
+        raise RunError(f"{path}: not a run folder (no {CONFIG})")
+    config = _read_json(config_path)
+    missing = [key for key in REQUIRED if key not in config]
+    if not missing:
+        data = config["data"] if isinstance(config["data"], dict) else {}
+        missing = [f"data.{key}" for key in REQUIRED_DATA if key not in data]
+    if missing or not isinstance(config["folds"], int):
+        raise RunError(f"{config_path}: not a run's config (missing or malformed: {', '.join(missing) or 'folds'})")
+    scores = _read_json(path / SCORES) if (path / SCORES).is_file() else None
+    if scores is not None and not all(isinstance(scores.get(k), (int, float)) for k in ("accuracy_mean", "oof_accuracy")):
+        raise RunError(f"{path / SCORES}: not a run's scores (accuracy_mean and oof_accuracy must be numbers)")
     return Run(path, config, scores, done_folds(path, config["folds"]))
 
 
 def list_runs(runs_dir: str | Path = "runs") -> list[Run]:
-    """Every run under ``runs_dir``, oldest first."""
+    """Every readable run under ``runs_dir``, oldest first; damaged ones are skipped with a warning."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    return [load_run(p) for p in sorted(runs_dir.iterdir()) if (p / CONFIG).is_file()]
+    found = []
+    for folder in sorted(runs_dir.iterdir()):
+        if (folder / CONFIG).is_file():
+            try:
+                found.append(load_run(folder))
+            except RunError as exc:
+                warnings.warn(f"skipped a damaged run: {exc}", InputWarning, stacklevel=2)
+    return found
 
 
 def format_seconds(seconds: float) -> str:
@@ -207,9 +269,10 @@ def describe(run: Run) -> str:
     return f"{run.name:<36} {c['model']:<9} {c['folds']}-fold{limit}  {status}"
 
 
+@cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m competition.runs", description="List cross-validation runs.")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="folder of runs (default: runs)")
+    parser = cli.ArgumentParser(prog="python -m competition.runs", description="List cross-validation runs.")
+    parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, help=f"folder of runs (default: {cli.RUNS})")
     args = parser.parse_args(argv)
     runs = list_runs(args.runs_dir)
     if not runs:

@@ -18,7 +18,8 @@ import argparse
 import csv
 import hashlib
 import io
-import os
+import json
+import re
 import sys
 import time
 from collections import Counter
@@ -26,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runs
-from .cv import RunMismatchError, cross_validate, git_commit, parse_param
-from .data import Competition, CompetitionDataError, load_competition
-from .ensemble import METHODS, EnsembleError, ensemble, resolve_member
-from .fsutil import atomic_open, write_json_atomic
+from . import cli, runs
+from .cv import cross_validate, git_commit, parse_param
+from .data import Competition, load_competition
+from .ensemble import METHODS, ensemble, resolve_member
+from .fsutil import ensure_dir, write_new
 from .grade import main as grade_main
 from .models import MODELS, make_model, public_params
 from .validate import Sample, SubmissionError, read_sample, validate_submission
@@ -68,24 +69,29 @@ def predicted_labels(run: runs.Run, comp: Competition) -> dict[str, str]:
     return {image_id: str(label) for image_id, label in zip(comp.test_ids.tolist(), labels.tolist())}
 
 
-def write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, refusing to replace an existing file."""
-    tmp = path.with_name(f".{path.name}.new")
-    with atomic_open(tmp) as f:
-        f.write(data)
-    try:
-        os.link(tmp, path)  # fails if ``path`` exists: no earlier submission is ever overwritten
-    finally:
-        tmp.unlink()
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+
+
+def check_name(name: str) -> str:
+    """A submission name is a plain file name stem: it can never point outside the submissions folder."""
+    if not NAME_PATTERN.fullmatch(name) or name.endswith((".csv", ".json")):
+        raise SubmissionError(f"--name {name!r}: use 1-100 letters, digits, '.', '_', '+' or '-', starting with a "
+                              "letter or digit, without a folder or an extension")
+    return name
+
+
+def taken(out_dir: Path, name: str) -> bool:
+    return (out_dir / f"{name}.csv").exists() or (out_dir / f"{name}.json").exists()
 
 
 def submission_name(base: str, out_dir: Path, explicit: bool) -> str:
+    """``base``, or with an explicit name refused if its CSV or sidecar exists; else ``base-2``, ``base-3``..."""
     if explicit:
-        if (out_dir / f"{base}.csv").exists():
-            raise SubmissionError(f"{out_dir / (base + '.csv')} already exists; choose another --name")
+        if taken(out_dir, base):
+            raise SubmissionError(f"{out_dir / base}.csv or .json already exists; choose another --name")
         return base
     name, n = base, 2
-    while (out_dir / f"{name}.csv").exists():
+    while taken(out_dir, name):
         name, n = f"{base}-{n}", n + 1
     return name
 
@@ -102,12 +108,12 @@ def recipe_of(run: runs.Run) -> dict:
 
 def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissions", name: str | None = None) -> Path:
     """Validate and write the submission of ``run``; return the CSV's path (the sidecar is beside it)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = ensure_dir(out_dir, "submissions folder")
     sample = read_sample(comp.path / "test_sample.csv")
     data = format_csv(sample, predicted_labels(run, comp))
     validate_submission(data, sample, comp.classes.tolist(), source=f"submission from {run.path}")
-    name = submission_name(name or f"{run.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}", out_dir, explicit=bool(name))
+    name = submission_name(check_name(name) if name is not None else f"{run.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}",
+                           out_dir, explicit=name is not None)
     csv_path = out_dir / f"{name}.csv"
     s = run.scores
     sidecar = {
@@ -119,8 +125,12 @@ def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissio
         "data": {"name": comp.name, "fingerprint": comp.fingerprint},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(),
     }
-    write_new(csv_path, data)
-    write_json_atomic(out_dir / f"{name}.json", sidecar)
+    sidecar_path = write_new(out_dir / f"{name}.json", (json.dumps(sidecar, indent=2) + "\n").encode())
+    try:
+        write_new(csv_path, data)
+    except BaseException:
+        sidecar_path.unlink()  # ours, written a moment ago: no sidecar without its CSV
+        raise
     return csv_path
 
 
@@ -148,7 +158,7 @@ def describe_ensemble(report: dict, run: runs.Run) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m competition.submit",
         description="Write a validated submission CSV from a model's cross-validation run or an ensemble of runs.",
         epilog="examples:\n  python -m competition.submit --model cnn\n"
@@ -160,16 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--ensemble", nargs="+", metavar="RUN_OR_MODEL",
                         help="blend these runs (a model name means its newest finished run)")
     parser.add_argument("--method", choices=list(METHODS), default="mean", help="how to blend an --ensemble (default mean)")
-    parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"), metavar="DIR",
-                        help="competition folder (default data/fashion-mnist)")
-    parser.add_argument("--folds", type=int, default=5, metavar="K", help="CV folds when a run is needed (default 5)")
-    parser.add_argument("--seed", type=int, default=87, metavar="S", help="fold seed (default 87)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="cross-validate on N sampled rows")
+    parser.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR", help=f"competition folder (default {cli.DATA})")
+    parser.add_argument("--folds", type=cli.int_at_least(2), default=cli.FOLDS, metavar="K",
+                        help=f"CV folds when a run is needed (default {cli.FOLDS})")
+    parser.add_argument("--seed", type=cli.seed, default=cli.SEED, metavar="S", help=f"fold seed (default {cli.SEED})")
+    parser.add_argument("--limit", type=cli.int_at_least(1), default=None, metavar="N",
+                        help="cross-validate on N sampled rows")
     parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                         help="model parameter override (repeatable)")
-    parser.add_argument("--name", help="submission name (default <model>-<time>); never overwrites")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR", help="run folders (default runs)")
-    parser.add_argument("--out", type=Path, default=Path("submissions"), metavar="DIR", help="where submissions go (default submissions)")
+    parser.add_argument("--name", help="submission name (default <model>-<time>): letters, digits, . _ + -; "
+                                        "never overwrites")
+    parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR", help=f"run folders (default {cli.RUNS})")
+    parser.add_argument("--out", type=Path, default=cli.SUBMISSIONS, metavar="DIR",
+                        help=f"where submissions go (default {cli.SUBMISSIONS})")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) too")
     parser.add_argument("--grade", action="store_true",
                         help="grade the new submission locally and redraw leaderboard.md (needs the answer key)")
@@ -195,19 +208,23 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
                           runs_dir=args.runs_dir)
 
 
+def check_submittable(run: runs.Run, comp: Competition) -> None:
+    """A run can be submitted for ``comp`` only when finished, and made on exactly its data."""
+    if not run.finished:
+        raise SubmissionError(f"{run.path}: unfinished run; finish it with python -m competition.cv --resume {run.path}")
+    if run.config["data"]["fingerprint"] != comp.fingerprint:
+        raise SubmissionError(f"{run.path}: made on other data than {comp.path} (data fingerprints differ)")
+
+
+@cli.guarded
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        comp = load_competition(args.data, min_class_rows=args.folds)
-        run = choose_run(args, comp)
-        if not run.finished:
-            raise SubmissionError(f"{run.path}: unfinished run; finish it with python -m competition.cv --resume {run.path}")
-        if run.config["data"]["fingerprint"] != comp.fingerprint:
-            raise SubmissionError(f"{run.path}: made on other data than {args.data} (data fingerprints differ)")
-        csv_path = submit(run, comp, out_dir=args.out, name=args.name)
-    except (CompetitionDataError, SubmissionError, EnsembleError, RunMismatchError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if args.name is not None:
+        check_name(args.name)
+    comp = load_competition(args.data, min_class_rows=args.folds)
+    run = choose_run(args, comp)
+    check_submittable(run, comp)
+    csv_path = submit(run, comp, out_dir=args.out, name=args.name)
     print(describe_submission(csv_path, run, comp))
     if args.report:
         from .report import run_report

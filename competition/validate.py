@@ -15,12 +15,14 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InputError
+
 MAX_BYTES = 50 * 1024 * 1024
 MISSING = {"", "nan", "na", "n/a", "null", "none", "#n/a"}
 SHOWN = 3  # how many offending ids or values a message lists
 
 
-class SubmissionError(ValueError):
+class SubmissionError(InputError):
     """A submission that cannot be scored; the message says exactly why."""
 
 
@@ -66,6 +68,8 @@ def read_sample(path: str | Path) -> Sample:
     data = path.read_bytes()
     text = _decode(data, str(path))
     rows = [fields for _, fields in _rows(text, str(path))]
+    if len(rows) < 2:
+        raise SubmissionError(f"{path}: a sample submission needs a header and at least one row")
     columns = tuple(rows[0])
     id_column = "id" if "id" in columns else columns[0]
     others = [c for c in columns if c != id_column]

@@ -11,6 +11,7 @@ import pytest
 
 from competition import cv, runs
 from competition.data import load_competition
+from competition.errors import InputWarning
 from competition.folds import make_folds
 from competition.models import MODELS, make_model
 from tests.conftest import make_competition
@@ -175,3 +176,75 @@ def test_cnn_flip_tta_averages_an_image_and_its_mirror(fashion):
     model.flip_tta = False
     plain, mirrored = model.predict_proba(x), model.predict_proba(x[:, :, ::-1])
     assert np.allclose(with_tta, (plain + mirrored) / 2) and not np.allclose(plain, mirrored)
+
+
+def test_test_probabilities_are_the_mean_of_the_fold_models(fashion, tmp_path):
+    run = cv.cross_validate("logreg", fashion, n_folds=3, params={"max_iter": 30}, runs_dir=tmp_path, progress=False)
+    per_fold = [runs.load_fold(run.path, k).test_proba for k in range(3)]
+    assert not np.allclose(per_fold[0], per_fold[1]), "the folds' models differ, so the mean is not any one of them"
+    assert np.allclose(run.test(), np.mean(per_fold, axis=0))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--folds", "0"], "argument --folds: must be at least 2, got 0"),
+    (["--folds", "1"], "argument --folds: must be at least 2, got 1"),
+    (["--limit", "0"], "argument --limit: must be at least 1, got 0"),
+    (["--seed", "-3"], "argument --seed: must be from 0 to 4294967295, got -3"),
+    (["--folds", "five"], "argument --folds: expected an integer, got 'five'"),
+    (["--limit", "7"], "cannot split a sample of 7 of 300 rows into 5 stratified folds"),
+    (["--param", "max_depth"], "argument --param: --param expects name=value, got 'max_depth'"),
+])
+def test_impossible_numbers_are_refused_in_one_line(fashion_small, tmp_path, args, message):
+    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), *args,
+                   "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_runs_dir_that_is_a_file_is_refused_and_kept(fashion_small, tmp_path):
+    (tmp_path / "runs").write_text("my notes")
+    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--folds", "3", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr == "error: runs folder runs: is a file, not a folder\n"
+    assert (tmp_path / "runs").read_text() == "my notes"
+
+
+def test_a_corrupt_run_is_skipped_with_a_warning_not_fatal_to_the_others(fashion, tmp_path):
+    good = cv.cross_validate("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
+    bad = cv.cross_validate("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
+    (bad.path / runs.CONFIG).write_text('{"model": "dt", "fol')
+    with pytest.warns(InputWarning, match=f"skipped a damaged run: {bad.path}/config.json: cannot be read"):
+        assert [r.path for r in runs.list_runs(tmp_path)] == [good.path]
+    listed = run_cli("competition.runs", "--runs-dir", str(tmp_path), cwd=tmp_path)
+    assert listed.returncode == 0 and good.name in listed.stdout and "warning: skipped a damaged run" in listed.stderr
+    with pytest.raises(runs.RunError, match="config.json: cannot be read"):
+        runs.load_run(bad.path)
+
+
+def test_a_damaged_array_is_named_not_a_traceback(fashion, tmp_path):
+    run = cv.cross_validate("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
+    data = (run.path / runs.TEST).read_bytes()
+    (run.path / runs.TEST).write_bytes(data[: len(data) // 2])
+    with pytest.raises(runs.RunError, match=f"{run.path}/test.npy: damaged or unreadable"):
+        run.test()
+    np.save(run.path / runs.OOF, np.zeros((5, 10)))
+    with pytest.raises(runs.RunError, match=r"oof.npy: holds an array of shape \(5, 10\), the run's config says \(300, 10\)"):
+        run.oof()
+
+
+def test_resume_uses_the_run_settings_and_redoes_a_damaged_fold(fashion_small, tmp_path):
+    first = run_cli("competition.cv", "--model", "dt", "--data", fashion_small.name, "--folds", "3", "--seed", "4",
+                    "--limit", "150", "--param", "max_depth=4", "--runs-dir", str(tmp_path / "runs"),
+                    cwd=fashion_small.parent)  # a relative --data
+    assert first.returncode == 0, first.stderr
+    (run,) = runs.list_runs(tmp_path / "runs")
+    oof, test = run.oof(), run.test()
+    for name in (runs.SCORES, runs.OOF, runs.TEST):  # as if interrupted after fold 1, whose file then got cut
+        (run.path / name).unlink()
+    (run.path / "folds" / "fold-1.npz").write_bytes(b"PK\x03\x04 cut short")
+    elsewhere = tmp_path / "elsewhere"  # from another working directory, with no other option
+    elsewhere.mkdir()
+    resumed = run_cli("competition.cv", "--resume", str(run.path), cwd=elsewhere)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "fold 1 is damaged (BadZipFile); it will be computed again" in resumed.stderr
+    again = runs.load_run(run.path)
+    assert again.finished and again.config["limit"] == 150 and again.config["seed"] == 4
+    assert np.array_equal(again.oof(), oof, equal_nan=True) and np.array_equal(again.test(), test)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
+from competition import images
 from competition.cache import FOLDER
-from competition.data import CompetitionDataError, CompetitionDataWarning, load_competition
+from competition.data import CompetitionDataError, CompetitionDataWarning, class_names, load_competition
+from competition.images import PNG_SIGNATURE
 from competition.idx import find_idx, read_idx
 from competition.prepare import IDX_FILES
 from tests.conftest import SMALL_TEST, SMALL_TRAIN, make_competition, write_png
@@ -75,7 +79,9 @@ def test_unwritable_folder_loads_without_cache(fashion_copy, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("competition.cache.tempfile.mkdtemp", refuse)  # as in a read-only folder (root ignores chmod)
+    # as in a read-only folder (root ignores chmod): neither the lock file nor the build folder can be made
+    monkeypatch.setattr("competition.fsutil.tempfile.mkdtemp", refuse)
+    monkeypatch.setattr("competition.cache.lock", refuse)
     comp = load_competition(fashion_copy)
     assert comp.cache_status.startswith("off (") and "not writable" in comp.cache_status
     assert not (fashion_copy / FOLDER).exists() and comp.x_train.shape == (SMALL_TRAIN, 28, 28, 1)
@@ -120,6 +126,15 @@ def edit_csv(path, **changes):
     table.to_csv(path, index=False)
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG file whose header declares ``width`` x ``height`` grey pixels (a decompression bomb)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(100_000))) + chunk(b"IEND", b"")
+
+
 BROKEN = {
     "no train.csv": (lambda r: (r / "train.csv").unlink(), r"train.csv: missing"),
     "no test_sample.csv": (lambda r: (r / "test_sample.csv").unlink(), r"test_sample.csv: missing"),
@@ -152,6 +167,17 @@ BROKEN = {
     "no rows": (lambda r: (r / "train.csv").write_text("id,class\n"), r"train.csv: no rows"),
     "not utf-8": (lambda r: (r / "train.csv").write_bytes("id,class\n001,caf\xe9\n".encode("latin-1")), r"train.csv: not UTF-8"),
     "ragged csv": (lambda r: (r / "train.csv").write_text("id,class\n000,cat\n001,dog,extra,more\n"), r"train.csv: not a valid CSV"),
+    "one number written two ways": (lambda r: edit_csv(r / "train.csv", cells={(2, "class"): "1", (7, "class"): "1.0"}),
+                                    r"train.csv, lines 4 and 9: labels '1' and '1.0' in column 'class' are one number"),
+    "image path is a folder": (lambda r: [(r / "images" / "train" / "004.png").unlink(),
+                                          (r / "images" / "train" / "004.png").mkdir()],
+                               r"images/train/004.png: cannot be read \(Is a directory\)"),
+    "decompression bomb": (lambda r: (r / "images" / "train" / "004.png").write_bytes(png_claiming(30000, 30000)),
+                           r"images/train/004.png: declares 30000x30000 pixels, over the limit of 89,478,485"),
+    "odd first image": (lambda r: write_png(r / "images" / "train" / "000.png", np.zeros((9, 8, 3), np.uint8)),
+                        r"images/train/000.png: image is 8x9 RGB, but .*/00\d.png is 8x8 RGB"),
+    "huge first image": (lambda r: (r / "images" / "train" / "000.png").write_bytes(png_claiming(30000, 30000)),
+                         r"images/train/000.png: declares 30000x30000 pixels"),
 }
 
 
@@ -181,3 +207,91 @@ def test_check_cli_exits_1_naming_the_broken_file(tiny):
     (tiny / "images" / "train" / "004.png").write_text("hello")
     done = run_check(tiny)
     assert done.returncode == 1 and "004.png: not a PNG file" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("text,message", [
+    ("class,name\n0,top\n0,trouser\n", r"classes.csv, lines 2 and 3: label '0' is listed twice"),
+    ("class,name\n0,top\n1,top\n", r"classes.csv, lines 2 and 3: name 'top' is listed twice"),
+    ("class,name\n0,top\n1,\n", r"classes.csv, line 3: blank name"),
+    ("class\n0\n", r"classes.csv: expected two columns \(class,name\), got class"),
+])
+def test_class_names_refuse_duplicates_and_blanks(tmp_path, text, message):
+    (tmp_path / "classes.csv").write_text(text)
+    with pytest.raises(CompetitionDataError, match=message):
+        class_names(tmp_path, [0, 1])
+
+
+def test_check_cli_refuses_a_broken_classes_csv(fashion_copy):
+    (fashion_copy / "classes.csv").write_text("class,name\n0,top\n1,top\n")
+    done = run_check(fashion_copy)
+    assert done.returncode == 1 and done.stderr == f"error: {fashion_copy}/classes.csv, lines 2 and 3: name 'top' is listed twice\n"
+
+
+@pytest.mark.parametrize("damage", ["labels of another length", "pixels truncated", "pixels of another shape"])
+def test_a_tampered_cache_is_rebuilt_not_served(fashion_copy, damage):
+    first = load_competition(fashion_copy)
+    x_train, y_train = np.array(first.x_train), np.array(first.y_train)
+    del first  # its pixels are mapped from the file about to be damaged
+    cache = fashion_copy / FOLDER
+    if damage == "labels of another length":
+        np.save(cache / "y_train.npy", y_train[:-1])
+    elif damage == "pixels truncated":
+        data = (cache / "pixels.npy").read_bytes()
+        (cache / "pixels.npy").write_bytes(data[: len(data) // 2])
+    else:
+        np.save(cache / "pixels.npy", np.zeros((3, 2, 2, 1), np.uint8))
+    again = load_competition(fashion_copy)
+    assert again.cache_status == "built"
+    assert np.array_equal(again.x_train, x_train) and np.array_equal(again.y_train, y_train)
+
+
+def kill_this_process(*args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_decoding_worker_killed_mid_decode_is_one_clear_error(fashion_copy, monkeypatch):
+    monkeypatch.setattr(images, "_MIN_FILES_PER_WORKER", 10)  # two workers for 400 images
+    monkeypatch.setattr(images, "_decode_into", kill_this_process)  # a worker given this job is killed (-9)
+    with pytest.raises(CompetitionDataError, match="images/train: a worker process decoding these images died"):
+        load_competition(fashion_copy)
+    assert not (fashion_copy / FOLDER).exists() and not list(fashion_copy.glob(".cache.building-*"))
+
+
+def test_concurrent_checks_of_an_uncached_folder_all_succeed(fashion_copy):
+    procs = [subprocess.Popen([sys.executable, "-m", "competition.data", "check", str(fashion_copy)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outputs]
+    statuses = sorted(line.split()[1].rstrip(",") for out, _ in outputs for line in out.splitlines() if line.startswith("cache"))
+    assert statuses == ["built", "hit", "hit", "hit"]  # one built it, the others waited and reused it
+
+
+def test_a_cache_folder_of_someone_else_is_left_untouched(tiny):
+    (tiny / FOLDER).mkdir()
+    (tiny / FOLDER / "theirs.txt").write_text("not ours")
+    comp = load_competition(tiny, min_class_rows=2)
+    assert comp.cache_status.startswith("off (") and "is not a cache of this toolkit" in comp.cache_status
+    assert (tiny / FOLDER / "theirs.txt").read_text() == "not ours" and len(comp.train_ids) == 12
+
+
+def test_a_cache_file_swapped_for_one_of_the_same_shape_is_noticed(fashion_copy):
+    first = load_competition(fashion_copy)
+    y_train = np.array(first.y_train)
+    np.save(fashion_copy / FOLDER / "y_train.npy", np.roll(y_train, 1))  # same shape and classes, wrong rows
+    again = load_competition(fashion_copy)
+    assert again.cache_status == "built" and np.array_equal(again.y_train, y_train)
+
+
+def test_a_cache_file_of_another_shape_is_noticed_even_with_its_old_size_and_time(fashion_copy):
+    first = load_competition(fashion_copy)
+    x_train = np.array(first.x_train)
+    pixels = fashion_copy / FOLDER / "pixels.npy"
+    before = pixels.stat()
+    whole = np.load(pixels)
+    del first
+    pixels.unlink()  # a new file: the mapping of the old one stays valid
+    np.save(pixels, whole.reshape(len(whole), -1, 1, 1))  # same bytes, another shape
+    os.utime(pixels, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert pixels.stat().st_size == before.st_size
+    again = load_competition(fashion_copy)
+    assert again.cache_status == "built" and np.array_equal(again.x_train, x_train)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -12,6 +16,7 @@ import pytest
 from PIL import Image
 
 from competition import grade, ledger
+from competition.errors import InputWarning
 from competition.leaderboard import write_leaderboard
 
 
@@ -32,6 +37,7 @@ def make_submission(folder, key, name, correct: float, seed: int, cv: float | No
     if cv is not None:
         path.with_suffix(".json").write_text(json.dumps({
             "name": name, "recipe": {"model": "hand-made", "overrides": {"seed": seed}},
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "cv": {"accuracy_mean": cv, "accuracy_std": 0.01, "oof_rows": 300}}))
     return path
 
@@ -129,3 +135,154 @@ def test_concurrent_graders_keep_every_line(fashion_small, key, tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     entries = ledger.read(ledger_path)
     assert sorted(e["file"] for e in entries) == sorted(map(str, paths))
+
+
+def broken_key(fashion_small, tmp_path, edit):
+    """A copy of the answer key changed by ``edit`` (a function of the key's DataFrame)."""
+    solution = pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
+    path = tmp_path / "solution.csv"
+    edit(solution).to_csv(path, index=False)
+    return path
+
+
+def with_cells(table, **cells):
+    table = table.copy()
+    for key, value in cells.items():
+        column, row = key.rsplit("_", 1)
+        table.loc[int(row), column] = value
+    return table
+
+
+KEYS = {
+    "cut to 50 rows": (lambda t: t.head(50), r"100 data row\(s\) expected|50 data row\(s\), expected 100; 50 id\(s\) "
+                       r"of the sample submission missing"),
+    "Usage written public": (lambda t: with_cells(t, Usage_7="public"), r"solution.csv, line 9: Usage 'public', "
+                             r"expected Public or Private"),
+    "label 2.0": (lambda t: with_cells(t, class_3="2.0"), r"line 5: '2.0' in column 'class' is not a class"),
+    "blank label": (lambda t: with_cells(t, class_4=""), r"line 6: empty or NaN prediction in column 'class'"),
+    "unknown id": (lambda t: with_cells(t, id_0="nope"), r"1 id\(s\) not in the sample submission: 'nope'"),
+    "no Private rows": (lambda t: t.assign(Usage="Public"), r"solution.csv: no Private rows"),
+    "other columns": (lambda t: t.rename(columns={"Usage": "usage"}), r"expected columns id,class,Usage, got id,class,usage"),
+}
+
+
+@pytest.mark.parametrize("case", list(KEYS))
+def test_an_answer_key_that_does_not_fit_is_refused(fashion_small, tmp_path, case):
+    edit, message = KEYS[case]
+    with pytest.raises(grade.AnswerKeyError, match=message):
+        grade.Grader(fashion_small, broken_key(fashion_small, tmp_path, edit), ledger_path=tmp_path / "l.jsonl")
+    assert not (tmp_path / "l.jsonl").exists()
+
+
+def test_cli_refuses_a_bad_key_and_a_bad_daily_limit_in_one_line(fashion_small, key, tmp_path):
+    path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
+    bad_key = broken_key(fashion_small, tmp_path, lambda t: with_cells(t, Usage_7="public"))
+    done = run_grade(path, "--data", fashion_small, "--solution", bad_key, "--ledger", tmp_path / "l.jsonl", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Usage 'public'" in done.stderr
+    done = run_grade(path, "--data", fashion_small, "--daily-limit", "-1", cwd=tmp_path)
+    assert done.returncode == 1 and "argument --daily-limit: must be at least 1, got -1" in done.stderr
+    assert not (tmp_path / "l.jsonl").exists() and not (tmp_path / "submissions").exists()
+
+
+def test_a_sidecar_that_does_not_belong_to_the_file_is_ignored(fashion_small, key, tmp_path):
+    grader = grade.Grader(fashion_small, ledger_path=tmp_path / "ledger.jsonl")
+    edited = make_submission(tmp_path, key, "edited", correct=0.7, seed=1, cv=0.99)
+    edited.write_text(edited.read_text().replace(",0\n", ",1\n", 1))  # changed after its sidecar was written
+    with pytest.warns(InputWarning, match="edited.json: ignored, it describes another file"):
+        entry = grader.grade(edited)
+    assert entry["status"] == "ok" and entry["cv"] is None and entry["name"] == "edited"
+    poisoned = make_submission(tmp_path, key, "poisoned", correct=0.6, seed=2, cv=0.5)
+    meta = json.loads(poisoned.with_suffix(".json").read_text())
+    poisoned.with_suffix(".json").write_text(json.dumps({**meta, "cv": {**meta["cv"], "accuracy_mean": "0.99"}}))
+    with pytest.warns(InputWarning, match="poisoned.json: ignored, its CV score is not a number"):
+        assert grader.grade(poisoned)["cv"] is None
+    honest = make_submission(tmp_path, key, "honest", correct=0.8, seed=3, cv=0.79)
+    assert grader.grade(honest)["cv"]["accuracy_mean"] == 0.79
+    write_leaderboard(ledger.read(tmp_path / "ledger.jsonl"), tmp_path / "leaderboard.md")
+    assert "1. **honest** — best CV score" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_a_torn_or_poisoned_ledger_line_is_skipped_never_fatal(fashion_small, key, tmp_path):
+    ledger_path = tmp_path / "ledger.jsonl"
+    grader = grade.Grader(fashion_small, ledger_path=ledger_path)
+    grader.grade(make_submission(tmp_path, key, "first", correct=0.7, seed=1, cv=0.7))
+    good = ledger_path.read_text()
+    poisoned = json.loads(good)
+    poisoned.update(sha256="0" * 64, cv={"accuracy_mean": "high", "accuracy_std": 0.1})
+    ledger_path.write_text(good + json.dumps(poisoned) + "\n" + good[:40])  # a poisoned line, then a torn one
+    done = run_grade(make_submission(tmp_path, key, "second", correct=0.8, seed=2), "--data", fashion_small,
+                     "--ledger", ledger_path, "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "line 2: its CV score is not a number; skipped" in done.stderr and "line 3: not JSON" in done.stderr
+    with pytest.warns(InputWarning):
+        assert [e["name"] for e in ledger.read(ledger_path)] == ["first", "second"]  # the new line was not swallowed
+    board = (tmp_path / "lb.md").read_text()
+    assert "[first]" in board and "[second]" in board
+
+
+def test_one_file_graded_at_once_by_four_graders_counts_once(fashion_small, key, tmp_path, monkeypatch):
+    path = make_submission(tmp_path, key, "same", correct=0.7, seed=1)
+    real_validate = grade.validate_submission
+
+    def slow_validate(*args, **kwargs):  # widen the read-then-append window the ledger lock must close
+        time.sleep(0.3)
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(grade, "validate_submission", slow_validate)
+    graders = [grade.Grader(fashion_small, ledger_path=tmp_path / "ledger.jsonl") for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(e["status"] for e in pool.map(lambda g: g.grade(path), graders))
+    assert statuses == ["duplicate", "duplicate", "duplicate", "ok"]
+
+
+def test_concurrent_graders_leave_a_leaderboard_listing_every_file(fashion_small, key, tmp_path):
+    paths = [make_submission(tmp_path, key, f"p{n}", correct=0.5 + n / 30, seed=n) for n in range(8)]
+    procs = [subprocess.Popen([sys.executable, "-m", "competition.grade", str(path), "--data", str(fashion_small),
+                               "--ledger", str(tmp_path / "ledger.jsonl"), "--leaderboard", str(tmp_path / "lb.md")],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for path in paths]
+    assert [p.wait(timeout=180) for p in procs] == [0] * len(paths)
+    board = (tmp_path / "lb.md").read_text()
+    assert "8 graded submission(s)" in board and all(f"[p{n}]" in board for n in range(8))
+
+
+def test_a_leaderboard_or_ledger_path_naming_another_file_is_refused(fashion_small, key, tmp_path):
+    path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
+    readme = tmp_path / "README.md"
+    readme.write_text("# My project\n")
+    done = run_grade(path, "--data", fashion_small, "--leaderboard", readme, "--ledger", tmp_path / "l.jsonl",
+                     cwd=tmp_path)
+    assert done.returncode == 1 and "README.md: exists and is not a leaderboard drawn by this toolkit" in done.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n")
+    done = run_grade(path, "--data", fashion_small, "--ledger", notes, "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
+    assert done.returncode == 1 and "notes.txt: exists and is not a ledger" in done.stderr
+    assert readme.read_text() == "# My project\n" and notes.read_text() == "shopping list\n"
+    assert not (tmp_path / "l.jsonl").exists() and not (tmp_path / "lb.md").exists()
+
+
+def test_the_leaderboard_is_drawn_from_the_ledger_inside_its_lock(fashion_small, key, tmp_path, monkeypatch):
+    """A grader drawing a slow chart must not let another one record a file and then write its own
+    board over the newer one: the second grader waits for the lock, so the last board lists both."""
+    from competition import leaderboard
+
+    first, second = (make_submission(tmp_path, key, name, correct=c, seed=s, cv=c)
+                     for name, c, s in (("first", 0.6, 1), ("second", 0.8, 2)))
+    drawing = threading.Event()
+    real_draw = leaderboard.draw_chart
+
+    def slow_first_draw(entries, path):
+        if not drawing.is_set():
+            drawing.set()
+            time.sleep(1.0)
+        return real_draw(entries, path)
+
+    monkeypatch.setattr(leaderboard, "draw_chart", slow_first_draw)
+    common = ["--data", str(fashion_small), "--ledger", str(tmp_path / "ledger.jsonl"),
+              "--leaderboard", str(tmp_path / "lb.md")]
+    with ThreadPoolExecutor(2) as pool:
+        one = pool.submit(grade.main, [str(first), *common])
+        assert drawing.wait(timeout=60)
+        two = pool.submit(grade.main, [str(second), *common])
+        assert one.result() == 0 and two.result() == 0
+    board = (tmp_path / "lb.md").read_text()
+    assert "2 graded submission(s)" in board and "[first]" in board and "[second]" in board

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from competition.idx import find_idx, read_idx
+from competition.fsutil import _in_use, sweep_stale
+from competition.idx import IdxError, find_idx, read_idx
 from competition.prepare import IDX_FILES, main, prepare
 from tests.conftest import SMALL_TEST, SMALL_TRAIN
 
@@ -69,7 +74,8 @@ def test_rebuild_with_other_settings_replaces_the_folder(tmp_path, fashion_sourc
     main(["--out", str(out), "--limit-train", "30", "--limit-test", "10", "--seed", "1"])
     assert len(pd.read_csv(out / "train.csv")) == 30
     assert len(os.listdir(out / "images" / "train")) == 30
-    assert {p.name for p in tmp_path.iterdir()} == {"c", "c.grader"}  # no temporary folder left behind
+    # no temporary folder left behind; the lock file that serialises prepares of c stays
+    assert {p.name for p in tmp_path.iterdir()} == {"c", "c.grader", ".c.prepare.lock"}
 
 
 def test_source_folder_with_plain_idx_files(tmp_path, fashion_source):
@@ -88,9 +94,111 @@ def test_source_folder_with_plain_idx_files(tmp_path, fashion_source):
 def test_read_idx_rejects_a_file_that_is_not_idx(tmp_path):
     bad = tmp_path / "x-idx1-ubyte"
     bad.write_bytes(b"PK\x03\x04 not idx")
-    with pytest.raises(ValueError, match="not an IDX file"):
+    with pytest.raises(IdxError, match="not an IDX file"):
         read_idx(bad)
     short = tmp_path / "y-idx1-ubyte"
     short.write_bytes(bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big") + bytes(5))
-    with pytest.raises(ValueError, match="header says 10"):
+    with pytest.raises(IdxError, match="header says 10"):
         read_idx(short)
+
+
+def run_prepare(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "competition.prepare", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_an_existing_folder_or_file_not_built_by_prepare_is_never_replaced(tmp_path, fashion_source):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my own work")
+    done = run_prepare("--out", mine, "--limit-train", 10, "--limit-test", 5, cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert f"{mine}: exists and was not built by competition.prepare" in done.stderr
+    assert (mine / "notes.txt").read_text() == "my own work" and not (tmp_path / "mine.grader").exists()
+
+    a_file = tmp_path / "data.bin"
+    a_file.write_bytes(b"precious")
+    done = run_prepare("--out", a_file, "--limit-train", 10, "--limit-test", 5, cwd=tmp_path)
+    assert done.returncode == 1 and "exists and is not a folder" in done.stderr
+    assert a_file.read_bytes() == b"precious"
+
+    key_folder = tmp_path / "c.grader"  # the answer key's place holds the user's files
+    key_folder.mkdir()
+    (key_folder / "keep.csv").write_text("x\n")
+    done = run_prepare("--out", tmp_path / "c", "--limit-train", 10, "--limit-test", 5, cwd=tmp_path)
+    assert done.returncode == 1 and f"{key_folder}: exists and was not built" in done.stderr
+    assert (key_folder / "keep.csv").read_text() == "x\n" and not (tmp_path / "c").exists()
+
+
+def test_a_folder_built_by_prepare_is_replaced_and_an_empty_one_is_used(tmp_path, fashion_source):
+    (tmp_path / "c").mkdir()
+    prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    assert (tmp_path / "c" / ".prepare.json").is_file()
+    prepare(tmp_path / "c", limit_train=12, limit_test=5)
+    assert len(pd.read_csv(tmp_path / "c" / "train.csv")) == 12
+
+
+def test_kill_9_mid_build_leaves_work_that_the_next_run_sweeps(tmp_path, fashion_source):
+    # a whole training set takes seconds to write: long enough to kill the build in the middle
+    proc = subprocess.Popen([sys.executable, "-m", "competition.prepare", "--out", str(tmp_path / "c"),
+                             "--limit-test", "10"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".c.building-*/competition/images/train/*.png")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    (left,) = tmp_path.glob(".c.building-*")
+    assert not (tmp_path / "c").exists(), "nothing half-built in the final place"
+    assert sweep_stale(tmp_path, "other") == [] and left.exists()
+    while _in_use(left, proc.pid) and time.monotonic() < deadline:  # its PNG workers finish their chunk first
+        time.sleep(0.1)
+    prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    assert not left.exists() and not list(tmp_path.glob(".c.*-*")), "the dead build's folder was swept"
+    assert len(pd.read_csv(tmp_path / "c" / "train.csv")) == 10
+
+
+def copy_source(fashion_source, target, change=None):
+    """The four IDX files, plain; ``change`` maps a stem to the bytes to write instead."""
+    target.mkdir()
+    for stem in IDX_FILES.values():
+        with gzip.open(find_idx(fashion_source, stem)) as f:
+            (target / stem).write_bytes((change or {}).get(stem) or f.read())
+    return target
+
+
+def test_label_and_image_files_of_different_lengths_are_refused(tmp_path, fashion_source):
+    labels = read_idx(find_idx(fashion_source, IDX_FILES["y_train"]))[:59000]
+    short = bytes([0, 0, 8, 1]) + len(labels).to_bytes(4, "big") + labels.tobytes()
+    source = copy_source(fashion_source, tmp_path / "src", {IDX_FILES["y_train"]: short})
+    done = run_prepare("--source", source, "--out", tmp_path / "c", "--limit-train", 10, cwd=tmp_path)
+    assert done.returncode == 1 and "60,000 train images but 59,000 train labels" in done.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_corrupt_and_truncated_idx_files_are_named(tmp_path, fashion_source):
+    gz = tmp_path / "x-idx3-ubyte.gz"
+    gz.write_bytes(find_idx(fashion_source, IDX_FILES["y_test"]).read_bytes()[:200])
+    with pytest.raises(IdxError, match=f"{gz}: corrupt or truncated gzip"):
+        read_idx(gz)
+    gz.write_bytes(b"\x1f\x8b not gzip at all")
+    with pytest.raises(IdxError, match="corrupt or truncated gzip"):
+        read_idx(gz)
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / (IDX_FILES["x_train"] + ".gz")).write_bytes(b"\x1f\x8b\x08\x00broken")
+    done = run_prepare("--source", source, "--out", tmp_path / "c", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--limit-train", "-59000"], "argument --limit-train: must be at least 1, got -59000"),
+    (["--limit-test", "0"], "argument --limit-test: must be at least 1, got 0"),
+    (["--seed", "-1"], "argument --seed: must be from 0 to 4294967295, got -1"),
+    (["--class-names", "a,b,c"], "--class-names: 3 names, but the labels are 10 classes (0..9)"),
+    (["--class-names", "a,b,c,d,e,f,g,h,i,a"], "--class-names: 'a' is given twice"),
+    (["--class-names", "a,b,,d,e,f,g,h,i,j"], "--class-names: name 3 is blank"),
+])
+def test_impossible_settings_are_refused_in_one_line(tmp_path, fashion_source, args, message):
+    done = run_prepare("--out", tmp_path / "c", "--limit-train", 10, *args, cwd=tmp_path)
+    assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "c").exists()

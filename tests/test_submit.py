@@ -11,8 +11,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from competition import cv, runs
+from competition import cv, ledger, runs
 from competition.data import load_competition
 from competition.ensemble import EnsembleError, ensemble, oof_log_loss
 from competition.submit import submit
@@ -134,8 +135,74 @@ def test_cli_reuses_a_matching_run_and_prints_the_summary(fashion_small, tmp_pat
     (run,) = runs.list_runs(tmp_path / "runs")
     assert f"reusing {run.path.relative_to(tmp_path)}" in second.stdout
     assert len(list((tmp_path / "submissions").glob("*.csv"))) == 2
-    blend = subprocess.run([sys.executable, "-m", "competition.submit", "--ensemble", "dt", str(run.path),
+    cv.cross_validate("logreg", load_competition(fashion_small), n_folds=3, params={"max_iter": 50},
+                      runs_dir=tmp_path / "runs", progress=False)
+    blend = subprocess.run([sys.executable, "-m", "competition.submit", "--ensemble", str(run.path), "logreg",
                             "--method", "weights", "--data", str(fashion_small)],
                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert blend.returncode == 0, blend.stderr
     assert "pairwise agreement" in blend.stdout and "ensemble OOF accuracy" in blend.stdout
+
+
+def run_submit(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "competition.submit", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize("name", ["../escape", "/tmp/abs", "a/b", ".hidden", "", "x.csv"])
+def test_a_name_can_never_write_outside_the_submissions_folder(fashion_small, member_runs, tmp_path, name):
+    done = run_submit("--run", member_runs[1][0].path, "--data", fashion_small, "--name", name, cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.startswith(f"error: --name {name!r}: use 1-100 letters")
+    assert not list(tmp_path.rglob("*.csv")) and not list(tmp_path.rglob("*.json"))
+
+
+def test_an_existing_sidecar_is_never_replaced(fashion, member_runs, tmp_path):
+    (tmp_path / "mine.json").write_text('{"my": "notes"}')
+    with pytest.raises(SubmissionError, match="mine.csv or .json already exists"):
+        submit(member_runs[1][0], fashion, out_dir=tmp_path, name="mine")
+    assert (tmp_path / "mine.json").read_text() == '{"my": "notes"}' and not (tmp_path / "mine.csv").exists()
+    (tmp_path / "logreg-x.json").write_text("{}")
+    auto = submit(member_runs[1][0], fashion, out_dir=tmp_path, name=None)
+    assert (tmp_path / "mine.json").read_text() == '{"my": "notes"}' and auto.with_suffix(".json").is_file()
+
+
+def test_a_run_made_on_other_data_is_refused(fashion_copy, tmp_path):
+    comp = load_competition(fashion_copy)
+    run = cv.cross_validate("dt", comp, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path / "runs", progress=False)
+    image = fashion_copy / "images" / "test" / f"{comp.test_ids[0]}.png"
+    pixels = np.asarray(Image.open(image))
+    Image.fromarray(255 - pixels).save(image)  # one test image changed after the run
+    done = run_submit("--run", run.path, "--data", fashion_copy, cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr == (f"error: {run.path}: made on other data than {fashion_copy} "
+                                                    "(data fingerprints differ)\n")
+    assert not (tmp_path / "submissions").exists()
+
+
+def test_submit_grade_records_the_file_and_redraws_the_leaderboard(fashion_small, member_runs, tmp_path):
+    done = run_submit("--run", member_runs[1][0].path, "--data", fashion_small, "--name", "graded", "--grade",
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (entry,) = ledger.read(tmp_path / "submissions" / "ledger.jsonl")
+    assert entry["status"] == "ok" and entry["name"] == "graded" and entry["file"] == "submissions/graded.csv"
+    assert entry["cv"]["accuracy_mean"] == member_runs[1][0].scores["accuracy_mean"]
+    assert "[graded](submissions/graded.csv)" in (tmp_path / "leaderboard.md").read_text()
+    assert f"public accuracy {entry['public']:.4f} (rank 1 of 1)" in done.stdout
+
+
+def test_mean_is_the_average_of_the_members(member_runs, tmp_path):
+    members = member_runs[1]
+    run, _ = ensemble(members, "mean", tmp_path)
+    assert np.allclose(run.test(), np.mean([m.test() for m in members], axis=0))
+    assert np.allclose(run.oof(), np.mean([m.oof() for m in members], axis=0), equal_nan=True)
+
+
+def test_a_run_blended_with_itself_is_refused(member_runs, tmp_path):
+    first = member_runs[1][0]
+    with pytest.raises(EnsembleError, match=f"{first.path}: given twice \\(members 1 and 3\\)"):
+        ensemble([first, member_runs[1][1], runs.load_run(first.path)], "mean", tmp_path)
+
+
+def test_ensemble_reports_log_loss_as_the_runs_score_it(member_runs, tmp_path):
+    _, report = ensemble(member_runs[1], "mean", tmp_path)
+    for member, reported in zip(member_runs[1], report["members"]):
+        assert reported["oof_log_loss"] == pytest.approx(member.scores["oof_log_loss"])
