@@ -1,14 +1,16 @@
-"""Grade submissions locally against the answer key, Kaggle-style: public and private scores.
+"""Grade submissions against the answer key, Kaggle-style: public and private scores.
 
     python -m competition.grade FILE [FILE ...] [--data DIR] [--solution PATH] [--reveal]
                                 [--message M] [--daily-limit N] [--metric accuracy]
 
-A file is first validated against the sample submission (``competition.validate``, the checks
-``submit`` runs too); a file that fails is recorded as an error and counts against no quota. A
-valid file is scored on the answer key's ``Public`` rows and on its ``Private`` rows; private
-scores are shown only with ``--reveal``. Every graded file goes into the ledger
-(``submissions/ledger.jsonl``), and ``leaderboard.md`` is redrawn from it. The answer key's labels
-are never printed or copied anywhere.
+One grading core, two front doors. ``Grader.grade`` takes a submission's bytes and a team,
+validates them with the checks ``submit`` runs too (``competition.validate``), scores them
+(``score``) and records them through a ``Storage``: the local ledger (``competition.ledger``, this
+command) or the grader server's SQLite store (``competition.server``). A file that fails validation
+is recorded with its error and counts against no quota; the same bytes from the same team return
+the earlier result, not counted again; the daily limit counts per UTC day, and a refusal says when
+it resets. Private scores are kept only by the grader and shown after the reveal; the answer key's
+labels are never printed or copied anywhere.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ import hashlib
 import json
 import math
 import sys
-import time
 import warnings
+from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 import pandas as pd
 
-from . import cli, ledger
+from . import cli, clock, ledger
 from .data import Layout, read_csv, read_tables
 from .errors import InputError, InputWarning
 from .validate import Sample, SubmissionError, check_ids, check_labels, read_sample, validate_submission
@@ -84,53 +87,88 @@ def score(predictions: dict[str, str], solution: pd.DataFrame, metric: str = "ac
     return result
 
 
+class Storage(Protocol):
+    """Where graded submissions are kept: the local ledger (``ledger.Ledger``) or the server's
+    SQLite store (``server.store.Store``). ``transaction`` serialises the read-then-write of one
+    grading, so duplicates and the daily limit hold under concurrent graders."""
+
+    def transaction(self) -> AbstractContextManager: ...
+
+    def find(self, team: str, sha256: str) -> dict | None: ...  # the team's earlier counted file of these bytes
+
+    def counted_since(self, team: str, since: datetime) -> int: ...
+
+    def failed_since(self, team: str, since: datetime) -> int: ...
+
+    def add(self, entry: dict, data: bytes) -> dict: ...  # records (and keeps the file); the entry with its id
+
+
 class Grader:
-    """Grades files of one competition: sample, classes and answer key read (and checked) once."""
+    """Grades submissions of one competition: sample, classes and answer key read (and checked) once.
+
+    ``daily_limit``: counted submissions per team and UTC day (None: no limit). ``failed_limit``:
+    failed uploads per team and UTC day (they cost no quota, but are capped against abuse).
+    """
 
     def __init__(self, data: Path, solution: Path | None = None, metric: str = "accuracy",
-                 ledger_path: Path = ledger.LEDGER, daily_limit: int | None = None):
+                 daily_limit: int | None = None, failed_limit: int | None = None):
         layout = Layout(Path(data))
         layout.check_exists()
-        if daily_limit is not None and daily_limit < 1:
-            raise InputError(f"--daily-limit must be at least 1, got {daily_limit}")
-        self.data, self.metric, self.ledger_path, self.daily_limit = layout.root, metric, ledger_path, daily_limit
+        for name, limit in (("--daily-limit", daily_limit), ("failed-upload limit", failed_limit)):
+            if limit is not None and limit < 1:
+                raise InputError(f"{name} must be at least 1, got {limit}")
+        self.data, self.metric, self.daily_limit, self.failed_limit = layout.root, metric, daily_limit, failed_limit
         self.sample = read_sample(layout.sample_csv)
         self.classes = np.unique(read_tables(layout)["y_train"]).tolist()
         key = solution or layout.root.with_name(layout.root.name + ".grader") / "solution.csv"
         self.solution = read_solution(Path(key), self.sample, self.classes)
         self.public_rows = int((self.solution["Usage"] == "Public").sum())
 
-    def grade(self, path: Path, message: str = "") -> dict:
-        """Validate, score and record ``path``; return its ledger entry."""
-        entry = {"event": "grade", "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "file": str(path),
-                 "message": message, "metric": self.metric, "name": path.stem, "recipe": None, "cv": None}
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            return self._record({**entry, "status": "error", "error": f"{path}: cannot be read ({exc.strerror})"})
-        entry["sha256"] = hashlib.sha256(data).hexdigest()
-        entry.update(read_sidecar(path, entry["sha256"]))
-        with ledger.lock(self.ledger_path):
-            entries = ledger.read(self.ledger_path)
-            earlier = [e for e in ledger.graded(entries) if e["sha256"] == entry["sha256"]]
-            if earlier:
-                return self._record({**entry, "status": "duplicate", "public": earlier[0]["public"],
-                                     "error": f"same file as {earlier[0]['file']} graded {earlier[0]['time']}; not counted"})
-            try:
-                predictions = validate_submission(data, self.sample, self.classes, source=str(path))
-            except SubmissionError as exc:
-                return self._record({**entry, "status": "error", "error": str(exc)})
-            today = time.strftime("%Y-%m-%d")
-            used = sum(1 for e in ledger.graded(entries) if e["time"].startswith(today))
+    def grade(self, data: bytes, storage: Storage, *, team: str = ledger.LOCAL_TEAM, file: str = "",
+              name: str = "", message: str = "", extra: dict | None = None, now: datetime | None = None) -> dict:
+        """Validate, score and record ``data``; return its entry, with ``duplicate`` (an earlier
+        result of the same bytes), ``submissions_left_today`` and ``resets_at`` added. Status ``ok``
+        (counted), ``error`` (recorded, not counted) or ``over-limit`` (not recorded)."""
+        now = now or clock.now()
+        start, resets = clock.day(now)
+        sha256 = hashlib.sha256(data).hexdigest()
+        entry = {"event": "grade", "time": clock.iso(now), "team": team, "file": file, "name": name or sha256[:12],
+                 "message": message, "metric": self.metric, "sha256": sha256, "recipe": None, "cv": None,
+                 **(extra or {})}
+        try:  # outside the transaction: validation is pure and the slow part
+            predictions, problem = validate_submission(data, self.sample, self.classes, source=file or "upload"), None
+        except SubmissionError as exc:
+            predictions, problem = None, str(exc)
+        with storage.transaction():
+            used = storage.counted_since(team, start)
+            quota = {"resets_at": clock.iso(resets),
+                     "submissions_left_today": None if self.daily_limit is None else max(0, self.daily_limit - used)}
+            earlier = storage.find(team, sha256)
+            if earlier is not None:
+                return {**earlier, **quota, "duplicate": True}
+            if problem is not None:
+                if self.failed_limit is not None and storage.failed_since(team, start) >= self.failed_limit:
+                    return self._refused(entry, quota, f"{self.failed_limit} failed uploads today", now, resets)
+                return {**storage.add({**entry, "status": "error", "error": problem}, data), **quota, "duplicate": False}
             if self.daily_limit is not None and used >= self.daily_limit:
-                return self._record({**entry, "status": "over-limit",
-                                     "error": f"daily limit of {self.daily_limit} graded submissions reached; try tomorrow"})
-            return self._record({**entry, "status": ledger.COUNTED, **score(predictions, self.solution, self.metric),
-                                 "public_rows": self.public_rows, "private_rows": len(self.solution) - self.public_rows})
+                return self._refused(entry, quota, f"daily limit of {self.daily_limit} graded submissions reached",
+                                     now, resets)
+            scored = storage.add({**entry, "status": ledger.COUNTED, **score(predictions, self.solution, self.metric),
+                                  "public_rows": self.public_rows,
+                                  "private_rows": len(self.solution) - self.public_rows}, data)
+            if self.daily_limit is not None:
+                quota["submissions_left_today"] -= 1
+        return {**scored, **quota, "duplicate": False}
 
-    def _record(self, entry: dict) -> dict:
-        ledger.append(entry, self.ledger_path)
-        return entry
+    @staticmethod
+    def _refused(entry: dict, quota: dict, why: str, now: datetime, resets: datetime) -> dict:
+        return {**entry, **quota, "status": "over-limit", "duplicate": False,
+                "error": f"{why}; the limit resets at {clock.iso(resets)} (UTC midnight, in {clock.until(now, resets)})"}
+
+    def private_score(self, data: bytes) -> float:
+        """The private score of a file graded before (for the reveal of a storage that kept files only)."""
+        predictions = validate_submission(data, self.sample, self.classes, source="kept file")
+        return score(predictions, self.solution, self.metric)["private"]
 
 
 def _unit_interval(value) -> bool:
@@ -173,24 +211,68 @@ def read_sidecar(path: Path, sha256: str) -> dict:
     return {"name": meta.get("name") or path.stem, "recipe": meta.get("recipe"), "cv": meta.get("cv")}
 
 
+def grade_file(grader: Grader, storage: Storage, path: Path, message: str = "") -> dict:
+    """Grade the file ``path`` (with its sidecar's recipe and CV score when the sidecar belongs to it)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return {"file": str(path), "status": "error", "duplicate": False,
+                "error": f"{path}: cannot be read ({exc.strerror}); not graded"}
+    extra = read_sidecar(path, hashlib.sha256(data).hexdigest())
+    result = grader.grade(data, storage, file=str(path), name=extra.pop("name", path.stem), message=message,
+                          extra=extra)
+    return {**result, "submitted": str(path)}
+
+
 def rank_of(entry: dict, entries: list[dict]) -> tuple[int, int]:
     scored = ledger.graded(entries)
     return 1 + sum(1 for e in scored if e["public"] > entry["public"]), len(scored)
 
 
 def report(entry: dict, entries: list[dict], reveal: bool) -> str:
-    name = entry["file"]
+    """What the command line prints for one graded file."""
+    name = entry.get("submitted") or entry["file"]
     if entry["status"] != ledger.COUNTED:
         error = entry["error"]
         return f"{entry['status']}: {error}" if error.startswith(name) else f"{name}: {entry['status']}: {error}"
     rank, total = rank_of(entry, entries)
-    text = f"{name}: public {entry['metric']} {entry['public']:.4f} (rank {rank} of {total})"
+    head = (f"{name}: duplicate of {entry['file']} graded {entry['time']}, not counted again; its public "
+            if entry.get("duplicate") else f"{name}: public ")
+    text = head + f"{entry['metric']} {entry['public']:.4f} (rank {rank} of {total})"
     cv = entry.get("cv")
     if cv:
         text += (f", CV {cv['accuracy_mean']:.4f} +- {cv['accuracy_std']:.4f}, "
                  f"public - CV {entry['public'] - cv['accuracy_mean']:+.4f}")
-    text += f"\n  private {entry['private']:.4f}" if reveal else "\n  private: hidden (--reveal shows it)"
+    if entry.get("submissions_left_today") is not None:
+        text += f"\n  {entry['submissions_left_today']} submission(s) left today (resets {entry['resets_at']})"
+    private = entry.get("private")
+    text += (f"\n  private {private:.4f}" if reveal and private is not None
+             else "\n  private: hidden (--reveal shows it)")
     return text
+
+
+def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger.LEDGER,
+                leaderboard_path: Path = Path("leaderboard.md"), message: str = "", reveal: bool = False) -> int:
+    """The local grader: grade ``paths`` into the ledger, reveal if asked, redraw the leaderboard
+    from the whole ledger (inside its lock), print one report per file; the exit code."""
+    from .leaderboard import write_leaderboard
+
+    store = ledger.Ledger(ledger_path)
+    results = [grade_file(grader, store, path, message) for path in paths]
+    with store.transaction():  # the board is drawn from the whole ledger, never from a stale read
+        if reveal:
+            store.reveal(grader.private_score)
+        everything = store.entries()
+        write_leaderboard(everything, leaderboard_path, title=grader.data.name)
+    revealed = ledger.revealed(everything)
+    private = {e["sha256"]: e.get("private") for e in ledger.graded(everything)}
+    for result in results:
+        if result["status"] == ledger.COUNTED:
+            result = {**result, "private": private.get(result["sha256"])}
+        print(report(result, everything, revealed),
+              file=sys.stdout if result["status"] == ledger.COUNTED else sys.stderr)
+    print(f"leaderboard: {leaderboard_path}")
+    return 0 if all(r["status"] == ledger.COUNTED for r in results) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,10 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="submission CSV(s)")
     parser.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR", help=f"competition folder (default {cli.DATA})")
     parser.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
-    parser.add_argument("--reveal", action="store_true", help="show private scores (and from now on on the leaderboard)")
+    parser.add_argument("--reveal", action="store_true",
+                        help="end the competition: score the kept files on the private rows and show them from now on")
     parser.add_argument("--message", default="", metavar="M", help="a note stored with each graded file")
     parser.add_argument("--daily-limit", type=cli.int_at_least(1), metavar="N",
-                        help="at most N counted submissions a day (off by default)")
+                        help="at most N counted submissions a UTC day (off by default)")
     parser.add_argument("--metric", choices=list(METRICS), default="accuracy", help="score (default accuracy)")
     parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, metavar="JSONL", help=f"ledger file (default {ledger.LEDGER})")
     parser.add_argument("--leaderboard", type=Path, default=Path("leaderboard.md"), metavar="MD",
@@ -212,22 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    from .leaderboard import check_replaceable, write_leaderboard
+    from .leaderboard import check_replaceable
 
     args = build_parser().parse_args(argv)
     check_replaceable(args.leaderboard)
     ledger.check(args.ledger)
-    grader = Grader(args.data, args.solution, args.metric, args.ledger, args.daily_limit)
-    entries = [grader.grade(path, args.message) for path in args.files]
-    with ledger.lock(args.ledger):  # the board is drawn from the whole ledger, never from a stale read
-        if args.reveal and not ledger.revealed(ledger.read(args.ledger)):
-            ledger.append({"event": "reveal", "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, args.ledger)
-        everything = ledger.read(args.ledger)
-        write_leaderboard(everything, args.leaderboard, title=grader.data.name)
-    for entry in entries:
-        print(report(entry, everything, args.reveal), file=sys.stdout if entry["status"] == ledger.COUNTED else sys.stderr)
-    print(f"leaderboard: {args.leaderboard}")
-    return 0 if all(e["status"] in (ledger.COUNTED, "duplicate") for e in entries) else 1
+    grader = Grader(args.data, args.solution, args.metric, args.daily_limit)
+    return grade_files(args.files, grader, ledger_path=args.ledger, leaderboard_path=args.leaderboard,
+                       message=args.message, reveal=args.reveal)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def table(rows: list[dict], reveal: bool, base: Path) -> list[str]:
         gap = f"{e['public'] - cv['accuracy_mean']:+.4f}" if cv else "-"
         link = os.path.relpath(e["file"], base) if not os.path.isabs(e["file"]) else e["file"]
         mark = f" {STAR}" if rank == 1 else ""
-        private = f"{e['private']:.4f}" if reveal else "hidden"
+        private = ("hidden" if not reveal else f"{e['private']:.4f}" if e.get("private") is not None else "unknown")
         lines.append(f"| {rank}{mark} | [{e['name']}]({link}) | {recipe_text(e)} | {cv_text} | {e['public']:.4f} | "
                      f"{private} | {gap} | {e['time'][:10]} | `{e['sha256'][:8]}` |")
     return lines
@@ -107,10 +107,12 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None) -> st
         estimate = pooled(entry)
         lines.append(f"{n}. **{entry['name']}** — {why}"
                      + (f" (pooled estimate {estimate:.4f})" if estimate is not None else ""))
-    if reveal:
-        best = max(rows, key=lambda e: e["private"])
-        lines += ["", "After the reveal: " + "; ".join(f"pick {n} scored {entry['private']:.4f} on private"
-                                                          for n, (entry, _) in enumerate(final_picks(rows), start=1))
+    known = [e for e in rows if e.get("private") is not None]
+    if reveal and known:
+        best = max(known, key=lambda e: e["private"])
+        lines += ["", "After the reveal: " + "; ".join(
+            f"pick {n} scored {entry['private']:.4f} on private" if entry.get("private") is not None
+            else f"pick {n}'s private score is unknown" for n, (entry, _) in enumerate(final_picks(rows), start=1))
                   + f"; the best private score on the board is {best['private']:.4f} ({best['name']})."]
     if chart:
         lines += ["", f"![CV against public score]({chart})"]

@@ -1,27 +1,38 @@
-"""The ledger: every graded file, one JSON line each, appended under a file lock.
+"""The local grader's storage: every graded file, one JSON line each, appended under a file lock.
 
 ``submissions/ledger.jsonl`` is the source of truth the leaderboard is drawn from. Lines are
-events: ``{"event": "grade", ...}`` for a graded (or refused) file and ``{"event": "reveal"}``
-once the private scores may be shown. A line that is not JSON (torn by a crash, edited by hand) or
-a counted entry whose scores are not numbers is skipped with a warning naming its line: one bad
-line never stops the grader or the leaderboard.
+events: ``{"event": "grade", ...}`` for a graded (or refused) file and ``{"event": "reveal", ...}``
+once the private scores may be shown. Private scores are never written before the reveal: each
+counted file is kept by its sha256 in ``submissions/graded/``, and ``--reveal`` scores the kept
+files on the private rows and writes those scores in the reveal event.
+
+A line that is not JSON (torn by a crash, edited by hand) or a counted entry whose scores are not
+numbers is skipped with a warning naming its line: one bad line never stops the grader or the
+leaderboard.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import warnings
+from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from filelock import FileLock
 
+from . import clock
 from .errors import InputError, InputWarning
 from .fsutil import lock as file_lock
+from .fsutil import write_bytes_atomic
 
 LEDGER = Path("submissions/ledger.jsonl")
-COUNTED = "ok"  # status of a graded, scored, non-duplicate file
+KEPT = "graded"  # beside the ledger: counted files by sha256, scored on the private rows at the reveal
+COUNTED = "ok"  # status of a graded, scored file
+LOCAL_TEAM = "local"  # the team of every local submission
 
 
 def _number(value) -> bool:
@@ -32,14 +43,19 @@ def problem(entry) -> str | None:
     """Why a ledger entry cannot be used, or None: what every reader of a counted entry relies on."""
     if not isinstance(entry, dict):
         return "not a JSON object"
+    if entry.get("event") == "reveal" and not isinstance(entry.get("private", {}), dict):
+        return "its private scores are malformed"
     if entry.get("event") != "grade" or entry.get("status") != COUNTED:
         return None
-    for key in ("public", "private"):
-        if not _number(entry.get(key)):
-            return f"its {key} score is not a number"
+    if not _number(entry.get("public")):
+        return "its public score is not a number"
     for key in ("time", "file", "sha256", "name"):
         if not isinstance(entry.get(key), str):
             return f"its {key} is not text"
+    try:
+        clock.parse(entry["time"])
+    except ValueError:
+        return "its time is not an ISO-8601 time"
     cv = entry.get("cv")
     if cv is not None and not (isinstance(cv, dict) and _number(cv.get("accuracy_mean"))
                                and _number(cv.get("accuracy_std"))):
@@ -48,7 +64,8 @@ def problem(entry) -> str | None:
 
 
 def read(path: str | Path = LEDGER) -> list[dict]:
-    """Every usable entry, in order; unusable lines are skipped with a warning naming them."""
+    """Every usable entry, in order, counted ones with their private score once revealed (and only
+    then); unusable lines are skipped with a warning naming them."""
     path = Path(path)
     if not path.is_file():
         return []
@@ -65,7 +82,14 @@ def read(path: str | Path = LEDGER) -> list[dict]:
         if why:
             warnings.warn(f"{path}, line {n}: {why}; skipped", InputWarning, stacklevel=2)
             continue
+        entry.pop("private", None) if entry.get("event") == "grade" else None  # an older ledger wrote it early
         entries.append(entry)
+    private = {}
+    for reveal in (e for e in entries if e.get("event") == "reveal"):
+        private.update(reveal.get("private", {}))
+    for entry in graded(entries):
+        if entry["sha256"] in private and _number(private[entry["sha256"]]):
+            entry["private"] = private[entry["sha256"]]
     return entries
 
 
@@ -105,9 +129,75 @@ def append(entry: dict, path: str | Path = LEDGER) -> None:
 
 
 def graded(entries: list[dict]) -> list[dict]:
-    """Entries of files that were scored and count (no errors, no duplicates), in ledger order."""
+    """Entries of files that were scored and count (no errors), in ledger order."""
     return [e for e in entries if e.get("event") == "grade" and e.get("status") == COUNTED]
 
 
 def revealed(entries: list[dict]) -> bool:
     return any(e.get("event") == "reveal" for e in entries)
+
+
+class Ledger:
+    """``competition.grade.Storage`` on a JSON-lines file: the local grader's."""
+
+    def __init__(self, path: str | Path = LEDGER):
+        self.path = Path(path)
+        self.kept = self.path.parent / KEPT
+        self._lock = lock(self.path)
+
+    def transaction(self) -> FileLock:
+        return self._lock
+
+    def entries(self) -> list[dict]:
+        return read(self.path)
+
+    def find(self, team: str, sha256: str) -> dict | None:
+        return next((e for e in graded(self.entries())
+                     if e["sha256"] == sha256 and e.get("team", LOCAL_TEAM) == team), None)
+
+    def _since(self, team: str, since: datetime, status: str) -> int:
+        return sum(1 for e in self.entries() if e.get("event") == "grade" and e.get("status") == status
+                   and e.get("team", LOCAL_TEAM) == team and clock.parse(e["time"]) >= since)
+
+    def counted_since(self, team: str, since: datetime) -> int:
+        return self._since(team, since, COUNTED)
+
+    def failed_since(self, team: str, since: datetime) -> int:
+        return self._since(team, since, "error")
+
+    def add(self, entry: dict, data: bytes) -> dict:
+        """Append ``entry`` without its private score; keep a counted file's bytes for the reveal."""
+        entry = {**entry, "id": 1 + sum(1 for e in self.entries() if e.get("event") == "grade")}
+        if entry["status"] == COUNTED:
+            kept = self.kept / f"{entry['sha256']}.csv"
+            if not kept.exists():
+                write_bytes_atomic(kept, data)
+        append({k: v for k, v in entry.items() if k != "private"}, self.path)
+        return entry
+
+    def reveal(self, private_score: Callable[[bytes], float]) -> int:
+        """Score every counted file on the private rows (once) and record the reveal; the number of
+        files scored. A file is taken from the kept copies, else from its path if unchanged."""
+        entries = self.entries()
+        if revealed(entries):
+            return 0
+        scores = {}
+        for entry in graded(entries):
+            data = self._kept_bytes(entry)
+            if data is None:
+                warnings.warn(f"{entry['file']}: its graded bytes are gone, so its private score is unknown",
+                              InputWarning, stacklevel=2)
+            else:
+                scores[entry["sha256"]] = private_score(data)
+        append({"event": "reveal", "time": clock.iso(clock.now()), "private": scores}, self.path)
+        return len(scores)
+
+    def _kept_bytes(self, entry: dict) -> bytes | None:
+        for candidate in (self.kept / f"{entry['sha256']}.csv", Path(entry["file"])):
+            try:
+                data = candidate.read_bytes()
+            except OSError:
+                continue
+            if hashlib.sha256(data).hexdigest() == entry["sha256"]:
+                return data
+        return None

@@ -32,7 +32,7 @@ from .cv import cross_validate, git_commit, parse_param
 from .data import Competition, load_competition
 from .ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
-from .grade import main as grade_main
+from .grade import Grader, grade_files
 from .models import MODELS, make_model, public_params
 from .validate import Sample, SubmissionError, read_sample, validate_submission
 
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         from .report import run_report
 
         print(f"report: {run_report(run.path, comp=comp)}")
-    return grade_main([str(csv_path), "--data", str(args.data)]) if args.grade else 0
+    return grade_files([csv_path], Grader(args.data)) if args.grade else 0
 
 
 if __name__ == "__main__":

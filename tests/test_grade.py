@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -53,15 +54,23 @@ def expected_scores(path, key):
     return hit[merged["Usage"] == "Public"].mean(), hit[merged["Usage"] == "Private"].mean()
 
 
-def test_scores_public_and_private_rows(fashion_small, key, tmp_path):
+def local_grader(fashion_small, tmp_path, **options):
+    """The grading core with the local ledger as its storage."""
+    return grade.Grader(fashion_small, **options), ledger.Ledger(tmp_path / "ledger.jsonl")
+
+
+def test_scores_public_and_private_rows_and_keeps_private_out_of_the_ledger(fashion_small, key, tmp_path):
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1, cv=0.71)
-    grader = grade.Grader(fashion_small, ledger_path=tmp_path / "ledger.jsonl")
-    entry = grader.grade(path)
+    grader, store = local_grader(fashion_small, tmp_path)
+    entry = grade.grade_file(grader, store, path)
     public, private = expected_scores(path, key)
     assert entry["status"] == "ok" and entry["public"] == pytest.approx(public) and entry["private"] == pytest.approx(private)
-    assert entry["public_rows"] == 30 and entry["private_rows"] == 70
-    assert set(entry) >= {"time", "file", "sha256", "recipe", "cv", "public", "private", "status", "message"}
-    assert not {"predictions", "labels", "class"} & set(entry), "no labels go into the ledger"
+    assert entry["public_rows"] == 30 and entry["private_rows"] == 70 and entry["time"].endswith("Z")
+    (line,) = [json.loads(text) for text in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+    assert set(line) >= {"time", "file", "sha256", "recipe", "cv", "public", "status", "message", "team"}
+    assert "private" not in line, "no private score is written before the reveal"
+    assert not {"predictions", "labels", "class"} & set(line), "no labels go into the ledger"
+    assert (tmp_path / "graded" / f"{line['sha256']}.csv").read_bytes() == path.read_bytes()
 
 
 def test_cli_hides_private_until_reveal_and_redraws_the_leaderboard(fashion_small, key, tmp_path):
@@ -79,29 +88,47 @@ def test_cli_hides_private_until_reveal_and_redraws_the_leaderboard(fashion_smal
     assert "best CV score" in board and "1. **high**" in board and "2. **mid**" in board
     image = np.asarray(Image.open(tmp_path / "leaderboard.png").convert("L"), dtype=float)
     assert image.shape[0] > 300 and image.var() > 0
+    paths[2].write_text("edited after grading\n")  # the reveal scores the kept bytes, not this
     revealed = run_grade(paths[0], "--reveal", "--data", fashion_small, "--ledger", tmp_path / "ledger.jsonl",
                          "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
-    assert "duplicate" in revealed.stderr
+    assert revealed.returncode == 0, revealed.stderr
+    low_public, low_private = expected_scores(paths[0], key)
+    assert f"duplicate of {paths[0]}" in revealed.stdout and f"public accuracy {low_public:.4f}" in revealed.stdout
+    assert f"private {low_private:.4f}" in revealed.stdout
     board = (tmp_path / "leaderboard.md").read_text()
     assert "| hidden |" not in board and f"| {private:.4f} |" in board and "After the reveal: pick 1 scored" in board
 
 
 def test_invalid_files_are_recorded_and_never_counted(fashion_small, key, tmp_path):
-    ledger_path = tmp_path / "ledger.jsonl"
-    grader = grade.Grader(fashion_small, ledger_path=ledger_path, daily_limit=1)
+    grader, store = local_grader(fashion_small, tmp_path, daily_limit=1)
     bad = tmp_path / "bad.csv"
     bad.write_text("id,label\n1,2\n")
-    assert grader.grade(bad)["status"] == "error"
+    assert grade.grade_file(grader, store, bad)["status"] == "error"
     first = make_submission(tmp_path, key, "first", correct=0.8, seed=1)
-    assert grader.grade(first)["status"] == "ok"  # the error did not use up the quota
-    assert grader.grade(first)["status"] == "duplicate"
+    counted = grade.grade_file(grader, store, first)
+    assert counted["status"] == "ok" and not counted["duplicate"]  # the error did not use up the quota
+    assert counted["submissions_left_today"] == 0
+    again = grade.grade_file(grader, store, first)
+    assert again["duplicate"] and again["public"] == counted["public"] and again["id"] == counted["id"]
     second = make_submission(tmp_path, key, "second", correct=0.6, seed=2)
-    refused = grader.grade(second)
-    assert refused["status"] == "over-limit" and "daily limit of 1" in refused["error"]
-    entries = ledger.read(ledger_path)
-    assert [e["status"] for e in entries] == ["error", "ok", "duplicate", "over-limit"]
-    assert len(ledger.graded(entries)) == 1
+    refused = grade.grade_file(grader, store, second, )
+    assert refused["status"] == "over-limit" and "daily limit of 1 graded submissions reached" in refused["error"]
+    tomorrow = refused["resets_at"]
+    assert tomorrow.endswith("T00:00:00Z") and f"the limit resets at {tomorrow} (UTC midnight, in " in refused["error"]
+    entries = ledger.read(tmp_path / "ledger.jsonl")
+    assert [e["status"] for e in entries] == ["error", "ok"], "duplicates and refusals are not recorded"
     assert "expected columns id,class, got id,label" in entries[0]["error"]
+
+
+def test_the_daily_limit_counts_the_utc_day(fashion_small, key, tmp_path):
+    grader, store = local_grader(fashion_small, tmp_path, daily_limit=1)
+    paths = [make_submission(tmp_path, key, f"s{n}", correct=0.6 + n / 10, seed=n) for n in range(3)]
+    late = datetime(2026, 3, 1, 23, 59, 30, tzinfo=timezone.utc)
+    assert grader.grade(paths[0].read_bytes(), store, now=late)["status"] == "ok"
+    refused = grader.grade(paths[1].read_bytes(), store, now=late + timedelta(seconds=20))
+    assert refused["status"] == "over-limit" and refused["resets_at"] == "2026-03-02T00:00:00Z"
+    assert "(UTC midnight, in 0h00m)" in refused["error"]
+    assert grader.grade(paths[1].read_bytes(), store, now=late + timedelta(seconds=31))["status"] == "ok"
 
 
 def test_cli_exit_code_and_message_for_a_malformed_file(fashion_small, tmp_path):
@@ -113,9 +140,9 @@ def test_cli_exit_code_and_message_for_a_malformed_file(fashion_small, tmp_path)
 
 
 def test_leaderboard_is_deterministic_given_the_ledger(fashion_small, key, tmp_path):
-    grader = grade.Grader(fashion_small, ledger_path=tmp_path / "ledger.jsonl")
+    grader, store = local_grader(fashion_small, tmp_path)
     for n, c in enumerate([0.6, 0.75, 0.8]):
-        grader.grade(make_submission(tmp_path, key, f"s{n}", correct=c, seed=n, cv=c - 0.01))
+        grade.grade_file(grader, store, make_submission(tmp_path, key, f"s{n}", correct=c, seed=n, cv=c - 0.01))
     entries = ledger.read(tmp_path / "ledger.jsonl")
     (tmp_path / "one").mkdir()
     write_leaderboard(entries, tmp_path / "one" / "leaderboard.md")
@@ -170,8 +197,7 @@ KEYS = {
 def test_an_answer_key_that_does_not_fit_is_refused(fashion_small, tmp_path, case):
     edit, message = KEYS[case]
     with pytest.raises(grade.AnswerKeyError, match=message):
-        grade.Grader(fashion_small, broken_key(fashion_small, tmp_path, edit), ledger_path=tmp_path / "l.jsonl")
-    assert not (tmp_path / "l.jsonl").exists()
+        grade.Grader(fashion_small, broken_key(fashion_small, tmp_path, edit))
 
 
 def test_cli_refuses_a_bad_key_and_a_bad_daily_limit_in_one_line(fashion_small, key, tmp_path):
@@ -185,27 +211,27 @@ def test_cli_refuses_a_bad_key_and_a_bad_daily_limit_in_one_line(fashion_small, 
 
 
 def test_a_sidecar_that_does_not_belong_to_the_file_is_ignored(fashion_small, key, tmp_path):
-    grader = grade.Grader(fashion_small, ledger_path=tmp_path / "ledger.jsonl")
+    grader, store = local_grader(fashion_small, tmp_path)
     edited = make_submission(tmp_path, key, "edited", correct=0.7, seed=1, cv=0.99)
     edited.write_text(edited.read_text().replace(",0\n", ",1\n", 1))  # changed after its sidecar was written
     with pytest.warns(InputWarning, match="edited.json: ignored, it describes another file"):
-        entry = grader.grade(edited)
+        entry = grade.grade_file(grader, store, edited)
     assert entry["status"] == "ok" and entry["cv"] is None and entry["name"] == "edited"
     poisoned = make_submission(tmp_path, key, "poisoned", correct=0.6, seed=2, cv=0.5)
     meta = json.loads(poisoned.with_suffix(".json").read_text())
     poisoned.with_suffix(".json").write_text(json.dumps({**meta, "cv": {**meta["cv"], "accuracy_mean": "0.99"}}))
     with pytest.warns(InputWarning, match="poisoned.json: ignored, its CV score is not a number"):
-        assert grader.grade(poisoned)["cv"] is None
+        assert grade.grade_file(grader, store, poisoned)["cv"] is None
     honest = make_submission(tmp_path, key, "honest", correct=0.8, seed=3, cv=0.79)
-    assert grader.grade(honest)["cv"]["accuracy_mean"] == 0.79
+    assert grade.grade_file(grader, store, honest)["cv"]["accuracy_mean"] == 0.79
     write_leaderboard(ledger.read(tmp_path / "ledger.jsonl"), tmp_path / "leaderboard.md")
     assert "1. **honest** — best CV score" in (tmp_path / "leaderboard.md").read_text()
 
 
 def test_a_torn_or_poisoned_ledger_line_is_skipped_never_fatal(fashion_small, key, tmp_path):
     ledger_path = tmp_path / "ledger.jsonl"
-    grader = grade.Grader(fashion_small, ledger_path=ledger_path)
-    grader.grade(make_submission(tmp_path, key, "first", correct=0.7, seed=1, cv=0.7))
+    grader, store = local_grader(fashion_small, tmp_path)
+    grade.grade_file(grader, store, make_submission(tmp_path, key, "first", correct=0.7, seed=1, cv=0.7))
     good = ledger_path.read_text()
     poisoned = json.loads(good)
     poisoned.update(sha256="0" * 64, cv={"accuracy_mean": "high", "accuracy_std": 0.1})
@@ -222,17 +248,20 @@ def test_a_torn_or_poisoned_ledger_line_is_skipped_never_fatal(fashion_small, ke
 
 def test_one_file_graded_at_once_by_four_graders_counts_once(fashion_small, key, tmp_path, monkeypatch):
     path = make_submission(tmp_path, key, "same", correct=0.7, seed=1)
-    real_validate = grade.validate_submission
+    real_find = ledger.Ledger.find
 
-    def slow_validate(*args, **kwargs):  # widen the read-then-append window the ledger lock must close
+    def slow_find(self, team, sha256):  # widen the read-then-append window the transaction must close
+        found = real_find(self, team, sha256)
         time.sleep(0.3)
-        return real_validate(*args, **kwargs)
+        return found
 
-    monkeypatch.setattr(grade, "validate_submission", slow_validate)
-    graders = [grade.Grader(fashion_small, ledger_path=tmp_path / "ledger.jsonl") for _ in range(4)]
+    monkeypatch.setattr(ledger.Ledger, "find", slow_find)
+    grader = grade.Grader(fashion_small)
+    stores = [ledger.Ledger(tmp_path / "ledger.jsonl") for _ in range(4)]  # four graders, four lock handles
     with ThreadPoolExecutor(4) as pool:
-        statuses = sorted(e["status"] for e in pool.map(lambda g: g.grade(path), graders))
-    assert statuses == ["duplicate", "duplicate", "duplicate", "ok"]
+        results = list(pool.map(lambda store: grade.grade_file(grader, store, path), stores))
+    assert sorted(r["duplicate"] for r in results) == [False, True, True, True]
+    assert len(ledger.graded(ledger.read(tmp_path / "ledger.jsonl"))) == 1
 
 
 def test_concurrent_graders_leave_a_leaderboard_listing_every_file(fashion_small, key, tmp_path):
