@@ -7,21 +7,27 @@ DATA   ?= data/fashion-mnist
 MODEL  ?= cnn
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+CHROMIUM    := /usr/bin/chromedriver
 
 .PHONY: setup system data submit test bench clean
 
 setup: system $(VENV)/.installed
 
-system: $(FASHION_IDX)
+system: $(FASHION_IDX) $(CHROMIUM)
 
 $(FASHION_IDX):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
 
+# Debian's headless browser and its driver, for the grader server's browser test
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,server]'
 	touch $@
 
 data: setup
