@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) too")
     parser.add_argument("--grade", action="store_true",
                         help="grade the new submission locally and redraw leaderboard.md (needs the answer key)")
+    parser.add_argument("--upload", action="store_true",
+                        help="upload the new submission to the grader server (competition.upload's URL and token)")
+    parser.add_argument("-m", "--message", default="", help="a note stored with the graded or uploaded file")
     return parser
 
 
@@ -230,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         from .report import run_report
 
         print(f"report: {run_report(run.path, comp=comp)}")
-    return grade_files([csv_path], Grader(args.data)) if args.grade else 0
+    status = grade_files([csv_path], Grader(args.data), message=args.message) if args.grade else 0
+    if args.upload:
+        from .upload import describe_upload, resolve, upload
+
+        url, token = resolve(None, None)
+        print(describe_upload(csv_path, upload(csv_path, url, token, args.message)))
+    return status
 
 
 if __name__ == "__main__":
