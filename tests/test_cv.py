@@ -163,7 +163,7 @@ def test_cli_runs_lists_and_summarises(fashion_small, tmp_path):
     assert run.name in listed.stdout and f"{run.scores['accuracy_mean']:.4f}" in listed.stdout
     bad = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--param", "depth=3",
                   "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
-    assert bad.returncode == 1 and "unknown parameter 'depth'" in bad.stderr
+    assert bad.returncode == 1 and "unknown parameter 'depth'" in bad.stderr and "Traceback" not in bad.stderr
     models = run_cli("competition.cv", "--list", cwd=tmp_path)
     assert all(name in models.stdout for name in MODELS)
 
@@ -193,6 +193,8 @@ def test_test_probabilities_are_the_mean_of_the_fold_models(fashion, tmp_path):
     (["--folds", "five"], "argument --folds: expected an integer, got 'five'"),
     (["--limit", "7"], "cannot split a sample of 7 of 300 rows into 5 stratified folds"),
     (["--param", "max_depth"], "argument --param: --param expects name=value, got 'max_depth'"),
+    (["--param", "max_depth=-1"], "The 'max_depth' parameter of DecisionTreeClassifier must be an int in the range"),
+    (["--param", "depth=3"], "unknown parameter 'depth' for this model; valid: "),
 ])
 def test_impossible_numbers_are_refused_in_one_line(fashion_small, tmp_path, args, message):
     done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), *args,

@@ -4,9 +4,11 @@
     model = make_model("xgb", n_estimators=300)    # a scikit-learn estimator
     model.fit(x_train, y_train).predict_proba(x_test)
 
-Every model takes images ``(N, H, W, C)`` uint8 and labels of any type. Parameters are set by
-their plain name (``max_depth``) whether they belong to the wrapper or to the library estimator it
-wraps (``estimator__max_depth``). Heavy libraries are imported only when their model is built.
+Every model takes images ``(N, H, W, C)`` uint8 (also ``(N, H, W)``, or rows ``(N, n_features)``;
+see ``pixels``) and labels of any type, and passes scikit-learn's ``check_estimator``. Parameters
+are set by their plain name (``max_depth``) whether they belong to the wrapper or to the library
+estimator it wraps (``estimator__max_depth``); an unknown name or an impossible value raises
+``ParameterError`` at once. Heavy libraries are imported only when their model is built.
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import InvalidParameterError
+
+from ..errors import InputError
+
+
+class ParameterError(InputError, InvalidParameterError):
+    """An unknown model, an unknown parameter, or a parameter value the model cannot take; the one
+    line names the parameter, the value and what is allowed. Also an ``InvalidParameterError``, the
+    error scikit-learn's own estimators raise for the same mistake."""
 
 
 @dataclass(frozen=True)
@@ -92,24 +103,27 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
 
 def resolve_params(model: BaseEstimator, overrides: dict[str, Any]) -> dict[str, Any]:
     """Map plain names to ``set_params`` keys: ``max_depth`` -> ``estimator__max_depth`` when the
-    wrapper itself has no such parameter. Unknown names raise ``ValueError`` listing the valid ones."""
+    wrapper itself has no such parameter. Unknown names raise ``ParameterError`` listing the valid ones."""
     params = model.get_params(deep=True)
     resolved = {}
     for name, value in overrides.items():
         key = name if name in params else f"estimator__{name}"
         if key not in params:
             valid = sorted(k.removeprefix("estimator__") for k in params if k != "estimator")
-            raise ValueError(f"unknown parameter {name!r} for this model; valid: {', '.join(valid)}")
+            raise ParameterError(f"unknown parameter {name!r} for this model; valid: {', '.join(valid)}")
         resolved[key] = value
     return resolved
 
 
 def make_model(name: str, **overrides: Any) -> BaseEstimator:
-    """A fresh model ``name`` with its defaults, updated by ``overrides``."""
+    """A fresh model ``name`` with its defaults, updated by ``overrides``. Impossible values are
+    refused here (``ParameterError``), before any data is read, not when the first fold trains."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise ParameterError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     model = MODELS[name].build()
-    return model.set_params(**resolve_params(model, overrides))
+    model.set_params(**resolve_params(model, overrides))
+    model._validate_params()  # scikit-learn's hook, which our models answer with ParameterError
+    return model
 
 
 def public_params(model: BaseEstimator) -> dict[str, Any]:

@@ -6,6 +6,11 @@ shape and class count, written like keras-io's ``mnist_convnet.py``. ``fit`` hol
 ``validation_fraction`` of the rows it is given for early stopping on validation loss, and keeps
 the best epoch's weights (the seed's ModelCheckpoint(save_best_only) + EarlyStopping, in memory).
 
+Input, scaling and parameter checks are ``pixels.ImageClassifier``'s, shared with the tree models:
+uint8 pixels / 255, other dtypes as given; impossible hyperparameters raise ``ParameterError``
+before Keras is imported. Rows ``(N, F)`` reach the network as column images F pixels high and one
+wide (``as_images``), so that the CNNs' left-right flips leave them as they are.
+
 The networks are backend-neutral: TensorFlow on CPU here, JAX or PyTorch elsewhere
 (``KERAS_BACKEND``). No global state beyond Keras' own session, which is cleared per fit.
 """
@@ -14,14 +19,32 @@ from __future__ import annotations
 
 import os
 import sys
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from .pixels import inner_split
+from .pixels import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, ImageClassifier, inner_split
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter (CUDA probing on CPU machines)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+RATE = Interval(Real, 0, 1, closed="left")  # a dropout rate: 1 would drop everything
+
+
+class LayerSizes(Options):
+    """Constraint: a tuple (or list) of ints >= 1, one per layer. scikit-learn's validation has no
+    word for a sequence of sizes and accepts only its own constraint classes, hence an ``Options``."""
+
+    def __init__(self):
+        super().__init__(tuple, set())
+
+    def is_satisfied_by(self, val) -> bool:
+        return isinstance(val, (tuple, list)) and all(
+            isinstance(size, Integral) and not isinstance(size, bool) and size >= 1 for size in val)
+
+    def __str__(self) -> str:
+        return "a tuple of ints >= 1"
 
 
 def import_keras():
@@ -44,29 +67,43 @@ def import_keras():
     return keras
 
 
-def scale(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32) / 255.0
+def as_images(x: np.ndarray) -> np.ndarray:
+    """Samples as (N, H, W, C) images: (N, H, W) gets one channel; rows (N, F) become columns
+    F pixels high and one wide, so that left-right flips (augmentation, ``flip_tta``) leave them
+    unchanged instead of swapping features. The MLPs flatten them back to the same F values."""
+    return x.reshape(x.shape + (1,) * (4 - x.ndim))
 
 
-class KerasClassifier(ClassifierMixin, BaseEstimator):
+class KerasClassifier(ImageClassifier):
     """Base: the training loop shared by every network. Subclasses define ``build``."""
 
-    lr_patience = None  # epochs without progress before the learning rate drops 3x (None: never)
+    lr_patience = None  # epochs without progress before the learning rate drops 3x (None or 0: never)
+    _parameter_constraints = {
+        "dropout": [RATE],
+        "epochs": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT],
+        "learning_rate": [POSITIVE],
+        "patience": [NON_NEGATIVE_INT],
+        "validation_fraction": [FRACTION],
+        "random_state": [SEED],
+        "verbose": [Interval(Integral, 0, 2, closed="both"), StrOptions({"auto"})],
+    }
 
     def build(self, keras, input_shape: tuple, n_classes: int):
         raise NotImplementedError
 
     def fit(self, X, y):
+        x, encoded = self._fit_inputs(X, y)
+        x = as_images(x)
         keras = import_keras()
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.random_state)
-        self.classes_, encoded = np.unique(np.asarray(y), return_inverse=True)
-        x = scale(X)
         train, valid = inner_split(encoded, self.validation_fraction, self.random_state)
         model = self.build(keras, x.shape[1:], len(self.classes_))
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience, restore_best_weights=True)]
+        callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience,
+                                                   restore_best_weights=True)]
         if self.lr_patience:
             callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3,
                                                                patience=self.lr_patience, min_lr=1e-5))
@@ -78,15 +115,19 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        proba = np.asarray(self.model_.predict(scale(X), batch_size=1024, verbose=0), dtype=np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)  # float32 softmax sums to 1 only roughly
+        """(N, len(classes_)) probabilities, columns in ``classes_`` order."""
+        return self._predict_images(as_images(self._predict_inputs(X)))
 
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def _predict_images(self, x: np.ndarray) -> np.ndarray:
+        proba = np.asarray(self.model_.predict(x, batch_size=1024, verbose=0), dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)  # float32 softmax sums to 1 only roughly
 
 
 class MLP(KerasClassifier):
     """Dense layers over the flattened image, with dropout and batch normalisation."""
+
+    _parameter_constraints = {**KerasClassifier._parameter_constraints, "hidden": [LayerSizes()],
+                              "lr_patience": [NON_NEGATIVE_INT, None]}
 
     def __init__(self, hidden=(512, 256), dropout=0.3, epochs=40, batch_size=256, learning_rate=1e-3,
                  patience=6, lr_patience=2, validation_fraction=0.1, random_state=87, verbose=2):
@@ -140,6 +181,10 @@ class CNN(KerasClassifier):
     (2.5x slower on a CPU), False neither. ``flip_tta`` averages the prediction of each image with
     that of its mirror image (test-time augmentation; only when training flipped images too)."""
 
+    _parameter_constraints = {**KerasClassifier._parameter_constraints, "width": [POSITIVE_INT],
+                              "stages": [POSITIVE_INT], "augment": ["boolean", StrOptions({"shift"})],
+                              "flip_tta": ["boolean"], "lr_patience": [NON_NEGATIVE_INT, None]}
+
     def __init__(self, width=16, stages=3, dropout=0.3, augment=True, flip_tta=True, epochs=15, batch_size=128,
                  learning_rate=2e-3, patience=4, lr_patience=2, validation_fraction=0.1, random_state=87,
                  verbose=2):
@@ -167,17 +212,19 @@ class CNN(KerasClassifier):
         x = layers.Dropout(self.dropout)(x)
         return keras.Model(inputs, layers.Dense(n_classes, activation="softmax")(x))
 
-
-    def predict_proba(self, X) -> np.ndarray:
-        proba = super().predict_proba(X)
+    def _predict_images(self, x: np.ndarray) -> np.ndarray:
+        proba = super()._predict_images(x)
         if self.flip_tta and self.augment:
-            proba = (proba + super().predict_proba(np.asarray(X)[:, :, ::-1])) / 2
+            proba = (proba + super()._predict_images(x[:, :, ::-1])) / 2
         return proba
 
 
 class SeedCNN(KerasClassifier):
     """The blog's CNN: 4 blocks of Conv2D 64/64/128/128 (kernel 2, same) + BatchNorm + MaxPool +
     Dropout 0.3, then Dense 1024-512-256 with dropout 0.5; Adam, batch 500."""
+
+    _parameter_constraints = {**KerasClassifier._parameter_constraints, "filters": [LayerSizes()],
+                              "dense": [LayerSizes()], "dense_dropout": [RATE]}
 
     def __init__(self, filters=(64, 64, 128, 128), dense=(1024, 512, 256), dropout=0.3, dense_dropout=0.5,
                  epochs=500, batch_size=500, learning_rate=1e-3, patience=50, validation_fraction=0.2,
