@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition.cv import cross_validate, parse_param  # noqa: E402
+from competition.cv import parse_param, run_cv  # noqa: E402
 from competition.data import load_competition  # noqa: E402
 from competition.runs import format_seconds  # noqa: E402
 
@@ -64,7 +64,7 @@ def main() -> int:
     for model in args.models:
         params = {name: value for m, name, value in args.param if m == model}
         start = time.perf_counter()
-        run = cross_validate(model, comp, n_folds=args.folds, seed=args.seed, params=params,
+        run = run_cv(model, comp, n_folds=args.folds, seed=args.seed, params=params,
                              limit=args.limit, runs_dir=args.runs_dir)
         lines.append(row(model, run, time.perf_counter() - start))
         print(lines[-1], flush=True)

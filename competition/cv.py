@@ -3,10 +3,17 @@
     python -m competition.cv --model NAME [--data data/fashion-mnist] [--folds 5] [--seed 87]
                              [--param k=v ...] [--limit N] [--runs-dir runs] [--resume RUN_DIR] [--list] [--report]
 
-One fresh copy of the model per fold (``sklearn.base.clone``), trained on the other folds' rows and
-scored on the held-out fold; its probabilities for the held-out rows fill ``oof.npy`` and its
-test probabilities are averaged into ``test.npy``. Each fold is written as soon as it ends, so an
-interrupted run loses at most the fold in progress, and ``--resume`` finishes the rest.
+Two layers, as scikit-learn's ``model_selection`` and nyaggle's ``cross_validate``/``run_experiment``:
+
+- ``cross_validate(estimator, x, y, x_test, folds, *, executor=None, on_fold=None)`` is pure: one
+  fresh copy of the model per fold (``sklearn.base.clone``), trained on the other folds' rows and
+  scored on the held-out fold; returns a ``CVResult`` (OOF and fold-averaged test probabilities,
+  scores, per-fold results) in memory. ``executor`` (anything with ``submit``, such as a
+  ``concurrent.futures`` pool or a Dask client) runs the folds elsewhere; ``on_fold`` is called
+  with each fold as it completes.
+- ``run_cv(model, comp, ...)`` is the experiment: it builds the model, the folds and the config,
+  saves the run folder through ``runs`` (each fold as soon as it ends, via ``on_fold``, so an
+  interrupted run loses at most the folds in progress and ``--resume`` finishes the rest).
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from sklearn.base import clone
@@ -30,20 +39,13 @@ from . import cli, runs
 from .data import Competition, load_competition
 from .errors import InputError
 from .folds import fold_rows, make_folds
-from .fsutil import save_npy_atomic, write_json_atomic
-from .models import MODELS, make_model, public_params
+from .models import MODELS, keras_backend, make_model, public_params
 
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "tensorflow", "jax", "torch")
-MATCHED_ON_RESUME = ("model", "params", "folds", "seed", "limit")
 
 
 class RunMismatchError(InputError):
     """``--resume`` was given a run whose data or configuration differs from the request."""
-
-
-def encode_labels(comp: Competition) -> np.ndarray:
-    """Labels as column indices of the probability arrays (``comp.classes`` is sorted)."""
-    return np.searchsorted(comp.classes, comp.y_train)
 
 
 def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -58,20 +60,64 @@ def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarra
     return aligned
 
 
-def fit_fold(estimator, comp: Competition, y: np.ndarray, folds: np.ndarray, fold: int) -> runs.FoldResult:
-    """Train a fresh clone of ``estimator`` on the other folds and predict the held-out fold and the test set."""
-    train, held_out = fold_rows(folds, fold)
+@dataclass
+class CVResult:
+    """A cross-validation in memory: what ``runs.finish`` writes."""
+
+    oof: np.ndarray  # (n_train, n_classes); NaN rows outside the folds
+    test: np.ndarray  # (n_test, n_classes), the mean of the fold models' probabilities
+    scores: dict  # per fold and overall (``runs.summarise``)
+    folds: list[runs.FoldResult]
+
+
+def fit_fold(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, train: np.ndarray, held_out: np.ndarray,
+             classes: np.ndarray, fold: int) -> runs.FoldResult:
+    """Train a fresh clone of ``estimator`` on the rows ``train`` and predict the rows ``held_out``
+    and the test set; ``y`` are the labels as given, ``classes`` their sorted set (the columns)."""
     model = clone(estimator)
     start = time.perf_counter()
-    model.fit(comp.x_train[train], comp.y_train[train])
+    model.fit(x[train], y[train])
     fitted = time.perf_counter()
-    both = align_proba(model.predict_proba(np.concatenate([comp.x_train[held_out], comp.x_test])),
-                       model.classes_, comp.classes)  # one pass: networks trace their predict step once
+    both = align_proba(model.predict_proba(np.concatenate([x[held_out], x_test])),
+                       model.classes_, classes)  # one pass: networks trace their predict step once
     proba, test_proba = both[: len(held_out)], both[len(held_out) :]
     predicted = time.perf_counter()
-    scores = runs.score_fold(fold, y[held_out], proba, train_rows=len(train), fit_seconds=fitted - start,
-                             predict_seconds=predicted - fitted, best_iteration=getattr(model, "best_iteration_", None))
+    scores = runs.score_fold(fold, np.searchsorted(classes, y[held_out]), proba, train_rows=len(train),
+                             fit_seconds=fitted - start, predict_seconds=predicted - fitted,
+                             best_iteration=getattr(model, "best_iteration_", None))
     return runs.FoldResult(fold, held_out, proba, test_proba, scores, getattr(model, "history_", None))
+
+
+def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, folds: np.ndarray, *,
+                   classes: np.ndarray | None = None, executor=None,
+                   on_fold: Callable[[runs.FoldResult], None] | None = None,
+                   done: list[runs.FoldResult] = ()) -> CVResult:
+    """Cross-validate ``estimator`` on ``folds`` (each row's fold, -1 for rows left out).
+
+    ``executor``: where folds run (``submit(fn, *args)`` returning futures; None: here, one after
+    another). ``on_fold``: called with each new fold's result as it completes. ``done``: folds
+    computed before (a resumed run), not computed again."""
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    n_folds = int(folds.max()) + 1
+    results = {result.fold: result for result in done}
+    todo = [fold for fold in range(n_folds) if fold not in results]
+
+    def finished(result: runs.FoldResult) -> None:
+        results[result.fold] = result
+        if on_fold is not None:
+            on_fold(result)
+
+    if executor is None:
+        for fold in todo:
+            finished(fit_fold(estimator, x, y, x_test, *fold_rows(folds, fold), classes, fold))
+    else:
+        futures = [executor.submit(fit_fold, estimator, x, y, x_test, *fold_rows(folds, fold), classes, fold)
+                   for fold in todo]
+        for future in as_completed(futures):
+            finished(future.result())
+    ordered = [results[fold] for fold in range(n_folds)]
+    oof, test, scores = runs.summarise(ordered, np.searchsorted(classes, y), len(classes))
+    return CVResult(oof, test, scores, ordered)
 
 
 def git_commit() -> str | None:
@@ -99,7 +145,7 @@ def versions() -> dict[str, str]:
 
 def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int, limit: int | None,
                 comp: Competition) -> dict:
-    """Everything needed to reproduce or match a run (see ``runs``)."""
+    """Everything needed to reproduce or match a run (see ``runs.differences``)."""
     return {
         "model": model,
         "params": public_params(estimator),
@@ -107,6 +153,7 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
         "folds": n_folds,
         "seed": seed,
         "limit": limit,
+        "keras_backend": keras_backend(model),
         "data": {"path": str(comp.path.resolve()), "name": comp.name, "fingerprint": comp.fingerprint,
                  "train_rows": len(comp.y_train), "test_rows": len(comp.test_ids),
                  "image_shape": list(comp.image_shape), "classes": comp.classes.tolist()},
@@ -118,61 +165,54 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
     }
 
 
-def check_resumable(run_dir: Path, config: dict) -> None:
-    """Refuse to resume ``run_dir`` when its data or configuration differ from ``config``."""
-    saved = runs.load_run(run_dir).config
-    differences = []
-    for key in MATCHED_ON_RESUME:
-        before, now = saved.get(key), config[key]
-        if key == "params" and before != now:
-            differences += [f"parameter {name}: run has {before.get(name)!r}, now {now.get(name)!r}"
-                            for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]
-        elif before != now:
-            differences.append(f"{key}: run has {before!r}, now {now!r}")
-    if saved["data"]["fingerprint"] != config["data"]["fingerprint"]:
-        differences.append(f"data fingerprint: run has {saved['data']['fingerprint'][:12]}, "
-                           f"data now {config['data']['fingerprint'][:12]} (the CSVs or images changed)")
-    if differences:
-        raise RunMismatchError(f"cannot resume {run_dir}: " + "; ".join(differences))
-
-
-def cross_validate(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87,
-                   params: dict[str, Any] | None = None, limit: int | None = None,
-                   runs_dir: str | Path = "runs", resume: str | Path | None = None,
-                   progress: bool = True) -> runs.Run:
-    """Cross-validate ``model`` on ``comp`` and return the finished run (see ``runs`` for its files)."""
+def plan(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, params: dict[str, Any] | None = None,
+         limit: int | None = None) -> tuple[Any, np.ndarray, dict]:
+    """The estimator, the folds and the config a run of ``model`` on ``comp`` would have."""
     overrides = dict(params or {})
     estimator = make_model(model, **overrides)
     if limit is not None and limit >= len(comp.y_train):
         limit = None  # every row: the same folds, and the same run, as no limit
     folds = make_folds(comp.y_train, n_folds, seed, limit)
-    config = make_config(model, estimator, overrides, n_folds, seed, limit, comp)
-    y = encode_labels(comp)
+    return estimator, folds, make_config(model, estimator, overrides, n_folds, seed, limit, comp)
+
+
+def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, params: dict[str, Any] | None = None,
+           limit: int | None = None, runs_dir: str | Path = "runs", resume: str | Path | None = None,
+           progress: bool = True, executor=None) -> runs.Run:
+    """Cross-validate ``model`` on ``comp`` into a run folder (new, or ``resume``: its missing folds)
+    and return the finished run."""
+    estimator, folds, config = plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit)
+    y = np.searchsorted(comp.classes, comp.y_train)
     if resume:
         run_dir = Path(resume)
-        check_resumable(run_dir, config)
-        if not np.array_equal(np.load(run_dir / runs.FOLDS), folds):
+        mismatch = runs.differences(runs.load_run(run_dir).config, config)
+        if mismatch:
+            raise RunMismatchError(f"cannot resume {run_dir}: " + "; ".join(mismatch))
+        if not np.array_equal(runs.load_run(run_dir).folds(), folds):
             raise RunMismatchError(f"cannot resume {run_dir}: its folds differ from the folds made now")
     else:
-        run_dir = runs.new_run_dir(runs_dir, model)
-        save_npy_atomic(run_dir / runs.FOLDS, folds)
-        save_npy_atomic(run_dir / runs.LABELS, y)
-        write_json_atomic(run_dir / runs.CONFIG, config)
-    results = []
-    bar = tqdm(range(n_folds), desc=f"{model} folds", unit="fold", disable=not progress, file=sys.stdout)
-    for fold in bar:
-        result = runs.load_fold(run_dir, fold)
-        if result is None:
-            try:
-                result = fit_fold(estimator, comp, y, folds, fold)
-            except KeyboardInterrupt:
-                print(f"\ninterrupted in fold {fold}: {len(results)} of {n_folds} folds are saved; finish with "
-                      f"python -m competition.cv --resume {run_dir}", file=sys.stderr)
-                raise
-            runs.save_fold(run_dir, result)
-        results.append(result)
-        bar.set_postfix(accuracy=f"{np.mean([r.scores['accuracy'] for r in results]):.4f}")
-    runs.finish(run_dir, results, y, len(comp.classes))
+        run_dir = runs.create(runs_dir, model, config, folds, y)
+    done = [r for r in (runs.load_fold(run_dir, fold) for fold in range(n_folds)) if r is not None]
+    bar = tqdm(total=n_folds, initial=len(done), desc=f"{model} folds", unit="fold", disable=not progress,
+               file=sys.stdout)
+    scored = [r.scores["accuracy"] for r in done]
+
+    def save(result: runs.FoldResult) -> None:
+        runs.save_fold(run_dir, result)
+        scored.append(result.scores["accuracy"])
+        bar.update()
+        bar.set_postfix(accuracy=f"{np.mean(scored):.4f}")
+
+    try:
+        result = cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds, classes=comp.classes,
+                                executor=executor, on_fold=save, done=done)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(scored)} of {n_folds} folds are saved; finish with "
+              f"python -m competition.cv --resume {run_dir}", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+    runs.finish(run_dir, result.folds, y, len(comp.classes))
     return runs.load_run(run_dir)
 
 
@@ -256,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     options = resolve_args(args, parser)
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
     start = time.perf_counter()
-    run = cross_validate(comp=comp, runs_dir=args.runs_dir, resume=args.resume, **options)
+    run = run_cv(comp=comp, runs_dir=args.runs_dir, resume=args.resume, **options)
     s = run.scores
     print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
           f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")

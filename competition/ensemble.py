@@ -30,7 +30,6 @@ from sklearn.preprocessing import StandardScaler
 
 from . import runs
 from .folds import fold_rows
-from .fsutil import save_npy_atomic, write_json_atomic
 
 from .errors import InputError
 
@@ -76,12 +75,10 @@ def check_compatible(members: list[runs.Run]) -> np.ndarray:
     first = members[0]
     folds = first.folds()
     for run in members[1:]:
-        if run.config["data"]["fingerprint"] != first.config["data"]["fingerprint"]:
-            raise EnsembleError(f"{run.path}: trained on other data than {first.path} (data fingerprints differ)")
-        if not np.array_equal(run.folds(), folds):
-            raise EnsembleError(f"{run.path}: its folds differ from those of {first.path} "
-                                f"({run.config['folds']}-fold seed {run.config['seed']} limit {run.config.get('limit')} vs "
-                                f"{first.config['folds']}-fold seed {first.config['seed']} limit {first.config.get('limit')})")
+        mismatch = runs.differences(run.config, first.config, runs.SAME_FOLDS)
+        if mismatch or not np.array_equal(run.folds(), folds):
+            why = "; ".join(mismatch) or "the fold arrays differ"
+            raise EnsembleError(f"{run.path}: its folds or data differ from those of {first.path} ({why})")
     return folds
 
 
@@ -196,14 +193,11 @@ def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs"
 def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_dir) -> runs.Run:
     """Write the blend as a finished run: config, folds, labels, per-fold scores, OOF and test."""
     first = members[0].config
-    run_dir = runs.new_run_dir(runs_dir, f"ensemble-{method}")
     config = {**{k: first[k] for k in ("folds", "seed", "limit", "data")},
               "model": f"ensemble-{method}", "method": method, "params": {k: v for k, v in report.items()
                                                                            if k in ("weights", "meta_model")},
               "overrides": {}, "members": report["members"], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    save_npy_atomic(run_dir / runs.FOLDS, folds)
-    save_npy_atomic(run_dir / runs.LABELS, y)
-    write_json_atomic(run_dir / runs.CONFIG, config)
+    run_dir = runs.create(runs_dir, f"ensemble-{method}", config, folds, y)
     results = []
     for fold in range(first["folds"]):
         _, held_out = fold_rows(folds, fold)

@@ -38,6 +38,10 @@ from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
     "config.json", "folds.npy", "labels.npy", "oof.npy", "test.npy", "scores.json", "histories.json")
 REQUIRED = ("model", "folds", "seed", "data")  # config keys every reader relies on
+# What a run must share with a request to be resumed or reused: the recipe, the folds and the data
+# (the fingerprint, always compared). Ensembles compare only the folds' part (``SAME_FOLDS``).
+SAME_RECIPE = ("model", "params", "folds", "seed", "limit", "keras_backend")
+SAME_FOLDS = ("folds", "seed", "limit")
 REQUIRED_DATA = ("fingerprint", "train_rows", "test_rows", "classes")
 LOG_LOSS_EPS = 1e-15  # the one clipping of probabilities for log loss, runs and ensembles alike
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)  # what a damaged .npy/.npz raises
@@ -101,6 +105,41 @@ class Run:
     @property
     def classes(self) -> list:
         return self.config["data"]["classes"]
+
+
+def differences(saved: dict, wanted: dict, keys: tuple[str, ...] = SAME_RECIPE) -> list[str]:
+    """What differs between a run's config and a requested one, in words; empty when the run is
+    the one asked for. The one rule for resuming, reusing and ensembling runs."""
+    found = []
+    for key in keys:
+        before, now = saved.get(key), wanted.get(key)
+        if key == "params" and isinstance(before, dict) and isinstance(now, dict):
+            found += [f"parameter {name}: run has {before.get(name)!r}, now {now.get(name)!r}"
+                      for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]
+        elif before != now:
+            found.append(f"{key}: run has {before!r}, now {now!r}")
+    if saved["data"]["fingerprint"] != wanted["data"]["fingerprint"]:
+        found.append(f"data fingerprint: run has {saved['data']['fingerprint'][:12]}, now "
+                     f"{wanted['data']['fingerprint'][:12]} (the CSVs or images changed)")
+    return found
+
+
+def find_matching(runs_dir: str | Path, config: dict) -> Run | None:
+    """The newest finished run under ``runs_dir`` that ``config`` would reproduce."""
+    for run in reversed(list_runs(runs_dir)):
+        if run.finished and not differences(run.config, config):
+            return run
+    return None
+
+
+def create(runs_dir: str | Path, name: str, config: dict, folds: np.ndarray, labels: np.ndarray) -> Path:
+    """A new run folder holding its config, folds and encoded labels: the one run-folder writer's
+    start, for cross-validation and ensembles alike (``save_fold`` and ``finish`` complete it)."""
+    run_dir = new_run_dir(runs_dir, name)
+    save_npy_atomic(run_dir / FOLDS, folds)
+    save_npy_atomic(run_dir / LABELS, labels)
+    write_json_atomic(run_dir / CONFIG, config)
+    return run_dir
 
 
 def new_run_dir(runs_dir: str | Path, model: str) -> Path:

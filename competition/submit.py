@@ -28,25 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from . import cli, runs
-from .cv import cross_validate, git_commit, parse_param
+from .cv import git_commit, parse_param, plan, run_cv
 from .data import Competition, load_competition
 from .ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
 from .grade import Grader, grade_files
-from .models import MODELS, make_model, public_params
+from .models import MODELS
 from .validate import Sample, SubmissionError, read_sample, validate_submission
-
-
-def find_reusable_run(runs_dir: Path, model: str, params: dict, comp: Competition, n_folds: int, seed: int,
-                      limit: int | None) -> runs.Run | None:
-    """The newest finished run that the requested cross-validation would reproduce."""
-    wanted = {"model": model, "params": params, "folds": n_folds, "seed": seed, "limit": limit}
-    for run in reversed(runs.list_runs(runs_dir)):
-        c = run.config
-        if (run.finished and c["data"]["fingerprint"] == comp.fingerprint
-                and all(c.get(key) == value for key, value in wanted.items())):
-            return run
-    return None
 
 
 def format_csv(sample: Sample, labels: dict[str, str]) -> bytes:
@@ -201,14 +189,14 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         print(describe_ensemble(report, run))
         return run
     overrides = dict(args.param)
-    params = public_params(make_model(args.model, **overrides))
-    found = find_reusable_run(args.runs_dir, args.model, params, comp, args.folds, args.seed, args.limit)
+    _, _, config = plan(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit)
+    found = runs.find_matching(args.runs_dir, config)
     if found:
         print(f"reusing {found.path} (same model, parameters, data, folds and seed)")
         return found
     print(f"no finished run of {args.model} with these settings in {args.runs_dir}: cross-validating first")
-    return cross_validate(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                          runs_dir=args.runs_dir)
+    return run_cv(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
+                  runs_dir=args.runs_dir)
 
 
 def check_submittable(run: runs.Run, comp: Competition) -> None:

@@ -58,7 +58,7 @@ def check_run_files(run: runs.Run, comp, n_folds: int):
 
 @pytest.mark.parametrize("model", list(QUICK))
 def test_every_model_runs_through_the_harness(model, fashion, tmp_path):
-    run = cv.cross_validate(model, fashion, n_folds=3, params=QUICK[model], runs_dir=tmp_path, progress=False)
+    run = cv.run_cv(model, fashion, n_folds=3, params=QUICK[model], runs_dir=tmp_path, progress=False)
     check_run_files(run, fashion, 3)
     if model != "cnn-seed":  # its BatchNorm (momentum 0.99) needs far more than a few dozen steps
         assert run.scores["oof_accuracy"] > 0.2, "better than chance (0.1) on 300 Fashion-MNIST rows"
@@ -73,14 +73,14 @@ def test_string_labels_and_small_rgb_images(model, tmp_path):
     labels = {f"r{i:02d}": ["cat", "dog", "bird"][i % 3] for i in range(60)}
     root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(7)], shape=(8, 8, 3))
     comp = load_competition(root)
-    run = cv.cross_validate(model, comp, n_folds=3, params=QUICK[model], runs_dir=tmp_path / "runs", progress=False)
+    run = cv.run_cv(model, comp, n_folds=3, params=QUICK[model], runs_dir=tmp_path / "runs", progress=False)
     check_run_files(run, comp, 3)
     assert run.config["data"]["classes"] == ["bird", "cat", "dog"]
 
 
 def test_two_models_get_identical_folds(fashion, tmp_path):
-    a = cv.cross_validate("dt", fashion, n_folds=4, seed=5, runs_dir=tmp_path, progress=False)
-    b = cv.cross_validate("logreg", fashion, n_folds=4, seed=5, params={"max_iter": 20}, runs_dir=tmp_path, progress=False)
+    a = cv.run_cv("dt", fashion, n_folds=4, seed=5, runs_dir=tmp_path, progress=False)
+    b = cv.run_cv("logreg", fashion, n_folds=4, seed=5, params={"max_iter": 20}, runs_dir=tmp_path, progress=False)
     assert np.array_equal(a.folds(), b.folds())
     assert not np.array_equal(a.folds(), make_folds(fashion.y_train, 4, seed=6))
     # stratified: every fold holds each class in (nearly) the same share
@@ -89,7 +89,7 @@ def test_two_models_get_identical_folds(fashion, tmp_path):
 
 
 def test_limit_takes_a_stratified_sample_and_records_it(fashion, tmp_path):
-    run = cv.cross_validate("dt", fashion, n_folds=3, limit=120, runs_dir=tmp_path, progress=False)
+    run = cv.run_cv("dt", fashion, n_folds=3, limit=120, runs_dir=tmp_path, progress=False)
     folds = run.folds()
     assert (folds >= 0).sum() == 120 and run.config["limit"] == 120 and run.scores["oof_rows"] == 120
     expected = 120 * np.bincount(fashion.y_train) / len(fashion.y_train)  # stratified: the same class shares
@@ -98,21 +98,21 @@ def test_limit_takes_a_stratified_sample_and_records_it(fashion, tmp_path):
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(fashion, tmp_path, monkeypatch):
-    whole = cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "a", progress=False)
+    whole = cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "a", progress=False)
     real_fit_fold = cv.fit_fold
 
-    def interrupted(estimator, comp, y, folds, fold):
-        if fold == 2:
+    def interrupted(*args):
+        if args[-1] == 2:  # the fold number
             raise KeyboardInterrupt
-        return real_fit_fold(estimator, comp, y, folds, fold)
+        return real_fit_fold(*args)
 
     monkeypatch.setattr(cv, "fit_fold", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "b", progress=False)
+        cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "b", progress=False)
     (partial,) = runs.list_runs(tmp_path / "b")
     assert not partial.finished and partial.done_folds == [0, 1]
     monkeypatch.setattr(cv, "fit_fold", real_fit_fold)
-    resumed = cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 10}, resume=partial.path, progress=False)
+    resumed = cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, resume=partial.path, progress=False)
     assert resumed.path == partial.path and resumed.finished
     assert np.array_equal(resumed.oof(), whole.oof()) and np.array_equal(resumed.test(), whole.test())
     assert resumed.scores["oof_accuracy"] == whole.scores["oof_accuracy"]
@@ -120,15 +120,15 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(fashion, tmp_path
 
 def test_resume_refuses_other_params_or_changed_data(fashion_copy, tmp_path):
     comp = load_competition(fashion_copy)
-    run = cv.cross_validate("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
+    run = cv.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
     with pytest.raises(cv.RunMismatchError, match="parameter max_depth: run has None, now 3$"):
-        cv.cross_validate("dt", comp, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
+        cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
     csv = fashion_copy / "train.csv"
     lines = csv.read_text().splitlines()
     lines[1] = lines[1].rsplit(",", 1)[0] + ",3" if not lines[1].endswith(",3") else lines[1][:-1] + "4"
     csv.write_text("\n".join(lines) + "\n")
     with pytest.raises(cv.RunMismatchError, match="data fingerprint"):
-        cv.cross_validate("dt", load_competition(fashion_copy), n_folds=3, resume=run.path, progress=False)
+        cv.run_cv("dt", load_competition(fashion_copy), n_folds=3, resume=run.path, progress=False)
 
 
 def test_align_proba_fills_a_class_the_fold_never_saw():
@@ -179,7 +179,7 @@ def test_cnn_flip_tta_averages_an_image_and_its_mirror(fashion):
 
 
 def test_test_probabilities_are_the_mean_of_the_fold_models(fashion, tmp_path):
-    run = cv.cross_validate("logreg", fashion, n_folds=3, params={"max_iter": 30}, runs_dir=tmp_path, progress=False)
+    run = cv.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, runs_dir=tmp_path, progress=False)
     per_fold = [runs.load_fold(run.path, k).test_proba for k in range(3)]
     assert not np.allclose(per_fold[0], per_fold[1]), "the folds' models differ, so the mean is not any one of them"
     assert np.allclose(run.test(), np.mean(per_fold, axis=0))
@@ -210,8 +210,8 @@ def test_a_runs_dir_that_is_a_file_is_refused_and_kept(fashion_small, tmp_path):
 
 
 def test_a_corrupt_run_is_skipped_with_a_warning_not_fatal_to_the_others(fashion, tmp_path):
-    good = cv.cross_validate("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
-    bad = cv.cross_validate("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
+    good = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
+    bad = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
     (bad.path / runs.CONFIG).write_text('{"model": "dt", "fol')
     with pytest.warns(InputWarning, match=f"skipped a damaged run: {bad.path}/config.json: cannot be read"):
         assert [r.path for r in runs.list_runs(tmp_path)] == [good.path]
@@ -222,7 +222,7 @@ def test_a_corrupt_run_is_skipped_with_a_warning_not_fatal_to_the_others(fashion
 
 
 def test_a_damaged_array_is_named_not_a_traceback(fashion, tmp_path):
-    run = cv.cross_validate("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
+    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
     data = (run.path / runs.TEST).read_bytes()
     (run.path / runs.TEST).write_bytes(data[: len(data) // 2])
     with pytest.raises(runs.RunError, match=f"{run.path}/test.npy: damaged or unreadable"):
@@ -250,3 +250,34 @@ def test_resume_uses_the_run_settings_and_redoes_a_damaged_fold(fashion_small, t
     again = runs.load_run(run.path)
     assert again.finished and again.config["limit"] == 150 and again.config["seed"] == 4
     assert np.array_equal(again.oof(), oof, equal_nan=True) and np.array_equal(again.test(), test)
+
+
+def test_pure_cross_validate_in_memory_equals_the_saved_run_with_any_executor(fashion, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    saved = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 5}, runs_dir=tmp_path, progress=False)
+    estimator, folds, _ = cv.plan("dt", fashion, n_folds=3, params={"max_depth": 5})
+    seen = []
+    serial = cv.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds,
+                               on_fold=lambda r: seen.append(r.fold))
+    with ThreadPoolExecutor(2) as pool:
+        pooled = cv.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds, executor=pool)
+    assert sorted(seen) == [0, 1, 2] and not list(tmp_path.glob("*/folds/fold-3*"))
+    for result in (serial, pooled):
+        assert np.array_equal(result.oof, saved.oof(), equal_nan=True) and np.array_equal(result.test, saved.test())
+        assert result.scores["accuracy_mean"] == saved.scores["accuracy_mean"]
+
+
+def test_the_keras_backend_is_part_of_what_a_run_must_match(fashion, tmp_path):
+    run = cv.run_cv("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0}, runs_dir=tmp_path,
+                    progress=False)
+    assert run.config["keras_backend"] == "tensorflow"
+    config = json.loads((run.path / runs.CONFIG).read_text())
+    (run.path / runs.CONFIG).write_text(json.dumps({**config, "keras_backend": "jax"}))
+    (run.path / runs.SCORES).unlink()
+    with pytest.raises(cv.RunMismatchError, match="keras_backend: run has 'jax', now 'tensorflow'"):
+        cv.run_cv("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0}, resume=run.path,
+                  progress=False)
+    _, _, wanted = cv.plan("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0})
+    assert runs.find_matching(tmp_path, wanted) is None
+    assert cv.plan("dt", fashion)[2]["keras_backend"] is None

@@ -36,7 +36,7 @@ def table_numbers(text: str, heading: str) -> list[list[str]]:
 
 
 def test_report_of_a_keras_run(fashion, tmp_path):
-    run = cv.cross_validate("mlp", fashion, n_folds=3, params={"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
+    run = cv.run_cv("mlp", fashion, n_folds=3, params={"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
                             runs_dir=tmp_path, progress=False)
     report = run_report(run.path, comp=fashion)
     for name in ("learning_curves.png", "confusion_matrix.png", "per_class.png", "mistakes.png"):
@@ -57,7 +57,7 @@ def test_report_of_a_keras_run(fashion, tmp_path):
 
 
 def test_report_without_history_still_draws_the_rest(fashion, tmp_path):
-    run = cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path, progress=False)
+    run = cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path, progress=False)
     text = run_report(run.path, comp=fashion).read_text()
     assert not (run.path / "learning_curves.png").exists() and "no training history" in text
     for name in ("confusion_matrix.png", "per_class.png", "mistakes.png"):
@@ -74,7 +74,7 @@ def test_boosting_curves_and_rgb_string_labels(tmp_path):
     labels = {f"r{i:02d}": ["cat", "dog", "bird"][i % 3] for i in range(60)}
     root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(5)], shape=(10, 12, 3))
     comp = load_competition(root)
-    run = cv.cross_validate("lgbm", comp, n_folds=3, params={"n_estimators": 15}, runs_dir=tmp_path / "runs", progress=False)
+    run = cv.run_cv("lgbm", comp, n_folds=3, params={"n_estimators": 15}, runs_dir=tmp_path / "runs", progress=False)
     text = run_report(run.path, out=tmp_path / "out", comp=comp).read_text()
     picture(tmp_path / "out" / "learning_curves.png")
     picture(tmp_path / "out" / "mistakes.png")

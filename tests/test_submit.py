@@ -30,9 +30,9 @@ def fashion(fashion_small):
 def member_runs(fashion, tmp_path_factory):
     """Three real runs on the same folds: logreg, rf and a shallow tree."""
     runs_dir = tmp_path_factory.mktemp("runs")
-    made = [cv.cross_validate("logreg", fashion, n_folds=3, params={"max_iter": 100}, runs_dir=runs_dir, progress=False),
-            cv.cross_validate("rf", fashion, n_folds=3, params={"n_estimators": 30}, runs_dir=runs_dir, progress=False),
-            cv.cross_validate("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=runs_dir, progress=False)]
+    made = [cv.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 100}, runs_dir=runs_dir, progress=False),
+            cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 30}, runs_dir=runs_dir, progress=False),
+            cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=runs_dir, progress=False)]
     return runs_dir, made
 
 
@@ -58,7 +58,7 @@ def test_shuffled_zero_padded_ids_crlf_and_bom_survive(tmp_path):
     sample_bytes = ("\ufeffid,class\r\n" + "".join(f"{i},bag\r\n" for i in test_ids)).encode()
     (root / "test_sample.csv").write_bytes(sample_bytes)
     comp = load_competition(root, min_class_rows=3)
-    run = cv.cross_validate("dt", comp, n_folds=3, runs_dir=tmp_path / "runs", progress=False)
+    run = cv.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path / "runs", progress=False)
     data = submit(run, comp, out_dir=tmp_path / "subs").read_bytes()
     assert data.startswith(b"\xef\xbb\xbfid,class\r\n") and data.count(b"\r\n") == 13 and data.count(b"\n") == 13
     lines = data.decode("utf-8-sig").split("\r\n")[1:-1]
@@ -119,8 +119,8 @@ def test_stacking_is_honest_about_a_random_member(member_runs, tmp_path):
 
 
 def test_members_with_other_folds_are_refused(fashion, member_runs, tmp_path):
-    other = cv.cross_validate("dt", fashion, n_folds=3, seed=1, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
-    with pytest.raises(EnsembleError, match=f"{other.path}: its folds differ"):
+    other = cv.run_cv("dt", fashion, n_folds=3, seed=1, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
+    with pytest.raises(EnsembleError, match=f"{other.path}: its folds or data differ .*seed: run has 1, now 87"):
         ensemble([member_runs[1][0], other], "mean", tmp_path)
 
 
@@ -135,7 +135,7 @@ def test_cli_reuses_a_matching_run_and_prints_the_summary(fashion_small, tmp_pat
     (run,) = runs.list_runs(tmp_path / "runs")
     assert f"reusing {run.path.relative_to(tmp_path)}" in second.stdout
     assert len(list((tmp_path / "submissions").glob("*.csv"))) == 2
-    cv.cross_validate("logreg", load_competition(fashion_small), n_folds=3, params={"max_iter": 50},
+    cv.run_cv("logreg", load_competition(fashion_small), n_folds=3, params={"max_iter": 50},
                       runs_dir=tmp_path / "runs", progress=False)
     blend = subprocess.run([sys.executable, "-m", "competition.submit", "--ensemble", str(run.path), "logreg",
                             "--method", "weights", "--data", str(fashion_small)],
@@ -168,7 +168,7 @@ def test_an_existing_sidecar_is_never_replaced(fashion, member_runs, tmp_path):
 
 def test_a_run_made_on_other_data_is_refused(fashion_copy, tmp_path):
     comp = load_competition(fashion_copy)
-    run = cv.cross_validate("dt", comp, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path / "runs", progress=False)
+    run = cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path / "runs", progress=False)
     image = fashion_copy / "images" / "test" / f"{comp.test_ids[0]}.png"
     pixels = np.asarray(Image.open(image))
     Image.fromarray(255 - pixels).save(image)  # one test image changed after the run

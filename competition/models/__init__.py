@@ -13,6 +13,7 @@ estimator it wraps (``estimator__max_depth``); an unknown name or an impossible 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -33,6 +34,7 @@ class ModelSpec:
     name: str
     build: Callable[[], BaseEstimator]  # returns the model with its default parameters
     summary: str
+    keras: bool = False  # trained by Keras: its backend is part of what a run must match
 
 
 def _dt():
@@ -94,11 +96,19 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("rf", _rf, "a random forest of 100 trees on pixels (the blog's recipe)"),
     ModelSpec("xgb", _xgb, "XGBoost, hist trees, early stopping on an inner split"),
     ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split"),
-    ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)"),
-    ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2"),
-    ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm and random flips (Keras)"),
-    ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256"),
+    ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)", keras=True),
+    ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2", keras=True),
+    ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm and random flips (Keras)", keras=True),
+    ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256", keras=True),
 ]}
+
+
+def keras_backend(model: str) -> str | None:
+    """The Keras backend a run of ``model`` uses (``KERAS_BACKEND``, TensorFlow by default), or None
+    for a model Keras does not train."""
+    if not MODELS[model].keras:
+        return None
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def resolve_params(model: BaseEstimator, overrides: dict[str, Any]) -> dict[str, Any]:
