@@ -26,6 +26,7 @@ import platform
 import subprocess
 import sys
 import time
+import warnings
 from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from tqdm import tqdm
 
 from . import cli, runs
 from .data import Competition, load_competition
-from .errors import InputError
+from .errors import InputError, InputWarning
 from .folds import fold_rows, make_folds
 from .models import MODELS, keras_backend, make_model, public_params
 
@@ -192,7 +193,15 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
             raise RunMismatchError(f"cannot resume {run_dir}: its folds differ from the folds made now")
     else:
         run_dir = runs.create(runs_dir, model, config, folds, y)
-    done = [r for r in (runs.load_fold(run_dir, fold) for fold in range(n_folds)) if r is not None]
+    done = []
+    for fold in range(n_folds):
+        saved = runs.load_fold(run_dir, fold)
+        why = saved and runs.fold_problem(saved, fold_rows(folds, fold)[1], len(comp.test_ids), len(comp.classes))
+        if why:
+            warnings.warn(f"{run_dir}: fold {fold} is damaged ({why}); it will be computed again", InputWarning,
+                          stacklevel=2)
+        elif saved is not None:
+            done.append(saved)
     bar = tqdm(total=n_folds, initial=len(done), desc=f"{model} folds", unit="fold", disable=not progress,
                file=sys.stdout)
     scored = [r.scores["accuracy"] for r in done]

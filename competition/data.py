@@ -307,6 +307,12 @@ def class_names(folder: str | Path, classes: list) -> list[str]:
                                            "is listed twice")
             seen[value] = row
     named = dict(zip(labels, names))
+    known = {str(c) for c in classes}
+    unknown = [label for label in labels if label not in known]
+    if unknown:
+        warnings.warn(f"{path}: names label(s) {', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''} that "
+                      f"train.csv does not have (its labels: {', '.join(sorted(known)[:5])}...)",
+                      CompetitionDataWarning, stacklevel=2)
     return [named.get(str(c), str(c)) for c in classes]
 
 

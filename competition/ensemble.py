@@ -59,7 +59,7 @@ def resolve_member(spec: str, runs_dir: Path) -> runs.Run:
         run = candidates[-1]
     if not run.finished:
         raise EnsembleError(f"{run.path}: unfinished run ({len(run.done_folds)} of {run.config['folds']} folds)")
-    return run
+    return runs.verify(run)
 
 
 def check_compatible(members: list[runs.Run]) -> np.ndarray:
@@ -177,6 +177,10 @@ def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs"
     y = members[0].labels()
     oofs = np.stack([m.oof() for m in members])
     tests = np.stack([m.test() for m in members])
+    for i, j in itertools.combinations(range(len(members)), 2):
+        if np.array_equal(oofs[i], oofs[j], equal_nan=True) and np.array_equal(tests[i], tests[j]):
+            raise EnsembleError(f"{members[j].path}: the same predictions as {members[i].path} (a copy of one run?); "
+                                "an ensemble needs different runs")
     blend = METHODS[method](oofs, tests, y, folds)
     used = folds >= 0
     report = {

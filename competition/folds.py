@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -40,8 +42,10 @@ def make_folds(y: np.ndarray, n_folds: int = 5, seed: int = 87, limit: int | Non
         rows = subsample(y, limit, seed) if limit else np.arange(len(y))
         folds = np.full(len(y), -1, dtype=np.int64)
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(rows)), y[rows])):
-            folds[rows[held_out]] = fold
+        with warnings.catch_warnings():  # a class smaller than the folds: the loader says so, in its words
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(rows)), y[rows])):
+                folds[rows[held_out]] = fold
     except ValueError as exc:  # scikit-learn's words for too few rows per class or fold
         sample = f"a sample of {limit} of {len(y)} rows" if limit else f"{len(y)} rows"
         raise FoldsError(f"cannot split {sample} into {n_folds} stratified folds: {exc}") from None

@@ -119,6 +119,8 @@ class Grader:
                 raise InputError(f"{name} must be at least 1, got {limit}")
         self.data, self.metric, self.daily_limit, self.failed_limit = layout.root, metric, daily_limit, failed_limit
         self.sample = read_sample(layout.sample_csv)
+        # which competition a ledger entry belongs to: the folder's name and its sample's ids
+        self.competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
         self.classes = np.unique(read_tables(layout)["y_train"]).tolist()
         key = solution or layout.root.with_name(layout.root.name + ".grader") / "solution.csv"
         self.solution = read_solution(Path(key), self.sample, self.classes)
@@ -132,7 +134,8 @@ class Grader:
         now = now or clock.now()
         start, resets = clock.day(now)
         sha256 = hashlib.sha256(data).hexdigest()
-        entry = {"event": "grade", "time": clock.iso(now), "team": team, "file": file, "name": name or sha256[:12],
+        entry = {"event": "grade", "time": clock.iso(now), "competition": self.competition, "team": team,
+                 "file": file, "name": name or sha256[:12],
                  "message": message, "metric": self.metric, "sha256": sha256, "recipe": None, "cv": None,
                  **(extra or {})}
         try:  # outside the transaction: validation is pure and the slow part
@@ -213,6 +216,9 @@ def read_sidecar(path: Path, sha256: str) -> dict:
 
 def grade_file(grader: Grader, storage: Storage, path: Path, message: str = "") -> dict:
     """Grade the file ``path`` (with its sidecar's recipe and CV score when the sidecar belongs to it)."""
+    if path.exists() and not path.is_file():  # a folder, a pipe with no writer (reading it would hang)
+        return {"file": str(path), "status": "error", "duplicate": False,
+                "error": f"{path}: not a regular file; not graded"}
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -258,6 +264,11 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
     from .leaderboard import write_leaderboard
 
     store = ledger.Ledger(ledger_path)
+    others = sorted({e["competition"] for e in store.entries() if e.get("competition", grader.competition)
+                     != grader.competition})
+    if others:
+        raise InputError(f"--ledger {ledger_path}: holds submissions of another competition ({others[0]}), not "
+                         f"{grader.competition}; give this one its own --ledger and --leaderboard")
     results = [grade_file(grader, store, path, message) for path in paths]
     with store.transaction():  # the board is drawn from the whole ledger, never from a stale read
         if reveal:

@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("leaderboard.md"), help="leaderboard file (default leaderboard.md)")
     parser.add_argument("--title", default="fashion-mnist", help="competition name in the heading")
     args = parser.parse_args(argv)
+    ledger.check(args.ledger)
+    if not args.ledger.is_file():
+        raise InputError(f"--ledger {args.ledger}: no such ledger (python -m competition.grade writes it)")
     with ledger.lock(args.ledger):
         write_leaderboard(ledger.read(args.ledger), args.out, args.title)
     print(f"wrote {args.out}")

@@ -49,6 +49,8 @@ def problem(entry) -> str | None:
         return None
     if not _number(entry.get("public")):
         return "its public score is not a number"
+    if entry.get("metric", "accuracy") == "accuracy" and not 0 <= entry["public"] <= 1:
+        return f"its public accuracy {entry['public']} is not between 0 and 1"
     for key in ("time", "file", "sha256", "name"):
         if not isinstance(entry.get(key), str):
             return f"its {key} is not text"

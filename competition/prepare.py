@@ -14,13 +14,17 @@ Both folders are built beside their final place and renamed into it, so an inter
 nothing half-written (and the next run sweeps what a killed one left); a second run with the same
 arguments finds the work done and stops. A folder is only ever replaced if ``prepare`` built it:
 the competitor's folder carries a marker, ``.prepare.json``, and the answer key's folder its
-``prepare.json``; any other existing ``--out`` is refused, never deleted.
+``prepare.json``; any other existing ``--out`` is refused, never deleted, and so is a build of ours
+that holds files someone added. The marker also records the CSVs' sha256 and the image counts, so a
+build damaged by hand is rebuilt rather than declared done.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from concurrent.futures.process import BrokenProcessPool
@@ -49,7 +53,7 @@ PUBLIC_FRACTION = 0.3
 FORMAT = 3  # bumped when the folder's contents change, so that older builds are rebuilt
 MARKER = ".prepare.json"  # in the competitor's folder: prepare built it (the recipe it was built with)
 RECORD = "prepare.json"  # in the answer key's folder: the same recipe, written last
-_CHUNK = 2000
+_CHUNK = 500  # PNGs a worker writes per job: Ctrl-C waits for at most one job per worker
 
 
 class PrepareError(InputError):
@@ -113,9 +117,29 @@ def built_by_prepare(out: Path, grader: Path) -> bool:
         return False
 
 
+# What a build holds: anything else in it was put there by someone else, and a rebuild would delete it.
+OURS = {"competition": {"images", "train.csv", "test_sample.csv", "classes.csv", MARKER, ".cache", ".cache.lock"},
+        "grader": {"solution.csv", RECORD}}
+_OUR_IMAGE = re.compile(r"\d+\.png")
+
+
+def foreign_files(out: Path, grader: Path) -> list[Path]:
+    """Files and folders inside a build of ours that the build did not make (the loader's cache and
+    its work folders are ours too)."""
+    found = [p for p in out.iterdir() if p.name not in OURS["competition"] and not p.name.startswith(".cache.")]
+    found += [p for p in grader.iterdir() if p.name not in OURS["grader"]] if grader.is_dir() else []
+    images = out / "images"
+    if images.is_dir():
+        found += [p for p in images.iterdir() if p.name not in ("train", "test")]
+        for part in ("train", "test"):
+            if (images / part).is_dir():
+                found += [images / part / name for name in os.listdir(images / part) if not _OUR_IMAGE.fullmatch(name)]
+    return found
+
+
 def check_replaceable(out: Path, grader: Path) -> None:
-    """Refuse an ``--out`` (or its answer-key sibling) that exists and was not built by ``prepare``:
-    it may be the user's own data, and replacing it would delete it."""
+    """Refuse an ``--out`` (or its answer-key sibling) that exists and was not built by ``prepare``,
+    or a build of ours holding files someone added: replacing it would delete them."""
     for path in (out, grader):
         if not path.exists():
             continue
@@ -124,6 +148,23 @@ def check_replaceable(out: Path, grader: Path) -> None:
         if any(path.iterdir()) and not built_by_prepare(out, grader):
             raise PrepareError(f"{path}: exists and was not built by competition.prepare (no {MARKER}); "
                                "it is left untouched: move it away or choose another --out")
+    if out.is_dir() and built_by_prepare(out, grader):
+        extra = foreign_files(out, grader)
+        if extra:
+            raise PrepareError(f"{extra[0]}: not written by competition.prepare, and rebuilding {out} would delete it"
+                               + (f" ({len(extra)} such files)" if len(extra) > 1 else "")
+                               + "; move it out first")
+
+
+def intact(out: Path, recipe: dict) -> bool:
+    """Whether a build still holds what it was built with: its CSVs unchanged, all its images there."""
+    built = _recorded(out / MARKER) or {}
+    try:
+        return all(hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+                   for name, digest in built["csv_sha256"].items()) and all(
+            len(os.listdir(out / "images" / part)) == count for part, count in built["images"].items())
+    except (OSError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _write_pngs(job: tuple[Path, list[str], np.ndarray]) -> int:
@@ -180,7 +221,10 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
 def prepare(out: Path, source: Path | None = None, limit_train: int | None = None,
             limit_test: int | None = None, seed: int = 0, class_names: list[str] | None = None) -> Path:
     """Build ``out`` and ``out.grader`` unless an identical build is already there; return ``out``."""
-    out = Path(out)
+    out = Path(os.path.abspath(out))
+    if Path.cwd() == out or out in Path.cwd().parents:
+        raise PrepareError(f"--out {out}: is the current folder or holds it; name a folder to build, such as "
+                           "data/fashion-mnist")
     grader = out.with_name(out.name + ".grader")
     if class_names is None and source is None:
         class_names = FASHION_NAMES  # another --source (MNIST digits, say) gets names only when given
@@ -193,7 +237,8 @@ def prepare(out: Path, source: Path | None = None, limit_train: int | None = Non
     out.parent.mkdir(parents=True, exist_ok=True)
     with lock(out.with_name(f".{out.name}.prepare.lock")):  # one prepare of ``out`` at a time
         sweep_stale(out.parent, out.name)  # what a killed run left
-        if _recorded(out / MARKER) == recipe and _recorded(grader / RECORD) == recipe:
+        if (_recorded(out / MARKER) or {}).get("recipe") == recipe and _recorded(grader / RECORD) == recipe \
+                and intact(out, recipe):
             print(f"{out} is already prepared with these settings; nothing to do")
             return out
         check_replaceable(out, grader)  # again: another process may have written meanwhile
@@ -207,7 +252,9 @@ def prepare(out: Path, source: Path | None = None, limit_train: int | None = Non
         try:
             new_out, new_grader = tmp / "competition", tmp / "grader"
             build(arrays, new_out, new_grader, seed, class_names)
-            write_json_atomic(new_out / MARKER, recipe)
+            write_json_atomic(new_out / MARKER, {"recipe": recipe, "csv_sha256": {
+                name: hashlib.sha256((new_out / name).read_bytes()).hexdigest() for name in ("train.csv", "test_sample.csv")},
+                "images": {part: len(os.listdir(new_out / "images" / part)) for part in ("train", "test")}})
             write_json_atomic(new_grader / RECORD, recipe)
             replace_dir(new_out, out)
             replace_dir(new_grader, grader)  # last: its record marks the build complete

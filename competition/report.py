@@ -29,6 +29,28 @@ from .data import Competition, CompetitionDataError, class_names, load_competiti
 from .fsutil import ensure_dir, write_text_atomic  # noqa: E402
 
 DPI = 100
+RUN_FILES = ("report.md", "learning_curves.png", "confusion_matrix.png", "per_class.png", "mistakes.png")
+DATA_FILES = ("report.md", "samples.png", "class_balance.png")
+HEADINGS = ("# Report: ", "# Data: ")  # how every report.md drawn here begins: the mark that it may be redrawn
+
+
+def report_folder(out: Path, names: tuple[str, ...], own: bool = False) -> Path:
+    """``out``, created if need be; refused if it holds a ``report.md`` not drawn here, or (without
+    one of ours, and unless the folder is ``own``: a run folder, whose pictures are the toolkit's)
+    any of the pictures a report would draw over."""
+    out = ensure_dir(out, "report folder")
+    page = out / "report.md"
+    if page.exists():
+        with open(page, encoding="utf-8", errors="replace") as f:
+            if not f.read(12).startswith(HEADINGS):
+                raise runs.RunError(f"{page}: exists and is not a report drawn by competition.report; it is left "
+                                    "untouched (choose another --out)")
+    elif not own:
+        taken = [out / name for name in names if (out / name).exists()]
+        if taken:
+            raise runs.RunError(f"{taken[0]}: exists and was not drawn with a report here; it is left untouched "
+                                "(choose another --out)")
+    return out
 
 
 def show(ax, image: np.ndarray) -> None:
@@ -150,8 +172,7 @@ def run_report(run_dir: str | Path, out: str | Path | None = None, comp: Competi
     run = runs.load_run(run_dir)
     if not run.finished:
         raise runs.RunError(f"{run.path}: unfinished run; nothing to report yet")
-    out = Path(out) if out else run.path
-    out = ensure_dir(out, "report folder")
+    out = report_folder(Path(out) if out else run.path, RUN_FILES, own=not out)
     oof, y = run.oof(), run.labels()
     used = ~np.isnan(oof[:, 0])
     names = class_names(Path(run.config["data"]["path"]), run.classes)
@@ -198,7 +219,7 @@ def data_report(data_dir: str | Path, out: str | Path | None = None, per_class: 
     """Sample images of each class and the class balance of the training set."""
     comp = load_competition(data_dir)
     out = Path(out) if out else Path("reports") / f"{comp.name}-data"
-    out = ensure_dir(out, "report folder")
+    out = report_folder(out, DATA_FILES)
     names = class_names(Path(data_dir), comp.classes.tolist())
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(len(names), per_class, figsize=(1.3 * per_class + 1.5, 1.4 * len(names)), squeeze=False)

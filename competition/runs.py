@@ -78,14 +78,22 @@ class Run:
 
     def oof(self) -> np.ndarray:
         """(train rows, classes) out-of-fold probabilities, NaN rows outside the folds."""
-        return self._array(OOF, (self.config["data"]["train_rows"], len(self.classes)))
+        oof = self._array(OOF, (self.config["data"]["train_rows"], len(self.classes)))
+        check_probabilities(oof[~np.isnan(oof).all(axis=1)], self.path / OOF)
+        return oof
 
     def test(self) -> np.ndarray:
         """(test rows, classes) probabilities, in sample order."""
-        return self._array(TEST, (self.config["data"]["test_rows"], len(self.classes)))
+        return check_probabilities(self._array(TEST, (self.config["data"]["test_rows"], len(self.classes))),
+                                   self.path / TEST)
 
     def folds(self) -> np.ndarray:
-        return self._array(FOLDS, (self.config["data"]["train_rows"],))
+        """Each train row's fold (-1: left out), as many folds as the config says."""
+        folds = self._array(FOLDS, (self.config["data"]["train_rows"],))
+        if folds.max(initial=-1) + 1 != self.config["folds"] or folds.min(initial=0) < -1:
+            raise RunError(f"{self.path / FOLDS}: holds folds {folds.min()}..{folds.max()}, the run's config says "
+                           f"{self.config['folds']} folds")
+        return folds
 
     def labels(self) -> np.ndarray:
         """Encoded true labels of the train rows (column indices into ``oof()``)."""
@@ -107,6 +115,41 @@ class Run:
         return self.config["data"]["classes"]
 
 
+def check_probabilities(proba: np.ndarray, source) -> np.ndarray:
+    """``proba`` if every row is a probability distribution (finite, in [0, 1], summing to 1)."""
+    if proba.size and not (np.isfinite(proba).all() and (proba >= 0).all() and (proba <= 1).all()
+                           and np.allclose(proba.sum(axis=1), 1, atol=1e-6)):
+        raise RunError(f"{source}: holds values that are not probabilities (each row must be in [0, 1] and sum to 1)")
+    return proba
+
+
+def fold_problem(result: FoldResult, held_out: np.ndarray, n_test: int, n_classes: int) -> str | None:
+    """Why a saved fold does not fit its run (other rows, shapes, or values that are no
+    probabilities), or None."""
+    if not np.array_equal(result.rows, held_out):
+        return "its rows are not the fold's held-out rows"
+    if result.proba.shape != (len(held_out), n_classes) or result.test_proba.shape != (n_test, n_classes):
+        return "its arrays have the wrong shapes"
+    try:
+        check_probabilities(result.proba, "fold")
+        check_probabilities(result.test_proba, "fold")
+    except RunError:
+        return "its probabilities are not probabilities"
+    return None
+
+
+def verify(run: Run) -> Run:
+    """``run`` if its saved scores are those of its arrays (the OOF accuracy recomputed), else a
+    ``RunError``: a scores.json edited by hand must not become a submission's CV score."""
+    oof, labels = run.oof(), run.labels()
+    used = run.folds() >= 0
+    accuracy = float(np.mean(np.argmax(oof[used], axis=1) == labels[used])) if used.any() else 0.0
+    if abs(accuracy - run.scores["oof_accuracy"]) > 1e-9:
+        raise RunError(f"{run.path / SCORES}: says OOF accuracy {run.scores['oof_accuracy']:.4f}, its arrays give "
+                       f"{accuracy:.4f}; the run was changed after it finished")
+    return run
+
+
 def differences(saved: dict, wanted: dict, keys: tuple[str, ...] = SAME_RECIPE) -> list[str]:
     """What differs between a run's config and a requested one, in words; empty when the run is
     the one asked for. The one rule for resuming, reusing and ensembling runs."""
@@ -124,10 +167,11 @@ def differences(saved: dict, wanted: dict, keys: tuple[str, ...] = SAME_RECIPE) 
     return found
 
 
-def find_matching(runs_dir: str | Path, config: dict) -> Run | None:
-    """The newest finished run under ``runs_dir`` that ``config`` would reproduce."""
+def find_matching(runs_dir: str | Path, config: dict, finished: bool = True) -> Run | None:
+    """The newest finished (or, with ``finished=False``, interrupted) run under ``runs_dir`` that
+    ``config`` would reproduce."""
     for run in reversed(list_runs(runs_dir)):
-        if run.finished and not differences(run.config, config):
+        if run.finished == finished and not differences(run.config, config):
             return run
     return None
 
@@ -313,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="python -m competition.runs", description="List cross-validation runs.")
     parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, help=f"folder of runs (default: {cli.RUNS})")
     args = parser.parse_args(argv)
+    if args.runs_dir.exists() and not args.runs_dir.is_dir():
+        raise RunError(f"--runs-dir {args.runs_dir}: is a file, not a folder of runs")
     runs = list_runs(args.runs_dir)
     if not runs:
         print(f"no runs in {args.runs_dir}; start one with python -m competition.cv --model NAME")

@@ -194,9 +194,13 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
     if found:
         print(f"reusing {found.path} (same model, parameters, data, folds and seed)")
         return found
-    print(f"no finished run of {args.model} with these settings in {args.runs_dir}: cross-validating first")
+    interrupted = runs.find_matching(args.runs_dir, config, finished=False)
+    if interrupted:
+        print(f"resuming {interrupted.path} ({len(interrupted.done_folds)} of {args.folds} folds done)")
+    else:
+        print(f"no finished run of {args.model} with these settings in {args.runs_dir}: cross-validating first")
     return run_cv(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                  runs_dir=args.runs_dir)
+                  runs_dir=args.runs_dir, resume=interrupted and interrupted.path)
 
 
 def check_submittable(run: runs.Run, comp: Competition) -> None:
@@ -205,13 +209,16 @@ def check_submittable(run: runs.Run, comp: Competition) -> None:
         raise SubmissionError(f"{run.path}: unfinished run; finish it with python -m competition.cv --resume {run.path}")
     if run.config["data"]["fingerprint"] != comp.fingerprint:
         raise SubmissionError(f"{run.path}: made on other data than {comp.path} (data fingerprints differ)")
+    runs.verify(run)
 
 
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.name is not None:
+    if args.name is not None:  # before any cross-validation: a clash found after 20 minutes of CV helps nobody
         check_name(args.name)
+        if taken(args.out, args.name):
+            raise SubmissionError(f"{args.out / args.name}.csv or .json already exists; choose another --name")
     comp = load_competition(args.data, min_class_rows=args.folds)
     run = choose_run(args, comp)
     check_submittable(run, comp)

@@ -1,9 +1,11 @@
-"""Worker process pools that die with their parent.
+"""Worker process pools that die with their parent and leave Ctrl-C to it.
 
 A ``ProcessPoolExecutor`` whose parent is killed (``kill -9``, the out-of-memory killer) leaves its
 workers waiting forever on a queue that other workers keep open, holding memory and the build
 folders they write to. On Linux each worker asks the kernel to kill it when its parent dies
-(``prctl(PR_SET_PDEATHSIG)``); elsewhere the pool is an ordinary one.
+(``prctl(PR_SET_PDEATHSIG)``); elsewhere the pool is an ordinary one. Ctrl-C reaches every process
+of the terminal's group: a worker interrupted inside the pool's queue can deadlock its parent, so
+workers ignore it, and ``pool`` cancels the queued jobs when its block ends in an exception.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import os
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
 
 _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -28,6 +33,15 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def pool(max_workers: int | None = None) -> ProcessPoolExecutor:
-    """A process pool whose workers are killed when this process dies."""
-    return ProcessPoolExecutor(max_workers=max_workers, initializer=_die_with_parent, initargs=(os.getpid(),))
+@contextmanager
+def pool(max_workers: int | None = None) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers are killed when this process dies; when the block fails (Ctrl-C
+    included) the jobs not started are cancelled and only the running ones are waited for, so the
+    caller can then remove what they wrote."""
+    executor = ProcessPoolExecutor(max_workers=max_workers, initializer=_die_with_parent, initargs=(os.getpid(),))
+    try:
+        yield executor
+    except BaseException:
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)

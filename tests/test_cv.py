@@ -281,3 +281,28 @@ def test_the_keras_backend_is_part_of_what_a_run_must_match(fashion, tmp_path):
     _, _, wanted = cv.plan("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0})
     assert runs.find_matching(tmp_path, wanted) is None
     assert cv.plan("dt", fashion)[2]["keras_backend"] is None
+
+
+@pytest.mark.parametrize("damage", ["rows", "probabilities", "test rows"])
+def test_resume_redoes_a_fold_whose_arrays_were_tampered_with(fashion, tmp_path, damage):
+    run = cv.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, runs_dir=tmp_path, progress=False)
+    oof, test = run.oof(), run.test()
+    for name in (runs.SCORES, runs.OOF, runs.TEST):
+        (run.path / name).unlink()
+    arrays = dict(np.load(run.path / "folds" / "fold-0.npz"))
+    if damage == "rows":
+        arrays["rows"][:] = 0
+    elif damage == "probabilities":
+        arrays["proba"][:] = np.nan
+    else:
+        arrays["test_proba"] = arrays["test_proba"][:10]
+    np.savez(run.path / "folds" / "fold-0.npz", **arrays)
+    with pytest.warns(InputWarning, match="fold 0 is damaged"):
+        again = cv.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, resume=run.path, progress=False)
+    assert np.array_equal(again.oof(), oof, equal_nan=True) and np.array_equal(again.test(), test)
+
+
+def test_runs_refuses_a_runs_dir_that_is_a_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    done = run_cli("competition.runs", "--runs-dir", str(tmp_path / "notes.txt"), cwd=tmp_path)
+    assert done.returncode == 1 and "is a file, not a folder of runs" in done.stderr

@@ -295,3 +295,9 @@ def test_a_cache_file_of_another_shape_is_noticed_even_with_its_old_size_and_tim
     assert pixels.stat().st_size == before.st_size
     again = load_competition(fashion_copy)
     assert again.cache_status == "built" and np.array_equal(again.x_train, x_train)
+
+
+def test_class_names_for_labels_train_csv_lacks_are_named_in_a_warning(tmp_path):
+    (tmp_path / "classes.csv").write_text("class,name\n42,Ghost\n0,zero\n")
+    with pytest.warns(CompetitionDataWarning, match="classes.csv: names label\\(s\\) 42 that train.csv does not have"):
+        assert class_names(tmp_path, [0, 1]) == ["zero", "1"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -315,3 +316,40 @@ def test_the_leaderboard_is_drawn_from_the_ledger_inside_its_lock(fashion_small,
         assert one.result() == 0 and two.result() == 0
     board = (tmp_path / "lb.md").read_text()
     assert "2 graded submission(s)" in board and "[first]" in board and "[second]" in board
+
+
+def test_a_ledger_of_another_competition_is_refused(fashion_small, key, tmp_path, fashion_source):
+    from competition.prepare import prepare
+
+    other = prepare(tmp_path / "other", limit_train=40, limit_test=20)
+    path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
+    assert run_grade(path, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl", "--leaderboard",
+                     tmp_path / "lb.md", cwd=tmp_path).returncode == 0
+    sample = pd.read_csv(other / "test_sample.csv", dtype=str)
+    (tmp_path / "o.csv").write_text(sample.to_csv(index=False))
+    done = run_grade(tmp_path / "o.csv", "--data", other, "--ledger", tmp_path / "l.jsonl", "--leaderboard",
+                     tmp_path / "lb.md", cwd=tmp_path)
+    assert done.returncode == 1 and "holds submissions of another competition (fashion-small:" in done.stderr
+    assert len(ledger.read(tmp_path / "l.jsonl")) == 1
+
+
+def test_a_forged_score_and_a_pipe_are_refused(fashion_small, key, tmp_path):
+    grader, store = local_grader(fashion_small, tmp_path)
+    grade.grade_file(grader, store, make_submission(tmp_path, key, "real", correct=0.7, seed=1))
+    forged = {**json.loads((tmp_path / "ledger.jsonl").read_text()), "public": 1.5, "sha256": "0" * 64}
+    with open(tmp_path / "ledger.jsonl", "a") as f:
+        f.write(json.dumps(forged) + "\n")
+    with pytest.warns(InputWarning, match="line 2: its public accuracy 1.5 is not between 0 and 1"):
+        assert len(ledger.read(tmp_path / "ledger.jsonl")) == 1
+    os.mkfifo(tmp_path / "pipe.csv")  # no writer: reading it would wait forever
+    result = grade.grade_file(grader, store, tmp_path / "pipe.csv")
+    assert result["status"] == "error" and "pipe.csv: not a regular file" in result["error"]
+
+
+def test_leaderboard_refuses_a_missing_or_folder_ledger(tmp_path):
+    (tmp_path / "folder").mkdir()
+    for ledger_arg, words in ((tmp_path / "none.jsonl", "no such ledger"), (tmp_path / "folder", "is a folder")):
+        done = subprocess.run([sys.executable, "-m", "competition.leaderboard", "--ledger", str(ledger_arg), "--out",
+                               str(tmp_path / "lb.md")], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        assert done.returncode == 1 and words in done.stderr
+    assert not (tmp_path / "lb.md").exists()

@@ -202,3 +202,32 @@ def test_impossible_settings_are_refused_in_one_line(tmp_path, fashion_source, a
     done = run_prepare("--out", tmp_path / "c", "--limit-train", 10, *args, cwd=tmp_path)
     assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_a_build_holding_files_someone_added_is_not_rebuilt_over_them(tmp_path, fashion_source):
+    out = prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    (out / "NOTES.txt").write_text("mine")
+    (out.with_name("c.grader") / "fixes.txt").write_text("mine too")
+    done = run_prepare("--out", out, "--limit-train", 12, "--limit-test", 5, cwd=tmp_path)
+    assert done.returncode == 1 and "NOTES.txt: not written by competition.prepare, and rebuilding" in done.stderr
+    assert "(2 such files)" in done.stderr and (out / "NOTES.txt").read_text() == "mine"
+
+
+def test_the_current_folder_is_refused_and_a_damaged_build_is_rebuilt(tmp_path, fashion_source):
+    done = run_prepare("--out", ".", cwd=tmp_path)
+    assert done.returncode == 1 and "is the current folder or holds it" in done.stderr
+    out = prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    (out / "train.csv").write_text("garbage\n")
+    prepare(out, limit_train=10, limit_test=5)  # same settings, but no longer what was built: rebuilt
+    assert len(pd.read_csv(out / "train.csv")) == 10
+
+
+def test_ctrl_c_mid_build_stops_promptly_and_leaves_nothing(tmp_path, fashion_source):
+    proc = subprocess.Popen([sys.executable, "-m", "competition.prepare", "--out", str(tmp_path / "c"),
+                             "--limit-test", "10"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".c.building-*/competition/images/train/*.png")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert not list(tmp_path.glob(".c.building-*")) and not (tmp_path / "c").exists()

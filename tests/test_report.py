@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sklearn.metrics import classification_report, confusion_matrix
 
-from competition import cv
+from competition import cv, runs
 from competition.data import load_competition
 from competition.report import data_report, run_report
 from tests.conftest import make_competition
@@ -107,3 +107,21 @@ def test_cli_for_data_and_runs(fashion_small, tmp_path):
     picture(tmp_path / "d" / "samples.png")
     bad = subprocess.run([sys.executable, "-m", "competition.report", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 1 and "not a run folder" in bad.stderr
+
+
+def test_a_report_never_draws_over_files_it_did_not_draw(fashion, tmp_path):
+    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path / "runs", progress=False)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("# my thesis notes\n")
+    with pytest.raises(runs.RunError, match="report.md: exists and is not a report drawn by competition.report"):
+        run_report(run.path, mine)
+    (mine / "report.md").unlink()
+    (mine / "per_class.png").write_bytes(b"my picture")
+    with pytest.raises(runs.RunError, match="per_class.png: exists and was not drawn with a report here"):
+        run_report(run.path, mine)
+    assert (mine / "per_class.png").read_bytes() == b"my picture"
+    (run.path / "report.md").write_text("my own notes on this run\n")
+    with pytest.raises(runs.RunError, match="is not a report drawn"):
+        run_report(run.path)
+    assert (run.path / "report.md").read_text() == "my own notes on this run\n"

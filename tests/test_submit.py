@@ -206,3 +206,52 @@ def test_ensemble_reports_log_loss_as_the_runs_score_it(member_runs, tmp_path):
     _, report = ensemble(member_runs[1], "mean", tmp_path)
     for member, reported in zip(member_runs[1], report["members"]):
         assert reported["oof_log_loss"] == pytest.approx(member.scores["oof_log_loss"])
+
+
+def tampered_copy(run: runs.Run, target, **changes) -> runs.Run:
+    """A copy of ``run`` with arrays replaced (``oof=..., test=...``) or config/scores keys changed."""
+    shutil.copytree(run.path, target)
+    for name, value in changes.items():
+        if name in ("oof", "test"):
+            np.save(target / f"{name}.npy", value)
+        else:
+            file, key = name.split("__")
+            path = target / f"{file}.json"
+            path.write_text(json.dumps({**json.loads(path.read_text()), key: value}))
+    return runs.load_run(target)
+
+
+def test_runs_edited_by_hand_are_refused_not_submitted(fashion_small, fashion, member_runs, tmp_path):
+    run = member_runs[1][2]
+    fives = np.full_like(run.test(), 5.0)
+    cases = {
+        "not probabilities": (tampered_copy(run, tmp_path / "a", test=fives), "test.npy: holds values that are not"),
+        "folds": (tampered_copy(run, tmp_path / "b", config__folds=30), "folds.npy: holds folds 0..2, the run's config "
+                                                                         "says 30 folds"),
+        "scores": (tampered_copy(run, tmp_path / "c", scores__oof_accuracy=0.99), "says OOF accuracy 0.9900, its "
+                                                                                  "arrays give"),
+    }
+    for name, (bad, words) in cases.items():
+        done = run_submit("--run", bad.path, "--data", fashion_small, cwd=tmp_path)
+        assert done.returncode == 1 and words in done.stderr, (name, done.stderr)
+    copy = tampered_copy(run, tmp_path / "copy")
+    with pytest.raises(EnsembleError, match="the same predictions as .* \\(a copy of one run\\?\\)"):
+        ensemble([run, copy], "mean", tmp_path / "runs")
+
+
+def test_a_name_clash_is_found_before_any_cross_validation(fashion_small, member_runs, tmp_path):
+    assert run_submit("--run", member_runs[1][0].path, "--data", fashion_small, "--name", "taken", cwd=tmp_path).returncode == 0
+    done = run_submit("--model", "rf", "--data", fashion_small, "--name", "taken", cwd=tmp_path)
+    assert done.returncode == 1 and "taken.csv or .json already exists" in done.stderr
+    assert not (tmp_path / "runs").exists(), "nothing was cross-validated"
+
+
+def test_submit_resumes_its_own_interrupted_run(fashion_small, tmp_path):
+    args = ["--model", "dt", "--param", "max_depth=3", "--folds", "3", "--data", fashion_small]
+    assert run_submit(*args, cwd=tmp_path).returncode == 0
+    (run,) = runs.list_runs(tmp_path / "runs")
+    for name in (runs.SCORES, runs.OOF, runs.TEST, "folds/fold-2.json"):
+        (run.path / name).unlink()  # as if interrupted in its last fold
+    again = run_submit(*args, cwd=tmp_path)
+    assert again.returncode == 0 and f"resuming {run.path.relative_to(tmp_path)} (2 of 3 folds done)" in again.stdout
+    assert [r.path for r in runs.list_runs(tmp_path / "runs")] == [run.path] and runs.load_run(run.path).finished

@@ -61,6 +61,10 @@ def import_keras():
             import keras
 
             keras.backend.backend()  # the backend initialises here too
+            if keras.backend.backend() == "tensorflow":  # its Python warnings (retracing notices) are noise here
+                import tensorflow as tf
+
+                tf.get_logger().setLevel("ERROR")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
