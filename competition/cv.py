@@ -36,13 +36,19 @@ import numpy as np
 from sklearn.base import clone
 from tqdm import tqdm
 
-from . import cli, runs
+from . import cli, cluster, runs
+from .cluster import with_threads
 from .data import Competition, load_competition
 from .errors import InputError, InputWarning
 from .folds import fold_rows, make_folds
 from .models import MODELS, keras_backend, make_model, public_params
 
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "tensorflow", "jax", "torch")
+
+
+class FoldError(InputError):
+    """A fold that failed where it ran (a cluster's worker, a pool's process); the folds that
+    finished are saved, so ``--resume`` can try again."""
 
 
 class RunMismatchError(InputError):
@@ -112,10 +118,17 @@ def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, 
         for fold in todo:
             finished(fit_fold(estimator, x, y, x_test, *fold_rows(folds, fold), classes, fold))
     else:
-        futures = [executor.submit(fit_fold, estimator, x, y, x_test, *fold_rows(folds, fold), classes, fold)
-                   for fold in todo]
-        for future in as_completed(futures):
-            finished(future.result())
+        if getattr(executor, "threads", None):  # each fold gets the worker's share of cores, no more
+            estimator = with_threads(clone(estimator), executor.threads)
+        futures = {executor.submit(fit_fold, estimator, x, y, x_test, *fold_rows(folds, fold), classes, fold): fold
+                   for fold in todo}
+        for future in getattr(executor, "as_completed", as_completed)(list(futures)):
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker's error, or the cluster's (a fold whose workers kept dying)
+                raise FoldError(f"fold {futures[future]} failed on {type(executor).__name__}: "
+                                f"{type(exc).__name__}: {exc}") from exc
+            finished(result)
     ordered = [results[fold] for fold in range(n_folds)]
     oof, test, scores = runs.summarise(ordered, np.searchsorted(classes, y), len(classes))
     return CVResult(oof, test, scores, ordered)
@@ -267,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR",
                         help=f"where run folders go (default {cli.RUNS})")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish the missing folds of an interrupted run")
+    parser.add_argument("--workers", type=cli.int_at_least(1), metavar="N",
+                        help="run the folds on a local Dask cluster of N single-thread worker processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the folds on a running Dask cluster (default: COMPETITION_SCHEDULER, if set)")
     parser.add_argument("--list", action="store_true", help="list the models and their default parameters")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) when it ends")
     return parser
@@ -305,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     options = resolve_args(args, parser)
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
     start = time.perf_counter()
-    run = run_cv(comp=comp, runs_dir=args.runs_dir, resume=args.resume, **options)
+    with cluster.executor(args.workers, args.scheduler) as executor:
+        run = run_cv(comp=comp, runs_dir=args.runs_dir, resume=args.resume, executor=executor, **options)
     s = run.scores
     print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
           f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli, runs
+from . import cli, cluster, runs
 from .cv import git_commit, parse_param, plan, run_cv
 from .data import Competition, load_competition
 from .ensemble import METHODS, ensemble, resolve_member
@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=cli.SUBMISSIONS, metavar="DIR",
                         help=f"where submissions go (default {cli.SUBMISSIONS})")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) too")
+    parser.add_argument("--workers", type=cli.int_at_least(1), metavar="N",
+                        help="cross-validate on a local Dask cluster of N single-thread worker processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="cross-validate on a running Dask cluster (default: COMPETITION_SCHEDULER, if set)")
     parser.add_argument("--grade", action="store_true",
                         help="grade the new submission locally and redraw leaderboard.md (needs the answer key)")
     parser.add_argument("--upload", action="store_true",
@@ -199,8 +203,9 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         print(f"resuming {interrupted.path} ({len(interrupted.done_folds)} of {args.folds} folds done)")
     else:
         print(f"no finished run of {args.model} with these settings in {args.runs_dir}: cross-validating first")
-    return run_cv(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                  runs_dir=args.runs_dir, resume=interrupted and interrupted.path)
+    with cluster.executor(args.workers, args.scheduler) as executor:
+        return run_cv(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
+                      runs_dir=args.runs_dir, resume=interrupted and interrupted.path, executor=executor)
 
 
 def check_submittable(run: runs.Run, comp: Competition) -> None:

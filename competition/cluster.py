@@ -1,0 +1,95 @@
+"""Folds on many cores and machines: a Dask cluster as ``cv.cross_validate``'s executor.
+
+    python -m competition.cv --model rf --workers 2                  # a local cluster of 2 processes
+    python -m competition.cv --model rf --scheduler tcp://host:8786  # a running cluster (or COMPETITION_SCHEDULER)
+
+The arrays travel to the workers once (scattered, broadcast), not once per fold; each task fits
+one fold and sends back its arrays and scores, and the client writes the run folder fold by fold
+exactly as a local run does. A worker that dies mid-fold costs a retry elsewhere (Dask retries a
+task only when asked: ``RETRIES``); tasks are submitted with ``pure=False`` so that two folds with
+equal arguments are never merged into one. Each worker runs one fold at a time with the threads it
+has, and the models' own ``n_jobs`` follow that share, so TensorFlow, XGBoost and LightGBM do not
+oversubscribe the cores (Dask already sets the BLAS thread variables to 1 on its workers).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputError
+
+RETRIES = 2  # a fold whose worker died is tried again elsewhere this often
+CONNECT_SECONDS = 10  # a scheduler that does not answer within this is reported, not waited for
+
+
+class ClusterError(InputError):
+    """No cluster: a scheduler address that does not answer, or Dask not installed."""
+
+
+def scheduler_address(scheduler: str | None) -> str | None:
+    return scheduler or os.environ.get("COMPETITION_SCHEDULER") or None
+
+
+def with_threads(estimator, threads: int):
+    """``estimator`` with every ``n_jobs`` (its own and its wrapped library's) set to ``threads``.
+    Only how many threads fit a fold: the fitted model and its predictions are the same."""
+    params = estimator.get_params(deep=True)
+    return estimator.set_params(**{key: threads for key in params if key.endswith("n_jobs")})
+
+
+class DaskExecutor:
+    """What ``cv.cross_validate`` needs of an executor (``submit``, ``as_completed``), on a Dask
+    client: large arrays scattered once to every worker, retries for folds whose worker died."""
+
+    def __init__(self, client):
+        from distributed import as_completed
+
+        self.client, self.as_completed = client, as_completed
+        threads = client.nthreads()
+        self.threads = max(1, min(threads.values())) if threads else 1
+        self._scattered: dict[int, object] = {}
+
+    def _remote(self, value):
+        if isinstance(value, np.ndarray) and value.nbytes > 1_000_000:
+            if id(value) not in self._scattered:
+                self._scattered[id(value)] = self.client.scatter(value, broadcast=True, hash=False)
+            return self._scattered[id(value)]
+        return value
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *[self._remote(a) for a in args], pure=False, retries=RETRIES)
+
+
+@contextmanager
+def executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[DaskExecutor | None]:
+    """None (folds run in-process) unless ``workers`` (a local cluster of that many single-thread
+    processes) or a scheduler (``scheduler``, else ``COMPETITION_SCHEDULER``) is given."""
+    address = scheduler_address(scheduler)
+    if not workers and not address:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ClusterError("--workers and --scheduler need Dask: pip install -e '.[dask]'") from None
+    cluster = None
+    try:
+        if address:
+            client = Client(address, timeout=f"{CONNECT_SECONDS}s")
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+            client = Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"scheduler {address}: does not answer within {CONNECT_SECONDS} s ({exc})") from None
+    try:
+        yield DaskExecutor(client)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
