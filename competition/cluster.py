@@ -82,8 +82,8 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
         if address:
             client = Client(address, timeout=f"{CONNECT_SECONDS}s")
         else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=logging.ERROR)
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                   silence_logs=logging.ERROR)  # a free port for the dashboard: clusters side by side
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"scheduler {address}: does not answer within {CONNECT_SECONDS} s ({exc})") from None

@@ -238,6 +238,31 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
     return runs.load_run(run_dir)
 
 
+def check_models(models: list[str], params: dict | None) -> None:
+    """Every model takes ``params``, or an error names the first that does not."""
+    for model in models:
+        try:
+            make_model(model, **(params or {}))
+        except InputError as exc:
+            raise type(exc)(f"--model {model}: {exc}" if len(models) > 1 else str(exc)) from None
+
+
+def run_models(models: list[str], comp: Competition, *, executor=None, **options) -> list[runs.Run]:
+    """``run_cv`` of each model, each into its own run folder. On an executor every model's folds are
+    submitted at once (one thread per model hands its folds to the shared executor and saves them as
+    they come back); in-process the models run one after another. ``params`` apply to every model:
+    all are checked before any starts."""
+    check_models(models, options.get("params"))
+    if executor is None or len(models) == 1:
+        return [run_cv(model, comp, executor=executor, **options) for model in models]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(models)) as threads:
+        futures = [threads.submit(run_cv, model, comp, executor=executor, **{**options, "progress": False})
+                   for model in models]
+        return [future.result() for future in futures]
+
+
 def parse_param(text: str) -> tuple[str, Any]:
     """``"max_depth=8"`` -> ``("max_depth", 8)``: numbers, booleans, None, tuples as Python literals."""
     name, sep, value = text.partition("=")
@@ -267,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m competition.cv", description="Cross-validate a model on stratified folds; "
         "save out-of-fold and test probabilities under runs/.",
         epilog="example: python -m competition.cv --model xgb --param max_depth=8 --limit 5000")
-    parser.add_argument("--model", choices=list(MODELS), help="model to cross-validate (see --list)")
+    parser.add_argument("--model", nargs="+", choices=list(MODELS), metavar="NAME",
+                        help="model(s) to cross-validate, each into its own run folder (see --list); with "
+                             "--workers or --scheduler all their folds go to the cluster at once")
     parser.add_argument("--data", type=Path, default=None, metavar="DIR", help=f"competition folder (default {cli.DATA})")
     parser.add_argument("--folds", type=cli.int_at_least(2), default=None, metavar="K",
                         help=f"number of folds (default {cli.FOLDS})")
@@ -292,9 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
     """Arguments for ``cross_validate``; with ``--resume`` the run's own settings fill the gaps."""
     saved = runs.load_run(args.resume).config if args.resume else {}
-    model = args.model or saved.get("model")
-    if not model:
+    models = args.model or [saved.get("model")]
+    if not models[0]:
         parser.error("--model is required (or --resume RUN_DIR)")
+    if len(models) > 1 and args.resume:
+        parser.error("--resume finishes one run: give it one --model, or none")
     params = dict(args.param) if args.param else saved.get("overrides", {})
     data = args.data
     if data is None and saved:
@@ -303,7 +332,7 @@ def resolve_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> d
             raise RunMismatchError(f"{args.resume}: was made on the data at {str(data)!r}, which is not a folder from "
                                    "here; name the competition folder with --data")
     return {
-        "model": model,
+        "models": models,
         "data": data or cli.DATA,
         "n_folds": args.folds or saved.get("folds", cli.FOLDS),
         "seed": args.seed if args.seed is not None else saved.get("seed", cli.SEED),
@@ -320,17 +349,20 @@ def main(argv: list[str] | None = None) -> int:
         print(list_models())
         return 0
     options = resolve_args(args, parser)
+    models = options.pop("models")
+    check_models(models, options["params"])  # before a cluster starts or any data is read
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
     start = time.perf_counter()
     with cluster.executor(args.workers, args.scheduler) as executor:
-        run = run_cv(comp=comp, runs_dir=args.runs_dir, resume=args.resume, executor=executor, **options)
-    s = run.scores
-    print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
-          f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")
-    if args.report:
-        from .report import run_report
+        made = run_models(models, comp, executor=executor, runs_dir=args.runs_dir, resume=args.resume, **options)
+    for run in made:
+        s = run.scores
+        print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
+              f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")
+        if args.report:
+            from .report import run_report
 
-        print(f"report: {run_report(run.path, comp=comp)}")
+            print(f"report: {run_report(run.path, comp=comp)}")
     return 0
 
 
