@@ -138,15 +138,22 @@ def test_a_folder_built_by_prepare_is_replaced_and_an_empty_one_is_used(tmp_path
     assert len(pd.read_csv(tmp_path / "c" / "train.csv")) == 12
 
 
-def test_kill_9_mid_build_leaves_work_that_the_next_run_sweeps(tmp_path, fashion_source):
-    # a whole training set takes seconds to write: long enough to kill the build in the middle
+def signal_mid_build(tmp_path, sig: int) -> subprocess.Popen:
+    """``prepare --out tmp_path/c`` of the whole training set (seconds of PNG writing: long enough to
+    hit it in the middle), sent ``sig`` once its first PNGs are written."""
     proc = subprocess.Popen([sys.executable, "-m", "competition.prepare", "--out", str(tmp_path / "c"),
                              "--limit-test", "10"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".c.building-*/competition/images/train/*.png")) and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(sig)
+    return proc
+
+
+def test_kill_9_mid_build_leaves_work_that_the_next_run_sweeps(tmp_path, fashion_source):
+    proc = signal_mid_build(tmp_path, signal.SIGKILL)
     proc.wait(timeout=30)
+    deadline = time.monotonic() + 60
     (left,) = tmp_path.glob(".c.building-*")
     assert not (tmp_path / "c").exists(), "nothing half-built in the final place"
     assert sweep_stale(tmp_path, "other") == [] and left.exists()
@@ -223,11 +230,5 @@ def test_the_current_folder_is_refused_and_a_damaged_build_is_rebuilt(tmp_path, 
 
 
 def test_ctrl_c_mid_build_stops_promptly_and_leaves_nothing(tmp_path, fashion_source):
-    proc = subprocess.Popen([sys.executable, "-m", "competition.prepare", "--out", str(tmp_path / "c"),
-                             "--limit-test", "10"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".c.building-*/competition/images/train/*.png")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    assert signal_mid_build(tmp_path, signal.SIGINT).wait(timeout=30) == 130
     assert not list(tmp_path.glob(".c.building-*")) and not (tmp_path / "c").exists()
