@@ -79,6 +79,13 @@ def write_new(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def begins_with(path: str | Path, marks: tuple[str, ...]) -> bool:
+    """Whether the text file ``path`` begins with one of ``marks``: how a page the toolkit drew
+    (a leaderboard, a report) is told from someone else's file of the same name."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read(max(map(len, marks))).startswith(marks)
+
+
 def ensure_dir(path: str | Path, what: str) -> Path:
     """``path`` as an existing folder (created if missing); a clear error if a file is in the way.
     ``what`` names the option or role in the message (``--runs-dir``)."""

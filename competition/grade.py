@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import sys
 import warnings
 from contextlib import AbstractContextManager
@@ -174,10 +173,6 @@ class Grader:
         return score(predictions, self.solution, self.metric)["private"]
 
 
-def _unit_interval(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
-
-
 def sidecar_problem(meta, sha256: str) -> str | None:
     """Why a sidecar cannot be trusted for this file, or None."""
     if not isinstance(meta, dict):
@@ -185,10 +180,7 @@ def sidecar_problem(meta, sha256: str) -> str | None:
     if meta.get("sha256") != sha256:
         return ("it describes another file (its sha256 differs from the CSV's: was the CSV changed after "
                 "submit?)" if meta.get("sha256") else "it has no sha256 to prove it belongs to the CSV")
-    cv = meta.get("cv")
-    if cv is not None and not (isinstance(cv, dict) and _unit_interval(cv.get("accuracy_mean"))
-                               and _unit_interval(cv.get("accuracy_std"))
-                               and isinstance(cv.get("oof_rows", 0), int) and cv.get("oof_rows", 0) >= 0):
+    if meta.get("cv") is not None and not ledger.valid_cv(meta["cv"]):
         return "its CV score is not a number between 0 and 1"
     if not isinstance(meta.get("name", ""), str) or not isinstance(meta.get("recipe") or {}, dict):
         return "its name or recipe is malformed"

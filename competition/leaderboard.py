@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import cli, ledger
 from .errors import InputError
-from .fsutil import write_text_atomic
+from .fsutil import begins_with, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
@@ -157,12 +157,10 @@ def check_replaceable(path: str | Path) -> None:
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".png":
         raise InputError(f"--leaderboard {path}: must name a Markdown file, not a folder or a picture")
-    if path.exists():
-        with open(path, encoding="utf-8", errors="replace") as f:
-            if not f.read(len(HEADING)) == HEADING:
-                raise InputError(f"--leaderboard {path}: exists and is not a leaderboard drawn by this toolkit; "
-                                 "it is left untouched")
-    elif path.with_suffix(".png").exists():
+    if path.exists() and not begins_with(path, (HEADING,)):
+        raise InputError(f"--leaderboard {path}: exists and is not a leaderboard drawn by this toolkit; "
+                         "it is left untouched")
+    if not path.exists() and path.with_suffix(".png").exists():
         raise InputError(f"--leaderboard {path}: {path.with_suffix('.png')} exists and was not drawn with it; "
                          "it is left untouched")
 

@@ -39,6 +39,14 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def valid_cv(cv) -> bool:
+    """Whether a CV record (a sidecar's or a ledger entry's) holds usable numbers: an accuracy and
+    its spread in [0, 1], and a row count that is a non-negative integer when given."""
+    return (isinstance(cv, dict) and all(_number(cv.get(key)) and 0 <= cv[key] <= 1
+                                         for key in ("accuracy_mean", "accuracy_std"))
+            and isinstance(cv.get("oof_rows", 0), int) and cv.get("oof_rows", 0) >= 0)
+
+
 def problem(entry) -> str | None:
     """Why a ledger entry cannot be used, or None: what every reader of a counted entry relies on."""
     if not isinstance(entry, dict):
@@ -58,9 +66,7 @@ def problem(entry) -> str | None:
         clock.parse(entry["time"])
     except ValueError:
         return "its time is not an ISO-8601 time"
-    cv = entry.get("cv")
-    if cv is not None and not (isinstance(cv, dict) and _number(cv.get("accuracy_mean"))
-                               and _number(cv.get("accuracy_std"))):
+    if entry.get("cv") is not None and not valid_cv(entry["cv"]):
         return "its CV score is not a number"
     return None
 
@@ -84,7 +90,8 @@ def read(path: str | Path = LEDGER) -> list[dict]:
         if why:
             warnings.warn(f"{path}, line {n}: {why}; skipped", InputWarning, stacklevel=2)
             continue
-        entry.pop("private", None) if entry.get("event") == "grade" else None  # an older ledger wrote it early
+        if entry.get("event") == "grade":
+            entry.pop("private", None)  # an older ledger wrote it before the reveal
         entries.append(entry)
     private = {}
     for reveal in (e for e in entries if e.get("event") == "reveal"):

@@ -26,7 +26,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  #
 
 from . import cli, runs  # noqa: E402
 from .data import Competition, CompetitionDataError, class_names, load_competition  # noqa: E402
-from .fsutil import ensure_dir, write_text_atomic  # noqa: E402
+from .fsutil import begins_with, ensure_dir, write_text_atomic  # noqa: E402
 
 DPI = 100
 RUN_FILES = ("report.md", "learning_curves.png", "confusion_matrix.png", "per_class.png", "mistakes.png")
@@ -40,12 +40,10 @@ def report_folder(out: Path, names: tuple[str, ...], own: bool = False) -> Path:
     any of the pictures a report would draw over."""
     out = ensure_dir(out, "report folder")
     page = out / "report.md"
-    if page.exists():
-        with open(page, encoding="utf-8", errors="replace") as f:
-            if not f.read(12).startswith(HEADINGS):
-                raise runs.RunError(f"{page}: exists and is not a report drawn by competition.report; it is left "
-                                    "untouched (choose another --out)")
-    elif not own:
+    if page.exists() and not begins_with(page, HEADINGS):
+        raise runs.RunError(f"{page}: exists and is not a report drawn by competition.report; it is left "
+                            "untouched (choose another --out)")
+    if not page.exists() and not own:
         taken = [out / name for name in names if (out / name).exists()]
         if taken:
             raise runs.RunError(f"{taken[0]}: exists and was not drawn with a report here; it is left untouched "
