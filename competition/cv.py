@@ -1,7 +1,8 @@
 """Cross-validate a model on the competition's folds, saving OOF and test probabilities.
 
     python -m competition.cv --model NAME [--data data/fashion-mnist] [--folds 5] [--seed 87]
-                             [--param k=v ...] [--limit N] [--runs-dir runs] [--resume RUN_DIR] [--list] [--report]
+                             [--param k=v ...] [--limit N] [--seeds N] [--runs-dir runs] [--resume RUN_DIR]
+                             [--workers N | --scheduler ADDRESS] [--list] [--report]
 
 Two layers, as scikit-learn's ``model_selection`` and nyaggle's ``cross_validate``/``run_experiment``:
 
@@ -41,8 +42,10 @@ from .cluster import with_threads
 from .data import Competition, load_competition
 from .errors import InputError, InputWarning
 from .folds import fold_rows, make_folds
-from .models import MODELS, keras_backend, make_model, public_params
+from .models import MODELS, check_seeds, keras_backend, make_model, public_params, reseeded
 
+SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
+              "into one run (default 1); with --workers or --scheduler every seed of every fold runs at once")
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "tensorflow", "jax", "torch")
 
 
@@ -95,42 +98,70 @@ def fit_fold(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, train:
     return runs.FoldResult(fold, held_out, proba, test_proba, scores, getattr(model, "history_", None))
 
 
+def average_seeds(members: list[runs.FoldResult], y_held_out: np.ndarray) -> runs.FoldResult:
+    """One fold's result from its seed members (in seed order): their probabilities averaged and
+    scored again; each member's own accuracy is kept (``seed_accuracy``), times are summed, the
+    history is the first seed's."""
+    if len(members) == 1:
+        return members[0]
+    first = members[0]
+    proba = np.mean([m.proba for m in members], axis=0)
+    test_proba = np.mean([m.test_proba for m in members], axis=0)
+    iterations = [m.scores["best_iteration"] for m in members]
+    scores = runs.score_fold(first.fold, y_held_out, proba, train_rows=first.scores["train_rows"],
+                             fit_seconds=sum(m.scores["fit_seconds"] for m in members),
+                             predict_seconds=sum(m.scores["predict_seconds"] for m in members),
+                             best_iteration=None if None in iterations else round(float(np.mean(iterations))))
+    scores["seed_accuracy"] = [m.scores["accuracy"] for m in members]
+    return runs.FoldResult(first.fold, first.rows, proba, test_proba, scores, first.history)
+
+
 def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, folds: np.ndarray, *,
-                   classes: np.ndarray | None = None, executor=None,
+                   seeds: int = 1, classes: np.ndarray | None = None, executor=None,
                    on_fold: Callable[[runs.FoldResult], None] | None = None,
                    done: list[runs.FoldResult] = ()) -> CVResult:
     """Cross-validate ``estimator`` on ``folds`` (each row's fold, -1 for rows left out).
 
-    ``executor``: where folds run (``submit(fn, *args)`` returning futures; None: here, one after
-    another). ``on_fold``: called with each new fold's result as it completes. ``done``: folds
-    computed before (a resumed run), not computed again."""
+    ``seeds``: each fold trains that many copies of the model whose seeds differ (``reseeded``)
+    and keeps their averaged probabilities. ``executor``: where the fold (and seed) jobs run
+    (``submit(fn, *args)`` returning futures; None: here, one after another); all jobs are
+    submitted at once. ``on_fold``: called with each new fold's result as it completes (all its
+    seeds done). ``done``: folds computed before (a resumed run), not computed again."""
     classes = np.unique(y) if classes is None else np.asarray(classes)
+    encoded = np.searchsorted(classes, y)
     n_folds = int(folds.max()) + 1
     results = {result.fold: result for result in done}
     todo = [fold for fold in range(n_folds) if fold not in results]
+    if executor is not None and getattr(executor, "threads", None):  # each job gets the worker's share of cores
+        estimator = with_threads(clone(estimator), executor.threads)
+    members = [reseeded(estimator, k) for k in range(seeds)]
+    arrived: dict[int, dict[int, runs.FoldResult]] = {fold: {} for fold in todo}
 
-    def finished(result: runs.FoldResult) -> None:
-        results[result.fold] = result
-        if on_fold is not None:
-            on_fold(result)
+    def member_done(fold: int, k: int, result: runs.FoldResult) -> None:
+        arrived[fold][k] = result
+        if len(arrived[fold]) == seeds:
+            held_out = fold_rows(folds, fold)[1]
+            results[fold] = average_seeds([arrived[fold][i] for i in range(seeds)], encoded[held_out])
+            if on_fold is not None:
+                on_fold(results[fold])
 
+    jobs = [(fold, k) for fold in todo for k in range(seeds)]
     if executor is None:
-        for fold in todo:
-            finished(fit_fold(estimator, x, y, x_test, *fold_rows(folds, fold), classes, fold))
+        for fold, k in jobs:
+            member_done(fold, k, fit_fold(members[k], x, y, x_test, *fold_rows(folds, fold), classes, fold))
     else:
-        if getattr(executor, "threads", None):  # each fold gets the worker's share of cores, no more
-            estimator = with_threads(clone(estimator), executor.threads)
-        futures = {executor.submit(fit_fold, estimator, x, y, x_test, *fold_rows(folds, fold), classes, fold): fold
-                   for fold in todo}
+        futures = {executor.submit(fit_fold, members[k], x, y, x_test, *fold_rows(folds, fold), classes, fold): (fold, k)
+                   for fold, k in jobs}
         for future in getattr(executor, "as_completed", as_completed)(list(futures)):
+            fold, k = futures[future]
             try:
                 result = future.result()
             except Exception as exc:  # the worker's error, or the cluster's (a fold whose workers kept dying)
-                raise FoldError(f"fold {futures[future]} failed on {type(executor).__name__}: "
-                                f"{type(exc).__name__}: {exc}") from exc
-            finished(result)
+                which = f"fold {fold}" + (f" (seed member {k})" if seeds > 1 else "")
+                raise FoldError(f"{which} failed on {type(executor).__name__}: {type(exc).__name__}: {exc}") from exc
+            member_done(fold, k, result)
     ordered = [results[fold] for fold in range(n_folds)]
-    oof, test, scores = runs.summarise(ordered, np.searchsorted(classes, y), len(classes))
+    oof, test, scores = runs.summarise(ordered, encoded, len(classes))
     return CVResult(oof, test, scores, ordered)
 
 
@@ -158,7 +189,7 @@ def versions() -> dict[str, str]:
 
 
 def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int, limit: int | None,
-                comp: Competition) -> dict:
+                comp: Competition, seeds: int = 1) -> dict:
     """Everything needed to reproduce or match a run (see ``runs.differences``)."""
     return {
         "model": model,
@@ -166,6 +197,7 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
         "overrides": overrides,
         "folds": n_folds,
         "seed": seed,
+        "seeds": seeds,
         "limit": limit,
         "keras_backend": keras_backend(model),
         "data": {"path": str(comp.path.resolve()), "name": comp.name, "fingerprint": comp.fingerprint,
@@ -180,22 +212,24 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
 
 
 def plan(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, params: dict[str, Any] | None = None,
-         limit: int | None = None) -> tuple[Any, np.ndarray, dict]:
+         limit: int | None = None, seeds: int = 1) -> tuple[Any, np.ndarray, dict]:
     """The estimator, the folds and the config a run of ``model`` on ``comp`` would have."""
     overrides = dict(params or {})
     estimator = make_model(model, **overrides)
+    check_seeds(model, estimator, seeds)
     if limit is not None and limit >= len(comp.y_train):
         limit = None  # every row: the same folds, and the same run, as no limit
     folds = make_folds(comp.y_train, n_folds, seed, limit)
-    return estimator, folds, make_config(model, estimator, overrides, n_folds, seed, limit, comp)
+    return estimator, folds, make_config(model, estimator, overrides, n_folds, seed, limit, comp, seeds)
 
 
 def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, params: dict[str, Any] | None = None,
-           limit: int | None = None, runs_dir: str | Path = "runs", resume: str | Path | None = None,
+           limit: int | None = None, seeds: int = 1, runs_dir: str | Path = "runs", resume: str | Path | None = None,
            progress: bool = True, executor=None) -> runs.Run:
     """Cross-validate ``model`` on ``comp`` into a run folder (new, or ``resume``: its missing folds)
-    and return the finished run."""
-    estimator, folds, config = plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit)
+    and return the finished run; ``seeds`` > 1 makes it one run whose probabilities average that
+    many seeds of the model."""
+    estimator, folds, config = plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit, seeds=seeds)
     y = np.searchsorted(comp.classes, comp.y_train)
     if resume:
         run_dir = Path(resume)
@@ -226,8 +260,8 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
         bar.set_postfix(accuracy=f"{np.mean(scored):.4f}")
 
     try:
-        result = cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds, classes=comp.classes,
-                                executor=executor, on_fold=save, done=done)
+        result = cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds, seeds=seeds,
+                                classes=comp.classes, executor=executor, on_fold=save, done=done)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {len(scored)} of {n_folds} folds are saved; finish with "
               f"python -m competition.cv --resume {run_dir}", file=sys.stderr)
@@ -238,11 +272,12 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
     return runs.load_run(run_dir)
 
 
-def check_models(models: list[str], params: dict | None) -> None:
-    """Every model takes ``params``, or an error names the first that does not."""
+def check_models(models: list[str], params: dict | None, seeds: int = 1) -> None:
+    """Every model takes ``params`` (and has a seed to vary, for ``seeds`` > 1), or an error names
+    the first that does not."""
     for model in models:
         try:
-            make_model(model, **(params or {}))
+            check_seeds(model, make_model(model, **(params or {})), seeds)
         except InputError as exc:
             raise type(exc)(f"--model {model}: {exc}" if len(models) > 1 else str(exc)) from None
 
@@ -252,7 +287,7 @@ def run_models(models: list[str], comp: Competition, *, executor=None, **options
     submitted at once (one thread per model hands its folds to the shared executor and saves them as
     they come back); in-process the models run one after another. ``params`` apply to every model:
     all are checked before any starts."""
-    check_models(models, options.get("params"))
+    check_models(models, options.get("params"), options.get("seeds", 1))
     if executor is None or len(models) == 1:
         return [run_cv(model, comp, executor=executor, **options) for model in models]
     from concurrent.futures import ThreadPoolExecutor
@@ -304,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override a model parameter, e.g. --param epochs=30 (repeatable)")
     parser.add_argument("--limit", type=cli.int_at_least(1), default=None, metavar="N",
                         help="use a stratified sample of N training rows")
+    parser.add_argument("--seeds", type=cli.int_at_least(1), default=None, metavar="N",
+                        help=SEEDS_HELP)
     parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR",
                         help=f"where run folders go (default {cli.RUNS})")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish the missing folds of an interrupted run")
@@ -338,6 +375,7 @@ def resolve_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> d
         "seed": args.seed if args.seed is not None else saved.get("seed", cli.SEED),
         "params": params,
         "limit": args.limit if args.limit is not None else saved.get("limit"),
+        "seeds": args.seeds or saved.get("seeds", 1),
     }
 
 
@@ -350,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     options = resolve_args(args, parser)
     models = options.pop("models")
-    check_models(models, options["params"])  # before a cluster starts or any data is read
+    check_models(models, options["params"], options["seeds"])  # before a cluster starts or any data is read
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
     start = time.perf_counter()
     with cluster.executor(args.workers, args.scheduler) as executor:

@@ -1,7 +1,7 @@
 """Run folders: what a cross-validation run leaves on disk, and how to read it back.
 
     runs/<YYYYmmdd-HHMMSS>-<model>/
-      config.json       model, params, folds, seed, limit, data fingerprint, git commit, versions, host
+      config.json       model, params, folds, seed, seeds, limit, data fingerprint, git commit, versions, host
       folds.npy         fold of every train.csv row (-1: left out by --limit)
       labels.npy        every train.csv row's label as a column index of the probabilities
       folds/fold-K.npz  held-out rows, their probabilities, test probabilities   (written per fold)
@@ -40,7 +40,8 @@ CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
 REQUIRED = ("model", "folds", "seed", "data")  # config keys every reader relies on
 # What a run must share with a request to be resumed or reused: the recipe, the folds and the data
 # (the fingerprint, always compared). Ensembles compare only the folds' part (``SAME_FOLDS``).
-SAME_RECIPE = ("model", "params", "folds", "seed", "limit", "keras_backend")
+SAME_RECIPE = ("model", "params", "folds", "seed", "seeds", "limit", "keras_backend")
+OLD_DEFAULTS = {"seeds": 1}  # what a config written before a key existed meant by leaving it out
 SAME_FOLDS = ("folds", "seed", "limit")
 REQUIRED_DATA = ("fingerprint", "train_rows", "test_rows", "classes")
 LOG_LOSS_EPS = 1e-15  # the one clipping of probabilities for log loss, runs and ensembles alike
@@ -155,7 +156,7 @@ def differences(saved: dict, wanted: dict, keys: tuple[str, ...] = SAME_RECIPE) 
     the one asked for. The one rule for resuming, reusing and ensembling runs."""
     found = []
     for key in keys:
-        before, now = saved.get(key), wanted.get(key)
+        before, now = saved.get(key, OLD_DEFAULTS.get(key)), wanted.get(key, OLD_DEFAULTS.get(key))
         if key == "params" and isinstance(before, dict) and isinstance(now, dict):
             found += [f"parameter {name}: run has {before.get(name)!r}, now {now.get(name)!r}"
                       for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]
@@ -343,6 +344,7 @@ def format_seconds(seconds: float) -> str:
 def describe(run: Run) -> str:
     c = run.config
     limit = f" limit {c['limit']}" if c.get("limit") else ""
+    limit += f" {c['seeds']} seeds" if c.get("seeds", 1) != 1 else ""
     if run.finished:
         s = run.scores
         status = (f"accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}  oof {s['oof_accuracy']:.4f}  "

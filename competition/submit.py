@@ -1,11 +1,11 @@
 """Write a submission: ``python -m competition.submit --model cnn`` -> ``submissions/<name>.csv``.
 
     python -m competition.submit --model NAME [--data DIR] [--folds K] [--seed S] [--param k=v ...]
-                                 [--limit N] [--run RUN_DIR] [--name NAME] [--grade] [--report]
+                                 [--limit N] [--seeds N] [--run RUN_DIR] [--name NAME] [--grade] [--report]
     python -m competition.submit --ensemble RUN_OR_MODEL [RUN_OR_MODEL ...] --method mean|vote|weights|stack
 
-A model's submission reuses the newest finished run with the same model, parameters, data, folds,
-seed and limit (and says so), or cross-validates first; its prediction is the fold-averaged test
+A model's submission reuses the newest finished run with the same model, parameters, seeds, data,
+folds, seed and limit (and says so), or cross-validates first; its prediction is the fold-averaged test
 probability. The CSV copies the sample submission's format exactly: header, column order, ids as
 written, row order, line ends. It is validated with the grader's own checks (``competition.validate``)
 before it is written, never overwrites an earlier file, and gets a sidecar ``<name>.json`` with the
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cli, cluster, runs
-from .cv import git_commit, parse_param, plan, run_cv
+from .cv import SEEDS_HELP, git_commit, parse_param, plan, run_cv
 from .data import Competition, load_competition
 from .ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
@@ -87,7 +87,7 @@ def submission_name(base: str, out_dir: Path, explicit: bool) -> str:
 def recipe_of(run: runs.Run) -> dict:
     c = run.config
     recipe = {"model": c["model"], "params": c["params"], "overrides": c.get("overrides", {}), "run": str(run.path),
-              "folds": c["folds"], "seed": c["seed"], "limit": c.get("limit")}
+              "folds": c["folds"], "seed": c["seed"], "seeds": c.get("seeds", 1), "limit": c.get("limit")}
     if "members" in c:
         recipe["members"] = c["members"]
         recipe["method"] = c.get("method")
@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cross-validate on N sampled rows")
     parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                         help="model parameter override (repeatable)")
+    parser.add_argument("--seeds", type=cli.int_at_least(1), default=1, metavar="N", help=SEEDS_HELP)
     parser.add_argument("--name", help="submission name (default <model>-<time>): letters, digits, . _ + -; "
                                         "never overwrites")
     parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR", help=f"run folders (default {cli.RUNS})")
@@ -193,10 +194,11 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         print(describe_ensemble(report, run))
         return run
     overrides = dict(args.param)
-    _, _, config = plan(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit)
+    _, _, config = plan(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
+                        seeds=args.seeds)
     found = runs.find_matching(args.runs_dir, config)
     if found:
-        print(f"reusing {found.path} (same model, parameters, data, folds and seed)")
+        print(f"reusing {found.path} (same model, parameters, seeds, data, folds and seed)")
         return found
     interrupted = runs.find_matching(args.runs_dir, config, finished=False)
     if interrupted:
@@ -205,7 +207,7 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         print(f"no finished run of {args.model} with these settings in {args.runs_dir}: cross-validating first")
     with cluster.executor(args.workers, args.scheduler) as executor:
         return run_cv(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                      runs_dir=args.runs_dir, resume=interrupted and interrupted.path, executor=executor)
+                      seeds=args.seeds, runs_dir=args.runs_dir, resume=interrupted and interrupted.path, executor=executor)
 
 
 def check_submittable(run: runs.Run, comp: Competition) -> None:

@@ -30,11 +30,14 @@ def local_cluster():
         yield executor
 
 
-@pytest.mark.parametrize("model,params", [("dt", {"max_depth": 6}), ("rf", {"n_estimators": 15})])
-def test_a_run_through_the_cluster_equals_the_in_process_run(fashion, local_cluster, tmp_path, model, params):
-    here = cv.run_cv(model, fashion, n_folds=3, params=params, runs_dir=tmp_path / "here", progress=False)
-    there = cv.run_cv(model, fashion, n_folds=3, params=params, runs_dir=tmp_path / "there", progress=False,
-                      executor=local_cluster)
+@pytest.mark.parametrize("model,params,seeds", [("dt", {"max_depth": 6}, 1), ("rf", {"n_estimators": 15}, 1),
+                                               ("rf", {"n_estimators": 5}, 3)])
+def test_a_run_through_the_cluster_equals_the_in_process_run(fashion, local_cluster, tmp_path, model, params, seeds):
+    """Also with seeds: every (fold, seed) job goes to the cluster at once, and the client averages
+    each fold's seeds in seed order, whatever order they come back in."""
+    here = cv.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "here", progress=False)
+    there = cv.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "there",
+                      progress=False, executor=local_cluster)
     assert np.array_equal(there.folds(), here.folds())
     assert np.array_equal(there.oof(), here.oof(), equal_nan=True) and np.array_equal(there.test(), here.test())
     assert there.config["params"] == here.config["params"], "n_jobs follows the worker only inside the fold"

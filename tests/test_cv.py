@@ -306,3 +306,45 @@ def test_runs_refuses_a_runs_dir_that_is_a_file(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     done = run_cli("competition.runs", "--runs-dir", str(tmp_path / "notes.txt"), cwd=tmp_path)
     assert done.returncode == 1 and "is a file, not a folder of runs" in done.stderr
+
+
+def test_seeds_make_one_run_that_averages_the_single_seed_runs(fashion, tmp_path):
+    """``--seeds 3`` equals the runs seeded 87, 88 and 89 averaged, each fold scored on the average."""
+    params = {"n_estimators": 5}
+    averaged = cv.run_cv("rf", fashion, n_folds=3, params=params, seeds=3, runs_dir=tmp_path / "avg", progress=False)
+    singles = [cv.run_cv("rf", fashion, n_folds=3, params={**params, "random_state": 87 + k},
+                         runs_dir=tmp_path / f"one-{k}", progress=False) for k in range(3)]
+    assert averaged.config["seeds"] == 3 and averaged.config["params"]["random_state"] == 87
+    assert np.allclose(averaged.test(), np.mean([s.test() for s in singles], axis=0), atol=1e-12)
+    assert np.allclose(averaged.oof(), np.mean([s.oof() for s in singles], axis=0), atol=1e-12, equal_nan=True)
+    y = np.searchsorted(fashion.classes, fashion.y_train)
+    for fold in range(3):
+        saved = runs.load_fold(averaged.path, fold)
+        assert saved.scores["accuracy"] == np.mean(np.argmax(saved.proba, axis=1) == y[saved.rows])
+        assert saved.scores["seed_accuracy"] == [s.scores["folds"][fold]["accuracy"] for s in singles]
+    assert "3 seeds" in runs.describe(averaged)
+    one = cv.run_cv("rf", fashion, n_folds=3, params=params, seeds=1, runs_dir=tmp_path / "one", progress=False)
+    assert np.array_equal(one.test(), singles[0].test()), "one seed is exactly the plain run"
+
+
+def test_every_seed_of_a_model_moves_and_a_model_without_one_is_refused(fashion_small, tmp_path):
+    estimator = make_model("xgb")
+    members = [cv.reseeded(estimator, k).get_params() for k in range(3)]
+    assert [m["random_state"] for m in members] == [87, 88, 89], "the inner early-stopping split"
+    assert [m["estimator__random_state"] for m in members] == [87, 88, 89], "XGBoost's own sampling"
+    assert cv.reseeded(make_model("dt", random_state=2**32 - 1), 1).get_params()["estimator__random_state"] == 0
+    done = run_cli("competition.cv", "--model", "dt", "logreg", "--seeds", "2", "--data", str(fashion_small),
+                   "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "--model logreg: --seeds 2: model logreg has no seed to vary" in done.stderr
+    assert not (tmp_path / "runs").exists(), "refused before any run starts"
+
+
+def test_a_run_of_other_seeds_is_neither_resumed_nor_reused(fashion, tmp_path):
+    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, seeds=2, runs_dir=tmp_path, progress=False)
+    with pytest.raises(cv.RunMismatchError, match="seeds: run has 2, now 1"):
+        cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
+    _, _, plain = cv.plan("dt", fashion, n_folds=3, params={"max_depth": 3})
+    assert runs.find_matching(tmp_path, plain) is None
+    old = {k: v for k, v in plain.items() if k != "seeds"}  # a config written before --seeds existed
+    assert runs.differences(old, plain) == [] and runs.differences(old, {**plain, "seeds": 2})

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ..errors import InputError
@@ -134,6 +134,32 @@ def make_model(name: str, **overrides: Any) -> BaseEstimator:
     model.set_params(**resolve_params(model, overrides))
     model._validate_params()  # scikit-learn's hook, which our models answer with ParameterError
     return model
+
+
+SEED_LIMIT = 2**32  # seeds NumPy and Keras take: 0 .. 2**32 - 1
+
+
+def seed_keys(model: BaseEstimator) -> list[str]:
+    """The ``set_params`` keys of every seed ``model`` holds (the wrapper's inner split and the
+    library's own ``random_state``); None seeds are left out: they draw a new seed on every fit."""
+    return [key for key, value in model.get_params(deep=True).items()
+            if key.split("__")[-1] == "random_state" and isinstance(value, int)]
+
+
+def check_seeds(name: str, model: BaseEstimator, seeds: int) -> None:
+    """``--seeds N`` averages N models that differ only in their seeds: refused for a model that
+    has none to vary, which would train the same model N times."""
+    if seeds > 1 and not seed_keys(model):
+        raise ParameterError(f"--seeds {seeds}: model {name} has no seed to vary (no random_state), so every "
+                             "seed would train the same model; use --seeds 1")
+
+
+def reseeded(model: BaseEstimator, offset: int) -> BaseEstimator:
+    """A copy of ``model`` with every seed moved by ``offset``: member ``offset`` of a seed average
+    (offset 0 is the model itself, so one seed is exactly the plain run)."""
+    model = clone(model)
+    params = model.get_params(deep=True)
+    return model.set_params(**{key: (params[key] + offset) % SEED_LIMIT for key in seed_keys(model)})
 
 
 def public_params(model: BaseEstimator) -> dict[str, Any]:
