@@ -225,11 +225,14 @@ def plan(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, par
 
 def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, params: dict[str, Any] | None = None,
            limit: int | None = None, seeds: int = 1, runs_dir: str | Path = "runs", resume: str | Path | None = None,
-           progress: bool = True, executor=None) -> runs.Run:
+           progress: bool = True, executor=None, origin: dict | None = None) -> runs.Run:
     """Cross-validate ``model`` on ``comp`` into a run folder (new, or ``resume``: its missing folds)
     and return the finished run; ``seeds`` > 1 makes it one run whose probabilities average that
-    many seeds of the model."""
+    many seeds of the model. ``origin``: where the recipe came from (a tuning study, say), kept in
+    the config for people to read; not part of what a run must match."""
     estimator, folds, config = plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit, seeds=seeds)
+    if origin is not None:
+        config["origin"] = origin
     y = np.searchsorted(comp.classes, comp.y_train)
     if resume:
         run_dir = Path(resume)
