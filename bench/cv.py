@@ -37,7 +37,7 @@ def model_param(text: str) -> tuple[str, str, object]:
 def row(model: str, run, wall: float) -> str:
     s = run.scores
     epochs = [f["best_iteration"] for f in s["folds"] if f.get("best_iteration")]
-    trained = [len(h["val_loss"]) for h in _histories(run) if h and "accuracy" in h]
+    trained = [len(h["loss"]) for h in _histories(run) if h and "accuracy" in h]
     per_epoch = f"{s['fit_seconds'] / sum(trained):6.1f}" if trained else "     -"
     blog = f"{BLOG[model]:.3f}" if model in BLOG else "    -"
     return (f"{model:<9} {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}   {s['oof_accuracy']:.4f}   "

@@ -10,6 +10,7 @@ parse time, and one way to turn a foreseen error into one line on stderr and exi
 from __future__ import annotations
 
 import argparse
+import math
 import functools
 import sys
 import warnings
@@ -49,6 +50,17 @@ def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], in
 
     parse.__name__ = "integer"  # argparse names the type in its messages
     return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse ``type``: a finite number above 0 (minutes, seconds), else a clear usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
 
 
 seed = int_at_least(0, MAX_SEED)

@@ -83,7 +83,7 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
             client = Client(address, timeout=f"{CONNECT_SECONDS}s")
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   silence_logs=logging.ERROR)  # a free port for the dashboard: clusters side by side
+                                   silence_logs=logging.CRITICAL)  # a free port for the dashboard: clusters side by side
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"scheduler {address}: does not answer within {CONNECT_SECONDS} s ({exc})") from None

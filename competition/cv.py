@@ -1,7 +1,8 @@
 """Cross-validate a model on the competition's folds, saving OOF and test probabilities.
 
     python -m competition.cv --model NAME [--data data/fashion-mnist] [--folds 5] [--seed 87]
-                             [--param k=v ...] [--limit N] [--seeds N] [--runs-dir runs] [--resume RUN_DIR]
+                             [--param k=v ...] [--limit N] [--seeds N] [--refit] [--time-budget MINUTES]
+                             [--runs-dir runs] [--resume RUN_DIR]
                              [--workers N | --scheduler ADDRESS] [--list] [--report]
 
 Two layers, as scikit-learn's ``model_selection`` and nyaggle's ``cross_validate``/``run_experiment``:
@@ -42,10 +43,15 @@ from .cluster import with_threads
 from .data import Competition, load_competition
 from .errors import InputError, InputWarning
 from .folds import fold_rows, make_folds
-from .models import MODELS, check_seeds, keras_backend, make_model, public_params, reseeded
+from .models import MODELS, ParameterError, check_seeds, keras_backend, make_model, public_params, reseeded
 
 SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
               "into one run (default 1); with --workers or --scheduler every seed of every fold runs at once")
+REFIT_HELP = ("after the folds, train the model again on every training row (for as many epochs or rounds as "
+              "the folds' early stopping kept) and predict the test set with it; the CV score stays the folds'")
+BUDGET_SHARE = 0.85  # of a --time-budget, what training may use (``seconds_per_fit``)
+TIME_BUDGET_HELP = ("minutes the whole run may take, its fits one after another: each fit's epochs are sized to "
+                    "its share once the first epoch is timed (networks only)")
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "tensorflow", "jax", "torch")
 
 
@@ -165,6 +171,47 @@ def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, 
     return CVResult(oof, test, scores, ordered)
 
 
+def fit_all(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Train a fresh clone of ``estimator`` on every row given and predict the test set: one
+    member of a refit."""
+    model = clone(estimator)
+    start = time.perf_counter()
+    model.fit(x, y)
+    fitted = time.perf_counter()
+    proba = align_proba(model.predict_proba(x_test), model.classes_, classes)
+    return proba, {"fit_seconds": round(fitted - start, 3), "predict_seconds": round(time.perf_counter() - fitted, 3),
+                   "iterations": getattr(model, "best_iteration_", None)}
+
+
+def refit_on_all_rows(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, folds: list[runs.FoldResult], *,
+                      seeds: int = 1, classes: np.ndarray | None = None, executor=None) -> runs.RefitResult:
+    """The model trained again on all of ``x`` (every row the folds used) for as many rounds or
+    epochs as the folds' early stopping kept on average (``refit_params``), ``seeds`` copies
+    averaged; its test probabilities replace the fold models' average. The CV scores stay the
+    folds': a refit has no held-out rows to score."""
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    iterations = [result.scores.get("best_iteration") for result in folds]
+    best = None if None in iterations else max(1, round(float(np.mean(iterations))))
+    overrides = estimator.refit_params(best) if hasattr(estimator, "refit_params") else {}
+    chosen = clone(estimator).set_params(**overrides)
+    if executor is not None and getattr(executor, "threads", None):
+        chosen = with_threads(chosen, executor.threads)
+    members = [reseeded(chosen, k) for k in range(seeds)]
+    if executor is None:
+        made = [fit_all(member, x, y, x_test, classes) for member in members]
+    else:
+        futures = [executor.submit(fit_all, member, x, y, x_test, classes) for member in members]
+        try:
+            made = [future.result() for future in futures]
+        except Exception as exc:
+            raise FoldError(f"the refit failed on {type(executor).__name__}: {type(exc).__name__}: {exc}") from exc
+    scores = {"params": {key.removeprefix("estimator__"): value for key, value in overrides.items()},
+              "rows": int(len(y)), "iterations": best,
+              "fit_seconds": float(sum(m[1]["fit_seconds"] for m in made)),
+              "predict_seconds": float(sum(m[1]["predict_seconds"] for m in made))}
+    return runs.RefitResult(np.mean([m[0] for m in made], axis=0), scores)
+
+
 def git_commit() -> str | None:
     root = Path(__file__).resolve().parents[1]
     try:
@@ -189,7 +236,7 @@ def versions() -> dict[str, str]:
 
 
 def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int, limit: int | None,
-                comp: Competition, seeds: int = 1) -> dict:
+                comp: Competition, seeds: int = 1, refit: bool = False) -> dict:
     """Everything needed to reproduce or match a run (see ``runs.differences``)."""
     return {
         "model": model,
@@ -198,6 +245,7 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
         "folds": n_folds,
         "seed": seed,
         "seeds": seeds,
+        "refit": refit,
         "limit": limit,
         "keras_backend": keras_backend(model),
         "data": {"path": str(comp.path.resolve()), "name": comp.name, "fingerprint": comp.fingerprint,
@@ -212,25 +260,33 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
 
 
 def plan(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, params: dict[str, Any] | None = None,
-         limit: int | None = None, seeds: int = 1) -> tuple[Any, np.ndarray, dict]:
-    """The estimator, the folds and the config a run of ``model`` on ``comp`` would have."""
+         limit: int | None = None, seeds: int = 1, refit: bool = False,
+         time_budget: float | None = None) -> tuple[Any, np.ndarray, dict]:
+    """The estimator, the folds and the config a run of ``model`` on ``comp`` would have;
+    ``time_budget`` (minutes for the whole run) becomes the model's own per-fit budget."""
     overrides = dict(params or {})
+    if time_budget is not None:
+        overrides["time_budget"] = seconds_per_fit(model, time_budget, n_folds, seeds, refit)
     estimator = make_model(model, **overrides)
     check_seeds(model, estimator, seeds)
     if limit is not None and limit >= len(comp.y_train):
         limit = None  # every row: the same folds, and the same run, as no limit
     folds = make_folds(comp.y_train, n_folds, seed, limit)
-    return estimator, folds, make_config(model, estimator, overrides, n_folds, seed, limit, comp, seeds)
+    return estimator, folds, make_config(model, estimator, overrides, n_folds, seed, limit, comp, seeds, refit)
 
 
 def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, params: dict[str, Any] | None = None,
-           limit: int | None = None, seeds: int = 1, runs_dir: str | Path = "runs", resume: str | Path | None = None,
-           progress: bool = True, executor=None, origin: dict | None = None) -> runs.Run:
+           limit: int | None = None, seeds: int = 1, refit: bool = False, time_budget: float | None = None,
+           runs_dir: str | Path = "runs", resume: str | Path | None = None, progress: bool = True, executor=None,
+           origin: dict | None = None) -> runs.Run:
     """Cross-validate ``model`` on ``comp`` into a run folder (new, or ``resume``: its missing folds)
-    and return the finished run; ``seeds`` > 1 makes it one run whose probabilities average that
-    many seeds of the model. ``origin``: where the recipe came from (a tuning study, say), kept in
-    the config for people to read; not part of what a run must match."""
-    estimator, folds, config = plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit, seeds=seeds)
+    and return the finished run. ``seeds`` > 1 makes it one run whose probabilities average that
+    many seeds of the model; ``refit`` trains it again on every row after the folds, for the test
+    set's probabilities (``refit_on_all_rows``); ``time_budget``: minutes for the whole run
+    (``plan``). ``origin``: where the recipe came from (a tuning study, say), kept in the config for
+    people to read; not part of what a run must match."""
+    estimator, folds, config = plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit, seeds=seeds,
+                                    refit=refit, time_budget=time_budget)
     if origin is not None:
         config["origin"] = origin
     y = np.searchsorted(comp.classes, comp.y_train)
@@ -271,16 +327,39 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
         raise
     finally:
         bar.close()
-    runs.finish(run_dir, result.folds, y, len(comp.classes))
+    refitted = None
+    if refit:
+        refitted = runs.load_refit(run_dir)
+        if refitted is None:
+            if progress:
+                print(f"refit: {model} on all {int((folds >= 0).sum()):,} rows", flush=True)
+            used = folds >= 0
+            refitted = refit_on_all_rows(estimator, comp.x_train[used], comp.y_train[used], comp.x_test, result.folds,
+                                         seeds=seeds, classes=comp.classes, executor=executor)
+            runs.save_refit(run_dir, refitted)
+    runs.finish(run_dir, result.folds, y, len(comp.classes), refitted)
     return runs.load_run(run_dir)
 
 
-def check_models(models: list[str], params: dict | None, seeds: int = 1) -> None:
-    """Every model takes ``params`` (and has a seed to vary, for ``seeds`` > 1), or an error names
-    the first that does not."""
+def seconds_per_fit(model: str, minutes: float, n_folds: int, seeds: int, refit: bool) -> float:
+    """Training seconds for each fit so that a run of ``minutes`` ends in time, its fits one after
+    another (a cluster ends sooner): ``BUDGET_SHARE`` of it, the rest left for loading the data,
+    building each network and predicting."""
+    if "time_budget" not in make_model(model).get_params():
+        raise ParameterError(f"--time-budget: model {model} has no time budget (it is not trained in epochs); "
+                             "leave --time-budget out")
+    fits = n_folds * seeds + (seeds * n_folds / (n_folds - 1) if refit else 0)  # a refit sees every row, not K-1 folds
+    return round(minutes * 60 * BUDGET_SHARE / fits, 1)
+
+
+def check_models(models: list[str], params: dict | None, seeds: int = 1, time_budget: float | None = None) -> None:
+    """Every model takes ``params`` (and has a seed to vary, for ``seeds`` > 1, and a time budget,
+    for ``time_budget``), or an error names the first that does not."""
     for model in models:
         try:
             check_seeds(model, make_model(model, **(params or {})), seeds)
+            if time_budget is not None:
+                seconds_per_fit(model, time_budget, 1, 1, False)
         except InputError as exc:
             raise type(exc)(f"--model {model}: {exc}" if len(models) > 1 else str(exc)) from None
 
@@ -290,7 +369,7 @@ def run_models(models: list[str], comp: Competition, *, executor=None, **options
     submitted at once (one thread per model hands its folds to the shared executor and saves them as
     they come back); in-process the models run one after another. ``params`` apply to every model:
     all are checked before any starts."""
-    check_models(models, options.get("params"), options.get("seeds", 1))
+    check_models(models, options.get("params"), options.get("seeds", 1), options.get("time_budget"))
     if executor is None or len(models) == 1:
         return [run_cv(model, comp, executor=executor, **options) for model in models]
     from concurrent.futures import ThreadPoolExecutor
@@ -344,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use a stratified sample of N training rows")
     parser.add_argument("--seeds", type=cli.int_at_least(1), default=None, metavar="N",
                         help=SEEDS_HELP)
+    parser.add_argument("--refit", action="store_true", default=None, help=REFIT_HELP)
+    parser.add_argument("--time-budget", type=cli.positive_number, default=None, metavar="MINUTES",
+                        help=TIME_BUDGET_HELP)
     parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR",
                         help=f"where run folders go (default {cli.RUNS})")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish the missing folds of an interrupted run")
@@ -379,6 +461,8 @@ def resolve_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> d
         "params": params,
         "limit": args.limit if args.limit is not None else saved.get("limit"),
         "seeds": args.seeds or saved.get("seeds", 1),
+        "refit": args.refit or saved.get("refit", False),
+        "time_budget": args.time_budget,
     }
 
 
@@ -391,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     options = resolve_args(args, parser)
     models = options.pop("models")
-    check_models(models, options["params"], options["seeds"])  # before a cluster starts or any data is read
+    check_models(models, options["params"], options["seeds"], options["time_budget"])  # before a cluster starts or any data is read
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
     start = time.perf_counter()
     with cluster.executor(args.workers, args.scheduler) as executor:

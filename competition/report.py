@@ -68,9 +68,9 @@ def save(fig, path: Path) -> Path:
 
 
 def learning_curves(histories: dict, path: Path) -> Path | None:
-    """Keras: loss and accuracy per epoch, train solid and validation dashed, one colour a fold.
-    Boosting: validation log loss per round."""
-    folds = {k: h for k, h in histories.items() if h and h.get("val_loss")}
+    """Keras: loss and accuracy per epoch, train solid and validation dashed (when the model held
+    rows out), one colour a fold. Boosting: validation log loss per round."""
+    folds = {k: h for k, h in histories.items() if h and (h.get("val_loss") or h.get("loss"))}
     if not folds:
         return None
     keras_style = any("loss" in h for h in folds.values())
@@ -87,7 +87,9 @@ def learning_curves(histories: dict, path: Path) -> Path | None:
         ax.set(xlabel="epoch" if keras_style else "boosting round", ylabel=label, title=label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
-    fig.suptitle("learning curves (early-stopping split of each fold's training rows)")
+    watched = any("val_loss" in h for h in folds.values())
+    fig.suptitle("learning curves (validation: a split of each fold's training rows)" if watched else
+                 "learning curves (training rows, augmented; the fold's held-out rows are scored once, at the end)")
     fig.tight_layout()
     return save(fig, path)
 

@@ -8,6 +8,8 @@
       folds/fold-K.json that fold's scores and training history                   (marks it done)
       oof.npy           (train rows, classes) out-of-fold probabilities (NaN rows: left out)
       test.npy          (test rows in sample order, classes), averaged over the fold models
+                        (with --refit: the model trained again on every row, refit/test.npy)
+      refit/            --refit: that model's test probabilities and scores.json (written before test.npy)
       scores.json       per fold and overall; written last: a run with it is finished
       histories.json    per-fold training curves (Keras epochs, boosting rounds)
 
@@ -37,11 +39,12 @@ from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 
 CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
     "config.json", "folds.npy", "labels.npy", "oof.npy", "test.npy", "scores.json", "histories.json")
+REFIT_ARRAYS, REFIT_SCORES = "refit/test.npy", "refit/scores.json"
 REQUIRED = ("model", "folds", "seed", "data")  # config keys every reader relies on
 # What a run must share with a request to be resumed or reused: the recipe, the folds and the data
 # (the fingerprint, always compared). Ensembles compare only the folds' part (``SAME_FOLDS``).
-SAME_RECIPE = ("model", "params", "folds", "seed", "seeds", "limit", "keras_backend")
-OLD_DEFAULTS = {"seeds": 1}  # what a config written before a key existed meant by leaving it out
+SAME_RECIPE = ("model", "params", "folds", "seed", "seeds", "refit", "limit", "keras_backend")
+OLD_DEFAULTS = {"seeds": 1, "refit": False}  # what a config written before a key existed meant by leaving it out
 SAME_FOLDS = ("folds", "seed", "limit")
 REQUIRED_DATA = ("fingerprint", "train_rows", "test_rows", "classes")
 LOG_LOSS_EPS = 1e-15  # the one clipping of probabilities for log loss, runs and ensembles alike
@@ -60,6 +63,12 @@ class FoldResult:
     test_proba: np.ndarray  # (n_test, n_classes)
     scores: dict  # accuracy, log_loss, rows, fit_seconds, predict_seconds, best_iteration
     history: dict | None = None
+
+
+@dataclass
+class RefitResult:
+    test_proba: np.ndarray  # (n_test, n_classes) of the model trained on every row
+    scores: dict  # params it was given, rows, iterations, fit_seconds, predict_seconds
 
 
 @dataclass
@@ -254,13 +263,35 @@ def load_fold(run_dir: Path, fold: int) -> FoldResult | None:
     return result
 
 
+def save_refit(run_dir: Path, result: RefitResult) -> None:
+    """Write the refit's test probabilities, then its scores (whose presence marks it done)."""
+    save_npy_atomic(run_dir / REFIT_ARRAYS, result.test_proba)
+    write_json_atomic(run_dir / REFIT_SCORES, result.scores)
+
+
+def load_refit(run_dir: Path) -> RefitResult | None:
+    """A saved refit, or None when it is not done or damaged (then it is computed again)."""
+    if not (run_dir / REFIT_SCORES).is_file():
+        return None
+    try:
+        scores = json.loads((run_dir / REFIT_SCORES).read_text())
+        test_proba = np.load(run_dir / REFIT_ARRAYS, allow_pickle=False)
+        check_probabilities(test_proba, run_dir / REFIT_ARRAYS)
+    except (*_UNREADABLE, RunError) as exc:
+        warnings.warn(f"{run_dir}: the refit is damaged ({type(exc).__name__}); it will be computed again",
+                      InputWarning, stacklevel=2)
+        return None
+    return RefitResult(test_proba, scores)
+
+
 def done_folds(run_dir: Path, n_folds: int) -> list[int]:
     return [k for k in range(n_folds) if fold_paths(run_dir, k)[1].is_file()]
 
 
-def summarise(results: list[FoldResult], y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, dict]:
+def summarise(results: list[FoldResult], y: np.ndarray, n_classes: int,
+              refit: RefitResult | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """OOF and test probabilities and the run's scores from its folds; ``y`` is the encoded labels
-    of every train row."""
+    of every train row. The test probabilities are the fold models' mean, or the ``refit``'s."""
     oof = np.full((len(y), n_classes), np.nan)
     for result in results:
         oof[result.rows] = result.proba
@@ -278,12 +309,18 @@ def summarise(results: list[FoldResult], y: np.ndarray, n_classes: int) -> tuple
         "fit_seconds": float(sum(r.scores["fit_seconds"] for r in results)),
         "predict_seconds": float(sum(r.scores["predict_seconds"] for r in results)),
     }
+    if refit is not None:
+        test = refit.test_proba
+        scores["refit"] = refit.scores
+        scores["fit_seconds"] += refit.scores["fit_seconds"]
+        scores["predict_seconds"] += refit.scores["predict_seconds"]
     return oof, test, scores
 
 
-def finish(run_dir: Path, results: list[FoldResult], y: np.ndarray, n_classes: int) -> dict:
+def finish(run_dir: Path, results: list[FoldResult], y: np.ndarray, n_classes: int,
+           refit: RefitResult | None = None) -> dict:
     """Write ``oof.npy``, ``test.npy``, ``histories.json`` and finally ``scores.json``."""
-    oof, test, scores = summarise(results, y, n_classes)
+    oof, test, scores = summarise(results, y, n_classes, refit)
     save_npy_atomic(run_dir / OOF, oof)
     save_npy_atomic(run_dir / TEST, test)
     write_json_atomic(run_dir / HISTORIES, {str(r.fold): r.history for r in results})
@@ -345,6 +382,7 @@ def describe(run: Run) -> str:
     c = run.config
     limit = f" limit {c['limit']}" if c.get("limit") else ""
     limit += f" {c['seeds']} seeds" if c.get("seeds", 1) != 1 else ""
+    limit += " refit" if c.get("refit") else ""
     if run.finished:
         s = run.scores
         status = (f"accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}  oof {s['oof_accuracy']:.4f}  "

@@ -1,7 +1,8 @@
 """Write a submission: ``python -m competition.submit --model cnn`` -> ``submissions/<name>.csv``.
 
     python -m competition.submit --model NAME [--data DIR] [--folds K] [--seed S] [--param k=v ...]
-                                 [--limit N] [--seeds N] [--run RUN_DIR] [--name NAME] [--grade] [--report]
+                                 [--limit N] [--seeds N] [--refit]
+                                 [--time-budget MINUTES] [--run RUN_DIR] [--name NAME] [--grade] [--report]
     python -m competition.submit --ensemble RUN_OR_MODEL [RUN_OR_MODEL ...] --method mean|vote|weights|stack
 
 A model's submission reuses the newest finished run with the same model, parameters, seeds, data,
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cli, cluster, runs
-from .cv import SEEDS_HELP, git_commit, parse_param, plan, run_cv
+from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, git_commit, parse_param, plan, run_cv
 from .data import Competition, load_competition
 from .ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
@@ -87,7 +88,8 @@ def submission_name(base: str, out_dir: Path, explicit: bool) -> str:
 def recipe_of(run: runs.Run) -> dict:
     c = run.config
     recipe = {"model": c["model"], "params": c["params"], "overrides": c.get("overrides", {}), "run": str(run.path),
-              "folds": c["folds"], "seed": c["seed"], "seeds": c.get("seeds", 1), "limit": c.get("limit")}
+              "folds": c["folds"], "seed": c["seed"], "seeds": c.get("seeds", 1), "refit": c.get("refit", False),
+              "limit": c.get("limit")}
     if "members" in c:
         recipe["members"] = c["members"]
         recipe["method"] = c.get("method")
@@ -167,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                         help="model parameter override (repeatable)")
     parser.add_argument("--seeds", type=cli.int_at_least(1), default=1, metavar="N", help=SEEDS_HELP)
+    parser.add_argument("--refit", action="store_true", help=REFIT_HELP)
+    parser.add_argument("--time-budget", type=cli.positive_number, default=None, metavar="MINUTES",
+                        help=TIME_BUDGET_HELP)
     parser.add_argument("--name", help="submission name (default <model>-<time>): letters, digits, . _ + -; "
                                         "never overwrites")
     parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR", help=f"run folders (default {cli.RUNS})")
@@ -195,7 +200,7 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         return run
     overrides = dict(args.param)
     _, _, config = plan(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                        seeds=args.seeds)
+                        seeds=args.seeds, refit=args.refit, time_budget=args.time_budget)
     found = runs.find_matching(args.runs_dir, config)
     if found:
         print(f"reusing {found.path} (same model, parameters, seeds, data, folds and seed)")
@@ -207,7 +212,7 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         print(f"no finished run of {args.model} with these settings in {args.runs_dir}: cross-validating first")
     with cluster.executor(args.workers, args.scheduler) as executor:
         return run_cv(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                      seeds=args.seeds, runs_dir=args.runs_dir, resume=interrupted and interrupted.path, executor=executor)
+                      seeds=args.seeds, refit=args.refit, time_budget=args.time_budget, runs_dir=args.runs_dir, resume=interrupted and interrupted.path, executor=executor)
 
 
 def check_submittable(run: runs.Run, comp: Competition) -> None:

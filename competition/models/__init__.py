@@ -98,7 +98,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split"),
     ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)", keras=True),
     ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2", keras=True),
-    ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm and random flips (Keras)", keras=True),
+    ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm; flips, shifts, label smoothing, "
+              "a cosine schedule (Keras)", keras=True),
     ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256", keras=True),
 ]}
 

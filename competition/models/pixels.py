@@ -44,7 +44,7 @@ POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 NON_NEGATIVE_INT = Interval(Integral, 0, None, closed="left")
 NON_NEGATIVE = Interval(Real, 0, None, closed="left")
 POSITIVE = Interval(Real, 0, None, closed="neither")
-FRACTION = Interval(Real, 0, 1, closed="neither")  # a share of the rows: neither none nor all
+RATE = Interval(Real, 0, 1, closed="left")  # a share that may be none but not all (dropout, held-out rows)
 SHARE = Interval(Real, 0, 1, closed="right")  # a sampling share: (0, 1]
 SEED = Interval(Integral, 0, 2**32 - 1, closed="both")  # what NumPy and Keras take as a seed
 MAX_IMAGE_DIMS = 4  # (N, H, W, C)
@@ -104,6 +104,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_more_params(self) -> None:
         """Parameters the class's own constraints cannot reach (a wrapped estimator's)."""
+
+    def refit_params(self, best_iteration: int | None) -> dict:
+        """``set_params`` overrides that train this model on every row given, for
+        ``best_iteration`` rounds or epochs (what the folds' early stopping found, averaged): a
+        refit has no rows left to stop on. Models trained for a fixed length need none."""
+        return {}
 
     def _fit_inputs(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         """Validate ``X`` and ``y`` for ``fit``: sets ``classes_``, ``image_shape_`` and
@@ -185,14 +191,15 @@ BOOSTING_CONSTRAINTS = {
 
 
 class BoostedPixelClassifier(PixelClassifier):
-    """A gradient-boosting classifier that stops early on an inner validation split.
+    """A gradient-boosting classifier that stops early on an inner validation split
+    (``validation_fraction`` 0: no split, all ``n_estimators`` rounds on every row).
 
     After ``fit``: ``best_iteration_`` (rounds kept) and ``history_`` (validation log loss per round).
     """
 
     _parameter_constraints = {
         **PixelClassifier._parameter_constraints,
-        "validation_fraction": [FRACTION],
+        "validation_fraction": [RATE],
         "early_stopping_rounds": [POSITIVE_INT],
         "random_state": [SEED],
     }
@@ -204,8 +211,15 @@ class BoostedPixelClassifier(PixelClassifier):
         self.random_state = random_state
 
     def _fit_estimator(self, x: np.ndarray, y: np.ndarray) -> None:
+        if not self.validation_fraction:
+            self.estimator_.fit(x, y)
+            self.best_iteration_ = int(self.estimator_.n_estimators)
+            return
         train, valid = inner_split(y, self.validation_fraction, self.random_state)
         self._fit_with_validation(x[train], y[train], x[valid], y[valid])
+
+    def refit_params(self, best_iteration: int | None) -> dict:
+        return {"validation_fraction": 0.0, **({"estimator__n_estimators": best_iteration} if best_iteration else {})}
 
 
 class XGBPixelClassifier(BoostedPixelClassifier):
