@@ -14,6 +14,7 @@ optuna = pytest.importorskip("optuna")  # the `tune` extra
 
 from competition import cv, runs, tune  # noqa: E402
 from competition.data import load_competition  # noqa: E402
+from competition.folds import make_folds  # noqa: E402
 from competition.models import MODELS, make_model, public_params  # noqa: E402
 from competition.models.spaces import Choice  # noqa: E402
 
@@ -39,7 +40,8 @@ def load(path):
 
 
 def test_a_study_continues_when_run_again_and_its_best_run_submits(fashion_small, tmp_path):
-    args = ("competition.tune", "--model", "lgbm", "--param", "n_estimators=5", "--data", str(fashion_small),
+    args = ("competition.tune", "--model", "lgbm", "--param", "n_estimators=5", "--param", "n_jobs=1",
+            "--data", str(fashion_small),
             "--folds", "3", "--trials", "2", "--runs-dir", "runs")
     first = run_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -54,6 +56,7 @@ def test_a_study_continues_when_run_again_and_its_best_run_submits(fashion_small
     study = load(folder / "study.db")
     assert [t.number for t in study.trials] == [0, 1, 2, 3]
     assert all(t.user_attrs["params"]["n_estimators"] == 5 and "n_estimators" not in t.params for t in study.trials)
+    assert study.trials[2].params != study.trials[1].params, "the second session draws new points, not the first's"
     defaults = public_params(make_model("lgbm"))
     assert {k: defaults[k] for k in study.trials[0].params} == study.trials[0].params, "trial 0: the defaults"
     assert (folder / "history.png").read_bytes()[:8] == PNG and (folder / "importances.png").read_bytes()[:8] == PNG
@@ -64,6 +67,7 @@ def test_a_study_continues_when_run_again_and_its_best_run_submits(fashion_small
     run = runs.load_run(tmp_path / run_dir)
     assert run.finished and run.config["origin"]["study"] == str((folder / "study.db").resolve())
     assert run.config["origin"]["trial"] == best.number and run.scores["accuracy_mean"] == best.value
+    assert best.user_attrs["log_loss"] == run.scores["log_loss_mean"], "the tie-breaker is the run's log loss"
     assert f"submit it: python -m competition.submit --run {run_dir} --data {fashion_small}" in second.stdout
     submitted = run_cli("competition.submit", "--run", run_dir, "--data", str(fashion_small), "--out", "subs",
                         cwd=tmp_path)
@@ -142,6 +146,37 @@ def test_ctrl_c_keeps_the_finished_trials_and_says_how_to_continue(fashion, tmp_
     monkeypatch.setattr(cv, "fit_fold", real)
     again = tune.tune("dt", fashion, n_folds=3, n_trials=1, runs_dir=tmp_path, progress=False)
     assert [t.state.name for t in again.study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+
+
+def test_log_loss_breaks_a_tie_in_accuracy_and_then_the_earlier_trial_wins():
+    study = optuna.create_study(direction="maximize")
+    for value, loss in [(0.80, 0.50), (0.90, 0.60), (0.90, 0.40), (0.90, 0.40), (0.85, 0.10)]:
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"log_loss": loss}))
+    assert tune.best_trial(study).number == 2
+
+
+def test_a_pruned_trial_cancels_its_folds_not_yet_started(fashion):
+    """On an executor all folds are submitted at once: stopping after the first must drop the rest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folds = make_folds(fashion.y_train, 6, seed=0)
+    started = []
+
+    def fit(*args):
+        started.append(args[-1])
+        return cv.fit_fold(*args)
+
+    def stop(fold):
+        raise optuna.TrialPruned
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn, *args):
+            return super().submit(fit, *args)
+
+    with Counting(1) as pool, pytest.raises(optuna.TrialPruned):
+        cv.cross_validate(make_model("dt", max_depth=3), fashion.x_train, fashion.y_train, fashion.x_test, folds,
+                          executor=pool, on_fold=stop)
+    assert len(started) <= 2, f"folds {started} ran after the trial stopped"
 
 
 @pytest.mark.parametrize("model", [name for name, spec in MODELS.items() if spec.space])
