@@ -158,14 +158,20 @@ def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, 
     else:
         futures = {executor.submit(fit_fold, members[k], x, y, x_test, *fold_rows(folds, fold), classes, fold): (fold, k)
                    for fold, k in jobs}
-        for future in getattr(executor, "as_completed", as_completed)(list(futures)):
-            fold, k = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker's error, or the cluster's (a fold whose workers kept dying)
-                which = f"fold {fold}" + (f" (seed member {k})" if seeds > 1 else "")
-                raise FoldError(f"{which} failed on {type(executor).__name__}: {type(exc).__name__}: {exc}") from exc
-            member_done(fold, k, result)
+        try:
+            for future in getattr(executor, "as_completed", as_completed)(list(futures)):
+                fold, k = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # the worker's error, or the cluster's (a fold whose workers kept dying)
+                    which = f"fold {fold}" + (f" (seed member {k})" if seeds > 1 else "")
+                    raise FoldError(f"{which} failed on {type(executor).__name__}: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+                member_done(fold, k, result)
+        except BaseException:  # a failed fold, or on_fold stopping the run (a pruned trial, Ctrl-C): drop the rest
+            for future in futures:
+                future.cancel()
+            raise
     ordered = [results[fold] for fold in range(n_folds)]
     oof, test, scores = runs.summarise(ordered, encoded, len(classes))
     return CVResult(oof, test, scores, ordered)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ..errors import InputError
+from . import spaces
 
 
 class ParameterError(InputError, InvalidParameterError):
@@ -35,6 +36,8 @@ class ModelSpec:
     build: Callable[[], BaseEstimator]  # returns the model with its default parameters
     summary: str
     keras: bool = False  # trained by Keras: its backend is part of what a run must match
+    # What ``competition.tune`` varies: parameter name -> range (``spaces``); None: not tunable
+    space: Mapping[str, Any] | None = None
 
 
 def _dt():
@@ -91,16 +94,19 @@ def _network(name: str) -> Callable[[], BaseEstimator]:
 
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
-    ModelSpec("logreg", _logreg, "logistic regression on pixels: the quick linear baseline"),
-    ModelSpec("dt", _dt, "a decision tree on pixels (the blog's recipe, random_state 87)"),
-    ModelSpec("rf", _rf, "a random forest of 100 trees on pixels (the blog's recipe)"),
-    ModelSpec("xgb", _xgb, "XGBoost, hist trees, early stopping on an inner split"),
-    ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split"),
-    ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)", keras=True),
-    ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2", keras=True),
+    ModelSpec("logreg", _logreg, "logistic regression on pixels: the quick linear baseline", space=spaces.LINEAR),
+    ModelSpec("dt", _dt, "a decision tree on pixels (the blog's recipe, random_state 87)", space=spaces.TREE),
+    ModelSpec("rf", _rf, "a random forest of 100 trees on pixels (the blog's recipe)", space=spaces.FOREST),
+    ModelSpec("xgb", _xgb, "XGBoost, hist trees, early stopping on an inner split", space=spaces.XGB),
+    ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split", space=spaces.LGBM),
+    ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)", keras=True, space=spaces.MLP),
+    # the blog's recipes are kept as published: no search space
+    ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2",
+              keras=True),
     ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm; flips, shifts, label smoothing, "
-              "a cosine schedule (Keras)", keras=True),
-    ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256", keras=True),
+              "a cosine schedule (Keras)", keras=True, space=spaces.CNN),
+    ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256",
+              keras=True),
 ]}
 
 
