@@ -3,7 +3,7 @@
     python -m competition.cv --model NAME [--data data/fashion-mnist] [--folds 5] [--seed 87]
                              [--param k=v ...] [--limit N] [--seeds N] [--refit] [--time-budget MINUTES]
                              [--runs-dir runs] [--resume RUN_DIR]
-                             [--workers N | --scheduler ADDRESS] [--list] [--report]
+                             [--workers N | --scheduler ADDRESS] [--list] [--report] [--track mlflow]
 
 Two layers, as scikit-learn's ``model_selection`` and nyaggle's ``cross_validate``/``run_experiment``:
 
@@ -38,7 +38,7 @@ import numpy as np
 from sklearn.base import clone
 from tqdm import tqdm
 
-from . import cli, cluster, runs
+from . import cli, cluster, runs, track
 from .cluster import with_threads
 from .data import Competition, load_competition
 from .errors import InputError, InputWarning
@@ -441,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the folds on a running Dask cluster (default: COMPETITION_SCHEDULER, if set)")
     parser.add_argument("--list", action="store_true", help="list the models and their default parameters")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) when it ends")
+    parser.add_argument("--track", choices=["mlflow"], help="log each finished run to MLflow (MLFLOW_TRACKING_URI "
+                        "says where; needs pip install -e '.[tracking]'), after its folder is saved")
     return parser
 
 
@@ -481,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     options = resolve_args(args, parser)
     models = options.pop("models")
+    if args.track:
+        track.require()  # a missing MLflow is said before the cross-validation, not after
     check_models(models, options["params"], options["seeds"], options["time_budget"])  # before a cluster starts or any data is read
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
     start = time.perf_counter()
@@ -494,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
             from .report import run_report
 
             print(f"report: {run_report(run.path, comp=comp)}")
+    if args.track:
+        track.log_runs(made)
     return 0
 
 

@@ -13,7 +13,9 @@
       scores.json       per fold and overall; written last: a run with it is finished
       histories.json    per-fold training curves (Keras epochs, boosting rounds)
 
-    python -m competition.runs [--runs-dir runs]     lists runs with their CV scores
+    python -m competition.runs [--runs-dir runs] [--model NAME ...]   lists runs with their CV scores
+    python -m competition.runs --compare [--model NAME ...]         a table of finished runs: model, the
+                                                                    parameters that differ, CV, time
 
 A run folder that cannot be read (a corrupt ``config.json``, a truncated array) raises ``RunError``
 naming the file; listing runs skips such a folder with a warning, so one broken run never blocks
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import log_loss
 
 from . import cli
@@ -392,18 +395,109 @@ def describe(run: Run) -> str:
     return f"{run.name:<36} {c['model']:<9} {c['folds']}-fold{limit}  {status}"
 
 
+COMPARE_COLUMNS = ("run", "model", "seeds", "folds", "limit", "accuracy_mean", "accuracy_std", "oof_log_loss",
+                   "seconds")
+
+
+def group_by_data(found: list[Run]) -> dict[str, list[Run]]:
+    """Runs by data fingerprint, in order of first appearance: scores on other data do not compare."""
+    groups: dict[str, list[Run]] = {}
+    for run in found:
+        groups.setdefault(run.config["data"]["fingerprint"], []).append(run)
+    return groups
+
+
+def differing_params(found: list[Run]) -> list[str]:
+    """The model parameters whose values differ among the runs that have them, in first-seen order:
+    what sets those runs apart besides the model (a parameter of one model only, at one value, says
+    nothing the model column does not)."""
+    names = dict.fromkeys(name for run in found for name in run.config.get("params") or {})
+    differ = []
+    for name in names:
+        values = {json.dumps(run.config["params"][name], sort_keys=True, default=str)
+                  for run in found if name in (run.config.get("params") or {})}
+        if len(values) > 1:
+            differ.append(name)
+    return differ
+
+
+def compare_table(found: list[Run]) -> pd.DataFrame:
+    """One row per finished run of ``found``, best CV accuracy first: run, model, the parameters that
+    differ (blank where a run's model has no such parameter), seeds, folds, limit, CV accuracy mean
+    and std, OOF log loss and seconds of fitting and predicting. Meant for runs on one data set
+    (``group_by_data``)."""
+    finished = [run for run in found if run.finished]
+    params = differing_params(finished)
+    columns = {name: f"param.{name}" if name in COMPARE_COLUMNS else name for name in params}
+    rows = []
+    for run in finished:
+        c, s, own = run.config, run.scores, run.config.get("params") or {}
+        rows.append({"run": run.name, "model": c["model"],
+                     **{columns[name]: own.get(name, "") for name in params},
+                     "seeds": c.get("seeds", OLD_DEFAULTS["seeds"]), "folds": c["folds"], "limit": c.get("limit"),
+                     "accuracy_mean": s["accuracy_mean"], "accuracy_std": s.get("accuracy_std"),
+                     "oof_log_loss": s.get("oof_log_loss"),
+                     "seconds": s.get("fit_seconds", 0.0) + s.get("predict_seconds", 0.0)})
+    order = ["run", "model", *columns.values(), *COMPARE_COLUMNS[2:]]
+    table = pd.DataFrame(rows, columns=order, dtype=object)  # parameters as given: 4 stays 4, None stays None
+    numbers = ["accuracy_mean", "accuracy_std", "oof_log_loss", "seconds"]
+    table[numbers] = table[numbers].astype(float)
+    return table.sort_values("accuracy_mean", ascending=False, kind="stable", ignore_index=True)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table as aligned text: CV as mean +- std, times as 1m05s."""
+    shown = table.drop(columns=["accuracy_mean", "accuracy_std", "oof_log_loss", "seconds"]).astype(object)
+    shown["limit"] = table["limit"].map(lambda v: "-" if v is None else v)
+    shown["cv accuracy"] = [f"{m:.4f} +- {s:.4f}" for m, s in zip(table["accuracy_mean"], table["accuracy_std"])]
+    shown["oof log loss"] = table["oof_log_loss"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.4f}")
+    shown["time"] = table["seconds"].map(format_seconds)
+    return shown.to_string(index=False)
+
+
+def describe_data(run: Run) -> str:
+    data = run.config["data"]
+    return (f"data {data.get('name', '?')} (fingerprint {data['fingerprint'][:12]}, {data['train_rows']:,} train "
+            f"rows)")
+
+
+def compare(found: list[Run]) -> str:
+    """The comparison ``--compare`` prints: a table per data set, and what was left out."""
+    finished = [run for run in found if run.finished]
+    groups = group_by_data(finished)
+    lines = []
+    if len(groups) > 1:
+        lines += [(f"these runs were made on {len(groups)} different data sets (fingerprints differ): "
+                   "compare scores within a table only"), ""]
+    for group in groups.values():
+        lines += [describe_data(group[0]) + ":", format_table(compare_table(group)), ""]
+    if len(finished) < len(found):
+        lines.append(f"{len(found) - len(finished)} unfinished run(s) left out")
+    return "\n".join(lines).rstrip("\n")
+
+
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.ArgumentParser(prog="python -m competition.runs", description="List cross-validation runs.")
+    parser = cli.ArgumentParser(prog="python -m competition.runs", description="List cross-validation runs, or compare "
+                                "the finished ones side by side (--compare).",
+                                epilog="example: python -m competition.runs --compare --model dt rf")
     parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, help=f"folder of runs (default: {cli.RUNS})")
+    parser.add_argument("--compare", action="store_true",
+                        help="a table of the finished runs: model, the parameters that differ among them, seeds, "
+                             "folds, limit, CV accuracy, OOF log loss, time; best first, one table per data set")
+    parser.add_argument("--model", nargs="+", metavar="NAME", help="only the runs of these models")
     args = parser.parse_args(argv)
     if args.runs_dir.exists() and not args.runs_dir.is_dir():
         raise RunError(f"--runs-dir {args.runs_dir}: is a file, not a folder of runs")
-    runs = list_runs(args.runs_dir)
-    if not runs:
-        print(f"no runs in {args.runs_dir}; start one with python -m competition.cv --model NAME")
-    for run in runs:
-        print(describe(run))
+    found = [run for run in list_runs(args.runs_dir) if not args.model or run.config["model"] in args.model]
+    if not found:
+        which = f" of {', '.join(args.model)}" if args.model else ""
+        print(f"no runs{which} in {args.runs_dir}; start one with python -m competition.cv --model NAME")
+    elif args.compare:
+        print(compare(found) if any(run.finished for run in found) else f"no finished runs in {args.runs_dir}")
+    else:
+        for run in found:
+            print(describe(run))
     return 0
 
 

@@ -3,6 +3,7 @@
     python -m competition.submit --model NAME [--data DIR] [--folds K] [--seed S] [--param k=v ...]
                                  [--limit N] [--seeds N] [--refit]
                                  [--time-budget MINUTES] [--run RUN_DIR] [--name NAME] [--grade] [--report]
+                                 [--track mlflow]
     python -m competition.submit --ensemble RUN_OR_MODEL [RUN_OR_MODEL ...] --method mean|vote|weights|stack
 
 A model's submission reuses the newest finished run with the same model, parameters, seeds, data,
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli, cluster, runs
+from . import cli, cluster, runs, track
 from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, git_commit, parse_param, plan, run_cv
 from .data import Competition, load_competition
 from .ensemble import METHODS, ensemble, resolve_member
@@ -186,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="grade the new submission locally and redraw leaderboard.md (needs the answer key)")
     parser.add_argument("--upload", action="store_true",
                         help="upload the new submission to the grader server (competition.upload's URL and token)")
+    parser.add_argument("--track", choices=["mlflow"], help="log the run and the submission file to MLflow "
+                        "(MLFLOW_TRACKING_URI says where; needs pip install -e '.[tracking]'), after both are saved")
     parser.add_argument("-m", "--message", default="", help="a note stored with the graded or uploaded file")
     return parser
 
@@ -231,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         check_name(args.name)
         if taken(args.out, args.name):
             raise SubmissionError(f"{args.out / args.name}.csv or .json already exists; choose another --name")
+    if args.track:
+        track.require()  # a missing MLflow is said before any cross-validation, not after
     comp = load_competition(args.data, min_class_rows=args.folds)
     run = choose_run(args, comp)
     check_submittable(run, comp)
@@ -246,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
 
         url, token = resolve(None, None)
         print(describe_upload(csv_path, upload(csv_path, url, token, args.message)))
+    if args.track:
+        track.log_runs([run], submission=csv_path)
     return status
 
 
