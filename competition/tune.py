@@ -2,7 +2,7 @@
 
     python -m competition.tune --model NAME [--data DIR] [--folds K] [--seed S] [--limit N]
                                [--param k=v ...] [--trials N] [--timeout SECONDS] [--runs-dir DIR]
-                               [--workers N | --scheduler ADDRESS] [--jobs N]
+                               [--workers N | --scheduler ADDRESS] [--jobs N] [--track mlflow]
 
 Every trial cross-validates one set of parameters (``cv.cross_validate``) on the same folds as
 every run (``cv.plan``), so a trial's score is comparable with any run's. The objective is the mean
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, cv, runs
+from . import cli, cluster, cv, runs, track
 from .data import Competition, load_competition
 from .errors import InputError
 from .fsutil import atomic_open, ensure_dir
@@ -450,6 +450,16 @@ def tune(model: str, comp: Competition, *, n_folds: int = cli.FOLDS, seed: int =
     return Tuned(study, path, best, run, how, pictures, skipped, started)
 
 
+def log_study(tuned: Tuned, experiment: str, model: str) -> None:
+    """The study as an MLflow parent run (found again when the study continues) with its best run
+    folder nested under it."""
+    parent = track.start_parent(experiment, f"study {tuned.path.parent.name}", key=str(tuned.path.resolve()),
+                                params={"model": model, "study": str(tuned.path)})
+    track.log_runs([tuned.run], parent=parent, tags={"optuna.study": str(tuned.path),
+                                                      "optuna.trial": str(tuned.best.number)})
+    track.finish_parent(parent, {"best_accuracy": float(tuned.best.value), "trials": float(len(tuned.study.trials))})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(
         prog="python -m competition.tune",
@@ -486,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=cli.int_at_least(1), default=1, metavar="N",
                         help="trials at once, their folds all on the cluster (needs --workers or --scheduler; "
                              "a new study then keeps Optuna's journal file instead of SQLite)")
+    parser.add_argument("--track", choices=["mlflow"],
+                        help="log the study to MLflow (MLFLOW_TRACKING_URI): a parent run with the best score, its "
+                             "best run folder nested under it")
     return parser
 
 
@@ -496,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs > 1 and not (args.workers or cluster.scheduler_address(args.scheduler)):
         parser.error("--jobs runs trials side by side on a cluster: add --workers N or --scheduler ADDRESS")
     fixed = dict(args.param)
+    if args.track:
+        track.require()  # a missing MLflow is said before the study, not after
     import_optuna()
     search_space(args.model, fixed)
     make_model(args.model, **fixed)  # an impossible --param is refused before any data is read
@@ -518,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{runs.format_seconds(time.perf_counter() - start)} -> {tuned.run.path}")
     data = f" --data {args.data}" if args.data != cli.DATA else ""
     print(f"submit it: python -m competition.submit --run {tuned.run.path}{data}")
+    if args.track:
+        log_study(tuned, comp.name, args.model)
     print("more trials: the same command again continues the study")
     return 0
 

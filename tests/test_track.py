@@ -253,3 +253,18 @@ def test_a_study_nests_its_trials_under_one_parent(tracked, client, store, monke
     top = client.get_run(parent)
     assert top.info.status == "FINISHED" and top.data.params["trials"] == "2"
     assert top.data.metrics["best_accuracy"] == run.scores["accuracy_mean"]
+
+
+def test_tune_track_logs_the_study_with_its_best_run_nested(fashion_small, client, store, tmp_path, monkeypatch,
+                                                            capsys):
+    from competition import tune
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
+    code = tune.main(["--model", "dt", "--data", str(fashion_small), "--folds", "3", "--trials", "2",
+                      "--runs-dir", str(tmp_path / "runs"), "--track", "mlflow"])
+    assert code == 0, capsys.readouterr().err
+    best = next(r for r in runs.list_runs(tmp_path / "runs") if "origin" in r.config)
+    (logged,) = logged_runs(client, best)
+    parent = client.get_run(logged.data.tags["mlflow.parentRunId"])
+    assert parent.data.metrics["best_accuracy"] == best.scores["accuracy_mean"] == logged.data.metrics["accuracy_mean"]
+    assert parent.data.metrics["trials"] == 2 and logged.data.tags["optuna.trial"] == str(best.config["origin"]["trial"])
