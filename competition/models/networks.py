@@ -242,8 +242,8 @@ class CNN(KerasClassifier):
                               "label_smoothing": [RATE], "time_budget": [POSITIVE, None],
                               "validation_fraction": [RATE]}
 
-    def __init__(self, width=16, stages=3, convs=2, dropout=0.3, flip=True, shift=2, erase=0.0, flip_tta=True,
-                 epochs=15, batch_size=128, learning_rate=3e-3, weight_decay=5e-4, label_smoothing=0.1,
+    def __init__(self, width=16, stages=3, convs=2, dropout=0.1, flip=True, shift=2, erase=0.0, flip_tta=True,
+                 epochs=15, batch_size=128, learning_rate=4e-3, weight_decay=5e-4, label_smoothing=0.1,
                  time_budget=None, validation_fraction=0.0, random_state=87, verbose=2):
         self.width, self.stages, self.convs, self.dropout = width, stages, convs, dropout
         self.flip, self.shift, self.erase, self.flip_tta = flip, shift, erase, flip_tta
