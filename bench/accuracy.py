@@ -1,6 +1,6 @@
 """Benchmark: time to accuracy of the CNN against the blog's CNN, in one process, on one fold.
 
-    python bench/accuracy.py [--data data/fashion-mnist] [--seed-epochs 6] [--param cnn:epochs=15]
+    python bench/accuracy.py [--data data/fashion-mnist] [--seed-epochs 35] [--param epochs=15]
                              [--cv] [--refit] [--out bench/accuracy.png]
 
 Both models train on fold 0's training rows of the competition's 5 folds (48,000 images of the
@@ -87,7 +87,8 @@ def plot(results: list[dict], path: Path) -> None:
     for threshold in THRESHOLDS:
         ax.axhline(threshold, color="grey", linewidth=0.5, linestyle=":")
     ax.set(xlabel="training time (minutes, 2 CPU cores)", ylabel="held-out accuracy (fold 0, 12,000 images)",
-           title="time to accuracy on Fashion-MNIST", ylim=(0.85, 0.96))
+           title="time to accuracy on Fashion-MNIST",
+           ylim=(min(0.85, min(r["curve"][-1][1] for r in results) - 0.03), 0.96))  # every curve's end in view
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -98,7 +99,9 @@ def plot(results: list[dict], path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"))
-    parser.add_argument("--seed-epochs", type=int, default=6, help="epochs of cnn-seed (its recipe's 500 would take hours)")
+    parser.add_argument("--seed-epochs", type=int, default=35,
+                        help="epochs of cnn-seed (default 35: it first reached 0.92 at epoch 31; its recipe's 500 "
+                             "would take hours)")
     parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                         help="a parameter of the new cnn")
     parser.add_argument("--cv", action="store_true", help="also time the 5-fold CV of cnn (target 1)")

@@ -17,6 +17,7 @@ The networks are backend-neutral: TensorFlow on CPU here, JAX or PyTorch elsewhe
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -275,20 +276,24 @@ class CNN(KerasClassifier):
         shift, erase = (self.shift, self.erase) if images else (0, 0.0)
         rng = np.random.default_rng(self.random_state)
         x_train, y_train = x[train], one_hot(encoded[train], n_classes)
-        schedule = WarmupCosine(keras, self.learning_rate, -(-len(train) // batch), self.epochs, self.time_budget)
-        model.compile(optimizer=keras.optimizers.AdamW(self.learning_rate, weight_decay=self.weight_decay),
+        schedule = warmup_cosine(keras, self.learning_rate, -(-len(train) // batch), self.epochs)
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing),
                       metrics=["accuracy"])
         validation = None if valid is None else (x[valid], one_hot(encoded[valid], n_classes))
-        callbacks = [schedule.callback()] + self._callbacks()
+        callbacks = self._callbacks()
         history: dict[str, list] = {}
         epoch = 0
         while epoch < schedule.epochs:
+            started = time.perf_counter()
             augmented = augment(x_train, rng, flip=self.flip, shift=shift, erase=erase)
             done = model.fit(augmented, y_train, batch_size=batch, epochs=epoch + 1, initial_epoch=epoch,
                              validation_data=validation, callbacks=callbacks, verbose=self.verbose)
             for key, values in done.history.items():
                 history.setdefault(key, []).extend(values)
+            if epoch == 0 and self.time_budget is not None:
+                schedule.epochs = epochs_within(self.time_budget, time.perf_counter() - started)
+                model.train_function = None  # traced again, with the schedule stretched to the new end
             epoch += 1
         done.history = history
         return done
@@ -334,39 +339,35 @@ def augment(images: np.ndarray, rng: np.random.Generator, *, flip: bool, shift: 
     return out
 
 
-class WarmupCosine:
-    """The learning rate per step: a linear warm-up over the first epoch from 1/10 of ``peak``,
-    then a cosine decay to zero at the end of the last epoch. With ``budget`` (seconds) the number
-    of epochs (``epochs``, read by the training loop) is set when the first ends: as many as the
-    budget holds at that epoch's pace."""
+def warmup_cosine(keras, peak: float, steps_per_epoch: int, epochs: int):
+    """A Keras learning-rate schedule: a linear warm-up over the first epoch from 1/10 of ``peak``,
+    then a cosine decay to zero at the end of the last epoch. Computed inside the training step
+    from the optimizer's step count, so it holds on every backend (a callback assigning the rate
+    each batch is lost on JAX, which carries the optimizer's state through an epoch). Its
+    ``epochs`` may be changed between ``fit`` calls; the train function must then be traced again."""
 
-    def __init__(self, keras, peak: float, steps_per_epoch: int, epochs: int, budget: float | None):
-        self.keras, self.peak, self.steps_per_epoch, self.budget = keras, peak, steps_per_epoch, budget
-        self.epochs = epochs
+    class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self):
+            self.peak, self.steps_per_epoch, self.epochs = peak, steps_per_epoch, epochs
 
-    def rate(self, step: int) -> float:
-        warmup = self.steps_per_epoch
-        if step < warmup:
-            return self.peak * (0.1 + 0.9 * step / warmup)
-        progress = min(1.0, (step - warmup) / max(1, (self.epochs - 1) * self.steps_per_epoch))
-        return self.peak * 0.5 * (1 + np.cos(np.pi * progress))
+        def __call__(self, step):
+            ops = keras.ops
+            step = ops.cast(step, "float32")
+            warmup = float(self.steps_per_epoch)
+            rising = self.peak * (0.1 + 0.9 * step / warmup)
+            progress = ops.minimum(1.0, (step - warmup) / max(1.0, (self.epochs - 1) * warmup))
+            return ops.where(step < warmup, rising, self.peak * 0.5 * (1 + ops.cos(math.pi * progress)))
 
-    def callback(self):
-        schedule = self
+        def get_config(self):
+            return {"peak": self.peak, "steps_per_epoch": self.steps_per_epoch, "epochs": self.epochs}
 
-        class Schedule(self.keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.epoch, self.started = epoch, time.perf_counter()
+    return WarmupCosine()
 
-            def on_train_batch_begin(self, batch, logs=None):
-                self.model.optimizer.learning_rate.assign(schedule.rate(self.epoch * schedule.steps_per_epoch + batch))
 
-            def on_epoch_end(self, epoch, logs=None):
-                if schedule.budget is not None and epoch == 0:
-                    schedule.epochs = max(2, min(MAX_BUDGET_EPOCHS,
-                                                 int(schedule.budget // (time.perf_counter() - self.started))))
-
-        return Schedule()
+def epochs_within(budget: float, first_epoch_seconds: float) -> int:
+    """How many epochs a ``budget`` of seconds holds at the first epoch's pace (2 at least: the
+    warm-up alone is no training)."""
+    return max(2, min(MAX_BUDGET_EPOCHS, int(budget // first_epoch_seconds)))
 
 
 class SeedCNN(KerasClassifier):
