@@ -304,7 +304,15 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
         if not np.array_equal(runs.load_run(run_dir).folds(), folds):
             raise RunMismatchError(f"cannot resume {run_dir}: its folds differ from the folds made now")
     else:
+        twin = twin_run(runs_dir, config, folds)
+        if twin is not None:
+            config["folds_from"] = str(twin.path)
         run_dir = runs.create(runs_dir, model, config, folds, y)
+        if twin is not None:
+            copied = runs.copy_folds(twin.path, run_dir, n_folds)
+            if progress:
+                print(f"{copied} of {n_folds} folds copied from {twin.path} (the same recipe "
+                      f"{'without' if refit else 'with'} --refit)", flush=True)
     done = []
     for fold in range(n_folds):
         saved = runs.load_fold(run_dir, fold)
@@ -345,6 +353,17 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
             runs.save_refit(run_dir, refitted)
     runs.finish(run_dir, result.folds, y, len(comp.classes), refitted)
     return runs.load_run(run_dir)
+
+
+def twin_run(runs_dir: str | Path, config: dict, folds: np.ndarray) -> runs.Run | None:
+    """A finished run that differs from ``config`` only in ``refit``: its folds are the ones this
+    run would train (a refit adds one model after the same folds), so ``submit --refit`` after
+    ``make submit`` trains the refit alone, and the reverse trains nothing."""
+    twin = runs.find_matching(runs_dir, {**config, "refit": not config["refit"]})
+    try:
+        return twin if twin is not None and np.array_equal(twin.folds(), folds) else None
+    except runs.RunError:  # a damaged folds.npy: train the folds rather than trust its fold files
+        return None
 
 
 def seconds_per_fit(model: str, minutes: float, n_folds: int, seeds: int, refit: bool) -> float:

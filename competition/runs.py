@@ -287,6 +287,17 @@ def load_refit(run_dir: Path) -> RefitResult | None:
     return RefitResult(test_proba, scores)
 
 
+def copy_folds(source: Path, run_dir: Path, n_folds: int) -> int:
+    """Copy ``source``'s readable folds into ``run_dir`` (a new run of the same folds); return how many."""
+    copied = 0
+    for fold in range(n_folds):
+        saved = load_fold(source, fold)
+        if saved is not None:
+            save_fold(run_dir, saved)
+            copied += 1
+    return copied
+
+
 def done_folds(run_dir: Path, n_folds: int) -> list[int]:
     return [k for k in range(n_folds) if fold_paths(run_dir, k)[1].is_file()]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -385,3 +386,24 @@ def test_an_interrupted_refit_resumes_from_what_was_saved(fashion, tmp_path, mon
     monkeypatch.undo()
     again = cv.run_cv("dt", fashion, n_folds=3, params=params, refit=True, resume=run.path, progress=False)
     assert np.array_equal(again.test(), test)
+
+
+def test_a_refit_after_a_plain_run_copies_its_folds_and_trains_only_the_refit(fashion, tmp_path, monkeypatch):
+    """``make submit`` then ``submit --refit``: the folds are the plain run's (copied, not trained
+    again), only the refit trains; and a plain run after a refit one trains nothing."""
+    params = {"max_depth": 4}
+    plain = cv.run_cv("dt", fashion, n_folds=3, params=params, runs_dir=tmp_path, progress=False)
+    fits = []
+    real_fit_fold = cv.fit_fold
+    monkeypatch.setattr(cv, "fit_fold", lambda *a, **k: fits.append(a) or real_fit_fold(*a, **k))
+    refitted = cv.run_cv("dt", fashion, n_folds=3, params=params, refit=True, runs_dir=tmp_path, progress=False)
+    assert fits == [], "no fold trained again"
+    assert refitted.path != plain.path and refitted.config["folds_from"] == str(plain.path)
+    assert refitted.scores["folds"] == plain.scores["folds"] and np.array_equal(refitted.oof(), plain.oof(), equal_nan=True)
+    assert refitted.scores["refit"]["rows"] == len(fashion.y_train) and not np.allclose(refitted.test(), plain.test())
+    shutil.rmtree(plain.path)
+    again = cv.run_cv("dt", fashion, n_folds=3, params=params, runs_dir=tmp_path, progress=False)
+    assert fits == [] and again.config["folds_from"] == str(refitted.path)
+    assert np.array_equal(again.test(), plain.test()), "the folds' mean, as the plain run had it"
+    other = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 5}, refit=True, runs_dir=tmp_path, progress=False)
+    assert len(fits) == 3 and "folds_from" not in other.config, "another recipe's folds are trained"
