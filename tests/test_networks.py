@@ -11,7 +11,7 @@ import pytest
 
 from competition import cv
 from competition.data import load_competition
-from competition.models import make_model
+from competition.models import default_keras_backend, keras_backend, make_model
 from competition.models.networks import augment, epochs_within, import_keras, warmup_cosine
 
 
@@ -83,3 +83,19 @@ def test_a_time_budget_is_refused_for_a_model_without_epochs(fashion_small, tmp_
     assert "--time-budget: model rf has no time budget" in done.stderr and not (tmp_path / "runs").exists()
     assert cv.seconds_per_fit("cnn", 30, n_folds=5, seeds=2, refit=False) == round(30 * 60 * cv.BUDGET_SHARE / 10, 1)
     assert cv.seconds_per_fit("cnn", 30, n_folds=5, seeds=1, refit=True) == round(30 * 60 * cv.BUDGET_SHARE / 6.25, 1)
+
+
+def test_without_keras_backend_the_first_installed_backend_trains(monkeypatch):
+    """A GPU machine with JAX alone runs the same commands: TensorFlow if installed, else JAX, else PyTorch."""
+    import importlib.util
+
+    installed = {"jax", "torch"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name in installed else None)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert default_keras_backend() == "jax" == keras_backend("cnn") and keras_backend("rf") is None
+    installed.discard("jax")
+    assert default_keras_backend() == "torch"
+    installed.add("tensorflow")
+    assert default_keras_backend() == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert default_keras_backend() == "jax", "the variable, when set, decides"

@@ -13,6 +13,7 @@ estimator it wraps (``estimator__max_depth``); an unknown name or an impossible 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -110,12 +111,24 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
 ]}
 
 
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")  # without KERAS_BACKEND, the first one installed
+
+
+def default_keras_backend() -> str:
+    """``KERAS_BACKEND`` if set, else the first of ``KERAS_BACKENDS`` installed: TensorFlow, the
+    fastest on a CPU here, then JAX, so that a GPU machine with only JAX (or PyTorch) runs the same
+    commands unchanged. With none installed, TensorFlow: Keras' own error then says what is missing."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    return next((name for name in KERAS_BACKENDS if importlib.util.find_spec(name) is not None), "tensorflow")
+
+
 def keras_backend(model: str) -> str | None:
-    """The Keras backend a run of ``model`` uses (``KERAS_BACKEND``, TensorFlow by default), or None
-    for a model Keras does not train."""
+    """The Keras backend a run of ``model`` uses (``default_keras_backend``), or None for a model
+    Keras does not train."""
     if not MODELS[model].keras:
         return None
-    return os.environ.get("KERAS_BACKEND", "tensorflow")
+    return default_keras_backend()
 
 
 def resolve_params(model: BaseEstimator, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ uint8 pixels / 255, other dtypes as given; impossible hyperparameters raise ``Pa
 before Keras is imported. Rows ``(N, F)`` reach the network as column images F pixels high and one
 wide (``as_images``), so that the CNNs' left-right flips leave them as they are.
 
-The networks are backend-neutral: TensorFlow on CPU here, JAX or PyTorch elsewhere
-(``KERAS_BACKEND``). No global state beyond Keras' own session, which is cleared per fit.
+The networks are backend-neutral: ``KERAS_BACKEND`` when set, else TensorFlow where it is
+installed (the fastest here, on CPU), else JAX, else PyTorch (``default_keras_backend``). No global state beyond Keras' own session, which is cleared per fit.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
+from . import default_keras_backend
 from .pixels import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, RATE, SEED, ImageClassifier, inner_split
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter (CUDA probing on CPU machines)
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ["KERAS_BACKEND"] = default_keras_backend()  # before Keras is imported: it reads the variable once
 
 MIN_STEPS = 32  # steps an epoch should have at least, data allowing (``KerasClassifier._batch_size``)
 MIN_BATCH = 16  # the smallest batch that rule makes: batch norm needs a few samples a batch
