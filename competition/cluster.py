@@ -9,7 +9,8 @@ exactly as a local run does. A worker that dies mid-fold costs a retry elsewhere
 task only when asked: ``RETRIES``); tasks are submitted with ``pure=False`` so that two folds with
 equal arguments are never merged into one. Each worker runs one fold at a time with the threads it
 has, and the models' own ``n_jobs`` follow that share, so TensorFlow, XGBoost and LightGBM do not
-oversubscribe the cores (Dask already sets the BLAS thread variables to 1 on its workers).
+oversubscribe the cores (Dask already sets the BLAS thread variables to 1 on its workers;
+TensorFlow's pools are sized per task, ``with_tensorflow_threads``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from .errors import InputError
 
 RETRIES = 2  # a fold whose worker died is tried again elsewhere this often
+TENSORFLOW_THREADS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 CONNECT_SECONDS = 10  # a scheduler that does not answer within this is reported, not waited for
 
 
@@ -33,6 +35,16 @@ class ClusterError(InputError):
 
 def scheduler_address(scheduler: str | None) -> str | None:
     return scheduler or os.environ.get("COMPETITION_SCHEDULER") or None
+
+
+def with_tensorflow_threads(threads: int, fn, *args):
+    """``fn(*args)`` on a worker, with TensorFlow's thread pools sized to the worker's ``threads``:
+    TensorFlow sizes them from every core of the machine when it first runs in a process (two
+    one-thread workers would then run four busy threads on two cores), reading these variables
+    then. Set on the worker, not the client, so it holds on workers started by hand too."""
+    for name in TENSORFLOW_THREADS:
+        os.environ.setdefault(name, str(threads))
+    return fn(*args)
 
 
 def with_threads(estimator, threads: int):
@@ -62,7 +74,8 @@ class DaskExecutor:
         return value
 
     def submit(self, fn, *args):
-        return self.client.submit(fn, *[self._remote(a) for a in args], pure=False, retries=RETRIES)
+        return self.client.submit(with_tensorflow_threads, self.threads, fn, *[self._remote(a) for a in args],
+                                  pure=False, retries=RETRIES)
 
 
 @contextmanager

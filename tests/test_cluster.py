@@ -44,6 +44,12 @@ def test_a_run_through_the_cluster_equals_the_in_process_run(fashion, local_clus
     assert sorted(p.name for p in (there.path / "folds").iterdir()) == sorted(p.name for p in (here.path / "folds").iterdir())
 
 
+def test_tensorflow_on_a_worker_gets_the_workers_threads_not_every_core(local_cluster):
+    """Two one-thread workers must not each start TensorFlow with a pool of every core's threads."""
+    assert local_cluster.submit(os.getenv, "TF_NUM_INTRAOP_THREADS").result() == "1"
+    assert local_cluster.submit(os.getenv, "TF_NUM_INTEROP_THREADS").result() == "1"
+
+
 def test_a_worker_killed_mid_fold_costs_a_retry_not_the_run(fashion, local_cluster, tmp_path):
     params = {"n_estimators": 300}
     client = local_cluster.client
