@@ -330,9 +330,11 @@ def augment(images: np.ndarray, rng: np.random.Generator, *, flip: bool, shift: 
         out[flipped] = out[flipped, :, ::-1]
     if shift:
         padded = np.pad(out, ((0, 0), (shift, shift), (shift, shift), (0, 0)))
-        rows = rng.integers(0, 2 * shift + 1, n)[:, None] + np.arange(height)
-        cols = rng.integers(0, 2 * shift + 1, n)[:, None] + np.arange(width)
-        out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+        top, left = rng.integers(0, 2 * shift + 1, n), rng.integers(0, 2 * shift + 1, n)
+        for dy in range(2 * shift + 1):  # one slice per offset: whole-image copies, not a per-pixel gather
+            for dx in range(2 * shift + 1):
+                moved = np.flatnonzero((top == dy) & (left == dx))
+                out[moved] = padded[moved, dy:dy + height, dx:dx + width]
     for i in np.flatnonzero(rng.random(n) < erase):
         h, w = (rng.integers(max(1, side // 5), max(2, side // 2 + 1)) for side in (height, width))
         top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
