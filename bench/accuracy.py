@@ -1,6 +1,6 @@
 """Benchmark: time to accuracy of the CNN against the blog's CNN, in one process, on one fold.
 
-    python bench/accuracy.py [--data data/fashion-mnist] [--seed-epochs 35] [--param epochs=15]
+    python bench/accuracy.py [--data data/fashion-mnist] [--seed-epochs 35] [--param epochs=24]
                              [--cv] [--refit] [--out bench/accuracy.png]
 
 Both models train on fold 0's training rows of the competition's 5 folds (48,000 images of the

@@ -245,7 +245,7 @@ class CNN(KerasClassifier):
                               "validation_fraction": [RATE]}
 
     def __init__(self, width=16, stages=3, convs=2, dropout=0.1, flip=True, shift=2, erase=0.0, flip_tta=True,
-                 epochs=15, batch_size=128, learning_rate=4e-3, weight_decay=5e-4, label_smoothing=0.1,
+                 epochs=24, batch_size=128, learning_rate=4e-3, weight_decay=5e-4, label_smoothing=0.1,
                  time_budget=None, validation_fraction=0.0, random_state=87, verbose=2):
         self.width, self.stages, self.convs, self.dropout = width, stages, convs, dropout
         self.flip, self.shift, self.erase, self.flip_tta = flip, shift, erase, flip_tta
