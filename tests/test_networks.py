@@ -99,3 +99,22 @@ def test_without_keras_backend_the_first_installed_backend_trains(monkeypatch):
     assert default_keras_backend() == "tensorflow"
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     assert default_keras_backend() == "jax", "the variable, when set, decides"
+
+
+def test_each_epoch_trains_on_a_new_order_shuffled_by_numpy_not_keras(fashion_small, monkeypatch):
+    """Keras' own shuffle stalls every per-epoch ``fit`` on TensorFlow; the rows are shuffled before instead."""
+    keras = import_keras()
+    seen = []
+    real_fit = keras.Model.fit
+
+    def fit(self, x, y, **kwargs):
+        seen.append((y.argmax(axis=1), kwargs["shuffle"]))
+        return real_fit(self, x, y, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    comp = load_competition(fashion_small)
+    make_model("cnn", width=4, stages=2, epochs=2, verbose=0).fit(comp.x_train, comp.y_train)
+    (first, shuffled_first), (second, shuffled_second) = seen
+    encoded = np.searchsorted(np.unique(comp.y_train), comp.y_train)
+    assert not shuffled_first and not shuffled_second
+    assert sorted(first) == sorted(encoded) and not np.array_equal(first, encoded) and not np.array_equal(first, second)
