@@ -12,7 +12,7 @@ import pytest
 from competition import cv
 from competition.data import load_competition
 from competition.models import default_keras_backend, keras_backend, make_model
-from competition.models.networks import augment, epochs_within, import_keras, warmup_cosine
+from competition.models.networks import augment, epochs_within, import_keras, in_batches, warmup_cosine
 
 
 def test_a_shift_moves_each_image_by_its_own_offset_and_fills_zeros():
@@ -101,20 +101,22 @@ def test_without_keras_backend_the_first_installed_backend_trains(monkeypatch):
     assert default_keras_backend() == "jax", "the variable, when set, decides"
 
 
-def test_each_epoch_trains_on_a_new_order_shuffled_by_numpy_not_keras(fashion_small, monkeypatch):
-    """Keras' own shuffle stalls every per-epoch ``fit`` on TensorFlow; the rows are shuffled before instead."""
+def test_each_epoch_trains_on_a_new_order_in_a_pipeline_that_does_not_autotune(fashion_small, monkeypatch):
+    """The rows are shuffled by NumPy, and on TensorFlow handed over as a ``tf.data`` pipeline whose
+    autotuning is off: Keras' own pipeline from arrays held up the end of every ``fit``."""
     keras = import_keras()
     seen = []
     real_fit = keras.Model.fit
 
-    def fit(self, x, y, **kwargs):
-        seen.append((y.argmax(axis=1), kwargs["shuffle"]))
-        return real_fit(self, x, y, **kwargs)
+    def fit(self, x, **kwargs):
+        assert x.options().autotune.enabled is False and kwargs["shuffle"] is False
+        seen.append(np.concatenate([labels.numpy().argmax(axis=1) for _, labels in x]))
+        return real_fit(self, x, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", fit)
     comp = load_competition(fashion_small)
-    make_model("cnn", width=4, stages=2, epochs=2, verbose=0).fit(comp.x_train, comp.y_train)
-    (first, shuffled_first), (second, shuffled_second) = seen
-    encoded = np.searchsorted(np.unique(comp.y_train), comp.y_train)
-    assert not shuffled_first and not shuffled_second
+    model = make_model("cnn", width=4, stages=2, epochs=2, verbose=0).fit(comp.x_train, comp.y_train)
+    first, second = seen
+    encoded = np.searchsorted(model.classes_, comp.y_train)
     assert sorted(first) == sorted(encoded) and not np.array_equal(first, encoded) and not np.array_equal(first, second)
+    assert in_batches(np.zeros((5, 2, 2, 1)), batch=2)["x"].options().autotune.enabled is False, "predict's too"

@@ -166,7 +166,7 @@ class KerasClassifier(ImageClassifier):
         return self._predict_images(as_images(self._predict_inputs(X)))
 
     def _predict_images(self, x: np.ndarray) -> np.ndarray:
-        proba = np.asarray(self.model_.predict(x, batch_size=1024, verbose=0), dtype=np.float64)
+        proba = np.asarray(self.model_.predict(**in_batches(x, batch=1024), verbose=0), dtype=np.float64)
         return proba / proba.sum(axis=1, keepdims=True)  # float32 softmax sums to 1 only roughly
 
 
@@ -271,11 +271,9 @@ class CNN(KerasClassifier):
 
     def _train(self, keras, model, x, encoded, train, valid):
         """One ``fit`` call per epoch, each on a freshly shuffled and augmented copy of the training
-        images: Keras then slices plain arrays in C++ (a Python ``PyDataset`` feeding batches doubled
-        the epoch). The shuffle is NumPy's, not Keras': on TensorFlow, Keras' shuffled pipeline keeps
-        gathering the next batches after the epoch ends, and each ``fit`` then waited about 8 s for
-        it to stop (48,000 images: 21 s an epoch instead of 13). A thread makes the next epoch's
-        copy while this one trains: NumPy lets go of the GIL, TensorFlow leaves a quarter core idle."""
+        images, in order (``in_batches``; a Python ``PyDataset`` feeding batches doubled the epoch). A
+        thread makes the next epoch's copy while this one trains: NumPy lets go of the GIL, and
+        TensorFlow leaves a quarter of a core idle."""
         n_classes = len(self.classes_)
         batch = self._batch_size(len(train))
         images = x.shape[2] > 1  # not rows reshaped to columns (``as_images``): moving those would scramble features
@@ -301,8 +299,8 @@ class CNN(KerasClassifier):
                 started = time.perf_counter()
                 images, labels = coming.result()
                 coming = host.submit(next_epoch)  # one in order after another: the same draws every run
-                done = model.fit(images, labels, batch_size=batch, epochs=epoch + 1, initial_epoch=epoch,
-                                 shuffle=False, validation_data=validation, callbacks=callbacks, verbose=self.verbose)
+                done = model.fit(**in_batches(images, labels, batch=batch), epochs=epoch + 1, initial_epoch=epoch,
+                                 validation_data=validation, callbacks=callbacks, verbose=self.verbose)
                 for key, values in done.history.items():
                     history.setdefault(key, []).extend(values)
                 if epoch == 0 and self.time_budget is not None:
@@ -324,6 +322,25 @@ class CNN(KerasClassifier):
         if self.flip_tta and self.flip:
             proba = (proba + super()._predict_images(x[:, :, ::-1])) / 2
         return proba
+
+
+def in_batches(x: np.ndarray, y: np.ndarray | None = None, *, batch: int) -> dict:
+    """``fit`` or ``predict`` arguments for the arrays in order, in batches of ``batch``. On
+    TensorFlow a ``tf.data`` pipeline without autotuning: the one Keras builds from arrays
+    autotunes, and its tuning thread held up the end of every ``fit`` and ``predict`` by 1 to 20 s
+    (48,000 images: epochs of 13 s took 17 s on average). Elsewhere the arrays, as Keras takes them."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        data = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+        arguments = {"x": data.batch(batch).prefetch(2).with_options(options)}
+    else:
+        arguments = {"x": x, "batch_size": batch} if y is None else {"x": x, "y": y, "batch_size": batch}
+    return arguments if y is None else {**arguments, "shuffle": False}  # fit's: the order is the one given
 
 
 def one_hot(encoded: np.ndarray, n_classes: int) -> np.ndarray:
