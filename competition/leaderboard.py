@@ -33,6 +33,10 @@ def recipe_text(entry: dict) -> str:
         text += " (" + ", ".join(f"{k}={v}" for k, v in recipe["overrides"].items()) + ")"
     if recipe.get("limit"):
         text += f" [limit {recipe['limit']}]"
+    if (recipe.get("seeds") or 1) > 1:
+        text += f" [{recipe['seeds']} seeds]"
+    if recipe.get("refit"):
+        text += " [refit on all rows]"  # its test predictions are one model's, not the folds' mean
     return text.replace("|", "/")
 
 

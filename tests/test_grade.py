@@ -353,3 +353,10 @@ def test_leaderboard_refuses_a_missing_or_folder_ledger(tmp_path):
                                str(tmp_path / "lb.md")], capture_output=True, text=True, cwd=tmp_path, timeout=60)
         assert done.returncode == 1 and words in done.stderr
     assert not (tmp_path / "lb.md").exists()
+
+
+def test_the_leaderboard_tells_a_refit_and_averaged_seeds_from_the_folds_mean():
+    from competition.leaderboard import recipe_text
+
+    assert recipe_text({"recipe": {"model": "cnn", "refit": False, "seeds": 1}}) == "cnn"
+    assert recipe_text({"recipe": {"model": "cnn", "refit": True, "seeds": 3}}) == "cnn [3 seeds] [refit on all rows]"

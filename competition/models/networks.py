@@ -12,7 +12,8 @@ before Keras is imported. Rows ``(N, F)`` reach the network as column images F p
 wide (``as_images``), so that the CNNs' left-right flips leave them as they are.
 
 The networks are backend-neutral: ``KERAS_BACKEND`` when set, else TensorFlow where it is
-installed (the fastest here, on CPU), else JAX, else PyTorch (``default_keras_backend``). No global state beyond Keras' own session, which is cleared per fit.
+installed (the fastest here, on CPU), else JAX, else PyTorch (``default_keras_backend``). No global
+state beyond Keras' own session, which is cleared per fit.
 """
 
 from __future__ import annotations
