@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cli, cluster, runs, track
-from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, git_commit, parse_param, plan, run_cv
+from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, git_commit, parse_param, plan, run_cv, twin_run
 from .data import Competition, load_competition
 from .ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
@@ -202,8 +202,8 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         print(describe_ensemble(report, run))
         return run
     overrides = dict(args.param)
-    _, _, config = plan(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                        seeds=args.seeds, refit=args.refit, time_budget=args.time_budget)
+    _, folds, config = plan(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
+                            seeds=args.seeds, refit=args.refit, time_budget=args.time_budget)
     found = runs.find_matching(args.runs_dir, config)
     if found:
         print(f"reusing {found.path} (same model, parameters, seeds, data, folds and seed)")
@@ -211,7 +211,7 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
     interrupted = runs.find_matching(args.runs_dir, config, finished=False)
     if interrupted:
         print(f"resuming {interrupted.path} ({len(interrupted.done_folds)} of {args.folds} folds done)")
-    else:
+    elif twin_run(args.runs_dir, config, folds) is None:  # with a twin, run_cv says which folds it copies
         print(f"no finished run of {args.model} with these settings in {args.runs_dir}: cross-validating first")
     with cluster.executor(args.workers, args.scheduler) as executor:
         return run_cv(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,

@@ -135,6 +135,10 @@ def test_cli_reuses_a_matching_run_and_prints_the_summary(fashion_small, tmp_pat
     (run,) = runs.list_runs(tmp_path / "runs")
     assert f"reusing {run.path.relative_to(tmp_path)}" in second.stdout
     assert len(list((tmp_path / "submissions").glob("*.csv"))) == 2
+    refit = subprocess.run(command + ["--refit"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert refit.returncode == 0, refit.stderr
+    assert f"3 of 3 folds copied from {run.path.relative_to(tmp_path)}" in refit.stdout
+    assert "cross-validating first" not in refit.stdout, "only the refit trains: nothing is cross-validated"
     cv.run_cv("logreg", load_competition(fashion_small), n_folds=3, params={"max_iter": 50},
                       runs_dir=tmp_path / "runs", progress=False)
     blend = subprocess.run([sys.executable, "-m", "competition.submit", "--ensemble", str(run.path), "logreg",

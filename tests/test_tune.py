@@ -87,6 +87,23 @@ def test_the_best_run_saved_from_memory_is_the_run_cv_would_make(fashion, tmp_pa
     runs.verify(tuned.run)
 
 
+def test_a_trial_whose_recipe_a_finished_run_holds_takes_its_scores_and_trains_nothing(fashion, tmp_path,
+                                                                                         monkeypatch):
+    defaults = cv.run_cv("dt", fashion, n_folds=3, runs_dir=tmp_path, progress=False)
+    real, trained = cv.cross_validate, []
+    monkeypatch.setattr(cv, "cross_validate", lambda *a, **k: trained.append(1) or real(*a, **k))
+    space = {"max_depth": Choice((None,))}  # every trial the defaults (a full tree), as the run above
+    tuned = tune.tune("dt", fashion, n_folds=3, n_trials=2, runs_dir=tmp_path, space=space, progress=False)
+    assert trained == [], "both trials took the finished run's scores"
+    for trial in tuned.study.trials:
+        assert trial.user_attrs["run"] == str(defaults.path) and trial.value == defaults.scores["accuracy_mean"]
+        assert trial.user_attrs["log_loss"] == defaults.scores["log_loss_mean"]
+        assert list(trial.intermediate_values.values()) == pytest.approx(
+            [np.mean([f["accuracy"] for f in defaults.scores["folds"][:k]]) for k in (1, 2, 3)])
+    assert tuned.how == "reused, an earlier run of the same recipe" and tuned.run.path == defaults.path
+    assert len(runs.list_runs(tmp_path)) == 1
+
+
 def test_a_continued_study_with_the_same_best_reuses_its_run(fashion, tmp_path):
     space = {"max_depth": Choice((6,))}  # every trial the same tree: ties go to the earlier trial
     first = tune.tune("dt", fashion, n_folds=3, n_trials=1, runs_dir=tmp_path, space=space, progress=False)
