@@ -447,12 +447,13 @@ def tune(model: str, comp: Competition, *, n_folds: int = cli.FOLDS, seed: int =
     say(progress, "searching " + "; ".join(f"{n} {d}" for n, d in space.items())
         + (f"; fixed {format_params(fixed)}" if fixed else ""))
     kept = Kept()
+
+    def finished_run(params: dict[str, Any]) -> runs.Run | None:
+        return runs.find_matching(runs_dir, cv.plan(model, comp, n_folds=n_folds, seed=seed, params=params,
+                                                    limit=limit)[2])
+
     bar = Progress(n_trials, model, progress)
     try:
-        def finished_run(params: dict[str, Any]) -> runs.Run | None:
-            return runs.find_matching(runs_dir, cv.plan(model, comp, n_folds=n_folds, seed=seed, params=params,
-                                                        limit=limit)[2])
-
         study.optimize(make_objective(model, comp, folds, fixed, space, executor, kept, finished_run, progress),
                        n_trials=n_trials, timeout=timeout, n_jobs=jobs, callbacks=[bar])
     except KeyboardInterrupt:
