@@ -144,10 +144,22 @@ def signal_mid_build(tmp_path, sig: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "competition.prepare", "--out", str(tmp_path / "c"),
                              "--limit-test", "10"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".c.building-*/competition/images/train/*.png")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not first_png_written(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
     proc.send_signal(sig)
     return proc
+
+
+def first_png_written(tmp_path) -> bool:
+    """Whether the build folder's train images have begun: one directory entry read, not a listing
+    of thousands (which, on busy cores, could outlast the whole build and miss it)."""
+    for train in tmp_path.glob(".c.building-*/competition/images/train"):
+        try:
+            with os.scandir(train) as entries:
+                return next(entries, None) is not None
+        except FileNotFoundError:  # the build ended and was renamed meanwhile
+            return False
+    return False
 
 
 def test_kill_9_mid_build_leaves_work_that_the_next_run_sweeps(tmp_path, fashion_source):
