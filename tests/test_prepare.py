@@ -142,12 +142,19 @@ def signal_mid_build(tmp_path, sig: int) -> subprocess.Popen:
     """``prepare --out tmp_path/c`` of the whole training set (seconds of PNG writing: long enough to
     hit it in the middle), sent ``sig`` once its first PNGs are written."""
     proc = subprocess.Popen([sys.executable, "-m", "competition.prepare", "--out", str(tmp_path / "c"),
-                             "--limit-test", "10"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--limit-test", "10"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=default_ctrl_c)
     deadline = time.monotonic() + 60
     while not first_png_written(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(sig)
     return proc
+
+
+def default_ctrl_c() -> None:
+    """SIGINT as a terminal's foreground process has it: a test suite started in the background
+    (``nohup make test &``) hands its children SIGINT ignored, and Python keeps it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def first_png_written(tmp_path) -> bool:
