@@ -50,6 +50,7 @@ SAME_RECIPE = ("model", "params", "folds", "seed", "seeds", "refit", "limit", "k
 OLD_DEFAULTS = {"seeds": 1, "refit": False}  # what a config written before a key existed meant by leaving it out
 SAME_FOLDS = ("folds", "seed", "limit")
 REQUIRED_DATA = ("fingerprint", "train_rows", "test_rows", "classes")
+SCORE_NUMBERS = ("accuracy_mean", "accuracy_std", "log_loss_mean", "oof_accuracy")  # scores every reader relies on
 LOG_LOSS_EPS = 1e-15  # the one clipping of probabilities for log loss, runs and ensembles alike
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)  # what a damaged .npy/.npz raises
 
@@ -352,6 +353,14 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+def well_formed_scores(scores: dict) -> bool:
+    """Whether ``scores`` holds what readers take from it: the summary numbers, and each fold's
+    accuracy (``tune`` reports those of a run it reuses to its pruner)."""
+    folds = scores.get("folds")
+    return (all(isinstance(scores.get(key), (int, float)) for key in SCORE_NUMBERS) and isinstance(folds, list)
+            and all(isinstance(fold, dict) and isinstance(fold.get("accuracy"), (int, float)) for fold in folds))
+
+
 def load_run(path: str | Path) -> Run:
     """The run folder ``path``; ``RunError`` if it is none, or damaged."""
     path = Path(path)
@@ -366,8 +375,9 @@ def load_run(path: str | Path) -> Run:
     if missing or not isinstance(config["folds"], int):
         raise RunError(f"{config_path}: not a run's config (missing or malformed: {', '.join(missing) or 'folds'})")
     scores = _read_json(path / SCORES) if (path / SCORES).is_file() else None
-    if scores is not None and not all(isinstance(scores.get(k), (int, float)) for k in ("accuracy_mean", "oof_accuracy")):
-        raise RunError(f"{path / SCORES}: not a run's scores (accuracy_mean and oof_accuracy must be numbers)")
+    if scores is not None and not well_formed_scores(scores):
+        raise RunError(f"{path / SCORES}: not a run's scores ({', '.join(SCORE_NUMBERS)} must be numbers, folds a "
+                       "list of each fold's scores with its accuracy)")
     return Run(path, config, scores, done_folds(path, config["folds"]))
 
 

@@ -223,6 +223,18 @@ def test_a_corrupt_run_is_skipped_with_a_warning_not_fatal_to_the_others(fashion
         runs.load_run(bad.path)
 
 
+@pytest.mark.parametrize("key,value", [("folds", None), ("folds", [{"fold": 0}]), ("accuracy_std", "0.01"),
+                                       ("log_loss_mean", None)])
+def test_scores_without_what_readers_take_are_a_damaged_run(fashion, tmp_path, key, value):
+    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
+    scores = json.loads((run.path / runs.SCORES).read_text())
+    (run.path / runs.SCORES).write_text(json.dumps({**scores, key: value}))
+    with pytest.raises(runs.RunError, match=f"{run.path}/scores.json: not a run's scores"):
+        runs.load_run(run.path)
+    with pytest.warns(InputWarning, match="skipped a damaged run"):
+        assert runs.list_runs(tmp_path) == []
+
+
 def test_a_damaged_array_is_named_not_a_traceback(fashion, tmp_path):
     run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
     data = (run.path / runs.TEST).read_bytes()
