@@ -26,18 +26,25 @@ def recipe_text(entry: dict) -> str:
     recipe = entry.get("recipe") or {}
     if not recipe:
         return "-"
-    text = recipe.get("model", "?")
-    if recipe.get("members"):
-        text += " of " + " + ".join(m["model"] for m in recipe["members"])
-    if recipe.get("overrides"):
-        text += " (" + ", ".join(f"{k}={v}" for k, v in recipe["overrides"].items()) + ")"
+    text = model_text(recipe)
     if recipe.get("limit"):
         text += f" [limit {recipe['limit']}]"
+    return text.replace("|", "/")
+
+
+def model_text(recipe: dict) -> str:
+    """A model and what sets it apart from its defaults, an ensemble's members each so: two runs
+    of one model then read apart ("cnn + cnn (random_state=88)"), not as the same run twice."""
+    text = recipe.get("model", "?")
+    if recipe.get("members"):
+        text += " of " + " + ".join(model_text(member) for member in recipe["members"])
+    if recipe.get("overrides"):
+        text += " (" + ", ".join(f"{k}={v}" for k, v in recipe["overrides"].items()) + ")"
     if (recipe.get("seeds") or 1) > 1:
         text += f" [{recipe['seeds']} seeds]"
     if recipe.get("refit"):
         text += " [refit on all rows]"  # its test predictions are one model's, not the folds' mean
-    return text.replace("|", "/")
+    return text
 
 
 def standings(entries: list[dict]) -> list[dict]:

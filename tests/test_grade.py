@@ -360,3 +360,12 @@ def test_the_leaderboard_tells_a_refit_and_averaged_seeds_from_the_folds_mean():
 
     assert recipe_text({"recipe": {"model": "cnn", "refit": False, "seeds": 1}}) == "cnn"
     assert recipe_text({"recipe": {"model": "cnn", "refit": True, "seeds": 3}}) == "cnn [3 seeds] [refit on all rows]"
+
+
+def test_the_leaderboard_tells_an_ensembles_members_apart_by_what_they_changed():
+    from competition.leaderboard import recipe_text
+
+    members = [{"model": "cnn", "overrides": {}}, {"model": "cnn", "overrides": {"random_state": 88}, "seeds": 2},
+               {"model": "xgb", "refit": True}]
+    assert recipe_text({"recipe": {"model": "ensemble-stack", "members": members, "limit": 600}}) == \
+        "ensemble-stack of cnn + cnn (random_state=88) [2 seeds] + xgb [refit on all rows] [limit 600]"

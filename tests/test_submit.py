@@ -16,7 +16,7 @@ from PIL import Image
 from competition import cv, ledger, runs
 from competition.data import load_competition
 from competition.ensemble import EnsembleError, ensemble, oof_log_loss
-from competition.submit import submit
+from competition.submit import recipe_of, submit
 from competition.validate import SubmissionError
 from tests.conftest import make_competition
 
@@ -210,6 +210,14 @@ def test_ensemble_reports_log_loss_as_the_runs_score_it(member_runs, tmp_path):
     _, report = ensemble(member_runs[1], "mean", tmp_path)
     for member, reported in zip(member_runs[1], report["members"]):
         assert reported["oof_log_loss"] == pytest.approx(member.scores["oof_log_loss"])
+
+
+def test_an_ensembles_recipe_names_what_each_member_changed(member_runs, tmp_path):
+    from competition.leaderboard import recipe_text
+
+    run, _ = ensemble(member_runs[1], "mean", tmp_path)
+    assert recipe_text({"recipe": recipe_of(run)}) == \
+        "ensemble-mean of logreg (max_iter=100) + rf (n_estimators=30) + dt (max_depth=4)"
 
 
 def tampered_copy(run: runs.Run, target, **changes) -> runs.Run:
