@@ -64,6 +64,15 @@ def test_a_cnn_with_a_time_budget_trains_as_many_epochs_as_fit(fashion_small):
     assert len(model.history_["loss"]) == 2 == model.best_iteration_, "two epochs at least, then the budget is spent"
 
 
+def test_the_cnns_log_counts_epochs_out_of_the_whole_schedule(fashion_small, capfd):
+    """One ``fit`` call an epoch, each logged as epoch k of the schedule's length, not of k."""
+    comp = load_competition(fashion_small)
+    model = make_model("cnn", width=4, stages=2, epochs=3, verbose=2).fit(comp.x_train, comp.y_train)
+    log = capfd.readouterr().out
+    assert [line for line in log.splitlines() if line.startswith("Epoch")] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    assert len(model.history_["loss"]) == 3
+
+
 def test_the_default_cnn_learns_from_a_few_hundred_images(fashion_small, tmp_path):
     """200 training images a fold: batches shrink so that an epoch has enough steps for batch
     norm to settle (the old defaults scored 0.13 on a 900-row slice, below the decision tree)."""

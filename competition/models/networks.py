@@ -286,7 +286,7 @@ class CNN(KerasClassifier):
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing),
                       metrics=["accuracy"])
         validation = None if valid is None else (x[valid], one_hot(encoded[valid], n_classes))
-        callbacks = self._callbacks()
+        callbacks = [*self._callbacks(), one_epoch(keras)]
         history: dict[str, list] = {}
 
         def next_epoch() -> tuple[np.ndarray, np.ndarray]:
@@ -300,7 +300,7 @@ class CNN(KerasClassifier):
                 started = time.perf_counter()
                 images, labels = coming.result()
                 coming = host.submit(next_epoch)  # one in order after another: the same draws every run
-                done = model.fit(**in_batches(images, labels, batch=batch), epochs=epoch + 1, initial_epoch=epoch,
+                done = model.fit(**in_batches(images, labels, batch=batch), epochs=schedule.epochs, initial_epoch=epoch,
                                  validation_data=validation, callbacks=callbacks, verbose=self.verbose)
                 for key, values in done.history.items():
                     history.setdefault(key, []).extend(values)
@@ -342,6 +342,18 @@ def in_batches(x: np.ndarray, y: np.ndarray | None = None, *, batch: int) -> dic
     else:
         arguments = {"x": x, "batch_size": batch} if y is None else {"x": x, "y": y, "batch_size": batch}
     return arguments if y is None else {**arguments, "shuffle": False}  # fit's: the order is the one given
+
+
+def one_epoch(keras):
+    """A callback that ends ``fit`` after the epoch it started: the CNN calls ``fit`` once an epoch
+    with the schedule's whole length as ``epochs``, so that Keras' log reads "Epoch 2/24", not
+    "Epoch 2/2"."""
+
+    class OneEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    return OneEpoch()
 
 
 def one_hot(encoded: np.ndarray, n_classes: int) -> np.ndarray:
