@@ -85,11 +85,13 @@ def _lgbm():
                                               n_jobs=-1, random_state=87, verbose=-1))
 
 
-def _network(name: str) -> Callable[[], BaseEstimator]:
+def _network(name: str, **defaults: Any) -> Callable[[], BaseEstimator]:
+    """A factory for the network class ``name`` of ``networks``, with ``defaults`` of its own."""
+
     def build():
         from . import networks
 
-        return getattr(networks, name)()
+        return getattr(networks, name)(**defaults)
 
     return build
 
@@ -106,6 +108,11 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               keras=True),
     ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm; flips, shifts, label smoothing, "
               "a cosine schedule (Keras)", keras=True, space=spaces.CNN),
+    # the same network on a schedule short enough that augmentation only slows it down: with it,
+    # 4 epochs ended at 0.914 on fold 0; without it and at a higher peak, 0.926 (0.92 after epoch 3)
+    ModelSpec("cnn-quick", _network("CNN", epochs=4, flip=False, shift=0, flip_tta=False, learning_rate=6e-3),
+              "the cnn on 4 epochs without augmentation: a first look at large data in minutes "
+              "(on a few hundred images, use cnn)", keras=True, space=spaces.CNN_QUICK),
     ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256",
               keras=True),
 ]}
