@@ -185,7 +185,7 @@ def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs"
     used = folds >= 0
     report = {
         "members": [{"run": str(m.path), "model": m.config["model"], "overrides": m.config.get("overrides", {}),
-                     "seeds": m.config.get("seeds", 1), "refit": m.config.get("refit", False),
+                     **{key: m.config.get(key, default) for key, default in runs.OLD_DEFAULTS.items()},
                      "oof_accuracy": float(np.mean(np.argmax(o[used], 1) == y[used])),
                      "oof_log_loss": oof_log_loss(o, y, used)} for m, o in zip(members, oofs)],
         "agreement": agreement(oofs, used).round(4).tolist(),

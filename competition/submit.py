@@ -89,8 +89,8 @@ def submission_name(base: str, out_dir: Path, explicit: bool) -> str:
 def recipe_of(run: runs.Run) -> dict:
     c = run.config
     recipe = {"model": c["model"], "params": c["params"], "overrides": c.get("overrides", {}), "run": str(run.path),
-              "folds": c["folds"], "seed": c["seed"], "seeds": c.get("seeds", 1), "refit": c.get("refit", False),
-              "limit": c.get("limit")}
+              "folds": c["folds"], "seed": c["seed"], "limit": c.get("limit"),
+              **{key: c.get(key, default) for key, default in runs.OLD_DEFAULTS.items()}}
     if "members" in c:
         recipe["members"] = c["members"]
         recipe["method"] = c.get("method")
