@@ -4,6 +4,7 @@
     python -m competition.upload submissions          # kaggle competitions submissions
     python -m competition.upload leaderboard          # kaggle competitions leaderboard --show
     python -m competition.upload select ID | unselect ID
+    python -m competition.upload download [--out DIR]  # kaggle competitions download
     python -m competition.upload FILE --kaggle COMPETITION   # hand the file to Kaggle's own API
 
 The server's address and the team's token come from ``--url``/``--token``, else the variables
@@ -25,7 +26,7 @@ from pathlib import Path
 from . import cli
 from .errors import InputError
 
-VERBS = ("submit", "submissions", "leaderboard", "select", "unselect")
+VERBS = ("submit", "submissions", "leaderboard", "select", "unselect", "download")
 CREDENTIALS = Path.home() / ".competition" / "credentials.json"
 
 
@@ -132,7 +133,7 @@ def build_parser() -> cli.ArgumentParser:
                                 epilog="examples:\n  python -m competition.upload submissions/cnn.csv -m 'flip TTA'\n"
                                        "  python -m competition.upload leaderboard",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{FILE,submissions,leaderboard,select,unselect}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{FILE,submissions,leaderboard,select,unselect,download}")
     submit = verbs.add_parser("submit", help="upload FILE (the default verb: 'upload FILE' means 'upload submit FILE')")
     submit.add_argument("file", type=Path, metavar="FILE", help="submission CSV")
     submit.add_argument("-m", "--message", default="", help="a note shown with the submission")
@@ -142,6 +143,8 @@ def build_parser() -> cli.ArgumentParser:
     for verb in ("select", "unselect"):
         picked = verbs.add_parser(verb, help=f"{verb} a submission as a final pick")
         picked.add_argument("id", type=cli.int_at_least(1), help="submission id")
+    fetch = verbs.add_parser("download", help="fetch the competition's data into a new or empty folder and check it")
+    fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR", help=f"where to unpack (default {cli.DATA})")
     for verb in verbs.choices.values():
         verb.add_argument("--url", help="grader server (default: COMPETITION_URL or the credentials file)")
         verb.add_argument("--token", help="team token (default: COMPETITION_TOKEN or the credentials file)")
@@ -164,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         answer = call("GET", f"{url}/api/submissions", token)
         print(f"team {answer['team']}:")
         print(table(answer["submissions"], ["id", "time", "name", "status", "public", "selected", "message"]))
+    elif args.verb == "download":
+        from .data import load_competition, summary
+        from .download import download
+
+        out = download(url, token, args.out)
+        print(f"downloaded into {out}/\n{summary(load_competition(out))}")
     elif args.verb == "leaderboard":
         answer = call("GET", f"{url}/api/leaderboard", None)
         columns = ["rank", "team", "public"] + (["private"] if answer["revealed"] else []) + ["submissions", "last"]
