@@ -69,13 +69,9 @@ def results(store: Store, ended: bool) -> tuple[list[dict], list[dict]]:
         else:
             line["public"] = line["final_public"]
         line["picks"] = " ".join(map(str, line.get("picks", [])))
-    rows = []
-    for row in store.submissions():
-        rows.append({**row, "file": f"files/{kept_name(row)}" if row["status"] == "ok" else "",
-                     "private": row["private"] if ended else None, "public": score(row["public"]) or None,
-                     "late": bool(row["late"]), "selected": bool(row["selected"])})
-    for row in rows:
-        row["private"] = score(row["private"]) or None
+    rows = [{**row, "file": f"files/{kept_name(row)}" if row["status"] == "ok" else "",
+             "private": row["private"] if ended else None, "late": bool(row["late"]), "selected": bool(row["selected"])}
+            for row in store.submissions()]
     return lines, rows
 
 
@@ -108,7 +104,7 @@ def render(title: str, lines: list[dict], rows: list[dict], ended: bool) -> str:
             status = row["status"] + (" (late)" if row["late"] else "")
             note = row["error"] if row["status"] != "ok" else row["message"]
             out.append(f"| {row['id']} | {row['time']} | {markdown(row['member'])} | {link} | {status} | "
-                       f"{row['public'] or ''} | {row['private'] or ''} | {'yes' if row['selected'] else ''} | "
+                       f"{score(row['public'])} | {score(row['private'])} | {'yes' if row['selected'] else ''} | "
                        f"{markdown(note)} |")
     return "\n".join(out) + "\n"
 
@@ -125,7 +121,7 @@ def draw(lines: list[dict], ended: bool, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 1.5 + 0.35 * max(1, len(shown))), dpi=100)
     if shown:
         scores = [line[key] for line in shown]
-        labels = [f"{line['rank']}. {line['team']}" for line in shown]
+        labels = [f"{line['rank']}. {line['team']}".replace("$", r"\$") for line in shown]  # no mathtext
         bars = ax.barh(range(len(shown)), scores, color=["#c9a227" if i == 0 else "#4c72b0" for i in range(len(shown))])
         ax.set_yticks(range(len(shown)), labels)
         ax.invert_yaxis()
@@ -137,7 +133,7 @@ def draw(lines: list[dict], ended: bool, path: Path, title: str) -> None:
         ax.text(0.5, 0.5, "no submission was scored", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
     ax.set_xlabel(f"{key} score" + ("" if ended else " (provisional: the competition has not ended)"))
-    ax.set_title(f"{'Final' if ended else 'Provisional'} standings — {title}"
+    ax.set_title(f"{'Final' if ended else 'Provisional'} standings — {title.replace('$', chr(92) + '$')}"
                  + (f" (top {len(shown)} of {len(lines)})" if len(lines) > len(shown) else ""))
     fig.tight_layout()
     fig.savefig(path)
