@@ -110,6 +110,8 @@ def test_a_past_deadline_ends_the_competition_only_on_purpose():
     now = DEADLINE
     with pytest.raises(rules.SettingsError, match="2026-12-18T16:00:00Z has passed already.*--end-now"):
         rules.change(stored, {"deadline": now - timedelta(hours=1)}, now)
+    with pytest.raises(rules.SettingsError, match="has passed already"):
+        rules.change(stored, {"deadline": now}, now)
     write, _ = rules.change(stored, {"deadline": now - timedelta(hours=1)}, now, end_now=True)
     assert rules.ended({**stored, **write}, now)
     assert rules.change(stored, {"deadline": None}, now) == ({"deadline": None}, ())
@@ -166,3 +168,23 @@ def test_a_first_schema_database_keeps_its_teams_tokens_and_submissions(tmp_path
         store = Store(path)
         assert store.member_of("old-token") == {"team": "ants", "member": "ants", "disabled": False}
         assert store.submissions()[0]["late"] == 0 and store.find("ants", "b" * 64)["id"] == 1
+
+
+def test_the_quota_counts_a_team_from_the_first_second_of_its_utc_day(fashion_small, tmp_path):
+    from competition.grade import Grader
+    from tests.test_server import submission
+
+    key = __import__("pandas").read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv",
+                                        dtype=str)
+    store = Store(tmp_path / "grader.sqlite")
+    store.add_members([("ants", "ann"), ("ants", "abe")])
+    grader = Grader(fashion_small, daily_limit=2)
+    midnight = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert grader.grade(submission(key, wrong=9, seed=9), store, team="ants", now=midnight - SECOND,
+                        extra={"member": "ann"})["submissions_left_today"] == 1, "the day before is another day"
+    answers = [grader.grade(submission(key, wrong=n, seed=n), store, team="ants", now=midnight + n * SECOND,
+                            extra={"member": member}) for n, member in enumerate(["ann", "abe", "ann"])]
+    assert [a["status"] for a in answers] == ["ok", "ok", "over-limit"], "members share their team's quota"
+    assert [a["submissions_left_today"] for a in answers] == [1, 0, 0]
+    tomorrow = grader.grade(submission(key, wrong=7, seed=7), store, team="ants", now=midnight + timedelta(days=1))
+    assert tomorrow["status"] == "ok" and tomorrow["submissions_left_today"] == 1

@@ -316,12 +316,9 @@ class Store:
             db.executemany("DELETE FROM settings WHERE key = ?", [(key,) for key in unset])
 
     def ended(self, now: datetime | None = None) -> bool:
-        """Whether the competition is over: revealed, or its deadline reached (the deadline's own
-        second belongs to the end)."""
-        stored = self.settings()
-        if stored.get("revealed"):
-            return True
-        deadline = stored.get("deadline")
-        return bool(deadline) and (now or clock.now()) >= clock.parse(deadline)
+        """Whether the competition is over (``settings.ended``: revealed, or its deadline's second reached)."""
+        from .settings import ended
+
+        return ended(self.settings(), now or clock.now())
 
     revealed = ended  # private scores show exactly when the competition has ended
