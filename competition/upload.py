@@ -97,7 +97,9 @@ def upload(path: Path, url: str, token: str, message: str = "") -> dict:
 def describe_upload(path: Path, answer: dict) -> str:
     head = (f"{path}: same file as submission {answer['id']}, not counted again; public"
             if answer.get("duplicate") else f"{path}: submission {answer['id']}, public")
-    return (f"{head} {answer['public']:.4f} (rank {answer['rank']}); {answer['submissions_left_today']} "
+    standing = (f"private {answer['private']:.4f}; late: scored for your team, not ranked"
+                if answer.get("late") else f"rank {answer['rank']}")
+    return (f"{head} {answer['public']:.4f} ({standing}); {answer['submissions_left_today']} "
             f"submission(s) left today, the limit resets at {answer['resets_at']}")
 
 
@@ -165,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         print(describe_upload(args.file, upload(args.file, url, token, args.message)))
     elif args.verb == "submissions":
         answer = call("GET", f"{url}/api/submissions", token)
-        print(f"team {answer['team']}:")
-        print(table(answer["submissions"], ["id", "time", "name", "status", "public", "selected", "message"]))
+        rows = answer["submissions"]
+        print(f"team {answer['team']}" + (" (disabled by the host)" if answer.get("disabled") else "") + ":")
+        columns = ["id", "time", "member", "name", "status", "public"] + (["private"] if any("private" in r for r in rows)
+                                                                          else []) + ["selected", "late", "message"]
+        print(table(rows, columns))
     elif args.verb == "download":
         from .data import load_competition, summary
         from .download import download
