@@ -356,6 +356,8 @@ def summary(competition: Competition, seconds: float | None = None, max_classes:
         f"test         {len(c.test_ids):,} images, in the order of test_sample.csv",
         f"images       {describe_shape(c.image_shape)}  (array {h}x{w}x{channels} uint8)",
         f"classes      {c.n_classes}, labels {'integers' if c.y_train.dtype.kind == 'i' else 'strings'}",
+        f"metric       {c.overview.metric} ({'higher' if c.overview.higher_is_better else 'lower'} is better), "
+        f"submissions of {c.overview.submission}",
     ]
     classes, counts = np.unique(c.y_train, return_counts=True)
     names = class_names(c.path, classes.tolist())

@@ -162,15 +162,22 @@ def describe_submission(csv_path: Path, run: runs.Run, comp: Competition) -> str
 
 
 def describe_ensemble(report: dict, run: runs.Run) -> str:
-    lines = ["members (OOF accuracy, log loss):"]
+    metric = report.get("metric", metrics.DEFAULT)
+    shown = metric != metrics.DEFAULT
+    lines = [f"members (OOF {metric + ', ' if shown else ''}accuracy, log loss):"]
     for i, m in enumerate(report["members"]):
         weight = f"  weight {report['weights'][i]:.3f}" if "weights" in report else ""
-        lines.append(f"  [{i}] {m['model']:<14} {m['oof_accuracy']:.4f}  {m['oof_log_loss']:.4f}{weight}  {m['run']}")
+        score = f"{m['oof_score']:.4f}  " if shown else ""
+        lines.append(f"  [{i}] {m['model']:<14} {score}{m['oof_accuracy']:.4f}  {m['oof_log_loss']:.4f}{weight}  {m['run']}")
+    if "weights_optimise" in report:
+        lines.append(f"weights optimise the OOF {report['weights_optimise']}"
+                     + (f" ({metric} is not smooth in the weights)" if report["weights_optimise"] != metric else ""))
     lines.append("pairwise agreement of top classes on OOF rows:")
     for i, row in enumerate(report["agreement"]):
         lines.append(f"  [{i}] " + " ".join(f"{v:.3f}" for v in row))
-    lines.append(f"ensemble OOF accuracy {run.scores['oof_accuracy']:.4f}, log loss {run.scores['oof_log_loss']:.4f} "
-                 f"-> {run.path}")
+    scored = f"{metric} {run.scores['oof_score']:.4f}, " if shown and "oof_score" in run.scores else ""
+    lines.append(f"ensemble OOF {scored}accuracy {run.scores['oof_accuracy']:.4f}, log loss "
+                 f"{run.scores['oof_log_loss']:.4f} -> {run.path}")
     return "\n".join(lines)
 
 
@@ -224,7 +231,7 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         return runs.load_run(args.run)
     if args.ensemble:
         members = [resolve_member(spec, args.runs_dir) for spec in args.ensemble]
-        run, report = ensemble(members, args.method, args.runs_dir)
+        run, report = ensemble(members, args.method, args.runs_dir, comp.overview.metric)
         print(describe_ensemble(report, run))
         return run
     overrides = dict(args.param)

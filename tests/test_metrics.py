@@ -14,7 +14,7 @@ import pytest
 from sklearn import metrics as sk
 
 from competition import grade, ledger, metrics, overview
-from competition.data import load_competition
+from competition.data import load_competition, summary
 from competition.errors import InputError, InputWarning
 from competition.leaderboard import write_leaderboard
 from competition.prepare import prepare
@@ -120,6 +120,7 @@ def test_a_folder_without_competition_json_is_accuracy_on_labels(fashion_small, 
     (fashion_copy / overview.FILE).unlink()  # as in every folder made before the file existed
     comp = load_competition(fashion_copy, cache=False)
     assert comp.overview == overview.Overview() and comp.overview.metric == "accuracy"
+    assert "metric       accuracy (higher is better), submissions of labels" in summary(comp)
     grader = grade.Grader(fashion_copy, solution_of(fashion_small, path=True))
     assert (grader.metric, grader.higher_is_better, grader.overview.submission) == ("accuracy", True, "labels")
 
@@ -172,6 +173,7 @@ def test_prepare_declares_the_metric_in_both_folders_and_writes_a_probability_sa
     assert np.allclose(sample.iloc[:, 1:].to_numpy(), 0.1)
     comp = load_competition(log_loss_comp)
     assert comp.overview.probabilities and comp.label_column == "class" and len(comp.test_ids) == 400
+    assert "metric       log_loss (lower is better), submissions of probabilities" in summary(comp)
 
 
 def test_prepare_refuses_an_unknown_metric_with_the_list(tmp_path):
@@ -263,6 +265,11 @@ def test_a_lower_is_better_competition_ranks_ascending_on_the_local_board(log_lo
     assert "1. **sharp** — best CV score" in text
     entries = ledger.read(tmp_path / "ledger.jsonl")
     assert [e["name"] for e in grade.Grader(log_loss_comp).ranked(entries)] == ["sharp", "blunt"]
+    redrawn = subprocess.run([sys.executable, "-m", "competition.leaderboard", "--ledger", str(tmp_path / "ledger.jsonl"),
+                              "--out", str(tmp_path / "again.md")], capture_output=True, text=True, timeout=120)
+    assert redrawn.returncode == 0, redrawn.stderr  # the board's metric read from the ledger alone
+    assert (tmp_path / "again.md").read_text().replace("again.png", "leaderboard.png").split("\n")[2:] == \
+        text.split("\n")[2:]
 
 
 def test_an_accuracy_board_still_ranks_descending(tmp_path):
@@ -371,3 +378,71 @@ def test_submit_writes_probabilities_that_the_grader_scores_by_log_loss(log_loss
     assert entry["public"] == pytest.approx(
         sklearn_score("log_loss", merged["class"][public].astype(int), merged[[str(k) for k in range(10)]].to_numpy()[public], 10))
     assert ledger.cv_score(entry) == (sidecar["score_mean"], sidecar["score_std"])
+
+
+# --- cv, runs --compare, ensembles and tune follow the metric ---------------------------------------
+
+@pytest.fixture(scope="module")
+def log_loss_runs(log_loss_comp, tmp_path_factory):
+    """Two cross-validated trees of different depths on the log-loss competition."""
+    from competition import cv
+
+    comp = load_competition(log_loss_comp)
+    runs_dir = tmp_path_factory.mktemp("runs")
+    made = [cv.run_cv("dt", comp, n_folds=3, params={"max_depth": depth}, runs_dir=runs_dir, progress=False)
+            for depth in (2, 6)]
+    return comp, runs_dir, made
+
+
+def test_cv_scores_each_fold_and_the_oof_rows_by_the_competitions_metric(log_loss_runs):
+    comp, _, (run, _) = log_loss_runs
+    s, oof, y, folds = run.scores, run.oof(), run.labels(), run.folds()
+    assert s["metric"] == "log_loss" and len(s["fold_scores"]) == 3
+    for k, value in enumerate(s["fold_scores"]):
+        assert value == pytest.approx(sklearn_score("log_loss", y[folds == k], oof[folds == k], 10))
+        assert s["folds"][k]["accuracy"] == pytest.approx(np.mean(oof[folds == k].argmax(1) == y[folds == k]))
+    assert s["score_mean"] == pytest.approx(np.mean(s["fold_scores"])) and s["score_std"] == pytest.approx(np.std(s["fold_scores"]))
+    assert s["oof_score"] == pytest.approx(sklearn_score("log_loss", y[folds >= 0], oof[folds >= 0], 10))
+    assert {"accuracy_mean", "oof_accuracy", "oof_log_loss"} <= set(s)
+
+
+def test_runs_compare_ranks_by_the_metric_in_its_direction(log_loss_runs):
+    from competition import runs
+
+    _, runs_dir, made = log_loss_runs
+    table = runs.compare_table(made, "log_loss")
+    assert list(table["score_mean"]) == sorted(run.scores["score_mean"] for run in made)  # ascending: lower is better
+    assert table["score_mean"].iloc[0] < table["score_mean"].iloc[1]
+    assert "cv log_loss" in runs.compare(runs.list_runs(runs_dir))
+
+
+@pytest.mark.parametrize("metric", ["log_loss", "f1_macro"])
+def test_ensemble_weights_optimise_a_smooth_metric_else_log_loss_and_report_it(log_loss_runs, tmp_path, metric):
+    from competition.ensemble import ensemble
+
+    _, _, members = log_loss_runs
+    run, report = ensemble(members, "weights", tmp_path, metric)
+    y, used = run.labels(), run.folds() >= 0
+    assert report["weights_optimise"] == "log_loss" and report["metric"] == metric and run.scores["metric"] == metric
+    for member, m in zip(members, report["members"]):
+        assert m["oof_score"] == pytest.approx(sklearn_score(metric, y[used], member.oof()[used] if metric == "log_loss"
+                                                             else member.oof()[used].argmax(1), 10))
+    best = min(m["oof_log_loss"] for m in report["members"])
+    assert run.scores["oof_log_loss"] <= best + 1e-9
+    stacked, stack_report = ensemble(members, "stack", tmp_path, metric)
+    assert stacked.scores["metric"] == metric and "oof_score" in stacked.scores
+
+
+def test_tune_minimises_a_lower_is_better_metric(log_loss_runs, tmp_path):
+    pytest.importorskip("optuna")
+    from optuna.study import StudyDirection
+
+    from competition import tune
+
+    comp = log_loss_runs[0]
+    tuned = tune.tune("dt", comp, n_folds=3, n_trials=4, runs_dir=tmp_path, progress=False)
+    assert tuned.study.direction == StudyDirection.MINIMIZE and "-log_loss" in tuned.path.parent.name
+    values = [t.value for t in tuned.study.trials if t.value is not None]
+    assert tuned.best.value == min(values) and len(set(values)) > 1
+    assert tuned.run.scores["metric"] == "log_loss" and tuned.run.scores["score_mean"] == pytest.approx(tuned.best.value)
+    assert "best log_loss" in tune.describe_study(tuned.study, tuned.path)
