@@ -428,7 +428,9 @@ def describe(run: Run) -> str:
     limit += " refit" if c.get("refit") else ""
     if run.finished:
         s = run.scores
-        status = (f"accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}  oof {s['oof_accuracy']:.4f}  "
+        scored = (f"{s['metric']} {s['score_mean']:.4f} +- {s['score_std']:.4f}  "
+                  if s.get("metric", metrics.DEFAULT) != metrics.DEFAULT and "score_mean" in s else "")
+        status = (f"{scored}accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}  oof {s['oof_accuracy']:.4f}  "
                   f"{format_seconds(s['fit_seconds'] + s['predict_seconds'])}")
     else:
         status = f"unfinished: {len(run.done_folds)} of {c['folds']} folds done (--resume {run.path})"

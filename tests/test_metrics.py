@@ -414,6 +414,7 @@ def test_runs_compare_ranks_by_the_metric_in_its_direction(log_loss_runs):
     assert list(table["score_mean"]) == sorted(run.scores["score_mean"] for run in made)  # ascending: lower is better
     assert table["score_mean"].iloc[0] < table["score_mean"].iloc[1]
     assert "cv log_loss" in runs.compare(runs.list_runs(runs_dir))
+    assert runs.describe(made[0]).split("3-fold  ")[1].startswith(f"log_loss {made[0].scores['score_mean']:.4f} +- ")
 
 
 @pytest.mark.parametrize("metric", ["log_loss", "f1_macro"])
