@@ -512,8 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     for run in made:
         s = run.scores
         metric = runs.metric_scores(run, comp.overview.metric)
-        scored = "" if metric["metric"] == "accuracy" else (
-            f"{metric['metric']} {metric['score_mean']:.4f} +- {metric['score_std']:.4f} (OOF {metric['oof_score']:.4f}), ")
+        scored = "" if metric["metric"] == "accuracy" else (f"{metric['metric']} {metric['score_mean']:.4f} +- "
+                                                            f"{metric['score_std']:.4f} (OOF {metric['oof_score']:.4f}), ")
         print(f"{run.config['model']} {run.config['folds']}-fold {scored}accuracy {s['accuracy_mean']:.4f} +- "
               f"{s['accuracy_std']:.4f}, log loss {s['oof_log_loss']:.4f}, "
               f"{runs.format_seconds(time.perf_counter() - start)} -> {run.path}")

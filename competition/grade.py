@@ -166,7 +166,8 @@ class Grader:
             if self.daily_limit is not None and used >= self.daily_limit:
                 return self._refused(entry, quota, f"daily limit of {self.daily_limit} graded submissions reached",
                                      now, resets)
-            scored = storage.add({**entry, "status": ledger.COUNTED, **score(predictions, self.solution, self.classes, self.metric),
+            scores = score(predictions, self.solution, self.classes, self.metric)
+            scored = storage.add({**entry, "status": ledger.COUNTED, **scores,
                                   "public_rows": self.public_rows,
                                   "private_rows": len(self.solution) - self.public_rows}, data)
             if self.daily_limit is not None:

@@ -168,7 +168,8 @@ def describe_ensemble(report: dict, run: runs.Run) -> str:
     for i, m in enumerate(report["members"]):
         weight = f"  weight {report['weights'][i]:.3f}" if "weights" in report else ""
         score = f"{m['oof_score']:.4f}  " if shown else ""
-        lines.append(f"  [{i}] {m['model']:<14} {score}{m['oof_accuracy']:.4f}  {m['oof_log_loss']:.4f}{weight}  {m['run']}")
+        lines.append(f"  [{i}] {m['model']:<14} {score}{m['oof_accuracy']:.4f}  {m['oof_log_loss']:.4f}{weight}  "
+                     f"{m['run']}")
     if "weights_optimise" in report:
         lines.append(f"weights optimise the OOF {report['weights_optimise']}"
                      + (f" ({metric} is not smooth in the weights)" if report["weights_optimise"] != metric else ""))

@@ -504,7 +504,8 @@ def log_study(tuned: Tuned, experiment: str, model: str) -> None:
                                 params={"model": model, "study": str(tuned.path)})
     track.log_runs([tuned.run], parent=parent, tags={"optuna.study": str(tuned.path),
                                                       "optuna.trial": str(tuned.best.number)})
-    track.finish_parent(parent, {f"best_{study_metric(tuned.study).name}": float(tuned.best.value), "trials": float(len(tuned.study.trials))})
+    track.finish_parent(parent, {f"best_{study_metric(tuned.study).name}": float(tuned.best.value),
+                                 "trials": float(len(tuned.study.trials))})
 
 
 def build_parser() -> argparse.ArgumentParser:

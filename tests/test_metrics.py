@@ -376,7 +376,8 @@ def test_submit_writes_probabilities_that_the_grader_scores_by_log_loss(log_loss
     merged = key.merge(written, on="id")
     public = (merged["Usage"] == "Public").to_numpy()
     assert entry["public"] == pytest.approx(
-        sklearn_score("log_loss", merged["class"][public].astype(int), merged[[str(k) for k in range(10)]].to_numpy()[public], 10))
+        sklearn_score("log_loss", merged["class"][public].astype(int),
+                      merged[[str(k) for k in range(10)]].to_numpy()[public], 10))
     assert ledger.cv_score(entry) == (sidecar["score_mean"], sidecar["score_std"])
 
 
@@ -401,7 +402,8 @@ def test_cv_scores_each_fold_and_the_oof_rows_by_the_competitions_metric(log_los
     for k, value in enumerate(s["fold_scores"]):
         assert value == pytest.approx(sklearn_score("log_loss", y[folds == k], oof[folds == k], 10))
         assert s["folds"][k]["accuracy"] == pytest.approx(np.mean(oof[folds == k].argmax(1) == y[folds == k]))
-    assert s["score_mean"] == pytest.approx(np.mean(s["fold_scores"])) and s["score_std"] == pytest.approx(np.std(s["fold_scores"]))
+    assert s["score_mean"] == pytest.approx(np.mean(s["fold_scores"]))
+    assert s["score_std"] == pytest.approx(np.std(s["fold_scores"]))
     assert s["oof_score"] == pytest.approx(sklearn_score("log_loss", y[folds >= 0], oof[folds >= 0], 10))
     assert {"accuracy_mean", "oof_accuracy", "oof_log_loss"} <= set(s)
 
