@@ -351,7 +351,7 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
             refitted = refit_on_all_rows(estimator, comp.x_train[used], comp.y_train[used], comp.x_test, result.folds,
                                          seeds=seeds, classes=comp.classes, executor=executor)
             runs.save_refit(run_dir, refitted)
-    runs.finish(run_dir, result.folds, y, len(comp.classes), refitted)
+    runs.finish(run_dir, result.folds, y, len(comp.classes), refitted, comp.overview.metric)
     return runs.load_run(run_dir)
 
 
@@ -511,8 +511,12 @@ def main(argv: list[str] | None = None) -> int:
         made = run_models(models, comp, executor=executor, runs_dir=args.runs_dir, resume=args.resume, **options)
     for run in made:
         s = run.scores
-        print(f"{run.config['model']} {run.config['folds']}-fold accuracy {s['accuracy_mean']:.4f} +- "
-              f"{s['accuracy_std']:.4f}, {runs.format_seconds(time.perf_counter() - start)} -> {run.path}")
+        metric = runs.metric_scores(run, comp.overview.metric)
+        scored = "" if metric["metric"] == "accuracy" else (f"{metric['metric']} {metric['score_mean']:.4f} +- "
+                                                            f"{metric['score_std']:.4f} (OOF {metric['oof_score']:.4f}), ")
+        print(f"{run.config['model']} {run.config['folds']}-fold {scored}accuracy {s['accuracy_mean']:.4f} +- "
+              f"{s['accuracy_std']:.4f}, log loss {s['oof_log_loss']:.4f}, "
+              f"{runs.format_seconds(time.perf_counter() - start)} -> {run.path}")
         if args.report:
             from .report import run_report
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import cache as cache_store
 from . import cli
+from . import overview as overview_file
 from .errors import InputError, InputWarning
 from .images import ImageError, decode_pngs, describe_shape
 
@@ -60,6 +61,7 @@ class Competition:
     fingerprint: str = ""  # sha256 of both CSVs and every pixel: the data a run was made on
     warnings: list[str] = field(default_factory=list)
     cache_status: str = "off"  # "hit", "built" or "off (why)"
+    overview: overview_file.Overview = field(default_factory=overview_file.Overview)  # competition.json
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -179,10 +181,19 @@ def check_one_spelling(labels: list[str], distinct: set[str], path: Path, column
 
 
 def read_tables(layout: Layout) -> dict:
-    """Ids, labels and column names from both CSVs, validated."""
+    """Ids, labels and column names from both CSVs, validated. A probability competition's sample
+    has a column per class, so its label column is train.csv's one column besides the id."""
     sample = read_csv(layout.sample_csv)
-    id_column, label_column = pick_columns(sample, layout.sample_csv)
     train = read_csv(layout.train_csv)
+    if overview_file.read(layout.root).probabilities:
+        id_column = "id" if "id" in sample else next(iter(sample))
+        labels = [column for column in train if column != id_column]
+        if len(labels) != 1:
+            raise CompetitionDataError(f"{layout.train_csv}: expected the id column '{id_column}' and one label "
+                                       f"column, got columns {', '.join(train)}")
+        label_column = labels[0]
+    else:
+        id_column, label_column = pick_columns(sample, layout.sample_csv)
     for column in (id_column, label_column):
         if column not in train:
             raise CompetitionDataError(
@@ -198,6 +209,22 @@ def read_tables(layout: Layout) -> dict:
         "id_column": id_column,
         "label_column": label_column,
     }
+
+
+def check_sample_format(layout: Layout, declared: overview_file.Overview, classes: list) -> None:
+    """The sample submission fits ``competition.json``: one label column, or one column per class
+    (headed by the class as train.csv writes it) when the metric scores probabilities."""
+    if not declared.probabilities:
+        return
+    header = list(read_csv(layout.sample_csv))
+    id_column = "id" if "id" in header else header[0]
+    columns, expected = [c for c in header if c != id_column], [str(c) for c in classes]
+    missing, extra = [c for c in expected if c not in columns], [c for c in columns if c not in expected]
+    if missing or extra:
+        raise CompetitionDataError(
+            f"{layout.sample_csv}: metric {declared.metric} scores probabilities, so the sample needs '{id_column}' "
+            f"and one column per class ({', '.join(expected)})"
+            + (f"; missing {', '.join(missing)}" if missing else "") + (f"; unknown {', '.join(extra)}" if extra else ""))
 
 
 def match_images(folder: Path, ids: np.ndarray, csv: Path) -> tuple[list[str], list[str]]:
@@ -252,15 +279,16 @@ def load_competition(path: str | Path, *, cache: bool = True, verify: str = "ful
     """
     layout = Layout(Path(path))
     layout.check_exists()
+    declared = overview_file.read(layout.root)  # a bad competition.json is said before any decoding
     if not cache:
-        return _finish(_load_files(layout, cache=False), min_class_rows)
+        return _finish(_load_files(layout, cache=False), min_class_rows, declared)
     with cache_store.locked(layout):  # concurrent loaders of one folder: one builds, the others reuse
         cached = cache_store.load(layout, verify)
         if cached is not None:
             competition = Competition(name=layout.root.resolve().name, path=layout.root, cache_status="hit", **cached)
         else:
             competition = _load_files(layout, cache=True)
-    return _finish(competition, min_class_rows)
+    return _finish(competition, min_class_rows, declared)
 
 
 def _load_files(layout: Layout, cache: bool) -> Competition:
@@ -276,7 +304,9 @@ def _load_files(layout: Layout, cache: bool) -> Competition:
     return competition
 
 
-def _finish(competition: Competition, min_class_rows: int) -> Competition:
+def _finish(competition: Competition, min_class_rows: int, declared: overview_file.Overview) -> Competition:
+    check_sample_format(Layout(competition.path), declared, competition.classes.tolist())
+    competition.overview = declared
     classes, counts = np.unique(competition.y_train, return_counts=True)
     competition.warnings += class_warnings(classes, counts, min_class_rows,
                                            competition.path / "train.csv")
@@ -326,6 +356,8 @@ def summary(competition: Competition, seconds: float | None = None, max_classes:
         f"test         {len(c.test_ids):,} images, in the order of test_sample.csv",
         f"images       {describe_shape(c.image_shape)}  (array {h}x{w}x{channels} uint8)",
         f"classes      {c.n_classes}, labels {'integers' if c.y_train.dtype.kind == 'i' else 'strings'}",
+        f"metric       {c.overview.metric} ({'higher' if c.overview.higher_is_better else 'lower'} is better), "
+        f"submissions of {c.overview.submission}",
     ]
     classes, counts = np.unique(c.y_train, return_counts=True)
     names = class_names(c.path, classes.tolist())

@@ -7,8 +7,10 @@ ensemble is scored on OOF before anything is written, and saved as a run of its 
 - ``mean``: the average of the members' probabilities.
 - ``vote``: each member votes for its top class; probabilities are vote shares (ties broken by
   the mean probability).
-- ``weights``: non-negative weights summing to 1 that minimise the OOF log loss (SLSQP); never
-  worse than the best member, whose one-hot weights are the starting point.
+- ``weights``: non-negative weights summing to 1 that optimise the competition's metric on OOF
+  rows where it is smooth in the weights (log loss), and the OOF log loss otherwise (a metric of
+  argmax labels or ranks is flat almost everywhere: SLSQP would not move); never worse than the
+  best member, whose one-hot weights are the starting point.
 - ``stack``: a meta-model (logistic regression on the members' standardised log-probabilities) scored
   honestly: the meta-model that predicts fold k was fitted on the other folds' OOF rows only;
   for the test set it is fitted on all OOF rows.
@@ -28,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import runs
+from . import metrics, runs
 from .folds import fold_rows
 
 from .errors import InputError
@@ -87,7 +89,7 @@ def oof_log_loss(proba: np.ndarray, y: np.ndarray, used: np.ndarray) -> float:
     return runs.clipped_log_loss(y[used], proba[used])
 
 
-def blend_mean(oofs, tests, y, folds) -> Blend:
+def blend_mean(oofs, tests, y, folds, metric: metrics.Metric | None = None) -> Blend:
     return Blend(np.mean(oofs, axis=0), np.mean(tests, axis=0))
 
 
@@ -101,20 +103,22 @@ def _votes(probas: np.ndarray) -> np.ndarray:
     return result / result.sum(axis=1, keepdims=True)
 
 
-def blend_vote(oofs, tests, y, folds) -> Blend:
+def blend_vote(oofs, tests, y, folds, metric: metrics.Metric | None = None) -> Blend:
     oof = _votes(oofs)
     oof[np.isnan(oofs[0][:, 0])] = np.nan
     return Blend(oof, _votes(tests))
 
 
-def blend_weights(oofs, tests, y, folds) -> Blend:
+def blend_weights(oofs, tests, y, folds, metric: metrics.Metric = metrics.get(metrics.DEFAULT)) -> Blend:
     used = folds >= 0
     n = len(oofs)
-    losses = [oof_log_loss(o, y, used) for o in oofs]
-    start = np.eye(n)[int(np.argmin(losses))]
+    objective = metric if metric.smooth else metrics.get("log_loss")
 
     def loss(w):
-        return oof_log_loss(np.tensordot(w, oofs, axes=1), y, used)
+        blended = np.tensordot(w, oofs, axes=1)[used]
+        return objective.loss(objective.from_probabilities(y[used], blended))
+
+    start = np.eye(n)[int(np.argmin([loss(w) for w in np.eye(n)]))]
 
     result = minimize(loss, start, method="SLSQP", bounds=[(0, 1)] * n,
                       constraints={"type": "eq", "fun": lambda w: w.sum() - 1})
@@ -123,7 +127,7 @@ def blend_weights(oofs, tests, y, folds) -> Blend:
     if loss(weights) > loss(start):  # the optimiser wandered off: keep the best member
         weights = start
     return Blend(np.tensordot(weights, oofs, axes=1), np.tensordot(weights, tests, axes=1),
-                 {"weights": [round(float(w), 6) for w in weights]})
+                 {"weights": [round(float(w), 6) for w in weights], "weights_optimise": objective.name})
 
 
 def _stack_features(probas: np.ndarray) -> np.ndarray:
@@ -131,7 +135,7 @@ def _stack_features(probas: np.ndarray) -> np.ndarray:
     return np.log(np.clip(np.concatenate(list(probas), axis=1), EPS, 1))
 
 
-def blend_stack(oofs, tests, y, folds, make_meta: Callable | None = None) -> Blend:
+def blend_stack(oofs, tests, y, folds, metric: metrics.Metric | None = None, make_meta: Callable | None = None) -> Blend:
     make_meta = make_meta or (lambda: make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)))
     features = _stack_features(np.nan_to_num(oofs, nan=1.0))
     n_classes = oofs.shape[2]
@@ -166,8 +170,11 @@ def agreement(oofs: np.ndarray, used: np.ndarray) -> np.ndarray:
     return table
 
 
-def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs") -> tuple[runs.Run, dict]:
-    """Blend ``members`` with ``method``, save the blend as a run, and return it with a report."""
+def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs",
+             metric: str = metrics.DEFAULT) -> tuple[runs.Run, dict]:
+    """Blend ``members`` with ``method``, save the blend as a run, and return it with a report;
+    both score each member and the blend by the competition's ``metric`` (besides accuracy and log loss)."""
+    scorer = metrics.get(metric)
     if method not in METHODS:
         raise EnsembleError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not members:
@@ -181,21 +188,24 @@ def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs"
         if np.array_equal(oofs[i], oofs[j], equal_nan=True) and np.array_equal(tests[i], tests[j]):
             raise EnsembleError(f"{members[j].path}: the same predictions as {members[i].path} (a copy of one run?); "
                                 "an ensemble needs different runs")
-    blend = METHODS[method](oofs, tests, y, folds)
+    blend = METHODS[method](oofs, tests, y, folds, scorer)
     used = folds >= 0
     report = {
         "members": [{"run": str(m.path), "model": m.config["model"], "overrides": m.config.get("overrides", {}),
                      **{key: m.config.get(key, default) for key, default in runs.OLD_DEFAULTS.items()},
                      "oof_accuracy": float(np.mean(np.argmax(o[used], 1) == y[used])),
-                     "oof_log_loss": oof_log_loss(o, y, used)} for m, o in zip(members, oofs)],
+                     "oof_log_loss": oof_log_loss(o, y, used),
+                     "oof_score": scorer.from_probabilities(y[used], o[used])} for m, o in zip(members, oofs)],
+        "metric": scorer.name,
         "agreement": agreement(oofs, used).round(4).tolist(),
         **blend.info,
     }
-    run = save_blend(members, method, blend, folds, y, len(classes), report, runs_dir)
+    run = save_blend(members, method, blend, folds, y, len(classes), report, runs_dir, scorer.name)
     return run, report
 
 
-def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_dir) -> runs.Run:
+def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_dir,
+               metric: str = metrics.DEFAULT) -> runs.Run:
     """Write the blend as a finished run: config, folds, labels, per-fold scores, OOF and test."""
     first = members[0].config
     config = {**{k: first[k] for k in ("folds", "seed", "limit", "data")},
@@ -209,5 +219,5 @@ def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_
         proba = blend.oof[held_out]
         scores = runs.score_fold(fold, y[held_out], proba, train_rows=int((folds >= 0).sum() - len(held_out)))
         results.append(runs.FoldResult(fold, held_out, proba, blend.test, scores))
-    runs.finish(run_dir, results, y, n_classes)
+    runs.finish(run_dir, results, y, n_classes, metric=metric)
     return runs.load_run(run_dir)

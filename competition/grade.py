@@ -1,7 +1,7 @@
 """Grade submissions against the answer key, Kaggle-style: public and private scores.
 
     python -m competition.grade FILE [FILE ...] [--data DIR] [--solution PATH] [--reveal]
-                                [--message M] [--daily-limit N] [--metric accuracy]
+                                [--message M] [--daily-limit N] [--metric NAME]
 
 One grading core, two front doors. ``Grader.grade`` takes a submission's bytes and a team,
 validates them with the checks ``submit`` runs too (``competition.validate``), scores them
@@ -10,7 +10,8 @@ command) or the grader server's SQLite store (``competition.server``). A file th
 is recorded with its error and counts against no quota; the same bytes from the same team return
 the earlier result, not counted again; the daily limit counts per UTC day, and a refusal says when
 it resets. Private scores are kept only by the grader and shown after the reveal; the answer key's
-labels are never printed or copied anywhere.
+labels are never printed or copied anywhere. The score is the competition's metric, as its
+``competition.json`` declares it (``competition.metrics``; accuracy without one).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import warnings
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from . import cli, clock, ledger
-from .data import Layout, read_csv, read_tables
+from . import cli, clock, ledger, metrics
+from . import overview as overview_file
+from .data import Layout, check_sample_format, read_csv, read_tables
 from .errors import InputError, InputWarning
 from .validate import Sample, SubmissionError, check_ids, check_labels, read_sample, validate_submission
 
@@ -40,27 +42,22 @@ class AnswerKeyError(InputError):
     """An answer key that does not fit the competition: scoring with it would give wrong scores."""
 
 
-def accuracy(truth: list[str], predicted: list[str]) -> float:
-    return float(np.mean(np.asarray(truth) == np.asarray(predicted)))
-
-
-METRICS: dict[str, Callable[[list[str], list[str]], float]] = {"accuracy": accuracy}
-
-
-def read_solution(path: Path, sample: Sample, classes: list) -> pd.DataFrame:
+def read_solution(path: Path, sample: Sample, classes: list, label_column: str | None = None) -> pd.DataFrame:
     """The answer key (``id``, the label column, ``Usage``; all text), checked like a submission:
-    the sample's columns, every sample id once, only known classes, and Public and Private rows only."""
+    the id and label columns (``label_column``: train.csv's, which a probability sample lacks),
+    every sample id once, only known classes, and Public and Private rows only."""
     if not path.is_file():
         raise AnswerKeyError(f"{path}: no answer key (python -m competition.prepare writes it)")
     table = read_csv(path)
-    expected = [sample.id_column, sample.label_column, "Usage"]
+    label_column = label_column or sample.label_column
+    expected = [sample.id_column, label_column, "Usage"]
     if sorted(table) != sorted(expected):
         raise AnswerKeyError(f"{path}: expected columns {','.join(expected)}, got {','.join(table)}")
     ids, labels, usage = (table[column] for column in expected)
     source = f"answer key {path}"
     try:
         check_ids(ids, sample, source)
-        check_labels(labels, list(range(2, len(labels) + 2)), [str(c) for c in classes], sample.label_column, source)
+        check_labels(labels, list(range(2, len(labels) + 2)), [str(c) for c in classes], label_column, source)
     except SubmissionError as exc:
         raise AnswerKeyError(str(exc)) from None
     odd = [(row, value) for row, value in enumerate(usage) if value not in USAGES]
@@ -71,25 +68,33 @@ def read_solution(path: Path, sample: Sample, classes: list) -> pd.DataFrame:
     for kind in USAGES:
         if kind not in usage:
             raise AnswerKeyError(f"{path}: no {kind} rows (Usage must split the rows into Public and Private)")
-    return pd.DataFrame({sample.id_column: ids, sample.label_column: labels, "Usage": usage})
+    return pd.DataFrame({sample.id_column: ids, label_column: labels, "Usage": usage})
 
 
-def score(predictions: dict[str, str], solution: pd.DataFrame, metric: str = "accuracy") -> dict[str, float]:
-    """Public and private scores of validated ``predictions`` (id -> label text): one pure function
-    for the command line and any server."""
+def score(predictions: dict, solution: pd.DataFrame, classes: list, metric: str = metrics.DEFAULT) -> dict[str, float]:
+    """Public and private scores of validated ``predictions`` (id -> label text, or id -> class
+    probabilities in the order of ``classes``) by ``metric``, each on its own rows only: one pure
+    function for the command line and any server. ``classes``: the loader's order (kappa's order)."""
+    scorer = metrics.get(metric)
     id_column, label_column = solution.columns[0], solution.columns[1]
     result = {}
     for usage in USAGES:
         part = solution[solution["Usage"] == usage]
-        result[usage.lower()] = METRICS[metric](part[label_column].tolist(),
-                                                [predictions[i] for i in part[id_column]])
+        predicted = [predictions[i] for i in part[id_column]]
+        if scorer.needs == metrics.LABELS:
+            predicted = metrics.encode(predicted, classes)
+        result[usage.lower()] = scorer.score(metrics.encode(part[label_column], classes), np.array(predicted),
+                                             len(classes))
     return result
 
 
 def predictions_digest(predictions: dict) -> str:
     """What makes two uploads the same submission: the ids and their predictions, whatever the
     bytes (line ends, a BOM, quoting, row order). Used with ``Storage.find`` for duplicates."""
-    lines = sorted(f"{key}\x1f{value if isinstance(value, str) else repr(value)}" for key, value in predictions.items())
+    def text(value) -> str:  # a label, or a row of probabilities (every bit of it)
+        return value if isinstance(value, str) else np.asarray(value, dtype=np.float64).tobytes().hex()
+
+    lines = sorted(f"{key}\x1f{text(value)}" for key, value in predictions.items())
     return hashlib.sha256("\x1e".join(lines).encode("utf-8")).hexdigest()
 
 
@@ -114,23 +119,32 @@ class Grader:
 
     ``daily_limit``: counted submissions per team and UTC day (None: no limit). ``failed_limit``:
     failed uploads per team and UTC day (they cost no quota, but are capped against abuse).
+    The score is the competition's metric (``overview``, from competition.json): ``metric`` (its
+    name), ``scorer`` and ``higher_is_better`` say it to every board; a ``metric`` argument
+    overrides it, with a warning, when it scores the same kind of submission.
     """
 
-    def __init__(self, data: Path, solution: Path | None = None, metric: str = "accuracy",
+    def __init__(self, data: Path, solution: Path | None = None, metric: str | None = None,
                  daily_limit: int | None = None, failed_limit: int | None = None):
         layout = Layout(Path(data))
         layout.check_exists()
         for name, limit in (("--daily-limit", daily_limit), ("failed-upload limit", failed_limit)):
             if limit is not None and limit < 1:
                 raise InputError(f"{name} must be at least 1, got {limit}")
-        self.data, self.metric, self.daily_limit, self.failed_limit = layout.root, metric, daily_limit, failed_limit
-        self.sample = read_sample(layout.sample_csv)
+        self.data, self.daily_limit, self.failed_limit = layout.root, daily_limit, failed_limit
+        self.overview = overview_file.read(layout.root)
+        self.scorer = chosen_metric(self.overview, metric, layout.root)
+        self.metric, self.higher_is_better = self.scorer.name, self.scorer.higher_is_better
+        self.sample = read_sample(layout.sample_csv, probabilities=self.overview.probabilities)
         # which competition a ledger entry belongs to: the folder's name and its sample's ids
         self.competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
-        self.classes = np.unique(read_tables(layout)["y_train"]).tolist()
+        tables = read_tables(layout)
+        self.classes = np.unique(tables["y_train"]).tolist()
+        check_sample_format(layout, self.overview, self.classes)
         key = solution or layout.root.with_name(layout.root.name + ".grader") / "solution.csv"
         self.solution_path = Path(key)
-        self.solution = read_solution(self.solution_path, self.sample, self.classes)
+        self.solution = read_solution(self.solution_path, self.sample, self.classes, tables["label_column"])
+        check_scorable(self.solution, self.classes, self.scorer, self.solution_path)
         self.public_rows = int((self.solution["Usage"] == "Public").sum())
 
     def grade(self, data: bytes, storage: Storage, *, team: str = ledger.LOCAL_TEAM, file: str = "",
@@ -169,7 +183,8 @@ class Grader:
             if daily_limit is not None and used >= daily_limit:
                 return self._refused(entry, quota, f"daily limit of {daily_limit} graded submissions reached",
                                      now, resets)
-            scored = storage.add({**entry, "status": ledger.COUNTED, **score(predictions, self.solution, self.metric),
+            scores = score(predictions, self.solution, self.classes, self.metric)
+            scored = storage.add({**entry, "status": ledger.COUNTED, **scores,
                                   "public_rows": self.public_rows,
                                   "private_rows": len(self.solution) - self.public_rows}, data)
             if daily_limit is not None:
@@ -181,10 +196,44 @@ class Grader:
         return {**entry, **quota, "status": "over-limit", "duplicate": False,
                 "error": f"{why}; the limit resets at {clock.iso(resets)} (UTC midnight, in {clock.until(now, resets)})"}
 
+    def scores(self, data: bytes, source: str = "kept file") -> dict[str, float]:
+        """Public and private scores of a file graded before (a reveal, a re-score with a corrected key)."""
+        predictions = validate_submission(data, self.sample, self.classes, source=source)
+        return score(predictions, self.solution, self.classes, self.metric)
+
     def private_score(self, data: bytes) -> float:
         """The private score of a file graded before (for the reveal of a storage that kept files only)."""
-        predictions = validate_submission(data, self.sample, self.classes, source="kept file")
-        return score(predictions, self.solution, self.metric)["private"]
+        return self.scores(data)["private"]
+
+    def ranked(self, entries: list[dict]) -> list[dict]:
+        """Counted ``entries`` best public score first, in the metric's direction."""
+        return metrics.ranked(ledger.graded(entries), self.higher_is_better)
+
+
+def check_scorable(solution: pd.DataFrame, classes: list, scorer: metrics.Metric, path: Path) -> None:
+    """Refuse an answer key the metric cannot score (ROC AUC on Public rows that lack a class):
+    found once here, not as a failure of every upload."""
+    ids, labels = solution.iloc[:, 0], metrics.encode(solution.iloc[:, 1], classes)
+    perfect = (dict(zip(ids, np.eye(len(classes))[labels])) if scorer.needs == metrics.PROBABILITIES
+               else dict(zip(ids, solution.iloc[:, 1])))
+    try:
+        score(perfect, solution, classes, scorer.name)
+    except InputError as exc:
+        raise AnswerKeyError(f"{path}: metric {scorer.name} cannot score its Public or Private rows: {exc}") from None
+
+
+def chosen_metric(declared: overview_file.Overview, name: str | None, folder: Path) -> metrics.Metric:
+    """The competition's metric, or ``name`` in its place with a warning (the competition decides:
+    an override must score the same kind of submission)."""
+    if name is None or name == declared.metric:
+        return declared.scorer
+    override = metrics.get(name)
+    if override.needs != declared.submission:
+        raise InputError(f"--metric {name}: scores {override.needs}, but {folder / overview_file.FILE} declares "
+                         f"{declared.metric} on {declared.submission}")
+    warnings.warn(f"--metric {name} overrides the competition's metric {declared.metric} "
+                  f"({folder / overview_file.FILE}); scores of the two do not compare", InputWarning, stacklevel=3)
+    return override
 
 
 def sidecar_problem(meta, sha256: str) -> str | None:
@@ -236,25 +285,24 @@ def grade_file(grader: Grader, storage: Storage, path: Path, message: str = "") 
     return {**result, "submitted": str(path)}
 
 
-def rank_of(entry: dict, entries: list[dict]) -> tuple[int, int]:
+def rank_of(entry: dict, entries: list[dict], higher_is_better: bool = True) -> tuple[int, int]:
     scored = ledger.graded(entries)
-    return 1 + sum(1 for e in scored if e["public"] > entry["public"]), len(scored)
+    return metrics.rank(entry["public"], [e["public"] for e in scored], higher_is_better), len(scored)
 
 
-def report(entry: dict, entries: list[dict], reveal: bool) -> str:
+def report(entry: dict, entries: list[dict], reveal: bool, higher_is_better: bool = True) -> str:
     """What the command line prints for one graded file."""
     name = entry.get("submitted") or entry["file"]
     if entry["status"] != ledger.COUNTED:
         error = entry["error"]
         return f"{entry['status']}: {error}" if error.startswith(name) else f"{name}: {entry['status']}: {error}"
-    rank, total = rank_of(entry, entries)
+    rank, total = rank_of(entry, entries, higher_is_better)
     head = (f"{name}: duplicate of {entry['file']} graded {entry['time']}, not counted again; its public "
             if entry.get("duplicate") else f"{name}: public ")
     text = head + f"{entry['metric']} {entry['public']:.4f} (rank {rank} of {total})"
-    cv = entry.get("cv")
+    cv = ledger.cv_score(entry)
     if cv:
-        text += (f", CV {cv['accuracy_mean']:.4f} +- {cv['accuracy_std']:.4f}, "
-                 f"public - CV {entry['public'] - cv['accuracy_mean']:+.4f}")
+        text += f", CV {cv[0]:.4f} +- {cv[1]:.4f}, public - CV {entry['public'] - cv[0]:+.4f}"
     if entry.get("submissions_left_today") is not None:
         text += f"\n  {entry['submissions_left_today']} submission(s) left today (resets {entry['resets_at']})"
     private = entry.get("private")
@@ -280,13 +328,14 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
         if reveal:
             store.reveal(grader.private_score)
         everything = store.entries()
-        write_leaderboard(everything, leaderboard_path, title=grader.data.name)
+        write_leaderboard(everything, leaderboard_path, title=grader.overview.title or grader.data.name,
+                          metric=grader.metric)
     revealed = ledger.revealed(everything)
     private = {e["sha256"]: e.get("private") for e in ledger.graded(everything)}
     for result in results:
         if result["status"] == ledger.COUNTED:
             result = {**result, "private": private.get(result["sha256"])}
-        print(report(result, everything, revealed),
+        print(report(result, everything, revealed, grader.higher_is_better),
               file=sys.stdout if result["status"] == ledger.COUNTED else sys.stderr)
     print(f"leaderboard: {leaderboard_path}")
     return 0 if all(r["status"] == ledger.COUNTED for r in results) else 1
@@ -303,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--message", default="", metavar="M", help="a note stored with each graded file")
     parser.add_argument("--daily-limit", type=cli.int_at_least(1), metavar="N",
                         help="at most N counted submissions a UTC day (off by default)")
-    parser.add_argument("--metric", choices=list(METRICS), default="accuracy", help="score (default accuracy)")
+    parser.add_argument("--metric", choices=list(metrics.REGISTRY), metavar="NAME",
+                        help="score by NAME instead of the competition's metric (competition.json; accuracy "
+                             "without one), with a warning: the competition decides")
     parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, metavar="JSONL", help=f"ledger file (default {ledger.LEDGER})")
     parser.add_argument("--leaderboard", type=Path, default=Path("leaderboard.md"), metavar="MD",
                         help="leaderboard to redraw (default leaderboard.md)")

@@ -41,10 +41,24 @@ def _number(value) -> bool:
 
 def valid_cv(cv) -> bool:
     """Whether a CV record (a sidecar's or a ledger entry's) holds usable numbers: an accuracy and
-    its spread in [0, 1], and a row count that is a non-negative integer when given."""
+    its spread in [0, 1], the competition metric's mean and spread (``score_mean``, ``score_std``)
+    when given, and a row count that is a non-negative integer when given."""
     return (isinstance(cv, dict) and all(_number(cv.get(key)) and 0 <= cv[key] <= 1
                                          for key in ("accuracy_mean", "accuracy_std"))
+            and ("score_mean" not in cv or (isinstance(cv.get("metric"), str) and _number(cv["score_mean"])
+                                            and _number(cv.get("score_std")) and cv["score_std"] >= 0))
             and isinstance(cv.get("oof_rows", 0), int) and cv.get("oof_rows", 0) >= 0)
+
+
+def cv_score(entry: dict) -> tuple[float, float] | None:
+    """The entry's CV mean and spread in the metric its public score is in, or None: a sidecar
+    records the competition metric's (``score_mean``) and always accuracy's."""
+    cv, metric = entry.get("cv"), entry.get("metric", "accuracy")
+    if not cv:
+        return None
+    if cv.get("metric") == metric and "score_mean" in cv:
+        return cv["score_mean"], cv["score_std"]
+    return (cv["accuracy_mean"], cv["accuracy_std"]) if metric == "accuracy" else None
 
 
 def problem(entry) -> str | None:

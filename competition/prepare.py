@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from . import cli, workers
+from . import cli, metrics, workers
+from . import overview as overview_file
 from .errors import InputError
 from .fsutil import lock, release_work_dir, replace_dir, sweep_stale, work_dir, write_json_atomic
 from .idx import find_idx, read_idx
@@ -118,8 +119,9 @@ def built_by_prepare(out: Path, grader: Path) -> bool:
 
 
 # What a build holds: anything else in it was put there by someone else, and a rebuild would delete it.
-OURS = {"competition": {"images", "train.csv", "test_sample.csv", "classes.csv", MARKER, ".cache", ".cache.lock"},
-        "grader": {"solution.csv", RECORD}}
+OURS = {"competition": {"images", "train.csv", "test_sample.csv", "classes.csv", overview_file.FILE, MARKER, ".cache",
+                        ".cache.lock"},
+        "grader": {"solution.csv", overview_file.FILE, RECORD}}
 _OUR_IMAGE = re.compile(r"\d+\.png")
 
 
@@ -218,8 +220,21 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
     solution.to_csv(grader / "solution.csv", index=False)
 
 
+def declare(competition: Path, grader: Path, declared: overview_file.Overview) -> None:
+    """Write ``competition.json`` in both folders; a probability metric's sample gets one column
+    per class (headed as train.csv writes the class), each row the uniform guess, as Kaggle's do."""
+    for folder in (competition, grader):
+        overview_file.write(folder, declared)
+    if declared.probabilities:
+        sample = pd.read_csv(competition / "test_sample.csv", dtype=str, keep_default_na=False)
+        classes = np.unique(pd.read_csv(competition / "train.csv")["class"]).tolist()
+        uniform = pd.DataFrame({str(c): 1 / len(classes) for c in classes}, index=sample.index)
+        pd.concat([sample[["id"]], uniform], axis=1).to_csv(competition / "test_sample.csv", index=False)
+
+
 def prepare(out: Path, source: Path | None = None, limit_train: int | None = None,
-            limit_test: int | None = None, seed: int = 0, class_names: list[str] | None = None) -> Path:
+            limit_test: int | None = None, seed: int = 0, class_names: list[str] | None = None,
+            metric: str = metrics.DEFAULT, title: str | None = None) -> Path:
     """Build ``out`` and ``out.grader`` unless an identical build is already there; return ``out``."""
     out = Path(os.path.abspath(out))
     if Path.cwd() == out or out in Path.cwd().parents:
@@ -231,8 +246,10 @@ def prepare(out: Path, source: Path | None = None, limit_train: int | None = Non
     for name, limit in (("--limit-train", limit_train), ("--limit-test", limit_test)):
         if limit is not None and limit < 1:
             raise PrepareError(f"{name} must be at least 1, got {limit}")
+    declared = overview_file.declare(metric, title or out.name, PUBLIC_FRACTION)
     recipe = {"format": FORMAT, "source": str(source or DEBIAN_SOURCE), "limit_train": limit_train,
-              "limit_test": limit_test, "seed": seed, "class_names": class_names}
+              "limit_test": limit_test, "seed": seed, "class_names": class_names,
+              **({"metric": metric} if metric != metrics.DEFAULT else {}), **({"title": title} if title else {})}
     check_replaceable(out, grader)
     out.parent.mkdir(parents=True, exist_ok=True)
     with lock(out.with_name(f".{out.name}.prepare.lock")):  # one prepare of ``out`` at a time
@@ -252,6 +269,7 @@ def prepare(out: Path, source: Path | None = None, limit_train: int | None = Non
         try:
             new_out, new_grader = tmp / "competition", tmp / "grader"
             build(arrays, new_out, new_grader, seed, class_names)
+            declare(new_out, new_grader, declared)
             write_json_atomic(new_out / MARKER, {"recipe": recipe, "csv_sha256": {
                 name: hashlib.sha256((new_out / name).read_bytes()).hexdigest() for name in ("train.csv", "test_sample.csv")},
                 "images": {part: len(os.listdir(new_out / "images" / part)) for part in ("train", "test")}})
@@ -289,8 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--class-names", metavar="A,B,...", type=parse_names,
                         help="names of labels 0, 1, ... for classes.csv (default: Fashion-MNIST's, "
                              "unless --source is given)")
+    parser.add_argument("--metric", choices=list(metrics.REGISTRY), default=metrics.DEFAULT, metavar="NAME",
+                        help=f"the competition's score, recorded in {overview_file.FILE} (default accuracy; one "
+                             f"of {', '.join(metrics.REGISTRY)}); a probability metric's sample has a column per class")
+    parser.add_argument("--title", help=f"the competition's title in {overview_file.FILE} (default: the folder's name)")
     args = parser.parse_args(argv)
-    prepare(args.out, args.source, args.limit_train, args.limit_test, args.seed, args.class_names)
+    prepare(args.out, args.source, args.limit_train, args.limit_test, args.seed, args.class_names, args.metric,
+            args.title)
     return 0
 
 

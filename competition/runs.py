@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
-from . import cli
+from . import cli, metrics
 from .errors import InputError, InputWarning
 from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 
@@ -304,9 +304,11 @@ def done_folds(run_dir: Path, n_folds: int) -> list[int]:
 
 
 def summarise(results: list[FoldResult], y: np.ndarray, n_classes: int,
-              refit: RefitResult | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+              refit: RefitResult | None = None, metric: str = metrics.DEFAULT) -> tuple[np.ndarray, np.ndarray, dict]:
     """OOF and test probabilities and the run's scores from its folds; ``y`` is the encoded labels
-    of every train row. The test probabilities are the fold models' mean, or the ``refit``'s."""
+    of every train row. The test probabilities are the fold models' mean, or the ``refit``'s.
+    Beside accuracy and log loss, the competition's ``metric`` on each fold and the OOF rows
+    (``metric``, ``score_mean``, ``score_std``, ``fold_scores``, ``oof_score``)."""
     oof = np.full((len(y), n_classes), np.nan)
     for result in results:
         oof[result.rows] = result.proba
@@ -324,6 +326,10 @@ def summarise(results: list[FoldResult], y: np.ndarray, n_classes: int,
         "fit_seconds": float(sum(r.scores["fit_seconds"] for r in results)),
         "predict_seconds": float(sum(r.scores["predict_seconds"] for r in results)),
     }
+    fold_of = np.full(len(y), -1)
+    for result in results:
+        fold_of[result.rows] = result.fold
+    scores.update(metrics.cv_scores(metrics.get(metric), oof, y, fold_of))
     if refit is not None:
         test = refit.test_proba
         scores["refit"] = refit.scores
@@ -333,14 +339,27 @@ def summarise(results: list[FoldResult], y: np.ndarray, n_classes: int,
 
 
 def finish(run_dir: Path, results: list[FoldResult], y: np.ndarray, n_classes: int,
-           refit: RefitResult | None = None) -> dict:
+           refit: RefitResult | None = None, metric: str = metrics.DEFAULT) -> dict:
     """Write ``oof.npy``, ``test.npy``, ``histories.json`` and finally ``scores.json``."""
-    oof, test, scores = summarise(results, y, n_classes, refit)
+    oof, test, scores = summarise(results, y, n_classes, refit, metric)
     save_npy_atomic(run_dir / OOF, oof)
     save_npy_atomic(run_dir / TEST, test)
     write_json_atomic(run_dir / HISTORIES, {str(r.fold): r.history for r in results})
     write_json_atomic(run_dir / SCORES, scores)
     return scores
+
+
+def metric_scores(run: Run, metric: str) -> dict:
+    """The finished ``run``'s CV in ``metric`` (``metrics.cv_scores``' record): as saved when the
+    run was scored by it, else computed from its arrays (a run made before competition.json said
+    otherwise, or by accuracy alone)."""
+    if run.scores.get("metric") == metric and "score_mean" in run.scores:
+        return {key: run.scores[key] for key in ("metric", "score_mean", "score_std", "fold_scores", "oof_score")}
+    if metric == metrics.DEFAULT:  # every run's scores hold accuracy
+        s = run.scores
+        return {"metric": metric, "score_mean": s["accuracy_mean"], "score_std": s["accuracy_std"],
+                "fold_scores": [fold["accuracy"] for fold in s["folds"]], "oof_score": s["oof_accuracy"]}
+    return metrics.cv_scores(metrics.get(metric), run.oof(), run.labels(), run.folds())
 
 
 def _read_json(path: Path) -> dict:
@@ -409,7 +428,9 @@ def describe(run: Run) -> str:
     limit += " refit" if c.get("refit") else ""
     if run.finished:
         s = run.scores
-        status = (f"accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}  oof {s['oof_accuracy']:.4f}  "
+        scored = (f"{s['metric']} {s['score_mean']:.4f} +- {s['score_std']:.4f}  "
+                  if s.get("metric", metrics.DEFAULT) != metrics.DEFAULT and "score_mean" in s else "")
+        status = (f"{scored}accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}  oof {s['oof_accuracy']:.4f}  "
                   f"{format_seconds(s['fit_seconds'] + s['predict_seconds'])}")
     else:
         status = f"unfinished: {len(run.done_folds)} of {c['folds']} folds done (--resume {run.path})"
@@ -442,11 +463,12 @@ def differing_params(found: list[Run]) -> list[str]:
     return differ
 
 
-def compare_table(found: list[Run]) -> pd.DataFrame:
-    """One row per finished run of ``found``, best CV accuracy first: run, model, the parameters that
+def compare_table(found: list[Run], metric: str = metrics.DEFAULT) -> pd.DataFrame:
+    """One row per finished run of ``found``, best CV score first: run, model, the parameters that
     differ (blank where a run's model has no such parameter), seeds, folds, limit, CV accuracy mean
-    and std, OOF log loss and seconds of fitting and predicting. Meant for runs on one data set
-    (``group_by_data``)."""
+    and std, OOF log loss and seconds of fitting and predicting. With another ``metric`` than
+    accuracy, its CV mean and std too (``score_mean``, ``score_std``), ranked by it in its direction.
+    Meant for runs on one data set (``group_by_data``)."""
     finished = [run for run in found if run.finished]
     params = differing_params(finished)
     columns = {name: f"param.{name}" if name in COMPARE_COLUMNS else name for name in params}
@@ -463,13 +485,25 @@ def compare_table(found: list[Run]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=order, dtype=object)  # parameters as given: 4 stays 4, None stays None
     numbers = ["accuracy_mean", "accuracy_std", "oof_log_loss", "seconds"]
     table[numbers] = table[numbers].astype(float)
-    return table.sort_values("accuracy_mean", ascending=False, kind="stable", ignore_index=True)
+    if metric == metrics.DEFAULT:
+        return table.sort_values("accuracy_mean", ascending=False, kind="stable", ignore_index=True)
+    scored = [metric_scores(run, metric) for run in finished]
+    table["score_mean"] = [float(x["score_mean"]) for x in scored]
+    table["score_std"] = [float(x["score_std"]) for x in scored]
+    table = table.sort_values("score_mean", ascending=not metrics.get(metric).higher_is_better, kind="stable",
+                              ignore_index=True)
+    table.attrs["metric"] = metric
+    return table
 
 
 def format_table(table: pd.DataFrame) -> str:
     """The table as aligned text: CV as mean +- std, times as 1m05s."""
-    shown = table.drop(columns=["accuracy_mean", "accuracy_std", "oof_log_loss", "seconds"]).astype(object)
+    shown = table.drop(columns=["accuracy_mean", "accuracy_std", "oof_log_loss", "seconds", "score_mean",
+                                "score_std"], errors="ignore").astype(object)
     shown["limit"] = table["limit"].map(lambda v: "-" if v is None else v)
+    if "score_mean" in table:
+        shown[f"cv {table.attrs['metric']}"] = [f"{m:.4f} +- {s:.4f}" for m, s in zip(table["score_mean"],
+                                                                                     table["score_std"])]
     shown["cv accuracy"] = [f"{m:.4f} +- {s:.4f}" for m, s in zip(table["accuracy_mean"], table["accuracy_std"])]
     shown["oof log loss"] = table["oof_log_loss"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.4f}")
     shown["time"] = table["seconds"].map(format_seconds)
@@ -490,8 +524,9 @@ def compare(found: list[Run]) -> str:
     if len(groups) > 1:
         lines += [(f"these runs were made on {len(groups)} different data sets (fingerprints differ): "
                    "compare scores within a table only"), ""]
-    for group in groups.values():
-        lines += [describe_data(group[0]) + ":", format_table(compare_table(group)), ""]
+    for group in groups.values():  # ranked by the competition's metric, as its newest run was scored
+        metric = next((run.scores["metric"] for run in reversed(group) if run.scores.get("metric")), metrics.DEFAULT)
+        lines += [describe_data(group[0]) + ":", format_table(compare_table(group, metric)), ""]
     if len(finished) < len(found):
         lines.append(f"{len(found) - len(finished)} unfinished run(s) left out")
     return "\n".join(lines).rstrip("\n")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli, cluster, runs, track
+from . import cli, cluster, metrics, runs, track
 from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, git_commit, parse_param, plan, run_cv, twin_run
 from .data import Competition, load_competition
 from .ensemble import METHODS, ensemble, resolve_member
@@ -39,13 +39,16 @@ from .models import MODELS
 from .validate import Sample, SubmissionError, read_sample, validate_submission
 
 
-def format_csv(sample: Sample, labels: dict[str, str]) -> bytes:
-    """The sample submission with its label column filled from ``labels`` (id -> label text)."""
+def format_csv(sample: Sample, labels: dict) -> bytes:
+    """The sample submission with its label column filled from ``labels`` (id -> label text), or
+    a probability sample's class columns (id -> {class column: probability text})."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator=sample.line_ending)
     buffer.write(sample.header_line + sample.line_ending)
     for image_id in sample.ids:
-        writer.writerow([image_id if column == sample.id_column else labels[image_id] for column in sample.columns])
+        writer.writerow([image_id if column == sample.id_column
+                         else labels[image_id][column] if sample.class_columns else labels[image_id]
+                         for column in sample.columns])
     return (b"\xef\xbb\xbf" if sample.bom else b"") + buffer.getvalue().encode("utf-8")
 
 
@@ -57,6 +60,27 @@ def predicted_labels(run: runs.Run, comp: Competition) -> dict[str, str]:
                               f"{(len(comp.test_ids), len(comp.classes))}")
     labels = comp.classes[np.argmax(test, axis=1)]
     return {image_id: str(label) for image_id, label in zip(comp.test_ids.tolist(), labels.tolist())}
+
+
+def predicted_probabilities(run: runs.Run, comp: Competition) -> dict[str, dict[str, str]]:
+    """Each test id's class probabilities as text, by class column (a probability competition's
+    submission): float64 rows renormalised to sum to 1, written to 9 significant digits."""
+    predicted_labels(run, comp)  # the same shape check
+    test = run.test().astype(np.float64)
+    test /= test.sum(axis=1, keepdims=True)
+    columns = [str(c) for c in comp.classes.tolist()]
+    return {image_id: {column: f"{p:.9g}" for column, p in zip(columns, row)}
+            for image_id, row in zip(comp.test_ids.tolist(), test.tolist())}
+
+
+def cv_record(run: runs.Run, comp: Competition) -> dict:
+    """What a sidecar says of the run's CV: accuracy and log loss, and the competition's metric
+    scored on each fold's held-out rows and on all OOF rows (from the run's verified arrays)."""
+    s = run.scores
+    scored = metrics.cv_scores(comp.overview.scorer, run.oof(), run.labels(), run.folds())
+    return {"accuracy_mean": s["accuracy_mean"], "accuracy_std": s["accuracy_std"],
+            "oof_accuracy": s["oof_accuracy"], "oof_log_loss": s["oof_log_loss"], "oof_rows": s["oof_rows"],
+            "folds": run.config["folds"], **scored}
 
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
@@ -100,8 +124,9 @@ def recipe_of(run: runs.Run) -> dict:
 def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissions", name: str | None = None) -> Path:
     """Validate and write the submission of ``run``; return the CSV's path (the sidecar is beside it)."""
     out_dir = ensure_dir(out_dir, "submissions folder")
-    sample = read_sample(comp.path / "test_sample.csv")
-    data = format_csv(sample, predicted_labels(run, comp))
+    probabilities = comp.overview.probabilities
+    sample = read_sample(comp.path / "test_sample.csv", probabilities=probabilities)
+    data = format_csv(sample, (predicted_probabilities if probabilities else predicted_labels)(run, comp))
     validate_submission(data, sample, comp.classes.tolist(), source=f"submission from {run.path}")
     name = submission_name(check_name(name) if name is not None else f"{run.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}",
                            out_dir, explicit=name is not None)
@@ -110,9 +135,7 @@ def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissio
     sidecar = {
         "name": name, "csv": csv_path.name, "sha256": hashlib.sha256(data).hexdigest(),
         "recipe": recipe_of(run),
-        "cv": {"accuracy_mean": s["accuracy_mean"], "accuracy_std": s["accuracy_std"],
-               "oof_accuracy": s["oof_accuracy"], "oof_log_loss": s["oof_log_loss"], "oof_rows": s["oof_rows"],
-               "folds": run.config["folds"]},
+        "cv": cv_record(run, comp),
         "data": {"name": comp.name, "fingerprint": comp.fingerprint},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(),
     }
@@ -129,22 +152,33 @@ def describe_submission(csv_path: Path, run: runs.Run, comp: Competition) -> str
     s = run.scores
     counts = Counter(predicted_labels(run, comp).values())
     shares = "  ".join(f"{label}:{counts.get(str(label), 0) / len(comp.test_ids):.1%}" for label in comp.classes.tolist())
-    return (f"wrote {csv_path} ({len(comp.test_ids):,} rows)\n"
+    cv = cv_record(run, comp)
+    metric = "" if cv["metric"] == "accuracy" else (
+        f"CV {cv['metric']} {cv['score_mean']:.4f} +- {cv['score_std']:.4f} (OOF {cv['oof_score']:.4f}); ")
+    return (f"wrote {csv_path} ({len(comp.test_ids):,} rows)\n" + metric +
             f"CV accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f} ({run.config['folds']}-fold, "
             f"OOF {s['oof_accuracy']:.4f}) from {run.path}\n"
             f"predicted classes: {shares}")
 
 
 def describe_ensemble(report: dict, run: runs.Run) -> str:
-    lines = ["members (OOF accuracy, log loss):"]
+    metric = report.get("metric", metrics.DEFAULT)
+    shown = metric != metrics.DEFAULT
+    lines = [f"members (OOF {metric + ', ' if shown else ''}accuracy, log loss):"]
     for i, m in enumerate(report["members"]):
         weight = f"  weight {report['weights'][i]:.3f}" if "weights" in report else ""
-        lines.append(f"  [{i}] {m['model']:<14} {m['oof_accuracy']:.4f}  {m['oof_log_loss']:.4f}{weight}  {m['run']}")
+        score = f"{m['oof_score']:.4f}  " if shown else ""
+        lines.append(f"  [{i}] {m['model']:<14} {score}{m['oof_accuracy']:.4f}  {m['oof_log_loss']:.4f}{weight}  "
+                     f"{m['run']}")
+    if "weights_optimise" in report:
+        lines.append(f"weights optimise the OOF {report['weights_optimise']}"
+                     + (f" ({metric} is not smooth in the weights)" if report["weights_optimise"] != metric else ""))
     lines.append("pairwise agreement of top classes on OOF rows:")
     for i, row in enumerate(report["agreement"]):
         lines.append(f"  [{i}] " + " ".join(f"{v:.3f}" for v in row))
-    lines.append(f"ensemble OOF accuracy {run.scores['oof_accuracy']:.4f}, log loss {run.scores['oof_log_loss']:.4f} "
-                 f"-> {run.path}")
+    scored = f"{metric} {run.scores['oof_score']:.4f}, " if shown and "oof_score" in run.scores else ""
+    lines.append(f"ensemble OOF {scored}accuracy {run.scores['oof_accuracy']:.4f}, log loss "
+                 f"{run.scores['oof_log_loss']:.4f} -> {run.path}")
     return "\n".join(lines)
 
 
@@ -198,7 +232,7 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         return runs.load_run(args.run)
     if args.ensemble:
         members = [resolve_member(spec, args.runs_dir) for spec in args.ensemble]
-        run, report = ensemble(members, args.method, args.runs_dir)
+        run, report = ensemble(members, args.method, args.runs_dir, comp.overview.metric)
         print(describe_ensemble(report, run))
         return run
     overrides = dict(args.param)

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, cv, runs, track
+from . import cli, cluster, cv, metrics, runs, track
 from .data import Competition, load_competition
 from .errors import InputError
 from .fsutil import atomic_open, ensure_dir
@@ -100,9 +100,12 @@ def jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return {name: list(value) if isinstance(value, tuple) else value for name, value in params.items()}
 
 
-def study_name(config: dict, fixed: dict[str, Any]) -> str:
-    """The study's name: everything a trial's score depends on besides its own parameters."""
+def study_name(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAULT) -> str:
+    """The study's name: everything a trial's score depends on besides its own parameters (the
+    metric named unless it is accuracy, so that the studies made before metrics keep their name)."""
     name = f"{config['model']}-{config['data']['fingerprint'][:12]}-f{config['folds']}-s{config['seed']}"
+    if metric != metrics.DEFAULT:
+        name += f"-{metric}"
     if config["limit"]:
         name += f"-l{config['limit']}"
     if fixed:
@@ -110,11 +113,16 @@ def study_name(config: dict, fixed: dict[str, Any]) -> str:
     return name
 
 
-def identity(config: dict, fixed: dict[str, Any]) -> dict:
+def identity(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAULT) -> dict:
     """What a study records about itself, and checks when it is continued."""
     return {"model": config["model"], "folds": config["folds"], "seed": config["seed"], "limit": config["limit"],
             "fixed": jsonable(fixed), "fingerprint": config["data"]["fingerprint"],
-            "keras_backend": config["keras_backend"]}
+            "keras_backend": config["keras_backend"], **({"metric": metric} if metric != metrics.DEFAULT else {})}
+
+
+def study_metric(study) -> metrics.Metric:
+    """The metric a study optimises (accuracy for a study made before metrics)."""
+    return metrics.get((study.user_attrs.get("competition") or {}).get("metric", metrics.DEFAULT))
 
 
 def default_trial(model: str, fixed: dict[str, Any], space: dict) -> dict[str, Any]:
@@ -182,8 +190,8 @@ def open_study(path: Path, name: str, ident: dict, *, pruner=None, seed: int = c
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        study = optuna.create_study(storage=open_storage(path), study_name=name, direction="maximize",
-                                    load_if_exists=True)
+        study = optuna.create_study(storage=open_storage(path), study_name=name, load_if_exists=True,
+                                    direction=metrics.get(ident.get("metric", metrics.DEFAULT)).direction)
     except (SQLAlchemyError, optuna.exceptions.StorageInternalError, ValueError, KeyError,
             RuntimeError) as exc:  # damaged, locked, or another Optuna version's schema
         raise StudyError(f"{path}: cannot be opened as a study ({type(exc).__name__}: {exc})") from None
@@ -199,16 +207,18 @@ def open_study(path: Path, name: str, ident: dict, *, pruner=None, seed: int = c
     return study
 
 
-def rank(trial) -> tuple:
-    """Higher is better: accuracy, then lower log loss, then the earlier trial."""
-    return trial.value, -trial.user_attrs.get("log_loss", math.inf), -trial.number
+def rank(trial, metric: metrics.Metric = metrics.get(metrics.DEFAULT)) -> tuple:
+    """Higher is better: the metric (in its direction), then lower log loss, then the earlier trial."""
+    return -metric.loss(trial.value), -trial.user_attrs.get("log_loss", math.inf), -trial.number
 
 
 def best_trial(study):
     """The best finished trial (``rank``), or None."""
     from optuna.trial import TrialState
 
-    return max(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=rank, default=None)
+    metric = study_metric(study)
+    return max(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: rank(t, metric),
+               default=None)
 
 
 def state_counts(study) -> Counter:
@@ -229,7 +239,8 @@ def describe_study(study, path: Path) -> str:
     best = best_trial(study)
     if best is None:
         return head + ", none finished yet"
-    return (f"{head}, best accuracy {best.value:.4f} (log loss {best.user_attrs.get('log_loss', math.nan):.4f}) "
+    return (f"{head}, best {study_metric(study).name} {best.value:.4f} "
+            f"(log loss {best.user_attrs.get('log_loss', math.nan):.4f}) "
             f"at trial {best.number} with {format_params(best.params)}")
 
 
@@ -238,11 +249,13 @@ def top_trials(study, n: int = TOP) -> str:
     import pandas as pd
     from optuna.trial import TrialState
 
-    done = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=rank, reverse=True)[:n]
-    table = pd.DataFrame([{"trial": t.number, "accuracy": t.value, "log_loss": t.user_attrs.get("log_loss"),
+    metric = study_metric(study)
+    done = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: rank(t, metric),
+                  reverse=True)[:n]
+    table = pd.DataFrame([{"trial": t.number, metric.name: t.value, "log_loss": t.user_attrs.get("log_loss"),
                            **t.params, "seconds": t.duration.total_seconds() if t.duration else math.nan}
                           for t in done])
-    patterns = {"accuracy": "{:.4f}", "log_loss": "{:.4f}", "seconds": "{:.1f}"}
+    patterns = {metric.name: "{:.4f}", "log_loss": "{:.4f}", "seconds": "{:.1f}"}
     formats = {col: number_format(patterns.get(col, "{:.4g}")) for col in table.columns if col != "trial"}
     return table.to_string(index=False, formatters=formats)
 
@@ -276,14 +289,14 @@ def draw_pictures(study, folder: Path) -> tuple[list[Path], list[str]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if done:
-            ax = plot_optimization_history(study, target_name="CV accuracy")
+            ax = plot_optimization_history(study, target_name=f"CV {study_metric(study).name}")
             drawn.append(save_figure(ax.figure, folder / HISTORY))
         varied = any(len({repr(t.params.get(name)) for t in done}) > 1 for name in {n for t in done for n in t.params})
         if len(done) < 2 or not varied:
             skipped.append("parameter importances: need 2 finished trials whose parameters differ")
         else:
             try:
-                ax = plot_param_importances(study, target_name="CV accuracy")
+                ax = plot_param_importances(study, target_name=f"CV {study_metric(study).name}")
                 drawn.append(save_figure(ax.figure, folder / IMPORTANCES))
             except (ValueError, RuntimeError) as exc:
                 skipped.append(f"parameter importances: {exc}")
@@ -318,14 +331,17 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
 
     quiet = {"verbose": 0} if MODELS[model].keras and "verbose" not in fixed else {}  # the bar, not epoch lines
 
+    metric = comp.overview.scorer
+    y = np.searchsorted(comp.classes, comp.y_train)
+
     def objective(trial) -> float:
         params = {**fixed, **{name: dim.suggest(trial, name) for name, dim in space.items()}}
         trial.set_user_attr("params", jsonable(params))
         estimator = make_model(model, **params, **quiet)  # refuses an impossible value before training
-        accuracies: list[float] = []
+        accuracies: list[float] = []  # each fold's score in the competition's metric (accuracy by default)
 
-        def report(fold_scores: dict) -> None:
-            accuracies.append(fold_scores["accuracy"])
+        def report(fold_score: float) -> None:
+            accuracies.append(fold_score)
             trial.report(float(np.mean(accuracies)), step=len(accuracies) - 1)
 
         earlier = finished_run(params) if finished_run else None
@@ -334,23 +350,29 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
                 tqdm.write(f"trial {trial.number}: the recipe of {earlier.path}, already cross-validated: its scores "
                            "taken, nothing trained", file=sys.stdout)
             trial.set_user_attr("run", str(earlier.path))
-            for fold_scores in earlier.scores["folds"]:
-                report(fold_scores)  # for the pruner's medians; a finished run is never pruned
+            scored = runs.metric_scores(earlier, metric.name)
+            for fold_score in scored["fold_scores"]:
+                report(fold_score)  # for the pruner's medians; a finished run is never pruned
             scores = earlier.scores
         else:
             def report_or_prune(fold: runs.FoldResult) -> None:
-                report(fold.scores)
+                report(metric.from_probabilities(y[fold.rows], fold.proba))
                 if trial.should_prune():
-                    raise optuna.TrialPruned(f"mean accuracy {np.mean(accuracies):.4f} after {len(accuracies)} folds")
+                    raise optuna.TrialPruned(f"mean {metric.name} {np.mean(accuracies):.4f} after {len(accuracies)} "
+                                             "folds")
 
             result = cv.cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds,
                                        classes=comp.classes, executor=executor, on_fold=report_or_prune)
             scores = result.scores
+            scored = metrics.cv_scores(metric, result.oof, y, folds)
             if kept is not None:
-                kept.offer((scores["accuracy_mean"], -scores["log_loss_mean"], -trial.number), trial.number, result)
+                kept.offer((-metric.loss(scored["score_mean"]), -scores["log_loss_mean"], -trial.number), trial.number,
+                           result)
         trial.set_user_attr("log_loss", scores["log_loss_mean"])
+        trial.set_user_attr("accuracy", scores["accuracy_mean"])
         trial.set_user_attr("accuracy_std", scores["accuracy_std"])
-        return scores["accuracy_mean"]
+        trial.set_user_attr("score_std", scored["score_std"])
+        return scored["score_mean"]
 
     return objective
 
@@ -378,7 +400,7 @@ def write_run(model: str, comp: Competition, result: cv.CVResult, config: dict, 
     run_dir = runs.create(runs_dir, model, config, folds, y)
     for fold in result.folds:
         runs.save_fold(run_dir, fold)
-    runs.finish(run_dir, result.folds, y, len(comp.classes))
+    runs.finish(run_dir, result.folds, y, len(comp.classes), metric=comp.overview.metric)
     return runs.load_run(run_dir)
 
 
@@ -434,11 +456,12 @@ def tune(model: str, comp: Competition, *, n_folds: int = cli.FOLDS, seed: int =
     space = search_space(model, fixed, space)
     _, folds, config = cv.plan(model, comp, n_folds=n_folds, seed=seed, params=fixed, limit=limit)
     limit, runs_dir = config["limit"], Path(runs_dir)
-    name = study_name(config, fixed)
+    metric = comp.overview.metric
+    name = study_name(config, fixed, metric)
     folder = ensure_dir(ensure_dir(runs_dir, "runs folder") / STUDIES, "studies folder") / name
     path = study_file(folder, jobs)
     folder.mkdir(exist_ok=True)
-    study = open_study(path, name, identity(config, fixed), pruner=pruner, seed=seed)
+    study = open_study(path, name, identity(config, fixed, metric), pruner=pruner, seed=seed)
     started = len(study.trials)
     new = not started
     say(progress, f"{'new' if new else 'continuing'} {describe_study(study, path)}")
@@ -467,7 +490,8 @@ def tune(model: str, comp: Competition, *, n_folds: int = cli.FOLDS, seed: int =
         return Tuned(study, path, None, None, "", [], [], started)
     pictures, skipped = draw_pictures(study, folder)
     origin = {"tool": "competition.tune", "study": str(path.resolve()), "study_name": name, "trial": best.number,
-              "accuracy": best.value, "log_loss": best.user_attrs.get("log_loss")}
+              "accuracy": best.user_attrs.get("accuracy", best.value), "log_loss": best.user_attrs.get("log_loss"),
+              **({"metric": metric, "score": best.value} if metric != metrics.DEFAULT else {})}
     run, how = save_best(model, comp, best, kept, origin, n_folds=n_folds, seed=seed, limit=limit, runs_dir=runs_dir,
                          executor=executor, progress=progress)
     return Tuned(study, path, best, run, how, pictures, skipped, started)
@@ -480,7 +504,8 @@ def log_study(tuned: Tuned, experiment: str, model: str) -> None:
                                 params={"model": model, "study": str(tuned.path)})
     track.log_runs([tuned.run], parent=parent, tags={"optuna.study": str(tuned.path),
                                                       "optuna.trial": str(tuned.best.number)})
-    track.finish_parent(parent, {"best_accuracy": float(tuned.best.value), "trials": float(len(tuned.study.trials))})
+    track.finish_parent(parent, {f"best_{study_metric(tuned.study).name}": float(tuned.best.value),
+                                 "trials": float(len(tuned.study.trials))})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -551,8 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in [f"pictures: {', '.join(map(str, tuned.pictures))}" if tuned.pictures else None, *tuned.skipped]:
         if line:
             print(line)
-    s = tuned.run.scores
-    print(f"best run ({tuned.how}): accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}, "
+    s, metric = tuned.run.scores, comp.overview.metric
+    scored = runs.metric_scores(tuned.run, metric)
+    shown = "" if metric == metrics.DEFAULT else f"{metric} {scored['score_mean']:.4f} +- {scored['score_std']:.4f}, "
+    print(f"best run ({tuned.how}): {shown}accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}, "
           f"{runs.format_seconds(time.perf_counter() - start)} -> {tuned.run.path}")
     data = f" --data {args.data}" if args.data != cli.DATA else ""
     print(f"submit it: python -m competition.submit --run {tuned.run.path}{data}")

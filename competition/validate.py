@@ -6,6 +6,10 @@ spaces around values, and rows in another order than the sample's.
 
     sample = read_sample("data/fashion-mnist/test_sample.csv")
     predictions = validate_submission(Path("submissions/x.csv").read_bytes(), sample, classes)
+
+A probability competition's sample (``read_sample(path, probabilities=True)``) has the id and one
+column per class; a submission's columns may come in any order, each row's values must be numbers
+in [0, 1] summing to 1 within ``SUM_TOLERANCE``, and are renormalised in float64, as Kaggle does.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .errors import InputError
 
 MAX_BYTES = 50 * 1024 * 1024
 MISSING = {"", "nan", "na", "n/a", "null", "none", "#n/a"}
 SHOWN = 3  # how many offending ids or values a message lists
+SUM_TOLERANCE = 1e-3  # how far a row of probabilities may sum from 1 (then it is renormalised)
 
 
 class SubmissionError(InputError):
@@ -32,11 +39,12 @@ class Sample:
 
     columns: tuple[str, ...]  # header fields, stripped, in order
     id_column: str
-    label_column: str
+    label_column: str  # "" in a probability sample
     ids: tuple[str, ...]  # ids as the sample writes them, in its row order
     header_line: str  # the header exactly as written (without line end)
     line_ending: str  # "\r\n" or "\n"
     bom: bool
+    class_columns: tuple[str, ...] = ()  # a probability sample's columns besides the id, in its order
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -62,8 +70,9 @@ def _rows(text: str, source: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def read_sample(path: str | Path) -> Sample:
-    """Read the sample submission; its first column named ``id`` (or its first column) is the id."""
+def read_sample(path: str | Path, probabilities: bool = False) -> Sample:
+    """Read the sample submission; its first column named ``id`` (or its first column) is the id.
+    The other column is the label; with ``probabilities``, the others are one per class."""
     path = Path(path)
     data = path.read_bytes()
     text = _decode(data, str(path))
@@ -73,11 +82,12 @@ def read_sample(path: str | Path) -> Sample:
     columns = tuple(rows[0])
     id_column = "id" if "id" in columns else columns[0]
     others = [c for c in columns if c != id_column]
-    if len(others) != 1:
+    if len(others) != 1 and not probabilities:
         raise SubmissionError(f"{path}: a sample needs an id column and one label column, got {', '.join(columns)}")
     raw_first_line = text.splitlines()[0]
     at = columns.index(id_column)
-    return Sample(columns=columns, id_column=id_column, label_column=others[0],
+    return Sample(columns=columns, id_column=id_column, label_column="" if probabilities else others[0],
+                  class_columns=tuple(others) if probabilities else (),
                   ids=tuple(row[at] for row in rows[1:]), header_line=raw_first_line,
                   line_ending="\r\n" if b"\r\n" in data[: data.find(b"\n") + 1] else "\n",
                   bom=data.startswith(b"\xef\xbb\xbf"))
@@ -137,9 +147,58 @@ def check_labels(labels: list[str], line_of: list[int], allowed: list[str], colu
                               + (f"; {len(bad)} rows have unknown classes" if len(bad) > 1 else ""))
 
 
+def check_probability_header(header: list[str], sample: Sample, classes: list, source: str) -> list[int]:
+    """Where each class's column is in ``header`` (classes in the loader's order): the id and one
+    column per class, in any order; missing, unknown and duplicated columns are named."""
+    expected = [sample.id_column, *(str(c) for c in classes)]
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    detail = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
+        ([f"unexpected column(s) {', '.join(extra)}"] if extra else []) + \
+        ([f"duplicated column(s) {', '.join(duplicated)}"] if duplicated else [])
+    if detail:
+        raise SubmissionError(f"{source}: expected columns {','.join(expected)} (in any order), got {','.join(header)} "
+                              f"({'; '.join(detail)})")
+    return [header.index(str(c)) for c in classes]
+
+
+def read_probabilities(body: list[tuple[int, list[str]]], ids: list[str], at_classes: list[int], header: list[str],
+                       source: str) -> np.ndarray:
+    """The rows' probabilities, ``(n, K)`` float64 in class order, each row renormalised to sum to 1.
+    Refused, naming the line: a value that is not a number, one outside [0, 1], a row whose sum is
+    off 1 by more than ``SUM_TOLERANCE``."""
+    texts = [[row[at] for at in at_classes] for _, row in body]
+    values = np.empty((len(texts), len(at_classes)), dtype=np.float64)
+    for r, ((line, _), row) in enumerate(zip(body, texts)):
+        for k, text in enumerate(row):
+            try:
+                values[r, k] = float(text)
+            except ValueError:
+                values[r, k] = np.nan
+            if np.isnan(values[r, k]):
+                raise SubmissionError(f"{source}, line {line}: {text!r} in column '{header[at_classes[k]]}' is not a "
+                                      "number" + (" (empty or NaN)" if text.lower() in MISSING else ""))
+    outside = np.argwhere((values < 0) | (values > 1))
+    if len(outside):
+        (row, k), = outside[:1]
+        raise SubmissionError(f"{source}, line {body[row][0]}: {texts[row][k]} in column '{header[at_classes[k]]}' "
+                              f"is not a probability (outside [0, 1])"
+                              + (f"; {len(outside)} such values" if len(outside) > 1 else ""))
+    sums = values.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1) > SUM_TOLERANCE)
+    if len(off):
+        row = off[0]
+        raise SubmissionError(f"{source}, line {body[row][0]} (id {ids[row]!r}): probabilities sum to {sums[row]:.6g}, "
+                              f"expected 1 (within {SUM_TOLERANCE:g})"
+                              + (f"; {len(off)} such rows" if len(off) > 1 else ""))
+    return values / sums[:, None]
+
+
 def validate_submission(data: bytes, sample: Sample, classes: list, *, source: str = "submission",
-                        max_bytes: int = MAX_BYTES) -> dict[str, str]:
-    """Check ``data`` (a CSV's bytes) and return its predictions as ``{id: label}`` (text).
+                        max_bytes: int = MAX_BYTES) -> dict:
+    """Check ``data`` (a CSV's bytes) and return its predictions as ``{id: label}`` (text), or for a
+    probability sample as ``{id: probabilities}`` (float64, in the order of ``classes``).
 
     ``classes``: the training classes (any type; compared as text). Raises ``SubmissionError``.
     """
@@ -148,17 +207,24 @@ def validate_submission(data: bytes, sample: Sample, classes: list, *, source: s
     rows = _rows(_decode(data, source), source)
     if not rows:
         raise SubmissionError(f"{source}: empty file")
-    check_header(rows[0][1], sample, source)
+    header = rows[0][1]
+    if sample.class_columns:
+        at_classes = check_probability_header(header, sample, classes, source)
+    else:
+        check_header(header, sample, source)
     body = rows[1:]
     width = len(sample.columns)
     for line, row in body:
         if len(row) != width:
-            raise SubmissionError(f"{source}, line {line}: {len(row)} field(s), expected {width} ({','.join(sample.columns)})")
+            raise SubmissionError(f"{source}, line {line}: {len(row)} field(s), expected {width} ({','.join(header)})")
     if not body:
         raise SubmissionError(f"{source}: no data rows, expected {len(sample.ids):,} (one per sample id)")
-    at_id, at_label = sample.columns.index(sample.id_column), sample.columns.index(sample.label_column)
+    at_id = header.index(sample.id_column)
     ids = [row[at_id] for _, row in body]
     check_ids(ids, sample, source)
+    if sample.class_columns:
+        return dict(zip(ids, read_probabilities(body, ids, at_classes, header, source)))
+    at_label = sample.columns.index(sample.label_column)
     labels = [row[at_label] for _, row in body]
     check_labels(labels, [line for line, _ in body], [str(c) for c in classes], sample.label_column, source)
     return dict(zip(ids, labels))

@@ -300,11 +300,11 @@ def test_the_leaderboard_is_drawn_from_the_ledger_inside_its_lock(fashion_small,
     drawing = threading.Event()
     real_draw = leaderboard.draw_chart
 
-    def slow_first_draw(entries, path):
+    def slow_first_draw(entries, path, *metric):
         if not drawing.is_set():
             drawing.set()
             time.sleep(1.0)
-        return real_draw(entries, path)
+        return real_draw(entries, path, *metric)
 
     monkeypatch.setattr(leaderboard, "draw_chart", slow_first_draw)
     common = ["--data", str(fashion_small), "--ledger", str(tmp_path / "ledger.jsonl"),

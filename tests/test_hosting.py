@@ -403,3 +403,34 @@ def test_an_export_missing_a_kept_file_writes_nothing(fashion_small, key, tmp_pa
     (db.with_name(db.name + ".files") / f"{__import__('hashlib').sha256(data).hexdigest()}.csv").unlink()
     refused(host(db, "export", "--out", str(tmp_path / "out")), "kept file is missing")
     assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def probabilities(key: pd.DataFrame, confidence: float, classes: list[str]) -> bytes:
+    """A probability submission: ``confidence`` on the true class, the rest spread evenly."""
+    rest = (1 - confidence) / (len(classes) - 1)
+    rows = {c: [confidence if truth == c else rest for truth in key["class"]] for c in classes}
+    return pd.DataFrame({"id": key["id"], **rows}).to_csv(index=False).encode()
+
+
+def test_a_log_loss_competition_ranks_ascending_on_the_board_and_in_the_export(tmp_path):
+    from competition.prepare import prepare
+
+    data = prepare(tmp_path / "logloss", limit_train=200, limit_test=60, seed=5, metric="log_loss")
+    key = pd.read_csv(tmp_path / "logloss.grader" / "solution.csv", dtype=str)
+    classes = [c for c in pd.read_csv(data / "test_sample.csv", nrows=0).columns if c != "id"]
+    db = tmp_path / "grader.sqlite"
+    sure, unsure = (Store(db).add_team(name) for name in ("sure", "unsure"))
+    server = Server(data, db)
+    try:
+        assert server.upload(unsure, probabilities(key, 0.5, classes)).json()["rank"] == 1
+        answer = server.upload(sure, probabilities(key, 0.9, classes)).json()
+        assert answer["rank"] == 1 and answer["public"] == pytest.approx(-math.log(0.9))
+        board = server.get("/api/leaderboard").json()
+        assert board["metric"] == "log_loss" and [l["team"] for l in board["teams"]] == ["sure", "unsure"]
+        assert host(db, "reveal").returncode == 0
+        assert [l["team"] for l in server.get("/api/leaderboard").json()["teams"]] == ["sure", "unsure"]
+    finally:
+        server.stop()
+    assert host(db, "export", "--out", str(tmp_path / "out")).returncode == 0
+    assert list(pd.read_csv(tmp_path / "out" / "standings.csv")["team"]) == ["sure", "unsure"]
+    assert "Scores are log\\_loss." in (tmp_path / "out" / "leaderboard.md").read_text()

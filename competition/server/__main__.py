@@ -254,8 +254,7 @@ def _given(argv: list[str], flag: str) -> bool:
 
 def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     """Validate the corrected key and re-score every scored file with it, in one transaction."""
-    from ..grade import Grader, score
-    from ..validate import validate_submission
+    from ..grade import Grader
 
     stored = store.settings()
     data = data or (Path(stored["data"]) if stored.get("data") else None)
@@ -269,11 +268,10 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     for row in rows:
         kept = store.files / f"{row['sha256']}.csv"
         try:
-            predictions = validate_submission(kept.read_bytes(), grader.sample, grader.classes, source=str(kept))
+            new = grader.scores(kept.read_bytes(), source=str(kept))
         except OSError as exc:
             raise InputError(f"{kept}: submission {row['id']}'s kept file cannot be read ({exc.strerror}); nothing "
                              f"was re-scored") from None
-        new = score(predictions, grader.solution, grader.metric)
         scores[row["id"]] = {**new, "public_rows": grader.public_rows,
                              "private_rows": len(grader.solution) - grader.public_rows}
         if abs(new["public"] - row["public"]) > 1e-12 or abs(new["private"] - (row["private"] or 0)) > 1e-12:

@@ -228,7 +228,8 @@ def create_app(settings: Settings) -> FastAPI:
     store = Store(settings.db)
     stored = store.settings()
     store.set_settings({**rules.first_start(stored, settings.flags, clock.now()),
-                        "data": str(grader.data.resolve()), "solution_default": str(grader.solution_path.resolve())})
+                        "data": str(grader.data.resolve()), "solution_default": str(grader.solution_path.resolve()),
+                        "metric": grader.metric, "higher_is_better": grader.higher_is_better})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     packed = {"lock": threading.Lock(), "zip": None}
     app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None)
@@ -285,7 +286,8 @@ def create_app(settings: Settings) -> FastAPI:
         return found["team"]
 
     def standings(stored: dict, ended: bool) -> list[dict]:
-        return team_standings(store.submissions(), ended, disabled=store.disabled())
+        return team_standings(store.submissions(), ended, disabled=store.disabled(),
+                              higher_is_better=keyed.grader.higher_is_better)
 
     @app.get("/healthz")
     def healthz():
@@ -356,7 +358,7 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         ended = rules.ended(stored, clock.now())
         return {"competition": title(stored), "revealed": ended, "ended": ended, "deadline": stored["deadline"],
-                "public_rows": grader.public_rows, "test_rows": len(grader.solution),
+                "metric": grader.metric, "higher_is_better": grader.higher_is_better, "public_rows": grader.public_rows, "test_rows": len(grader.solution),
                 "teams": standings(stored, ended)}
 
     @app.get("/api/admin")

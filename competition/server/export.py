@@ -58,9 +58,11 @@ def score(value) -> str:
 
 
 def results(store: Store, ended: bool) -> tuple[list[dict], list[dict]]:
-    """(standing lines with their members, every submission as exported): pure reads of the store."""
+    """(standing lines with their members, every submission as exported): pure reads of the store,
+    ranked in the direction of the competition's metric (recorded by ``serve``)."""
     members = store.members()
-    lines = team_standings(store.submissions(), ended, disabled=store.disabled())
+    lines = team_standings(store.submissions(), ended, disabled=store.disabled(),
+                           higher_is_better=store.settings().get("higher_is_better", True))
     for line in lines:
         line["members"] = "; ".join(members.get(line["team"], []))
         line["standing"] = "final" if ended else "provisional"
@@ -75,7 +77,7 @@ def results(store: Store, ended: bool) -> tuple[list[dict], list[dict]]:
     return lines, rows
 
 
-def render(title: str, lines: list[dict], rows: list[dict], ended: bool) -> str:
+def render(title: str, lines: list[dict], rows: list[dict], ended: bool, metric: str = "accuracy") -> str:
     when = clock.iso(clock.now())
     head = (f"# Final standings — {markdown(title)}\n\nThe competition has ended. Each team is ranked by the private "
             f"score of its final picks (of its best public submission when it picked none). Exported {when}.\n"
@@ -83,6 +85,7 @@ def render(title: str, lines: list[dict], rows: list[dict], ended: bool) -> str:
             f"# Provisional standings — {markdown(title)}\n\nThe competition has not ended: teams are ranked by "
             f"their best public score and private scores are withheld. Exported {when}.\n")
     out = [head, "![standings](leaderboard.png)\n",
+           f"Scores are {markdown(metric)}.\n",
            "| rank | team | members | private | public | entries |", "|---:|---|---|---:|---:|---:|"]
     anchors = {line["team"]: f"team-{n}" for n, line in enumerate(lines, start=1)}
     for line in lines:
@@ -109,7 +112,7 @@ def render(title: str, lines: list[dict], rows: list[dict], ended: bool) -> str:
     return "\n".join(out) + "\n"
 
 
-def draw(lines: list[dict], ended: bool, path: Path, title: str) -> None:
+def draw(lines: list[dict], ended: bool, path: Path, title: str, metric: str = "accuracy") -> None:
     """A horizontal bar chart of the standings (the final private score, or the public one before the end)."""
     import matplotlib
 
@@ -132,7 +135,7 @@ def draw(lines: list[dict], ended: bool, path: Path, title: str) -> None:
     else:
         ax.text(0.5, 0.5, "no submission was scored", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
-    ax.set_xlabel(f"{key} score" + ("" if ended else " (provisional: the competition has not ended)"))
+    ax.set_xlabel(f"{key} {metric}" + ("" if ended else " (provisional: the competition has not ended)"))
     ax.set_title(f"{'Final' if ended else 'Provisional'} standings — {title.replace('$', chr(92) + '$')}"
                  + (f" (top {len(shown)} of {len(lines)})" if len(lines) > len(shown) else ""))
     fig.tight_layout()
@@ -159,8 +162,9 @@ def export(store: Store, out: Path, title: str) -> Path:
             shutil.copyfile(source, build / "files" / name)
         (build / "standings.csv").write_text(csv_text(STANDING_COLUMNS, lines), encoding="utf-8")
         (build / "submissions.csv").write_text(csv_text(SUBMISSION_COLUMNS, rows), encoding="utf-8")
-        (build / "leaderboard.md").write_text(render(title, lines, rows, ended), encoding="utf-8")
-        draw(lines, ended, build / "leaderboard.png", title)
+        metric = store.settings().get("metric", "accuracy")
+        (build / "leaderboard.md").write_text(render(title, lines, rows, ended, metric), encoding="utf-8")
+        draw(lines, ended, build / "leaderboard.png", title, metric)
         place_new_dir(build, out, "--out")
     except BaseException:
         release_work_dir(build)
