@@ -253,9 +253,12 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
                 leaderboard_path: Path = Path("leaderboard.md"), message: str = "", reveal: bool = False) -> int:
     """The local grader: grade ``paths`` into the ledger, reveal if asked, redraw the leaderboard
     from the whole ledger (inside its lock), print one report per file; the exit code."""
-    from .leaderboard import write_leaderboard
+    from .leaderboard import kept_notes, write_leaderboard
 
     store = ledger.Ledger(ledger_path)
+    with store.transaction():  # a board being redrawn is never half-seen: its chart and page change in turn
+        before = store.entries()
+        kept_notes(leaderboard_path, before, grader.data.name)  # refuse now a board a redraw would lose edits of
     others = sorted({e["competition"] for e in store.entries() if e.get("competition", grader.competition)
                      != grader.competition})
     if others:
@@ -266,7 +269,7 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
         if reveal:
             store.reveal(grader.private_score)
         everything = store.entries()
-        write_leaderboard(everything, leaderboard_path, title=grader.data.name)
+        write_leaderboard(everything, leaderboard_path, title=grader.data.name, previous=before)
     revealed = ledger.revealed(everything)
     private = {e["sha256"]: e.get("private") for e in ledger.graded(everything)}
     for result in results:

@@ -10,16 +10,22 @@ the rule behind them, and once the private scores are revealed, how the picks di
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import re
 import sys
 from pathlib import Path
 
 from . import cli, ledger
 from .errors import InputError
-from .fsutil import begins_with, write_text_atomic
+from .fsutil import begins_with, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
+NOTES_OPEN = "<!-- notes:"
+NOTES_PATTERN = re.compile(rf"^{re.escape(NOTES_OPEN)} .* page (?P<page>[0-9a-f]{{64}})"
+                           r"(?: chart (?P<chart>[0-9a-f]{64}))? -->$", re.MULTILINE)
 
 
 def recipe_text(entry: dict) -> str:
@@ -130,11 +136,12 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None) -> st
     return "\n".join(lines) + "\n"
 
 
-def draw_chart(entries: list[dict], path: Path) -> bool:
-    """CV (x) against public (y), one point per submission, the picks ringed. False if nothing to draw."""
+def chart_png(entries: list[dict]) -> bytes | None:
+    """CV (x) against public (y), one point per submission, the picks ringed, as PNG bytes; None if
+    no submission has a CV score."""
     rows = [e for e in standings(entries) if e.get("cv")]
     if not rows:
-        return False
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,9 +164,10 @@ def draw_chart(entries: list[dict], path: Path) -> bool:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
+    picture = io.BytesIO()
+    fig.savefig(picture, format="png", metadata={"Software": None})
     plt.close(fig)
-    return True
+    return picture.getvalue()
 
 
 def check_replaceable(path: str | Path) -> None:
@@ -168,6 +176,8 @@ def check_replaceable(path: str | Path) -> None:
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".png":
         raise InputError(f"--leaderboard {path}: must name a Markdown file, not a folder or a picture")
+    if path.exists() and not path.is_file():
+        raise InputError(f"--leaderboard {path}: not a regular file (a pipe, a device); it is left untouched")
     if path.exists() and not begins_with(path, (HEADING,)):
         raise InputError(f"--leaderboard {path}: exists and is not a leaderboard drawn by this toolkit; "
                          "it is left untouched")
@@ -176,13 +186,67 @@ def check_replaceable(path: str | Path) -> None:
                          "it is left untouched")
 
 
-def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", title: str = "fashion-mnist") -> Path:
-    """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger)."""
+def notes_line(page: str, chart: bytes | None) -> str:
+    """The line between the drawn board and the user's notes. It records the sha256 of what was
+    drawn above it and of the chart, so that the next redraw can tell a hand edit from its own work."""
+    return (f"{NOTES_OPEN} grade redraws everything above this line and keeps everything below it: write your "
+            f"notes there. page {sha256(page)}" + (f" chart {sha256(chart)}" if chart is not None else "") + " -->")
+
+
+def sha256(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def kept_notes(path: str | Path, previous: list[dict], title: str) -> str:
+    """What the user wrote below the notes line of the board at ``path`` (to be kept as it is), or
+    an ``InputError`` saying how to proceed when redrawing would lose something they changed: the
+    drawn part edited, or a chart that is not the one drawn last. ``previous``: the ledger entries
+    before this grading, which a board drawn by an older version (with no notes line) must match."""
     path = Path(path)
     check_replaceable(path)
     chart = path.with_suffix(".png")
-    drawn = draw_chart(entries, chart)
-    write_text_atomic(path, render(entries, title, path.parent, chart.name if drawn else None))
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    found = NOTES_PATTERN.search(text)
+    if found is None:  # drawn by an older version: safe to redraw only if it is exactly what it drew
+        drawn = render(previous, title, path.parent, chart.name if _charted(previous) else None)
+        if text != drawn:
+            raise InputError(f"--leaderboard {path}: differs from the board its ledger draws (edited by hand, or "
+                             "drawn by an older version) and has no notes line, so a redraw would lose the "
+                             f"difference; it is left untouched: save what you want to keep, delete {path} (and "
+                             f"{chart.name} beside it) and grade again; from then on notes below its last line "
+                             "are kept")
+        notes, ours = "", _charted(previous)  # such a board showing a chart drew the one beside it
+    else:
+        if sha256(text[:found.start()]) != found["page"]:
+            raise InputError(f"--leaderboard {path}: edited by hand above its notes line (the line starting "
+                             f"{NOTES_OPEN!r}), and grade redraws all of that; it is left untouched: move your "
+                             f"changes below that line (or delete {path}) and grade again")
+        notes = text[found.end() + 1:]
+        ours = found["chart"] is not None and chart.is_file() and sha256(chart.read_bytes()) == found["chart"]
+    if chart.exists() and not ours:
+        raise InputError(f"--leaderboard {path}: {chart} is not the chart grade drew last (put there or changed "
+                         "since); it is left untouched: move it away and grade again")
+    return notes
+
+
+def _charted(entries: list[dict]) -> bool:
+    return any(e.get("cv") for e in standings(entries))
+
+
+def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", title: str = "fashion-mnist",
+                      previous: list[dict] | None = None) -> Path:
+    """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger), keeping the
+    notes below its notes line; ``previous``: the entries it was last drawn from (see ``kept_notes``)."""
+    path = Path(path)
+    notes = kept_notes(path, entries if previous is None else previous, title)
+    chart = path.with_suffix(".png")
+    picture = chart_png(entries)
+    if picture is not None:
+        write_bytes_atomic(chart, picture)
+    drawn = render(entries, title, path.parent, chart.name if picture is not None else None) + "\n"
+    write_text_atomic(path, f"{drawn}{notes_line(drawn, picture)}\n{notes}")
     return path
 
 

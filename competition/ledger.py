@@ -108,6 +108,8 @@ def check(path: str | Path = LEDGER) -> None:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"--ledger {path}: is a folder, not a ledger file")
+    if path.exists() and not path.is_file():
+        raise InputError(f"--ledger {path}: not a regular file (a pipe, a device); it is left untouched")
     if not path.is_file() or path.stat().st_size == 0:
         return
     with open(path, "rb") as f:
