@@ -86,6 +86,17 @@ def score(predictions: dict[str, str], solution: pd.DataFrame, metric: str = "ac
     return result
 
 
+def identity(layout: Layout, solution: pd.DataFrame) -> str:
+    """Which competition a ledger entry belongs to: the folder's name, and a digest of its data
+    (train.csv, test_sample.csv) and of its answer key as the grader reads it. A ``prepare`` re-run
+    with another ``--seed`` keeps the name and the sample but deals other answers: another competition."""
+    digest = hashlib.sha256()
+    for part in (layout.train_csv.read_bytes(), layout.sample_csv.read_bytes(),
+                 solution.to_csv(index=False, lineterminator="\n").encode("utf-8")):
+        digest.update(hashlib.sha256(part).digest())
+    return f"{layout.root.name}:data+key:{digest.hexdigest()[:16]}"
+
+
 class Storage(Protocol):
     """Where graded submissions are kept: the local ledger (``ledger.Ledger``) or the server's
     SQLite store (``server.store.Store``). ``transaction`` serialises the read-then-write of one
@@ -118,12 +129,12 @@ class Grader:
                 raise InputError(f"{name} must be at least 1, got {limit}")
         self.data, self.metric, self.daily_limit, self.failed_limit = layout.root, metric, daily_limit, failed_limit
         self.sample = read_sample(layout.sample_csv)
-        # which competition a ledger entry belongs to: the folder's name and its sample's ids
-        self.competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
         self.classes = np.unique(read_tables(layout)["y_train"]).tolist()
         key = solution or layout.root.with_name(layout.root.name + ".grader") / "solution.csv"
         self.solution = read_solution(Path(key), self.sample, self.classes)
         self.public_rows = int((self.solution["Usage"] == "Public").sum())
+        self.competition = identity(layout, self.solution)
+        self.legacy_competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
 
     def grade(self, data: bytes, storage: Storage, *, team: str = ledger.LOCAL_TEAM, file: str = "",
               name: str = "", message: str = "", extra: dict | None = None, now: datetime | None = None) -> dict:
@@ -249,6 +260,21 @@ def report(entry: dict, entries: list[dict], reveal: bool) -> str:
     return text
 
 
+def same_answers(grader: Grader, store: ledger.Ledger, entries: list[dict]) -> bool:
+    """Whether the files an older version graded (whose ledger entries name the competition by its
+    folder and sample alone) score today as they scored then: the answer key is the same one. Each
+    counted file is rescored from its kept copy; none left to rescore proves nothing."""
+    old = [e for e in ledger.graded(entries) if e.get("competition") == grader.legacy_competition]
+    kept = [(e, store.kept_bytes(e)) for e in old]
+    kept = [(e, data) for e, data in kept if data is not None]
+    try:
+        return bool(kept) and all(score(validate_submission(data, grader.sample, grader.classes, source="kept file"),
+                                        grader.solution,
+                                        grader.metric)["public"] == e["public"] for e, data in kept)
+    except SubmissionError:
+        return False
+
+
 def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger.LEDGER,
                 leaderboard_path: Path = Path("leaderboard.md"), message: str = "", reveal: bool = False) -> int:
     """The local grader: grade ``paths`` into the ledger, reveal if asked, redraw the leaderboard
@@ -259,8 +285,10 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
     with store.transaction():  # a board being redrawn is never half-seen: its chart and page change in turn
         before = store.entries()
         kept_notes(leaderboard_path, before, grader.data.name)  # refuse now a board a redraw would lose edits of
-    others = sorted({e["competition"] for e in store.entries() if e.get("competition", grader.competition)
-                     != grader.competition})
+    others = {e["competition"] for e in before if e.get("competition", grader.competition) != grader.competition}
+    if grader.legacy_competition in others and same_answers(grader, store, before):
+        others.discard(grader.legacy_competition)  # an older version's ledger of this very competition
+    others = sorted(others)
     if others:
         raise InputError(f"--ledger {ledger_path}: holds submissions of another competition ({others[0]}), not "
                          f"{grader.competition}; give this one its own --ledger and --leaderboard")

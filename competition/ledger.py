@@ -194,7 +194,7 @@ class Ledger:
             return 0
         scores = {}
         for entry in graded(entries):
-            data = self._kept_bytes(entry)
+            data = self.kept_bytes(entry)
             if data is None:
                 warnings.warn(f"{entry['file']}: its graded bytes are gone, so its private score is unknown",
                               InputWarning, stacklevel=2)
@@ -203,7 +203,7 @@ class Ledger:
         append({"event": "reveal", "time": clock.iso(clock.now()), "private": scores}, self.path)
         return len(scores)
 
-    def _kept_bytes(self, entry: dict) -> bytes | None:
+    def kept_bytes(self, entry: dict) -> bytes | None:
         for candidate in (self.kept / f"{entry['sha256']}.csv", Path(entry["file"])):
             try:
                 data = candidate.read_bytes()

@@ -463,3 +463,41 @@ def test_a_leaderboard_or_ledger_that_is_a_pipe_is_refused_naming_the_option(fas
         done = run_grade(path, "--data", fashion_small, *[str(x) for item in paths.items() for x in item], cwd=tmp_path)
         assert done.returncode == 1 and f"{option} {tmp_path / 'pipe'}: not a regular file" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
+    """Same folder name, same sample, other answers: the ledger of the first refuses the second."""
+    from competition.prepare import prepare
+
+    out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
+    sample = pd.read_csv(out / "test_sample.csv", dtype=str)
+    (tmp_path / "guess.csv").write_text(sample.to_csv(index=False))
+    assert grade_into(tmp_path, out, tmp_path / "guess.csv").returncode == 0
+    first = grade.Grader(out)
+    prepare(out, limit_train=40, limit_test=30, seed=1)
+    assert pd.read_csv(out / "test_sample.csv", dtype=str).equals(sample)
+    assert grade.Grader(out).competition != first.competition
+    (tmp_path / "guess2.csv").write_text(sample.assign(**{"class": "1"}).to_csv(index=False))
+    done = grade_into(tmp_path, out, tmp_path / "guess.csv", tmp_path / "guess2.csv")
+    assert done.returncode == 1 and f"holds submissions of another competition ({first.competition})" in done.stderr
+    assert len(ledger.read(tmp_path / "l.jsonl")) == 1
+
+
+def test_an_older_versions_ledger_is_kept_when_its_files_still_score_the_same(tmp_path):
+    """Entries an older version wrote name the competition by folder and sample alone: accepted when
+    their kept files rescore as they did (the same answer key), refused after a re-prepare that changed it."""
+    from competition.prepare import prepare
+
+    out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
+    key = pd.read_csv(out.with_name("comp.grader") / "solution.csv", dtype=str)
+    assert grade_into(tmp_path, out, make_submission(tmp_path, key, "a", correct=0.7, seed=1)).returncode == 0
+    lines = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    legacy = grade.Grader(out).legacy_competition
+    (tmp_path / "l.jsonl").write_text("".join(json.dumps({**e, "competition": legacy}) + "\n" for e in lines))
+    assert grade_into(tmp_path, out, make_submission(tmp_path, key, "b", correct=0.8, seed=2)).returncode == 0
+    lines = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    assert len(lines) == 2
+    (tmp_path / "l.jsonl").write_text("".join(json.dumps({**e, "competition": legacy}) + "\n" for e in lines))
+    prepare(out, limit_train=40, limit_test=30, seed=5)
+    done = grade_into(tmp_path, out, make_submission(tmp_path, key, "c", correct=0.9, seed=3))
+    assert done.returncode == 1 and f"holds submissions of another competition ({legacy})" in done.stderr
