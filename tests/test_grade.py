@@ -430,6 +430,10 @@ def test_a_board_drawn_before_the_notes_line_is_redrawn_only_if_unedited(fashion
     assert done.returncode == 1 and "lb.md: differs from the board its ledger draws" in done.stderr
     assert board.read_text() == old + "my note\n"
     board.write_text(old)
+    Image.new("RGB", (5, 5), "red").save(tmp_path / "lb.png")  # the user's: that board drew no chart
+    done = grade_into(tmp_path, fashion_small, tmp_path / "b.csv")
+    assert done.returncode == 1 and "lb.png is not the chart grade drew last" in done.stderr
+    (tmp_path / "lb.png").unlink()
     assert grade_into(tmp_path, fashion_small, tmp_path / "b.csv").returncode == 0
     assert "2 graded submission(s)" in board.read_text()
 
