@@ -23,6 +23,7 @@ from .fsutil import begins_with, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
+NAMED = 3  # the best public scores named on the chart (besides the final picks); others by their rank
 NOTES_OPEN = "<!-- notes:"
 NOTES_PATTERN = re.compile(rf"^{re.escape(NOTES_OPEN)} .* page (?P<page>[0-9a-f]{{64}})"
                            r"(?: chart (?P<chart>[0-9a-f]{64}))? -->$", re.MULTILINE)
@@ -138,7 +139,8 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None) -> st
 
 def chart_png(entries: list[dict]) -> bytes | None:
     """CV (x) against public (y), one point per submission, the picks ringed, as PNG bytes; None if
-    no submission has a CV score."""
+    no submission has a CV score. Each point carries its rank in the table; only the ``NAMED`` best
+    and the final picks carry their names, where decisions are made."""
     rows = [e for e in standings(entries) if e.get("cv")]
     if not rows:
         return None
@@ -154,8 +156,17 @@ def chart_png(entries: list[dict]) -> bytes | None:
     ringed = [e for e in rows if id(e) in picks]
     ax.scatter([e["cv"]["accuracy_mean"] for e in ringed], [e["public"] for e in ringed], s=220, facecolors="none",
                edgecolors="tab:red", linewidths=2, zorder=4, label="final pick")
-    for e in rows:
-        ax.annotate(e["name"], (e["cv"]["accuracy_mean"], e["public"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ranks = {id(e): rank for rank, e in enumerate(standings(entries), start=1)}
+    for e in rows:  # every point by its rank, the key into the table: names would pile up in the top cluster
+        ax.annotate(str(ranks[id(e)]), (e["cv"]["accuracy_mean"], e["public"]), fontsize=6, color="dimgrey",
+                    xytext=(3, -8), textcoords="offset points")
+    named = [e for e in rows if id(e) in picks or ranks[id(e)] <= NAMED]
+    for n, e in enumerate(sorted(named, key=lambda e: -e["public"])):  # in a column at the top left, by public
+        why = " (final pick)" if id(e) in picks else ""
+        ax.annotate(f"{ranks[id(e)]}. {e['name']}{why}", (e["cv"]["accuracy_mean"], e["public"]),
+                    xytext=(0.03, 0.96 - 0.055 * n), textcoords="axes fraction", fontsize=7, va="top",
+                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "lightgrey", "alpha": 0.9},
+                    arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6, "alpha": 0.7})
     low, high = min(xs + ys), max(xs + ys)
     pad = max(0.002, (high - low) * 0.08)
     ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle="--", label="public = CV")
