@@ -24,6 +24,7 @@ from .fsutil import begins_with, write_bytes_atomic, write_text_atomic
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
 NAMED = 3  # the best public scores named on the chart (besides the final picks); others by their rank
+ZOOMED = 8  # the best public scores drawn again, zoomed, beside the whole field
 NOTES_OPEN = "<!-- notes:"
 NOTES_PATTERN = re.compile(rf"^{re.escape(NOTES_OPEN)} .* page (?P<page>[0-9a-f]{{64}})"
                            r"(?: chart (?P<chart>[0-9a-f]{64}))? -->$", re.MULTILINE)
@@ -139,8 +140,9 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None) -> st
 
 def chart_png(entries: list[dict]) -> bytes | None:
     """CV (x) against public (y), one point per submission, the picks ringed, as PNG bytes; None if
-    no submission has a CV score. Each point carries its rank in the table; only the ``NAMED`` best
-    and the final picks carry their names, where decisions are made."""
+    no submission has a CV score. Each point carries its rank in the table; the ``ZOOMED`` best and
+    the picks are drawn again, zoomed, where the decisions are made, the ``NAMED`` best and the picks
+    with their names."""
     rows = [e for e in standings(entries) if e.get("cv")]
     if not rows:
         return None
@@ -150,30 +152,38 @@ def chart_png(entries: list[dict]) -> bytes | None:
     import matplotlib.pyplot as plt
 
     picks = {id(e) for e, _ in final_picks(standings(entries))}
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
-    xs, ys = [e["cv"]["accuracy_mean"] for e in rows], [e["public"] for e in rows]
-    ax.scatter(xs, ys, color="tab:blue", zorder=3, label="submission")
-    ringed = [e for e in rows if id(e) in picks]
-    ax.scatter([e["cv"]["accuracy_mean"] for e in ringed], [e["public"] for e in ringed], s=220, facecolors="none",
-               edgecolors="tab:red", linewidths=2, zorder=4, label="final pick")
     ranks = {id(e): rank for rank, e in enumerate(standings(entries), start=1)}
-    for e in rows:  # every point by its rank, the key into the table: names would pile up in the top cluster
-        ax.annotate(str(ranks[id(e)]), (e["cv"]["accuracy_mean"], e["public"]), fontsize=6, color="dimgrey",
-                    xytext=(3, -8), textcoords="offset points")
-    named = [e for e in rows if id(e) in picks or ranks[id(e)] <= NAMED]
-    for n, e in enumerate(sorted(named, key=lambda e: -e["public"])):  # in a column at the top left, by public
+    top = [e for e in rows if ranks[id(e)] <= ZOOMED or id(e) in picks]
+    fig, (whole, zoom) = plt.subplots(1, 2, figsize=(13, 6.2), dpi=100)
+    for ax, shown, title in ((whole, rows, "every submission (by rank)"),
+                             (zoom, top, f"the best {ZOOMED} and the final picks")):
+        xs, ys = [e["cv"]["accuracy_mean"] for e in shown], [e["public"] for e in shown]
+        ax.scatter(xs, ys, color="tab:blue", zorder=3, label="submission")
+        ringed = [e for e in shown if id(e) in picks]
+        ax.scatter([e["cv"]["accuracy_mean"] for e in ringed], [e["public"] for e in ringed], s=220,
+                   facecolors="none", edgecolors="tab:red", linewidths=2, zorder=4, label="final pick")
+        for e in shown:  # each point by its rank, the key into the table
+            ax.annotate(str(ranks[id(e)]), (e["cv"]["accuracy_mean"], e["public"]), fontsize=7, color="dimgrey",
+                        xytext=(4, -9), textcoords="offset points")
+        low, high = min(xs + ys), max(xs + ys)
+        pad = max(0.002, (high - low) * 0.08)
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle="--", label="public = CV")
+        ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), xlabel="CV accuracy (OOF, mean of folds)",
+               ylabel="public accuracy", title=title)
+        ax.grid(alpha=0.3)
+    named = sorted((e for e in top if id(e) in picks or ranks[id(e)] <= NAMED), key=lambda e: ranks[id(e)])
+    for n, e in enumerate(named):  # in a column at the top left, where the diagonal leaves room
         why = " (final pick)" if id(e) in picks else ""
-        ax.annotate(f"{ranks[id(e)]}. {e['name']}{why}", (e["cv"]["accuracy_mean"], e["public"]),
-                    xytext=(0.03, 0.96 - 0.055 * n), textcoords="axes fraction", fontsize=7, va="top",
-                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "lightgrey", "alpha": 0.9},
-                    arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6, "alpha": 0.7})
-    low, high = min(xs + ys), max(xs + ys)
-    pad = max(0.002, (high - low) * 0.08)
-    ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle="--", label="public = CV")
-    ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), xlabel="CV accuracy (OOF, mean of folds)",
-           ylabel="public accuracy", title="CV against public score")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+        zoom.annotate(f"{ranks[id(e)]}. {e['name']}{why}", (e["cv"]["accuracy_mean"], e["public"]),
+                      xytext=(0.03, 0.97 - 0.06 * n), textcoords="axes fraction", fontsize=8, va="top",
+                      bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "lightgrey", "alpha": 0.9},
+                      arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6, "alpha": 0.7})
+    zoom_box = zoom.get_xlim(), zoom.get_ylim()
+    whole.add_patch(plt.Rectangle((zoom_box[0][0], zoom_box[1][0]), zoom_box[0][1] - zoom_box[0][0],
+                                  zoom_box[1][1] - zoom_box[1][0], fill=False, edgecolor="tab:orange", linewidth=1.2,
+                                  label="zoomed at right"))
+    whole.legend(loc="lower right")
+    fig.suptitle("CV against public score")
     fig.tight_layout()
     picture = io.BytesIO()
     fig.savefig(picture, format="png", metadata={"Software": None})
