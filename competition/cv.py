@@ -331,8 +331,10 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
     def save(result: runs.FoldResult) -> None:
         runs.save_fold(run_dir, result)
         scored.append(result.scores["accuracy"])
+        bar.write(f"{model} fold {result.fold}: held-out accuracy {result.scores['accuracy']:.4f}, log loss "
+                  f"{result.scores['log_loss']:.4f} ({runs.format_seconds(result.scores['fit_seconds'])} to train)")
+        bar.set_postfix_str(f"mean held-out accuracy of {len(scored)} fold(s) {np.mean(scored):.4f}", refresh=False)
         bar.update()
-        bar.set_postfix(accuracy=f"{np.mean(scored):.4f}")
 
     try:
         result = cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds, seeds=seeds,
