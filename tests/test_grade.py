@@ -480,7 +480,13 @@ def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
     first = grade.Grader(out)
     prepare(out, limit_train=40, limit_test=30, seed=1)
     assert pd.read_csv(out / "test_sample.csv", dtype=str).equals(sample)
-    assert grade.Grader(out).competition != first.competition
+    second = grade.Grader(out).competition
+    assert second != first.competition
+    train = pd.read_csv(out / "train.csv", dtype=str)
+    train.loc[0, "class"] = train.loc[1, "class"] if train.loc[0, "class"] != train.loc[1, "class"] else train.loc[2, "class"]
+    train.to_csv(out / "train.csv", index=False)  # the data changed, the answer key not
+    assert grade.Grader(out).competition not in (first.competition, second)
+    prepare(out, limit_train=40, limit_test=30, seed=1)  # rebuilt: a damaged build is not declared done
     (tmp_path / "guess2.csv").write_text(sample.assign(**{"class": "1"}).to_csv(index=False))
     done = grade_into(tmp_path, out, tmp_path / "guess.csv", tmp_path / "guess2.csv")
     assert done.returncode == 1 and f"holds submissions of another competition ({first.competition})" in done.stderr
