@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -78,6 +79,40 @@ class DaskExecutor:
                                   pure=False, retries=RETRIES)
 
 
+def check_scheduler(address: str, option: str) -> None:
+    """Refuse at once, in one line naming ``option``, an address that is no Dask scheduler's: one
+    Dask cannot parse (``garbage``, ``http://...``), or a port that does not answer Dask's handshake
+    within ``CONNECT_SECONDS`` (another server there: ``Client`` would wait on it for minutes)."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake():
+        comm = await asyncio.wait_for(connect(address, timeout=CONNECT_SECONDS), CONNECT_SECONDS)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except ValueError as exc:
+        raise ClusterError(f"{option} {address}: not a Dask scheduler's address ({exc}); give tcp://HOST:PORT") from None
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"{option} {address}: no Dask scheduler there; it does not answer within {CONNECT_SECONDS} s"
+                           f" ({exc or 'no handshake'})") from None
+
+
+def bounded_workers(workers: int | None, tasks: int) -> int | None:
+    """``--workers``, but no more than the fits a run has to run at once, nor the cores here: more
+    only start idle processes (a thousand take minutes to start, if they ever do). Says so on stderr."""
+    if workers is None:
+        return None
+    cores = len(os.sched_getaffinity(0))
+    bound = max(1, min(workers, tasks, cores))
+    if bound < workers:
+        why = f"the {cores} cores here" if cores <= tasks else f"the {tasks} fits to run"
+        print(f"--workers {workers}: starting {bound}, one for each of {why}", file=sys.stderr)
+    return bound
+
+
 @contextmanager
 def executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[DaskExecutor | None]:
     """None (folds run in-process) unless ``workers`` (a local cluster of that many single-thread
@@ -93,6 +128,7 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
     cluster = None
     try:
         if address:
+            check_scheduler(address, "--scheduler" if scheduler else "COMPETITION_SCHEDULER")
             client = Client(address, timeout=f"{CONNECT_SECONDS}s")
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
@@ -100,6 +136,10 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"scheduler {address}: does not answer within {CONNECT_SECONDS} s ({exc})") from None
+    except RuntimeError as exc:  # "Nanny failed to start": a worker process died (killed, out of memory) as it began
+        raise ClusterError(f"--workers {workers}: a worker of the local Dask cluster died as it started ({exc}"
+                           f"{': ' + str(exc.__cause__) if exc.__cause__ else ''}); nothing ran: try again, or "
+                           "with fewer --workers") from None
     try:
         yield DaskExecutor(client)
     finally:

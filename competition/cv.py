@@ -50,6 +50,8 @@ SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, 
 REFIT_HELP = ("after the folds, train the model again on every training row (for as many epochs or rounds as "
               "the folds' early stopping kept) and predict the test set with it; the CV score stays the folds'")
 BUDGET_SHARE = 0.85  # of a --time-budget, what training may use (``seconds_per_fit``)
+MIN_FIT_SECONDS = 1  # a fit given less would stop after its first epoch, whatever its budget said
+MAX_BUDGET_MINUTES = 525_600  # a year: more is a typo (or 1e308, which has no seconds)
 TIME_BUDGET_HELP = ("minutes the whole run may take, its fits one after another: each fit's epochs are sized to "
                     "its share once the first epoch is timed (networks only)")
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "tensorflow", "jax", "torch")
@@ -329,8 +331,10 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
     def save(result: runs.FoldResult) -> None:
         runs.save_fold(run_dir, result)
         scored.append(result.scores["accuracy"])
+        bar.write(f"{model} fold {result.fold}: held-out accuracy {result.scores['accuracy']:.4f}, log loss "
+                  f"{result.scores['log_loss']:.4f} ({runs.format_seconds(result.scores['fit_seconds'])} to train)")
+        bar.set_postfix_str(f"mean held-out accuracy of {len(scored)} fold(s) {np.mean(scored):.4f}", refresh=False)
         bar.update()
-        bar.set_postfix(accuracy=f"{np.mean(scored):.4f}")
 
     try:
         result = cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds, seeds=seeds,
@@ -371,20 +375,29 @@ def seconds_per_fit(model: str, minutes: float, n_folds: int, seeds: int, refit:
     another (a cluster ends sooner): ``BUDGET_SHARE`` of it, the rest left for loading the data,
     building each network and predicting."""
     if "time_budget" not in make_model(model).get_params():
-        raise ParameterError(f"--time-budget: model {model} has no time budget (it is not trained in epochs); "
-                             "leave --time-budget out")
+        takers = [name for name, spec in MODELS.items() if spec.keras and "time_budget" in make_model(name).get_params()]
+        raise ParameterError(f"--time-budget: model {model} takes no time budget (only {', '.join(takers)} do: "
+                             "they stop training between epochs); leave --time-budget out")
+    if minutes > MAX_BUDGET_MINUTES:
+        raise ParameterError(f"--time-budget {minutes:g}: over a year ({MAX_BUDGET_MINUTES:,} minutes); give the "
+                             "minutes the whole run may take, e.g. 30")
     fits = n_folds * seeds + (seeds * n_folds / (n_folds - 1) if refit else 0)  # a refit sees every row, not K-1 folds
-    return round(minutes * 60 * BUDGET_SHARE / fits, 1)
+    seconds = round(minutes * 60 * BUDGET_SHARE / fits, 1)
+    if seconds < MIN_FIT_SECONDS:
+        raise ParameterError(f"--time-budget {minutes:g}: leaves under {MIN_FIT_SECONDS} s of training for each of the "
+                             f"run's {fits:g} fits; give at least {MIN_FIT_SECONDS * fits / 60 / BUDGET_SHARE:.2g} minutes")
+    return seconds
 
 
-def check_models(models: list[str], params: dict | None, seeds: int = 1, time_budget: float | None = None) -> None:
+def check_models(models: list[str], params: dict | None, seeds: int = 1, time_budget: float | None = None,
+                 n_folds: int = 2, refit: bool = False) -> None:
     """Every model takes ``params`` (and has a seed to vary, for ``seeds`` > 1, and a time budget,
     for ``time_budget``), or an error names the first that does not."""
     for model in models:
         try:
             check_seeds(model, make_model(model, **(params or {})), seeds)
             if time_budget is not None:
-                seconds_per_fit(model, time_budget, 1, 1, False)
+                seconds_per_fit(model, time_budget, n_folds, seeds, refit)
         except InputError as exc:
             raise type(exc)(f"--model {model}: {exc}" if len(models) > 1 else str(exc)) from None
 
@@ -394,7 +407,8 @@ def run_models(models: list[str], comp: Competition, *, executor=None, **options
     submitted at once (one thread per model hands its folds to the shared executor and saves them as
     they come back); in-process the models run one after another. ``params`` apply to every model:
     all are checked before any starts."""
-    check_models(models, options.get("params"), options.get("seeds", 1), options.get("time_budget"))
+    check_models(models, options.get("params"), options.get("seeds", 1), options.get("time_budget"),
+                 options.get("n_folds", 5), options.get("refit", False))
     if executor is None or len(models) == 1:
         return [run_cv(model, comp, executor=executor, **options) for model in models]
     from concurrent.futures import ThreadPoolExecutor
@@ -504,10 +518,12 @@ def main(argv: list[str] | None = None) -> int:
     models = options.pop("models")
     if args.track:
         track.require()  # a missing MLflow is said before the cross-validation, not after
-    check_models(models, options["params"], options["seeds"], options["time_budget"])  # before a cluster starts or any data is read
+    check_models(models, options["params"], options["seeds"], options["time_budget"], options["n_folds"],
+                 options["refit"])  # before a cluster starts or any data is read
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
     start = time.perf_counter()
-    with cluster.executor(args.workers, args.scheduler) as executor:
+    fits = len(models) * options["seeds"] * (options["n_folds"] + bool(options["refit"]))
+    with cluster.executor(cluster.bounded_workers(args.workers, fits), args.scheduler) as executor:
         made = run_models(models, comp, executor=executor, runs_dir=args.runs_dir, resume=args.resume, **options)
     for run in made:
         s = run.scores

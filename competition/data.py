@@ -33,7 +33,8 @@ from .errors import InputError, InputWarning
 from .images import ImageError, decode_pngs, describe_shape
 
 MISSING_LABELS = {"", "nan", "na", "n/a", "null", "none", "#n/a"}
-_INT_PATTERN = re.compile(r"-?(0|[1-9][0-9]*)")
+_INT_PATTERN = re.compile(r"0|-?[1-9][0-9]*")  # one spelling per integer: not 01, +1 or -0
+_INT64 = np.iinfo(np.int64)
 
 
 class CompetitionDataError(InputError):
@@ -158,6 +159,11 @@ def parse_labels(labels: list[str], path: Path, column: str) -> np.ndarray:
             + (f" ({len(missing)} such rows)" if len(missing) > 1 else ""))
     distinct = set(labels)
     if all(_INT_PATTERN.fullmatch(label) for label in distinct):
+        huge = [label for label in distinct if not _INT64.min <= int(label) <= _INT64.max]
+        if huge:
+            raise CompetitionDataError(
+                f"{path}, line {labels.index(huge[0]) + 2}: label {huge[0]!r} in column '{column}' is beyond the "
+                "64-bit integer range; write integer labels within it, or labels as text")
         return np.array(labels, dtype=np.int64)
     check_one_spelling(labels, distinct, path, column)
     return np.array(labels, dtype=str)

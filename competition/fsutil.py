@@ -31,14 +31,36 @@ WORK_LOCK = ".in-use.lock"  # inside a work folder: held while its builder or a 
 _held: dict[Path, int] = {}  # work folder -> the descriptor holding its lock
 
 
+SECRET_MODE = 0o600  # tokens, the grader's database, the answer key: their owner alone reads them
+
+
+def umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only set it, which would
+    briefly open every file another thread creates meanwhile)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o077)  # no /proc: set a strict mask for the instant it takes to read the old one
+    os.umask(old)
+    return old
+
+
 @contextmanager
-def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
-    """A binary file to write that appears at ``path`` only when the block ends without error."""
+def atomic_open(path: str | Path, *, secret: bool = False) -> Iterator[BinaryIO]:
+    """A binary file to write that appears at ``path`` only when the block ends without error.
+
+    It gets the mode a plain ``open`` would give (0666 less the umask), so files a user shares
+    (submissions, runs, the leaderboard) read as any other of theirs; ``secret`` files are 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), SECRET_MODE if secret else 0o666 & ~umask())
             yield f
         os.replace(tmp, path)
     except BaseException:
@@ -46,8 +68,8 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
         raise
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    with atomic_open(path) as f:
+def write_bytes_atomic(path: str | Path, data: bytes, *, secret: bool = False) -> Path:
+    with atomic_open(path, secret=secret) as f:
         f.write(data)
     return Path(path)
 

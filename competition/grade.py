@@ -98,6 +98,17 @@ def predictions_digest(predictions: dict) -> str:
     return hashlib.sha256("\x1e".join(lines).encode("utf-8")).hexdigest()
 
 
+def identity(layout: Layout, solution: pd.DataFrame) -> str:
+    """Which competition a ledger entry belongs to: the folder's name, and a digest of its data
+    (train.csv, test_sample.csv) and of its answer key as the grader reads it. A ``prepare`` re-run
+    with another ``--seed`` keeps the name and the sample but deals other answers: another competition."""
+    digest = hashlib.sha256()
+    for part in (layout.train_csv.read_bytes(), layout.sample_csv.read_bytes(),
+                 solution.to_csv(index=False, lineterminator="\n").encode("utf-8")):
+        digest.update(hashlib.sha256(part).digest())
+    return f"{layout.root.name}:data+key:{digest.hexdigest()[:16]}"
+
+
 class Storage(Protocol):
     """Where graded submissions are kept: the local ledger (``ledger.Ledger``) or the server's
     SQLite store (``server.store.Store``). ``transaction`` serialises the read-then-write of one
@@ -136,8 +147,6 @@ class Grader:
         self.scorer = chosen_metric(self.overview, metric, layout.root)
         self.metric, self.higher_is_better = self.scorer.name, self.scorer.higher_is_better
         self.sample = read_sample(layout.sample_csv, probabilities=self.overview.probabilities)
-        # which competition a ledger entry belongs to: the folder's name and its sample's ids
-        self.competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
         tables = read_tables(layout)
         self.classes = np.unique(tables["y_train"]).tolist()
         check_sample_format(layout, self.overview, self.classes)
@@ -146,6 +155,8 @@ class Grader:
         self.solution = read_solution(self.solution_path, self.sample, self.classes, tables["label_column"])
         check_scorable(self.solution, self.classes, self.scorer, self.solution_path)
         self.public_rows = int((self.solution["Usage"] == "Public").sum())
+        self.competition = identity(layout, self.solution)
+        self.legacy_competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
 
     def grade(self, data: bytes, storage: Storage, *, team: str = ledger.LOCAL_TEAM, file: str = "",
               name: str = "", message: str = "", extra: dict | None = None, now: datetime | None = None,
@@ -311,15 +322,35 @@ def report(entry: dict, entries: list[dict], reveal: bool, higher_is_better: boo
     return text
 
 
+def same_answers(grader: Grader, store: ledger.Ledger, entries: list[dict]) -> bool:
+    """Whether the files an older version graded (whose ledger entries name the competition by its
+    folder and sample alone) score today as they scored then: the answer key is the same one. Each
+    counted file is rescored from its kept copy; none left to rescore proves nothing."""
+    old = [e for e in ledger.graded(entries) if e.get("competition") == grader.legacy_competition]
+    kept = [(e, store.kept_bytes(e)) for e in old]
+    kept = [(e, data) for e, data in kept if data is not None]
+    try:
+        return bool(kept) and all(score(validate_submission(data, grader.sample, grader.classes, source="kept file"),
+                                        grader.solution,
+                                        grader.metric)["public"] == e["public"] for e, data in kept)
+    except SubmissionError:
+        return False
+
+
 def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger.LEDGER,
                 leaderboard_path: Path = Path("leaderboard.md"), message: str = "", reveal: bool = False) -> int:
     """The local grader: grade ``paths`` into the ledger, reveal if asked, redraw the leaderboard
     from the whole ledger (inside its lock), print one report per file; the exit code."""
-    from .leaderboard import write_leaderboard
+    from .leaderboard import kept_notes, write_leaderboard
 
     store = ledger.Ledger(ledger_path)
-    others = sorted({e["competition"] for e in store.entries() if e.get("competition", grader.competition)
-                     != grader.competition})
+    with store.transaction():  # a board being redrawn is never half-seen: its chart and page change in turn
+        before = store.entries()
+        kept_notes(leaderboard_path, before, grader.data.name)  # refuse now a board a redraw would lose edits of
+    others = {e["competition"] for e in before if e.get("competition", grader.competition) != grader.competition}
+    if grader.legacy_competition in others and same_answers(grader, store, before):
+        others.discard(grader.legacy_competition)  # an older version's ledger of this very competition
+    others = sorted(others)
     if others:
         raise InputError(f"--ledger {ledger_path}: holds submissions of another competition ({others[0]}), not "
                          f"{grader.competition}; give this one its own --ledger and --leaderboard")
@@ -329,7 +360,7 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
             store.reveal(grader.private_score)
         everything = store.entries()
         write_leaderboard(everything, leaderboard_path, title=grader.overview.title or grader.data.name,
-                          metric=grader.metric)
+                          metric=grader.metric, previous=before)
     revealed = ledger.revealed(everything)
     private = {e["sha256"]: e.get("private") for e in ledger.graded(everything)}
     for result in results:

@@ -24,7 +24,8 @@ from .errors import InputError
 from .workers import pool as worker_pool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # PNG colour type -> channels at 8 bits per sample
+_CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # PNG colour type -> channels, whatever the bits per sample
+_GREY_ALPHA = 4  # the colour type of grey+alpha
 _MIN_FILES_PER_WORKER = 2000
 _READ_SIZE = 1 << 16
 _KNOWN_CHUNKS = {b"IHDR", b"IDAT", b"IEND", b"PLTE"}
@@ -34,11 +35,11 @@ _IHDR_HEAD = b"\x00\x00\x00\x0dIHDR"  # a 13-byte IHDR chunk, first after the si
 MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS: above it a small file can claim gigabytes
 
 try:  # Intel's ISA-L inflates a small image in 3/4 of zlib's time
-    from isal.isal_zlib import decompress as _inflate, error as _isal_error
+    from isal.isal_zlib import decompressobj as _inflater, error as _isal_error
 
     _INFLATE_ERRORS = (zlib.error, _isal_error)
 except ImportError:  # pragma: no cover - isal is a dependency, but zlib does the same job
-    _inflate, _INFLATE_ERRORS = zlib.decompress, (zlib.error,)
+    _inflater, _INFLATE_ERRORS = zlib.decompressobj, (zlib.error,)
 
 
 class ImageError(InputError):
@@ -117,12 +118,17 @@ def _split_png(data: bytes, path: str) -> tuple[tuple[int, int, int], bytes] | N
                                "(the limit Pillow sets against decompression bombs)")
     if depth != 8 or colour not in _CHANNELS or interlace:
         return None
-    try:
-        rows = _inflate(pixel_data)
+    channels = _CHANNELS[colour]
+    size = height * (1 + width * channels)  # each row's filter byte and pixels
+    inflater = _inflater()
+    try:  # at most one byte more than the header promises: a small file may inflate to gigabytes
+        rows = inflater.decompress(pixel_data, size + 1)
     except _INFLATE_ERRORS as exc:
         raise ImageError(path, f"corrupt PNG pixel data ({exc})") from None
-    channels = _CHANNELS[colour]
-    if len(rows) != height * (1 + width * channels):
+    if len(rows) > size:
+        raise ImageError(path, f"corrupt PNG (its pixel data inflates beyond the {size:,} bytes its {width}x{height} "
+                               "header promises; refused unread, as a decompression bomb would be)")
+    if len(rows) != size or not inflater.eof:
         raise ImageError(path, "corrupt PNG (pixel data does not match its size)")
     return (height, width, channels), rows
 
@@ -135,6 +141,8 @@ def _decode_with_pillow(data: bytes, path: str) -> np.ndarray:
             image.load()
             if image.mode in ("I;16", "I;16B", "I"):
                 image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
+            elif image.mode == "RGBA" and data[8:16] == _IHDR_HEAD and data[25] == _GREY_ALPHA:
+                image = image.convert("LA")  # Pillow opens 16-bit grey+alpha as RGBA: 2 channels at 8 bits too
             elif image.mode == "P":
                 image = image.convert("RGBA" if "transparency" in image.info else "RGB")
             elif image.mode not in ("L", "LA", "RGB", "RGBA"):

@@ -11,16 +11,24 @@ the rule behind them, and once the private scores are revealed, how the picks di
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import re
 import sys
 from pathlib import Path
 
 from . import cli, ledger, metrics
 from .errors import InputError
-from .fsutil import begins_with, write_text_atomic
+from .fsutil import begins_with, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
+NAMED = 3  # the best public scores named on the chart (besides the final picks); others by their rank
+ZOOMED = 8  # the best public scores drawn again, zoomed, beside the whole field
+NOTES_OPEN = "<!-- notes:"
+NOTES_PATTERN = re.compile(rf"^{re.escape(NOTES_OPEN)} .* page (?P<page>[0-9a-f]{{64}})"
+                           r"(?: chart (?P<chart>[0-9a-f]{64}))? -->$", re.MULTILINE)
 
 
 def recipe_text(entry: dict) -> str:
@@ -144,38 +152,58 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None, metri
     return "\n".join(lines) + "\n"
 
 
-def draw_chart(entries: list[dict], path: Path, metric: str | None = None) -> bool:
-    """CV (x) against public (y) in the board's metric, one point per submission, the picks ringed.
-    False if nothing to draw."""
+def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
+    """CV (x) against public (y), one point per submission, the picks ringed, as PNG bytes; None if
+    no submission has a CV score; in the board's metric. Each point carries its rank in the table; the ``ZOOMED`` best and
+    the picks are drawn again, zoomed, where the decisions are made, the ``NAMED`` best and the picks
+    with their names."""
     scorer = board_metric(entries, metric)
     rows = [e for e in standings(entries, scorer) if ledger.cv_score(e)]
     if not rows:
-        return False
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     picks = {id(e) for e, _ in final_picks(standings(entries, scorer), scorer)}
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
-    xs, ys = [ledger.cv_score(e)[0] for e in rows], [e["public"] for e in rows]
-    ax.scatter(xs, ys, color="tab:blue", zorder=3, label="submission")
-    ringed = [e for e in rows if id(e) in picks]
-    ax.scatter([ledger.cv_score(e)[0] for e in ringed], [e["public"] for e in ringed], s=220, facecolors="none",
-               edgecolors="tab:red", linewidths=2, zorder=4, label="final pick")
-    for e in rows:
-        ax.annotate(e["name"], (ledger.cv_score(e)[0], e["public"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    low, high = min(xs + ys), max(xs + ys)
-    pad = max(0.002, (high - low) * 0.08)
-    ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle="--", label="public = CV")
-    ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), xlabel=f"CV {scorer.name} (mean of folds)",
-           ylabel=f"public {scorer.name}", title="CV against public score")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right" if scorer.higher_is_better else "upper left")
+    ranks = {id(e): rank for rank, e in enumerate(standings(entries, scorer), start=1)}
+    top = [e for e in rows if ranks[id(e)] <= ZOOMED or id(e) in picks]
+    fig, (whole, zoom) = plt.subplots(1, 2, figsize=(13, 6.2), dpi=100)
+    for ax, shown, title in ((whole, rows, "every submission (by rank)"),
+                             (zoom, top, f"the best {ZOOMED} and the final picks")):
+        xs, ys = [ledger.cv_score(e)[0] for e in shown], [e["public"] for e in shown]
+        ax.scatter(xs, ys, color="tab:blue", zorder=3, label="submission")
+        ringed = [e for e in shown if id(e) in picks]
+        ax.scatter([ledger.cv_score(e)[0] for e in ringed], [e["public"] for e in ringed], s=220,
+                   facecolors="none", edgecolors="tab:red", linewidths=2, zorder=4, label="final pick")
+        for e in shown:  # each point by its rank, the key into the table
+            ax.annotate(str(ranks[id(e)]), (ledger.cv_score(e)[0], e["public"]), fontsize=7, color="dimgrey",
+                        xytext=(4, -9), textcoords="offset points")
+        low, high = min(xs + ys), max(xs + ys)
+        pad = max(0.002, (high - low) * 0.08)
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle="--", label="public = CV")
+        ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), xlabel=f"CV {scorer.name} (mean of folds)",
+               ylabel=f"public {scorer.name}", title=title)
+        ax.grid(alpha=0.3)
+    named = sorted((e for e in top if id(e) in picks or ranks[id(e)] <= NAMED), key=lambda e: ranks[id(e)])
+    for n, e in enumerate(named):  # in a column at the top left, where the diagonal leaves room
+        why = " (final pick)" if id(e) in picks else ""
+        zoom.annotate(f"{ranks[id(e)]}. {e['name']}{why}", (ledger.cv_score(e)[0], e["public"]),
+                      xytext=(0.03, 0.97 - 0.06 * n), textcoords="axes fraction", fontsize=8, va="top",
+                      bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "lightgrey", "alpha": 0.9},
+                      arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6, "alpha": 0.7})
+    zoom_box = zoom.get_xlim(), zoom.get_ylim()
+    whole.add_patch(plt.Rectangle((zoom_box[0][0], zoom_box[1][0]), zoom_box[0][1] - zoom_box[0][0],
+                                  zoom_box[1][1] - zoom_box[1][0], fill=False, edgecolor="tab:orange", linewidth=1.2,
+                                  label="zoomed at right"))
+    whole.legend(loc="lower right" if scorer.higher_is_better else "upper left")
+    fig.suptitle("CV against public score")
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
+    picture = io.BytesIO()
+    fig.savefig(picture, format="png", metadata={"Software": None})
     plt.close(fig)
-    return True
+    return picture.getvalue()
 
 
 def check_replaceable(path: str | Path) -> None:
@@ -184,6 +212,8 @@ def check_replaceable(path: str | Path) -> None:
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".png":
         raise InputError(f"--leaderboard {path}: must name a Markdown file, not a folder or a picture")
+    if path.exists() and not path.is_file():
+        raise InputError(f"--leaderboard {path}: not a regular file (a pipe, a device); it is left untouched")
     if path.exists() and not begins_with(path, (HEADING,)):
         raise InputError(f"--leaderboard {path}: exists and is not a leaderboard drawn by this toolkit; "
                          "it is left untouched")
@@ -192,15 +222,68 @@ def check_replaceable(path: str | Path) -> None:
                          "it is left untouched")
 
 
-def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", title: str = "fashion-mnist",
-                      metric: str | None = None) -> Path:
-    """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger), ranked by
-    ``metric`` (default: the one the newest graded entry was scored by)."""
+def notes_line(page: str, chart: bytes | None) -> str:
+    """The line between the drawn board and the user's notes. It records the sha256 of what was
+    drawn above it and of the chart, so that the next redraw can tell a hand edit from its own work."""
+    return (f"{NOTES_OPEN} grade redraws everything above this line and keeps everything below it: write your "
+            f"notes there. page {sha256(page)}" + (f" chart {sha256(chart)}" if chart is not None else "") + " -->")
+
+
+def sha256(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def kept_notes(path: str | Path, previous: list[dict], title: str, metric: str | None = None) -> str:
+    """What the user wrote below the notes line of the board at ``path`` (to be kept as it is), or
+    an ``InputError`` saying how to proceed when redrawing would lose something they changed: the
+    drawn part edited, or a chart that is not the one drawn last. ``previous``: the ledger entries
+    before this grading, which a board drawn by an older version (with no notes line) must match."""
     path = Path(path)
     check_replaceable(path)
     chart = path.with_suffix(".png")
-    drawn = draw_chart(entries, chart, metric)
-    write_text_atomic(path, render(entries, title, path.parent, chart.name if drawn else None, metric))
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    found = NOTES_PATTERN.search(text)
+    if found is None:  # drawn by an older version: safe to redraw only if it is exactly what it drew
+        drawn = render(previous, title, path.parent, chart.name if _charted(previous) else None, metric)
+        if text != drawn:
+            raise InputError(f"--leaderboard {path}: differs from the board its ledger draws (edited by hand, or "
+                             "drawn by an older version) and has no notes line, so a redraw would lose the "
+                             f"difference; it is left untouched: save what you want to keep, delete {path} (and "
+                             f"{chart.name} beside it) and grade again; from then on notes below its last line "
+                             "are kept")
+        notes, ours = "", _charted(previous)  # such a board showing a chart drew the one beside it
+    else:
+        if sha256(text[:found.start()]) != found["page"]:
+            raise InputError(f"--leaderboard {path}: edited by hand above its notes line (the line starting "
+                             f"{NOTES_OPEN!r}), and grade redraws all of that; it is left untouched: move your "
+                             f"changes below that line (or delete {path}) and grade again")
+        notes = text[found.end() + 1:]
+        ours = found["chart"] is not None and chart.is_file() and sha256(chart.read_bytes()) == found["chart"]
+    if chart.exists() and not ours:
+        raise InputError(f"--leaderboard {path}: {chart} is not the chart grade drew last (put there or changed "
+                         "since); it is left untouched: move it away and grade again")
+    return notes
+
+
+def _charted(entries: list[dict]) -> bool:
+    return any(ledger.cv_score(e) for e in ledger.graded(entries))
+
+
+def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", title: str = "fashion-mnist",
+                      metric: str | None = None, previous: list[dict] | None = None) -> Path:
+    """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger), ranked by
+    ``metric`` (default: the one the newest graded entry was scored by), keeping the notes below its
+    notes line; ``previous``: the entries it was last drawn from (see ``kept_notes``)."""
+    path = Path(path)
+    notes = kept_notes(path, entries if previous is None else previous, title, metric)
+    chart = path.with_suffix(".png")
+    picture = chart_png(entries, metric)
+    if picture is not None:
+        write_bytes_atomic(chart, picture)
+    drawn = render(entries, title, path.parent, chart.name if picture is not None else None, metric) + "\n"
+    write_text_atomic(path, f"{drawn}{notes_line(drawn, picture)}\n{notes}")
     return path
 
 

@@ -122,6 +122,8 @@ def check(path: str | Path = LEDGER) -> None:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"--ledger {path}: is a folder, not a ledger file")
+    if path.exists() and not path.is_file():
+        raise InputError(f"--ledger {path}: not a regular file (a pipe, a device); it is left untouched")
     if not path.is_file() or path.stat().st_size == 0:
         return
     with open(path, "rb") as f:
@@ -208,7 +210,7 @@ class Ledger:
             return 0
         scores = {}
         for entry in graded(entries):
-            data = self._kept_bytes(entry)
+            data = self.kept_bytes(entry)
             if data is None:
                 warnings.warn(f"{entry['file']}: its graded bytes are gone, so its private score is unknown",
                               InputWarning, stacklevel=2)
@@ -217,7 +219,7 @@ class Ledger:
         append({"event": "reveal", "time": clock.iso(clock.now()), "private": scores}, self.path)
         return len(scores)
 
-    def _kept_bytes(self, entry: dict) -> bytes | None:
+    def kept_bytes(self, entry: dict) -> bytes | None:
         for candidate in (self.kept / f"{entry['sha256']}.csv", Path(entry["file"])):
             try:
                 data = candidate.read_bytes()

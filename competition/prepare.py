@@ -37,7 +37,7 @@ from tqdm import tqdm
 from . import cli, metrics, workers
 from . import overview as overview_file
 from .errors import InputError
-from .fsutil import lock, release_work_dir, replace_dir, sweep_stale, work_dir, write_json_atomic
+from .fsutil import lock, release_work_dir, replace_dir, sweep_stale, work_dir, write_bytes_atomic, write_json_atomic
 from .idx import find_idx, read_idx
 
 # The one place the data set's location is written down: Debian's package dataset-fashion-mnist.
@@ -217,7 +217,7 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
     solution = pd.DataFrame(
         {"id": sample_ids, "class": arrays["y_test"][order], "Usage": np.where(public[order], "Public", "Private")}
     )
-    solution.to_csv(grader / "solution.csv", index=False)
+    write_bytes_atomic(grader / "solution.csv", solution.to_csv(index=False).encode(), secret=True)
 
 
 def declare(competition: Path, grader: Path, declared: overview_file.Overview) -> None:

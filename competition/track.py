@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from . import cli, runs
 from .errors import InputError
@@ -63,7 +65,27 @@ def require():
         import mlflow
     except ImportError:
         raise TrackingError(f"--track mlflow needs MLflow, which is not installed here: {INSTALL}") from None
+    check_store(mlflow.get_tracking_uri())
     return mlflow
+
+
+def check_store(uri: str) -> None:
+    """Refuse at once a local SQLite store that cannot be written (MLflow's default, ``mlflow.db`` in
+    the current folder, from a read-only folder): MLflow would retry opening it for minutes, warning
+    each time, before a traceback."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(unquote(uri.removeprefix("sqlite:///").partition("?")[0]))
+    if path.exists() and not path.is_file():
+        problem = f"{path} is not a file"
+    elif not path.parent.is_dir():
+        problem = f"{path.parent} is not a folder"
+    elif not os.access(path.parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
+        problem = f"{path if path.exists() and not os.access(path, os.W_OK) else path.parent} is read-only"
+    else:
+        return
+    raise TrackingError(f"MLflow tracking at {uri}: {problem}; set MLFLOW_TRACKING_URI to a store you can write "
+                        "(sqlite:///PATH/mlflow.db), or run from a folder you can write")
 
 
 def run_key(path: Path) -> str:

@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     comp = load_competition(args.data, min_class_rows=args.folds)
     n_trials = args.trials if args.trials or args.timeout else DEFAULT_TRIALS
     start = time.perf_counter()
-    with cluster.executor(args.workers, args.scheduler) as executor:
+    with cluster.executor(cluster.bounded_workers(args.workers, args.jobs * args.folds), args.scheduler) as executor:
         tuned = tune(args.model, comp, n_folds=args.folds, seed=args.seed, fixed=fixed, limit=args.limit,
                      n_trials=n_trials, timeout=args.timeout, runs_dir=args.runs_dir, executor=executor, jobs=args.jobs)
     print(describe_study(tuned.study, tuned.path))

@@ -126,6 +126,11 @@ def edit_csv(path, **changes):
     table.to_csv(path, index=False)
 
 
+def number_labels(root, odd: dict[int, str]):
+    """Labels 0, 1, 2 in turn in train.csv, but ``odd`` (row -> label text)."""
+    edit_csv(root / "train.csv", cells={(row, "class"): odd.get(row, str(row % 3)) for row in range(12)})
+
+
 def png_claiming(width: int, height: int) -> bytes:
     """A small PNG file whose header declares ``width`` x ``height`` grey pixels (a decompression bomb)."""
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -169,6 +174,10 @@ BROKEN = {
     "ragged csv": (lambda r: (r / "train.csv").write_text("id,class\n000,cat\n001,dog,extra,more\n"), r"train.csv: not a valid CSV"),
     "one number written two ways": (lambda r: edit_csv(r / "train.csv", cells={(2, "class"): "1", (7, "class"): "1.0"}),
                                     r"train.csv, lines 4 and 9: labels '1' and '1.0' in column 'class' are one number"),
+    "minus zero beside zero": (lambda r: number_labels(r, {4: "-0"}),
+                               r"train.csv, lines 2 and 6: labels '-0' and '0' in column 'class' are one number"),
+    "label beyond int64": (lambda r: number_labels(r, {4: "99999999999999999999"}),
+                           r"train.csv, line 6: label '99999999999999999999' in column 'class' is beyond the 64-bit"),
     "image path is a folder": (lambda r: [(r / "images" / "train" / "004.png").unlink(),
                                           (r / "images" / "train" / "004.png").mkdir()],
                                r"images/train/004.png: cannot be read \(Is a directory\)"),

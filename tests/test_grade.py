@@ -298,15 +298,15 @@ def test_the_leaderboard_is_drawn_from_the_ledger_inside_its_lock(fashion_small,
     first, second = (make_submission(tmp_path, key, name, correct=c, seed=s, cv=c)
                      for name, c, s in (("first", 0.6, 1), ("second", 0.8, 2)))
     drawing = threading.Event()
-    real_draw = leaderboard.draw_chart
+    real_draw = leaderboard.chart_png
 
-    def slow_first_draw(entries, path, *metric):
+    def slow_first_draw(entries, *metric):
         if not drawing.is_set():
             drawing.set()
             time.sleep(1.0)
-        return real_draw(entries, path, *metric)
+        return real_draw(entries, *metric)
 
-    monkeypatch.setattr(leaderboard, "draw_chart", slow_first_draw)
+    monkeypatch.setattr(leaderboard, "chart_png", slow_first_draw)
     common = ["--data", str(fashion_small), "--ledger", str(tmp_path / "ledger.jsonl"),
               "--leaderboard", str(tmp_path / "lb.md")]
     with ThreadPoolExecutor(2) as pool:
@@ -369,3 +369,145 @@ def test_the_leaderboard_tells_an_ensembles_members_apart_by_what_they_changed()
                {"model": "xgb", "refit": True}]
     assert recipe_text({"recipe": {"model": "ensemble-stack", "members": members, "limit": 600}}) == \
         "ensemble-stack of cnn + cnn (random_state=88) [2 seeds] + xgb [refit on all rows] [limit 600]"
+
+
+def grade_into(tmp_path, fashion_small, *paths):
+    return run_grade(*paths, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl", "--leaderboard",
+                     tmp_path / "lb.md", cwd=tmp_path)
+
+
+def test_a_users_own_picture_beside_the_board_is_never_drawn_over(fashion_small, key, tmp_path):
+    """The board was drawn (without a chart: no CV yet); the user then puts a picture of their own
+    where the chart would go. A grade that would draw the chart refuses, naming it, and grades nothing."""
+    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1)).returncode == 0
+    picture = tmp_path / "lb.png"
+    Image.new("RGB", (5, 5), "red").save(picture)
+    mine = picture.read_bytes()
+    done = grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "b", correct=0.8, seed=2, cv=0.8))
+    assert done.returncode == 1 and "lb.png is not the chart grade drew last" in done.stderr
+    assert picture.read_bytes() == mine and len(ledger.read(tmp_path / "l.jsonl")) == 1
+    # a chart grade drew and the user then changed is theirs too
+    picture.unlink()
+    assert grade_into(tmp_path, fashion_small, tmp_path / "b.csv").returncode == 0
+    Image.new("RGB", (5, 5), "blue").save(picture)
+    mine = picture.read_bytes()
+    done = grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "c", correct=0.9, seed=3, cv=0.9))
+    assert done.returncode == 1 and "lb.png is not the chart grade drew last" in done.stderr
+    assert picture.read_bytes() == mine
+
+
+def test_notes_below_the_notes_line_survive_every_redraw(fashion_small, key, tmp_path):
+    board = tmp_path / "lb.md"
+    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1, cv=0.7)).returncode == 0
+    notes = "\n## My notes\n\nTry a wider cnn next; a is overfit.\n"
+    board.write_text(board.read_text() + notes)
+    for n, name in enumerate("bc", start=2):
+        assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, name, correct=0.8, seed=n,
+                                                                   cv=0.8)).returncode == 0
+        text = board.read_text()
+        assert f"{n} graded submission(s)" in text and text.endswith(notes)
+
+
+def test_an_edit_above_the_notes_line_is_refused_before_grading(fashion_small, key, tmp_path):
+    board = tmp_path / "lb.md"
+    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1, cv=0.7)).returncode == 0
+    edited = board.read_text().replace("## Does CV predict public?", "## Does CV predict public? (I doubt it)")
+    board.write_text(edited)
+    done = grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "b", correct=0.8, seed=2))
+    assert done.returncode == 1 and "lb.md: edited by hand above its notes line" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert board.read_text() == edited and len(ledger.read(tmp_path / "l.jsonl")) == 1
+
+
+def test_a_board_drawn_before_the_notes_line_is_redrawn_only_if_unedited(fashion_small, key, tmp_path):
+    from competition.leaderboard import render
+
+    board = tmp_path / "lb.md"
+    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1)).returncode == 0
+    old = render(ledger.read(tmp_path / "l.jsonl"), fashion_small.name, tmp_path, None)  # as an older version drew it
+    board.write_text(old + "my note\n")
+    done = grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "b", correct=0.8, seed=2))
+    assert done.returncode == 1 and "lb.md: differs from the board its ledger draws" in done.stderr
+    assert board.read_text() == old + "my note\n"
+    board.write_text(old)
+    Image.new("RGB", (5, 5), "red").save(tmp_path / "lb.png")  # the user's: that board drew no chart
+    done = grade_into(tmp_path, fashion_small, tmp_path / "b.csv")
+    assert done.returncode == 1 and "lb.png is not the chart grade drew last" in done.stderr
+    (tmp_path / "lb.png").unlink()
+    assert grade_into(tmp_path, fashion_small, tmp_path / "b.csv").returncode == 0
+    assert "2 graded submission(s)" in board.read_text()
+
+
+def test_shared_files_follow_the_umask_and_the_answer_key_is_secret(fashion_small, key, tmp_path):
+    from competition.prepare import prepare
+
+    board = tmp_path / "lb.md"
+    board_mode = lambda: board.stat().st_mode & 0o777  # noqa: E731
+    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1, cv=0.7)).returncode == 0
+    os.chmod(board, 0o644)
+    old = os.umask(0o022)
+    try:
+        assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "b", correct=0.8, seed=2)).returncode == 0
+        assert board_mode() == 0o644 and tmp_path.joinpath("lb.png").stat().st_mode & 0o777 == 0o644
+        os.umask(0o027)
+        assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "c", correct=0.8, seed=3)).returncode == 0
+        assert board_mode() == 0o640
+        out = prepare(tmp_path / "comp", limit_train=30, limit_test=20)
+    finally:
+        os.umask(old)
+    assert (out.with_name("comp.grader") / "solution.csv").stat().st_mode & 0o777 == 0o600
+    assert (out / "train.csv").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_leaderboard_or_ledger_that_is_a_pipe_is_refused_naming_the_option(fashion_small, key, tmp_path):
+    path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
+    os.mkfifo(tmp_path / "pipe")
+    for option in ("--leaderboard", "--ledger"):
+        paths = {"--leaderboard": tmp_path / "lb.md", "--ledger": tmp_path / "l.jsonl", option: tmp_path / "pipe"}
+        done = run_grade(path, "--data", fashion_small, *[str(x) for item in paths.items() for x in item], cwd=tmp_path)
+        assert done.returncode == 1 and f"{option} {tmp_path / 'pipe'}: not a regular file" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
+    """Same folder name, same sample, other answers: the ledger of the first refuses the second."""
+    from competition.prepare import prepare
+
+    out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
+    sample = pd.read_csv(out / "test_sample.csv", dtype=str)
+    (tmp_path / "guess.csv").write_text(sample.to_csv(index=False))
+    assert grade_into(tmp_path, out, tmp_path / "guess.csv").returncode == 0
+    first = grade.Grader(out)
+    prepare(out, limit_train=40, limit_test=30, seed=1)
+    assert pd.read_csv(out / "test_sample.csv", dtype=str).equals(sample)
+    second = grade.Grader(out).competition
+    assert second != first.competition
+    train = pd.read_csv(out / "train.csv", dtype=str)
+    train.loc[0, "class"] = train.loc[1, "class"] if train.loc[0, "class"] != train.loc[1, "class"] else train.loc[2, "class"]
+    train.to_csv(out / "train.csv", index=False)  # the data changed, the answer key not
+    assert grade.Grader(out).competition not in (first.competition, second)
+    prepare(out, limit_train=40, limit_test=30, seed=1)  # rebuilt: a damaged build is not declared done
+    (tmp_path / "guess2.csv").write_text(sample.assign(**{"class": "1"}).to_csv(index=False))
+    done = grade_into(tmp_path, out, tmp_path / "guess.csv", tmp_path / "guess2.csv")
+    assert done.returncode == 1 and f"holds submissions of another competition ({first.competition})" in done.stderr
+    assert len(ledger.read(tmp_path / "l.jsonl")) == 1
+
+
+def test_an_older_versions_ledger_is_kept_when_its_files_still_score_the_same(tmp_path):
+    """Entries an older version wrote name the competition by folder and sample alone: accepted when
+    their kept files rescore as they did (the same answer key), refused after a re-prepare that changed it."""
+    from competition.prepare import prepare
+
+    out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
+    key = pd.read_csv(out.with_name("comp.grader") / "solution.csv", dtype=str)
+    assert grade_into(tmp_path, out, make_submission(tmp_path, key, "a", correct=0.7, seed=1)).returncode == 0
+    lines = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    legacy = grade.Grader(out).legacy_competition
+    (tmp_path / "l.jsonl").write_text("".join(json.dumps({**e, "competition": legacy}) + "\n" for e in lines))
+    assert grade_into(tmp_path, out, make_submission(tmp_path, key, "b", correct=0.8, seed=2)).returncode == 0
+    lines = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    assert len(lines) == 2
+    (tmp_path / "l.jsonl").write_text("".join(json.dumps({**e, "competition": legacy}) + "\n" for e in lines))
+    prepare(out, limit_train=40, limit_test=30, seed=5)
+    done = grade_into(tmp_path, out, make_submission(tmp_path, key, "c", correct=0.9, seed=3))
+    assert done.returncode == 1 and f"holds submissions of another competition ({legacy})" in done.stderr

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+import subprocess
+import sys
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -97,3 +102,53 @@ def test_missing_file_is_named(tmp_path):
     paths[2].unlink()
     with pytest.raises(ImageError, match="2.png: cannot be read"):
         decode_pngs(paths)
+
+
+def test_16_bit_grey_and_alpha_loads_with_two_channels_as_at_8_bits(tmp_path):
+    """Pillow cannot write 16-bit grey+alpha: the PNG is assembled by hand, as another program writes it."""
+    rng = np.random.default_rng(4)
+    grey, alpha = (smooth_image(rng, (6, 5)).astype(np.uint16) * 257 + rng.integers(0, 256, (6, 5)).astype(np.uint16)
+                   for _ in range(2))
+    raw = np.zeros((6, 5, 2), dtype=">u2")
+    raw[..., 0], raw[..., 1] = grey, alpha
+    rows = b"".join(b"\x00" + raw[r].tobytes() for r in range(6))
+    write_raw_png(tmp_path / "ga16.png", 5, 6, depth=16, colour=4, idat=zlib.compress(rows))
+    Image.fromarray(np.dstack([grey >> 8, alpha >> 8]).astype(np.uint8), mode="LA").save(tmp_path / "ga8.png")
+    sixteen, _ = decode_pngs([tmp_path / "ga16.png"])
+    eight, _ = decode_pngs([tmp_path / "ga8.png"])
+    assert sixteen.shape == eight.shape == (1, 6, 5, 2)
+    assert np.array_equal(sixteen, eight)
+
+
+def write_raw_png(path, width, height, depth, colour, idat: bytes):
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+BOMB_CHECK = """
+import sys, tracemalloc
+from competition.images import ImageError, decode_pngs
+tracemalloc.start()
+try:
+    decode_pngs([sys.argv[1]])
+except ImageError as exc:
+    print(exc)
+print(tracemalloc.get_traced_memory()[1] >> 20)
+"""  # the peak of Python's allocations (the inflated bytes are one); ru_maxrss would be the parent's, kept at exec
+
+
+def test_pixel_data_inflating_far_beyond_its_header_is_refused_without_inflating_it(tmp_path):
+    """A 28x28 grey PNG whose 64 KB of pixel data inflate to 64 MiB: refused naming the file, and
+    the peak of its allocations stays far below 64 MiB (it inflates what the header promises)."""
+    bomb = tmp_path / "bomb.png"
+    squeeze = zlib.compressobj(9)
+    idat = b"".join(squeeze.compress(bytes(1 << 20)) for _ in range(64)) + squeeze.flush()
+    write_raw_png(bomb, 28, 28, depth=8, colour=0, idat=idat)
+    assert bomb.stat().st_size < 100_000
+    done = subprocess.run([sys.executable, "-c", BOMB_CHECK, str(bomb)], capture_output=True, text=True, timeout=60)
+    message, grown_mib = done.stdout.strip().splitlines()
+    assert message.startswith(f"{bomb}: corrupt PNG (its pixel data inflates beyond the 812 bytes its 28x28 header")
+    assert int(grown_mib) < 16

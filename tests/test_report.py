@@ -50,8 +50,9 @@ def test_report_of_a_keras_run(fashion, tmp_path):
     assert rows[0][0] == "T-shirt/top" and rows[9][0] == "Ankle boot"  # names from classes.csv
     expected = classification_report(y, predicted, labels=range(10), output_dict=True, zero_division=0)
     for k, row in enumerate(table_numbers(text, "## Per-class scores (OOF)")):
-        assert float(row[2]) == pytest.approx(expected[str(k)]["precision"], abs=5e-5)
-        assert float(row[3]) == pytest.approx(expected[str(k)]["recall"], abs=5e-5)
+        assert float(row[1]) == pytest.approx(expected[str(k)]["precision"], abs=5e-5)
+        assert float(row[2]) == pytest.approx(expected[str(k)]["recall"], abs=5e-5)
+        assert float(row[3]) == pytest.approx(expected[str(k)]["f1-score"], abs=5e-5)
         assert int(row[4]) == expected[str(k)]["support"]
     assert "![learning curves](learning_curves.png)" in text
 

@@ -268,3 +268,33 @@ def test_tune_track_logs_the_study_with_its_best_run_nested(fashion_small, clien
     parent = client.get_run(logged.data.tags["mlflow.parentRunId"])
     assert parent.data.metrics["best_accuracy"] == best.scores["accuracy_mean"] == logged.data.metrics["accuracy_mean"]
     assert parent.data.metrics["trials"] == 2 and logged.data.tags["optuna.trial"] == str(best.config["origin"]["trial"])
+
+
+@pytest.mark.parametrize("where", ["read-only folder", "store is a folder", "folder is a file"])
+def test_a_store_that_cannot_be_written_is_one_line_at_once(tracked, tmp_path, where):
+    """From a read-only folder MLflow's default store (mlflow.db there) cannot be made: one line, no
+    minutes of retries. The read-only folder is a read-only bind mount (root only, as a read-only
+    disk is; chmod does not stop root)."""
+    folder = tmp_path / "here"
+    folder.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    if where == "read-only folder":
+        if subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode or \
+                subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True).returncode:
+            subprocess.run(["umount", str(folder)], capture_output=True)
+            pytest.skip("no read-only mount here (needs root)")
+        expected = f"{folder} is read-only"
+    elif where == "store is a folder":
+        (folder / "mlflow.db").mkdir()
+        expected = f"{folder / 'mlflow.db'} is not a file"
+    else:
+        (tmp_path / "file").write_text("")
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'file'}/mlflow.db"
+        expected = f"{tmp_path / 'file'} is not a folder"
+    try:
+        done = subprocess.run([sys.executable, "-m", "competition.track", str(tracked[1].path)], cwd=folder,
+                              capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        if where == "read-only folder":
+            subprocess.run(["umount", str(folder)], capture_output=True)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr

@@ -307,6 +307,8 @@ class CNN(KerasClassifier):
                 if epoch == 0 and self.time_budget is not None:
                     schedule.epochs = epochs_within(self.time_budget, time.perf_counter() - started)
                     model.train_function = None  # traced again, with the schedule stretched to the new end
+                if epoch == 0 and self.verbose:
+                    print(first_epoch_note(time.perf_counter() - started, schedule.epochs), flush=True)
                 epoch += 1
         done.history = history
         return done
@@ -408,6 +410,15 @@ def warmup_cosine(keras, peak: float, steps_per_epoch: int, epochs: int):
             return {"peak": self.peak, "steps_per_epoch": self.steps_per_epoch, "epochs": self.epochs}
 
     return WarmupCosine()
+
+
+def first_epoch_note(seconds: float, epochs: int) -> str:
+    """What a person watching a long fit wants after its first epoch: about when it ends, and that
+    Keras's ``accuracy`` is on the (augmented) training rows, not the held-out score."""
+    left = seconds * (epochs - 1)
+    return (f"first epoch took {seconds:.0f} s: about {left / 60:.1f} min more for the other {epochs - 1} epoch(s) of "
+            "this fit. Keras's accuracy is on the training rows (augmented); each fold's held-out score is "
+            "printed when the fold ends")
 
 
 def epochs_within(budget: float, first_epoch_seconds: float) -> int:
