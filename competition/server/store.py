@@ -164,7 +164,7 @@ class Store:
         """Keep the file (by sha256), then insert its row; call inside ``transaction``."""
         kept = self.files / f"{entry['sha256']}.csv"
         if not kept.exists():
-            write_bytes_atomic(kept, data)
+            write_bytes_atomic(kept, data, secret=True)  # a team's predictions: the host's alone
         row = {key: entry.get(key) for key in COLUMNS if key not in ("id", "selected")}
         row["late"] = int(bool(row["late"]))
         cursor = self.connection().execute(
