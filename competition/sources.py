@@ -106,6 +106,8 @@ def list_folders(root: Path) -> Listing:
     """``root/<class>/**`` files, labelled by sub-folder; files that are not images are skipped."""
     st = _stat(root)
     seen = {(st.st_dev, st.st_ino): root}
+    if not any(root.iterdir()):
+        raise SourceError(f"{root}: empty folder; put each class's images in a sub-folder named after it")
     classes = [p for p in sorted(root.iterdir()) if not p.name.startswith(".") and p.is_dir()]
     if not classes:
         raise SourceError(f"{root}: no class sub-folders ({root}/<class>/*.png) and no --labels CSV naming each "
