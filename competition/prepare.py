@@ -427,10 +427,12 @@ def build_from_images(listing: sources.Listing, competition: Path, grader: Path,
     """Read, fit, check for copies, split and write: the image-folder source's ``make`` for ``build_once``."""
     files = listing.files
     chunks = [range(i, min(i + _CHUNK, len(files))) for i in range(0, len(files), _CHUNK)]
-    with tqdm(total=len(files), desc="reading headers", unit="img") as bar:
-        headers = in_workers(sources.read_headers, [files[c.start:c.stop] for c in chunks], bar, listing.files[0])
-    size, mode = choose_format(headers, size, mode)
-    failed = {i: h for i, h in enumerate(headers) if isinstance(h, str)}
+    failed = {}
+    if size is None or mode is None:  # both given: no need to read the headers first
+        with tqdm(total=len(files), desc="reading headers", unit="img") as bar:
+            headers = in_workers(sources.read_headers, [files[c.start:c.stop] for c in chunks], bar, scratch)
+        size, mode = choose_format(headers, size, mode)
+        failed = {i: h for i, h in enumerate(headers) if isinstance(h, str)}
     jobs = [([i for i in c if i not in failed], [files[i] for i in c if i not in failed], str(scratch), size, mode,
              fit) for c in chunks]
     with tqdm(total=len(files) - len(failed), desc="decoding", unit="img") as bar:
