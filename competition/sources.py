@@ -79,18 +79,24 @@ def _stat(path: Path) -> os.stat_result | None:
 def _walk(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
     """Files under ``folder``, following links; a folder reached twice (a link back up) is refused."""
     found = []
-    for entry in sorted(folder.iterdir()):
-        st = _stat(entry)
+    with os.scandir(folder) as entries:
+        entries = sorted(entries, key=lambda entry: entry.name)
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_file(follow_symlinks=False):  # the common case, from the folder listing alone
+            found.append(path)
+            continue
+        st = _stat(path)
         if st is None:
-            found.append(entry)  # a broken link: reported as unreadable by the decoder
-        elif os.path.isdir(entry):
+            found.append(path)  # a broken link: reported as unreadable by the decoder
+        elif os.path.isdir(path):
             key = (st.st_dev, st.st_ino)
             if key in seen:
-                raise SourceError(f"{entry}: symlink loop (leads back to {seen[key]})")
-            seen[key] = entry
-            found += _walk(entry, seen)
+                raise SourceError(f"{path}: symlink loop (leads back to {seen[key]})")
+            seen[key] = path
+            found += _walk(path, seen)
         else:
-            found.append(entry)
+            found.append(path)
     return found
 
 
