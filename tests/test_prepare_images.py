@@ -6,8 +6,10 @@ and colour modes, with planted copies, junk files and a truncated JPEG."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ from competition.idx import find_idx, read_idx
 from competition.prepare import IDX_FILES, split_by_group
 from competition.server.store import Store
 from tests.conftest import make_competition
+from tests.test_prepare import default_ctrl_c
 from tests.test_server import Server
 
 CLASSES = {0: "T-shirt", 1: "Trouser", 3: "Dress", 8: "Bag"}
@@ -329,3 +332,19 @@ def test_data_check_reports_test_images_identical_to_train_ones(tmp_path):
                            text=True, timeout=120)
     assert leaky.returncode == 0 and "identical    1 test images have the pixels of a train image (test t1 = train 5)" \
         in leaky.stdout
+
+
+def test_ctrl_c_while_decoding_leaves_nothing(tmp_path, fashion_source):
+    x = read_idx(find_idx(fashion_source, IDX_FILES["x_test"]))[:3000]
+    for i, image in enumerate(x):
+        save(image, tmp_path / "photos" / "ab"[i % 2] / f"{i}.png")
+    proc = subprocess.Popen([sys.executable, "-m", "competition.prepare", "--images", "photos", "--out", "c",
+                             "--size", "28x28", "--mode", "L", "--keep-duplicates"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=default_ctrl_c)
+    deadline = time.monotonic() + 60
+    while not any(tmp_path.glob(".c.building-*/scratch/*.png")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert not list(tmp_path.glob(".c.building-*")) and not (tmp_path / "c").exists()
+    assert not (tmp_path / "c.grader").exists() and len(list((tmp_path / "photos").rglob("*.png"))) == 3000
