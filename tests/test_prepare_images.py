@@ -19,6 +19,7 @@ from PIL import Image
 from competition.duplicates import near_pairs
 from competition.idx import find_idx, read_idx
 from competition.prepare import IDX_FILES, split_by_group
+from competition.sources import fit_image
 from competition.server.store import Store
 from tests.conftest import make_competition
 from tests.test_prepare import default_ctrl_c
@@ -348,3 +349,26 @@ def test_ctrl_c_while_decoding_leaves_nothing(tmp_path, fashion_source):
     assert proc.wait(timeout=60) == 130
     assert not list(tmp_path.glob(".c.building-*")) and not (tmp_path / "c").exists()
     assert not (tmp_path / "c.grader").exists() and len(list((tmp_path / "photos").rglob("*.png"))) == 3000
+
+
+def test_a_changed_folder_is_rebuilt(tmp_path, fashion_pixels):
+    x = fashion_pixels[0]
+    for i in range(12):
+        save(x[i], tmp_path / "photos" / "ab"[i % 2] / f"{i}.png")
+    assert run_prepare("--images", "photos", "--out", "c", cwd=tmp_path).returncode == 0
+    save(x[12], tmp_path / "photos" / "a" / "new.png")
+    again = run_prepare("--images", "photos", "--out", "c", cwd=tmp_path)
+    assert again.returncode == 0 and "already prepared" not in again.stdout
+    assert "new.png" in (tmp_path / "c.grader" / "sources.csv").read_text()
+
+
+def test_a_wide_picture_is_fitted_to_a_square():
+    """Three bands, 12x4: pad keeps all three between black bars, crop only the centre one, stretch
+    all three over the whole square."""
+    bands = np.repeat(np.array([[50] * 4 + [100] * 4 + [200] * 4], dtype=np.uint8), 4, axis=0)
+    fitted = {fit: np.asarray(fit_image(Image.fromarray(bands), (12, 12), fit)).astype(int)
+              for fit in ("pad", "crop", "stretch")}
+    assert all(pixels.shape == (12, 12) for pixels in fitted.values())
+    assert (fitted["pad"][:4] == 0).all() and (fitted["pad"][8:] == 0).all() and (fitted["pad"][4:8] == bands).all()
+    assert 60 < fitted["crop"].min() and fitted["crop"].max() < 150  # the 100 band only (with Lanczos ringing)
+    assert np.abs(fitted["stretch"][:, [0, 5, 11]] - [50, 100, 200]).max() <= 3
