@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition.duplicates import near_pairs
+from competition.duplicates import near_pairs, perceptual_hashes
 from competition.idx import find_idx, read_idx
 from competition.prepare import IDX_FILES, split_by_group
-from competition.sources import fit_image
+from competition.sources import fit_image, write_png
 from competition.server.store import Store
 from tests.conftest import make_competition
 from tests.test_prepare import default_ctrl_c
@@ -143,6 +143,7 @@ def test_copies_share_one_side_and_the_report_names_them(mixed):
     assert set(solution["id"]) == set(sources[sources["split"] == "test"]["id"])
     label_of = dict(zip(sources["id"], sources["file"].str.split("/").str[0]))
     assert all(label_of[i] == c for i, c in zip(solution["id"], solution["class"])), "the key holds the folders' labels"
+    assert (solution["Usage"] == "Public").sum() == round(0.3 * len(solution))
     for label, rows in solution.groupby("class"):  # Public is stratified: about 30% of each class
         assert abs((rows["Usage"] == "Public").sum() - 0.3 * len(rows)) <= 1
 
@@ -257,7 +258,11 @@ BAD_INPUTS = {
                      "labels.csv, line 6: "),
     "outside": (csv_rows(GOOD_ROWS + [("../x.png", "b")]), ["--labels", "labels.csv"],
                 "labels.csv, line 6: '../x.png' is outside"),
-    "symlink loop": (symlink_loop, [], "back: symlink loop"),
+    "symlink loop": (symlink_loop, [], "Bag/back: symlink loop (leads back to "),
+    "listed twice": (csv_rows(GOOD_ROWS + [("./1.png", "a")]), ["--labels", "labels.csv"],
+                     "labels.csv, line 6: './1.png' is already listed on line 3"),
+    "label reads as missing": (lambda t, x: (two_classes(t, x), (t / "photos" / "Bag").rename(t / "photos" / "NA")),
+                               [], "photos/NA: label 'NA' reads as a missing value"),
     "zero size": (two_classes, ["--size", "0x5"], "argument --size: width and height must be from 1"),
     "test size": (two_classes, ["--test-size", "1.5"], "argument --test-size: must be a fraction between 0 and 1"),
     "mixed sizes": (lambda t, x: two_classes(t, x, ((28, 28), (28, 28), (30, 20), (28, 28))), [],
@@ -320,7 +325,9 @@ def test_split_keeps_groups_whole_and_classes_balanced():
         assert len(set(test[group == g])) == 1
     for label, n in (("a", 100), ("b", 50), ("c", 20)):
         assert abs(test[labels == label].sum() - 0.2 * n) <= 1
-        assert (~test[labels == label]).any()
+    pairs = np.array(["a", "a", "b", "b"])
+    test = split_by_group(pairs, np.full(4, -1), 0.9, rng)
+    assert test.sum() == 2 and (~test[:2]).any() and (~test[2:]).any(), "every class keeps a train image"
 
 
 def test_data_check_reports_test_images_identical_to_train_ones(tmp_path):
@@ -372,3 +379,19 @@ def test_a_wide_picture_is_fitted_to_a_square():
     assert (fitted["pad"][:4] == 0).all() and (fitted["pad"][8:] == 0).all() and (fitted["pad"][4:8] == bands).all()
     assert 60 < fitted["crop"].min() and fitted["crop"].max() < 150  # the 100 band only (with Lanczos ringing)
     assert np.abs(fitted["stretch"][:, [0, 5, 11]] - [50, 100, 200]).max() <= 3
+
+
+def test_colour_pngs_keep_their_channels(tmp_path):
+    rng = np.random.default_rng(2)
+    for channels, mode in ((3, "RGB"), (4, "RGBA")):
+        pixels = rng.integers(0, 256, size=(5, 7, channels), dtype=np.uint8)
+        write_png(str(tmp_path / f"{mode}.png"), pixels)
+        image = Image.open(tmp_path / f"{mode}.png")
+        assert image.mode == mode and np.array_equal(np.asarray(image), pixels)
+
+
+def test_a_perceptual_hash_splits_its_frequencies_at_the_median():
+    """pHash: 64 bits, set where a low frequency is above the median of the 64: 32 ones each."""
+    thumbnails = np.random.default_rng(3).integers(0, 256, size=(50, 32, 32)).astype(np.uint8)
+    thumbnails[:25] //= 8  # dark ones: skewed frequencies, where a mean would differ from the median
+    assert set(np.bitwise_count(perceptual_hashes(thumbnails)).tolist()) == {32}
