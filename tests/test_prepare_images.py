@@ -272,6 +272,7 @@ BAD_INPUTS = {
     "class of one": (lambda t, x: two_classes(t, x, one_class_of_one=True), [],
                      "class Dress (1) has fewer than 2 images"),
     "out inside": (two_classes, ["--out", "photos/c"], "is inside --images"),
+    "out holds": (lambda t, x: two_classes(t / "c", x), ["--images", "c/photos", "--out", "c"], "/c: holds --images "),
     "out is a user's": (lambda t, x: (two_classes(t, x), (t / "c").mkdir(), (t / "c" / "mine.txt").write_text("x")),
                         [], "c: exists and was not built by competition.prepare"),
     "strict": (lambda t, x: (two_classes(t, x), (t / "photos" / "Bag" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0")),
