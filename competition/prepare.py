@@ -1,6 +1,7 @@
-"""Build a Kaggle-style competition folder from the real Fashion-MNIST.
+"""Build a Kaggle-style competition folder from a source: the real Fashion-MNIST, or the host's own images.
 
     python -m competition.prepare [--source DIR] [--out data/fashion-mnist] [--limit-train N] ...
+    python -m competition.prepare --images DIR [--labels CSV] --out DIR [--size WxH] [--test-size F|N] ...
 
 The competitor's folder gets ``images/train/{id}.png``, ``images/test/{id}.png``, ``train.csv``
 (``id,class``), ``test_sample.csv`` (``id,class`` with a placeholder class) and, when the names
@@ -9,6 +10,9 @@ say). The answer key goes
 OUTSIDE that folder, to ``<out>.grader/solution.csv`` (``id,class,Usage``; ``Usage`` is ``Public``
 for a seeded ~30% of the rows, ``Private`` for the rest), so a competitor can be handed the folder
 alone. Test ids are a seeded permutation: the sample's row order says nothing about the labels.
+From ``--images`` (``competition.sources`` reads them), the split keeps copies of one picture on one
+side (``competition.duplicates``), and the answer key's folder also gets ``sources.csv`` (id -> file)
+and the leak report ``duplicates.csv`` / ``duplicates.png``.
 
 Both folders are built beside their final place and renamed into it, so an interrupted run leaves
 nothing half-written (and the next run sweeps what a killed one left); a second run with the same
@@ -298,7 +302,8 @@ def build_once(out: Path, recipe: dict, make: Callable[[Path, Path, Path], str])
 def prepare(out: Path, source: Path | None = None, limit_train: int | None = None,
             limit_test: int | None = None, seed: int = 0, class_names: list[str] | None = None,
             public: float = PUBLIC_FRACTION, title: str | None = None) -> Path:
-    """Build ``out`` and ``out.grader`` from Fashion-MNIST unless an identical build is already there; return ``out``."""
+    """Build ``out`` and ``out.grader`` from Fashion-MNIST unless an identical build is already there;
+    return ``out``."""
     out = check_out(out)
     if class_names is None and source is None:
         class_names = FASHION_NAMES  # another --source (MNIST digits, say) gets names only when given
@@ -339,17 +344,18 @@ def split_by_group(labels: np.ndarray, group: np.ndarray, test_share: float, rng
     counts = np.bincount(label_index, minlength=len(classes))
     wanted = np.minimum(allocate(counts, test_share), counts - 1)
     unit = np.where(group >= 0, group, group.max(initial=-1) + 1 + np.arange(len(group)))  # alone: its own unit
-    test = np.zeros(len(labels), dtype=bool)
-    for k in range(len(classes)):
+    chosen = []
+    for k in range(len(classes)):  # a group holds one class: its copies' labels agree
         units, sizes = np.unique(unit[label_index == k], return_counts=True)
+        order = rng.permutation(len(units))
         taken = 0
-        for u, size in zip(*(a[order] for a in (units, sizes) for order in [rng.permutation(len(units))])):
+        for u, size in zip(units[order].tolist(), sizes[order].tolist()):
             if taken + size <= wanted[k]:
-                test[unit == u] = True
+                chosen.append(u)
                 taken += size
             if taken == wanted[k]:
                 break
-    return test
+    return np.isin(unit, chosen)
 
 
 def public_rows(labels: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
@@ -560,8 +566,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", help="the competition's name, as competitors will see it")
     fashion = parser.add_argument_group("Fashion-MNIST (without --images)")
     fashion.add_argument("--source", type=Path, help=f"folder with the four IDX(.gz) files (default {DEBIAN_SOURCE})")
-    fashion.add_argument("--limit-train", type=cli.int_at_least(1), metavar="N", help="keep only the first N training images")
-    fashion.add_argument("--limit-test", type=cli.int_at_least(1), metavar="N", help="keep only the first N test images")
+    fashion.add_argument("--limit-train", type=cli.int_at_least(1), metavar="N",
+                         help="keep only the first N training images")
+    fashion.add_argument("--limit-test", type=cli.int_at_least(1), metavar="N",
+                         help="keep only the first N test images")
     fashion.add_argument("--class-names", metavar="A,B,...", type=parse_names,
                          help="names of labels 0, 1, ... for classes.csv (default: Fashion-MNIST's, "
                               "unless --source is given)")
