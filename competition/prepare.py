@@ -388,12 +388,16 @@ def check_images_out(images: Path, out: Path) -> None:
 
 
 def warn_unused(listing: sources.Listing, failed: dict[int, str], strict: bool) -> None:
-    """One warning counting the files that are not images; each image that does not decode named
-    (``strict``: refused)."""
+    """One warning counting the files that are not images, one the images in no class folder; each
+    image that does not decode named (``strict``: refused)."""
     if listing.skipped:
         names = ", ".join(Path(p).name for p in listing.skipped[:3])
         warnings.warn(f"skipped {len(listing.skipped):,} files that are not images (e.g. {names})",
                       PrepareWarning, stacklevel=2)
+    if listing.unfiled:
+        names = ", ".join(Path(p).name for p in listing.unfiled[:3])
+        warnings.warn(f"skipped {len(listing.unfiled):,} images outside the class sub-folders, so without a "
+                      f"class (e.g. {names})", PrepareWarning, stacklevel=2)
     for index, why in list(failed.items())[:10]:
         if strict:
             raise PrepareError(f"{listing.files[index]}: {why} (--strict)")

@@ -55,6 +55,7 @@ class Listing:
     shown: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files that are not images
+    unfiled: list[str] = field(default_factory=list)  # images beside the class folders, in none
 
     def fingerprint(self) -> str:
         """sha256 of every file's path, label, size and modification time: a rerun with the same
@@ -119,7 +120,9 @@ def list_folders(root: Path) -> Listing:
         raise SourceError(f"{root}: no class sub-folders ({root}/<class>/*.png) and no --labels CSV naming each "
                           "file's class")
     known, listing = image_extensions(), Listing()
-    listing.skipped = [str(p) for p in root.iterdir() if not p.is_dir()]
+    for path in sorted(p for p in root.iterdir() if not p.is_dir()):
+        is_image = not path.name.startswith(".") and path.suffix.lower() in known
+        (listing.unfiled if is_image else listing.skipped).append(str(path))
     for folder in classes:
         key = (folder.stat().st_dev, folder.stat().st_ino)
         if key in seen:

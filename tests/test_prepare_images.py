@@ -63,6 +63,7 @@ def write_mixed(root, x, y) -> dict[str, str]:
     pixels = np.asarray(Image.open(original))
     save(pixels, bag / "zz-exact-copy.bmp", None, "L")  # other format, same pixels
     save(np.clip(pixels.astype(int) + 3, 0, 255).astype(np.uint8), bag / "zz-near-copy.jpg", None, "L", quality=92)
+    save(x[7], root / "stray.png")  # beside the class folders: no class
     (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     (bag / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
     (root / "Trouser" / "notes.txt").write_text("shot on a phone\n")
@@ -103,6 +104,7 @@ def test_junk_is_counted_once_and_an_undecodable_image_is_named(mixed):
     photos, _, _, done = mixed
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
     assert "warning: skipped 3 files that are not images" in done.stderr
+    assert "warning: skipped 1 images outside the class sub-folders, so without a class (e.g. stray.png)" in done.stderr
     assert sum("broken.jpg" in line for line in warnings) == 1
     assert f"warning: {photos / 'Trouser' / 'broken.jpg'}: does not decode" in done.stderr
     assert "Traceback" not in done.stderr
