@@ -365,12 +365,13 @@ def test_ctrl_c_while_decoding_leaves_nothing(tmp_path, fashion_source):
 
 def test_a_changed_folder_is_rebuilt(tmp_path, fashion_pixels):
     x = fashion_pixels[0]
-    for i in range(12):
+    for i in range(8):
         save(x[i], tmp_path / "photos" / "ab"[i % 2] / f"{i}.png")
-    assert run_prepare("--images", "photos", "--out", "c", cwd=tmp_path).returncode == 0
+    first = run_prepare("--images", "photos", "--out", "c", cwd=tmp_path)
+    assert first.returncode == 0 and "too few for 5-fold CV: a (4), b (4)" in first.stderr
     save(x[12], tmp_path / "photos" / "a" / "new.png")
     again = run_prepare("--images", "photos", "--out", "c", cwd=tmp_path)
-    assert again.returncode == 0 and "already prepared" not in again.stdout
+    assert again.returncode == 0 and "already prepared" not in again.stdout and "a (5)" not in again.stderr
     assert "new.png" in (tmp_path / "c.grader" / "sources.csv").read_text()
 
 
