@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -50,6 +51,12 @@ ARTIFACTS = (runs.CONFIG, runs.SCORES, runs.HISTORIES, "report.md")
 MAX_VALUE = 500  # characters of a param value kept (MLflow 2.12+ takes 6000; 500 stays readable)
 BATCH = 100  # params or tags per log_batch call (MLflow's limit)
 KEY_TAG, DIR_TAG = "competition.run_key", "competition.run_dir"
+# MLflow's own retry settings, bounded when this project starts it: by default MLflow retries a server
+# that does not answer for about four minutes (7 retries, 2 s backoff, 120 s per request). A value set
+# in the environment wins.
+RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class TrackingError(InputError):
@@ -59,11 +66,25 @@ class TrackingError(InputError):
 def require():
     """The ``mlflow`` module, or a one-line ``TrackingError`` saying how to install it. Called before
     any work starts, so a missing MLflow is not found out after a 20-minute cross-validation."""
+    for name, value in RETRIES.items():
+        os.environ.setdefault(name, value)  # before MLflow reads them; a value the user set is kept
     try:
         import mlflow
     except ImportError:
         raise TrackingError(f"--track mlflow needs MLflow, which is not installed here: {INSTALL}") from None
+    check_store(mlflow.get_tracking_uri())
     return mlflow
+
+
+def check_store(uri: str) -> None:
+    """A ``sqlite:///PATH`` store whose file exists must be an SQLite database: MLflow would fail on
+    any other file with a traceback (or, worse, write into it); the file is left untouched."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?")[0])
+    if path.is_dir() or (path.is_file() and path.stat().st_size and not path.read_bytes()[:16] == SQLITE_HEADER):
+        raise TrackingError(f"MLFLOW_TRACKING_URI {uri}: {path} is not an SQLite database; it is left untouched "
+                            "(name a new file, or an MLflow database)")
 
 
 def run_key(path: Path) -> str:
@@ -242,9 +263,16 @@ def worded(mlflow, saved: str = "", later: str = ""):
     store, what is ``saved`` and the command that logs it ``later``."""
     from mlflow.exceptions import MlflowException
 
+    failures = [MlflowException, OSError]
+    try:
+        from sqlalchemy.exc import SQLAlchemyError  # a database store's own errors, not wrapped by MLflow
+
+        failures.append(SQLAlchemyError)
+    except ImportError:  # mlflow-skinny: no database stores
+        pass
     try:
         yield
-    except (MlflowException, OSError) as exc:
+    except tuple(failures) as exc:
         message = f"MLflow tracking at {mlflow.get_tracking_uri()} failed ({reason(exc)})"
         if saved:
             message += f"; nothing is lost, {saved} saved: log later with {later}"

@@ -164,6 +164,35 @@ def test_a_tracking_server_that_is_down_loses_nothing(store, client, tracked, fa
         "submission/kept.csv", "submission/kept.json"}
 
 
+def test_a_tracking_uri_naming_a_file_that_is_no_database_is_one_line_before_any_work(fashion_small, tmp_path,
+                                                                                      monkeypatch, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes, not a database\n")
+    for named in (notes, tmp_path):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{named}")
+        status = cv.main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
+                          str(tmp_path / "runs"), "--track", "mlflow"])
+        err = capsys.readouterr().err
+        assert status == 1 and err == (f"error: MLFLOW_TRACKING_URI sqlite:///{named}: {named} is not an SQLite "
+                                       "database; it is left untouched (name a new file, or an MLflow database)\n")
+    assert notes.read_text() == "my notes, not a database\n" and not (tmp_path / "runs").exists()
+
+
+def test_mlflow_retries_are_bounded_unless_the_user_sets_them(monkeypatch):
+    from mlflow.environment_variables import (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+                                              MLFLOW_HTTP_REQUEST_TIMEOUT)
+
+    for name in track.RETRIES:
+        monkeypatch.setenv(name, "1")  # undone after the test, whatever require() sets
+        monkeypatch.delenv(name)
+    track.require()
+    assert (MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(), MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get(),
+            MLFLOW_HTTP_REQUEST_TIMEOUT.get()) == (2, 1, 30), "not MLflow's four minutes"
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
+    track.require()
+    assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 7, "the user's own setting wins"
+
+
 def test_missing_mlflow_is_one_line_before_any_work(fashion_small, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # what a machine without the extra sees: ImportError
     status = cv.main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
