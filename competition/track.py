@@ -38,6 +38,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from . import cli, runs
 from .errors import InputError
@@ -77,14 +78,30 @@ def require():
 
 
 def check_store(uri: str) -> None:
-    """A ``sqlite:///PATH`` store whose file exists must be an SQLite database: MLflow would fail on
-    any other file with a traceback (or, worse, write into it); the file is left untouched."""
+    """Refuse at once a local SQLite store that cannot be used: a file that is not an SQLite database
+    (MLflow would fail with a traceback, or write into it; it is left untouched), or one that cannot
+    be written (MLflow's default, ``mlflow.db`` in the current folder, from a read-only folder): MLflow
+    would retry opening it for minutes, warning each time, before a traceback."""
     if not uri.startswith("sqlite:///"):
         return
-    path = Path(uri.removeprefix("sqlite:///").split("?")[0])
-    if path.is_dir() or (path.is_file() and path.stat().st_size and not path.read_bytes()[:16] == SQLITE_HEADER):
-        raise TrackingError(f"MLFLOW_TRACKING_URI {uri}: {path} is not an SQLite database; it is left untouched "
-                            "(name a new file, or an MLflow database)")
+    path = Path(unquote(uri.removeprefix("sqlite:///").partition("?")[0]))
+    if path.exists() and not path.is_file():
+        problem = f"{path} is not a file"
+    elif path.is_file() and path.stat().st_size and not is_sqlite(path):
+        problem = f"{path} is not an SQLite database; it is left untouched"
+    elif not path.parent.is_dir():
+        problem = f"{path.parent} is not a folder"
+    elif not os.access(path.parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
+        problem = f"{path if path.exists() and not os.access(path, os.W_OK) else path.parent} is read-only"
+    else:
+        return
+    raise TrackingError(f"MLflow tracking at {uri}: {problem}; set MLFLOW_TRACKING_URI to a store you can write "
+                        "(sqlite:///PATH/mlflow.db), or run from a folder you can write")
+
+
+def is_sqlite(path: Path) -> bool:
+    with open(path, "rb") as file:
+        return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
 
 
 def run_key(path: Path) -> str:
