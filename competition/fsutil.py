@@ -99,6 +99,31 @@ def ensure_dir(path: str | Path, what: str) -> Path:
     return path
 
 
+def check_new_or_empty(path: str | Path, what: str) -> None:
+    """Refuse (``InputError``) a ``path`` that holds anything: a folder the toolkit fills as a whole
+    (an export, a download) goes only where nothing of the user's can be replaced."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise InputError(f"{what} {path}: is a file; give a new or empty folder")
+    if path.is_dir() and any(path.iterdir()):
+        first = sorted(p.name for p in path.iterdir())[0]
+        raise InputError(f"{what} {path}: not empty (holds {first}); give a new or empty folder, nothing was written")
+
+
+def place_new_dir(build: str | Path, final: str | Path, what: str) -> Path:
+    """Move the complete ``work_dir`` folder ``build`` to ``final``, which must still be new or
+    empty (an empty folder is replaced by the rename itself); it gets the umask's mode, like any
+    folder the user makes (``mkdtemp`` makes it 0700)."""
+    build, final = Path(build), Path(final)
+    release_work_dir(build)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(build, 0o777 & ~umask)
+    check_new_or_empty(final, what)
+    os.replace(build, final)
+    return final
+
+
 def lock(path: str | Path) -> FileLock:
     """An inter-process lock (``path`` names the lock file) for read-then-write sequences."""
     path = Path(path)

@@ -86,6 +86,13 @@ def score(predictions: dict[str, str], solution: pd.DataFrame, metric: str = "ac
     return result
 
 
+def predictions_digest(predictions: dict) -> str:
+    """What makes two uploads the same submission: the ids and their predictions, whatever the
+    bytes (line ends, a BOM, quoting, row order). Used with ``Storage.find`` for duplicates."""
+    lines = sorted(f"{key}\x1f{value if isinstance(value, str) else repr(value)}" for key, value in predictions.items())
+    return hashlib.sha256("\x1e".join(lines).encode("utf-8")).hexdigest()
+
+
 class Storage(Protocol):
     """Where graded submissions are kept: the local ledger (``ledger.Ledger``) or the server's
     SQLite store (``server.store.Store``). ``transaction`` serialises the read-then-write of one
@@ -93,7 +100,7 @@ class Storage(Protocol):
 
     def transaction(self) -> AbstractContextManager: ...
 
-    def find(self, team: str, sha256: str) -> dict | None: ...  # the team's earlier counted file of these bytes
+    def find(self, team: str, digest: str) -> dict | None: ...  # the team's earlier counted file of these predictions
 
     def counted_since(self, team: str, since: datetime) -> int: ...
 
@@ -122,14 +129,19 @@ class Grader:
         self.competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
         self.classes = np.unique(read_tables(layout)["y_train"]).tolist()
         key = solution or layout.root.with_name(layout.root.name + ".grader") / "solution.csv"
-        self.solution = read_solution(Path(key), self.sample, self.classes)
+        self.solution_path = Path(key)
+        self.solution = read_solution(self.solution_path, self.sample, self.classes)
         self.public_rows = int((self.solution["Usage"] == "Public").sum())
 
     def grade(self, data: bytes, storage: Storage, *, team: str = ledger.LOCAL_TEAM, file: str = "",
-              name: str = "", message: str = "", extra: dict | None = None, now: datetime | None = None) -> dict:
+              name: str = "", message: str = "", extra: dict | None = None, now: datetime | None = None,
+              daily_limit: int | None = None, failed_limit: int | None = None) -> dict:
         """Validate, score and record ``data``; return its entry, with ``duplicate`` (an earlier
-        result of the same bytes), ``submissions_left_today`` and ``resets_at`` added. Status ``ok``
-        (counted), ``error`` (recorded, not counted) or ``over-limit`` (not recorded)."""
+        result of the same predictions), ``submissions_left_today`` and ``resets_at`` added. Status
+        ``ok`` (counted), ``error`` (recorded, not counted) or ``over-limit`` (not recorded).
+        ``daily_limit``/``failed_limit`` replace the grader's own for this call (a server whose
+        limits are changed while it runs)."""
+        daily_limit, failed_limit = daily_limit or self.daily_limit, failed_limit or self.failed_limit
         now = now or clock.now()
         start, resets = clock.day(now)
         sha256 = hashlib.sha256(data).hexdigest()
@@ -141,24 +153,26 @@ class Grader:
             predictions, problem = validate_submission(data, self.sample, self.classes, source=file or "upload"), None
         except SubmissionError as exc:
             predictions, problem = None, str(exc)
+        digest = sha256 if predictions is None else predictions_digest(predictions)
+        entry["digest"] = digest
         with storage.transaction():
             used = storage.counted_since(team, start)
             quota = {"resets_at": clock.iso(resets),
-                     "submissions_left_today": None if self.daily_limit is None else max(0, self.daily_limit - used)}
-            earlier = storage.find(team, sha256)
+                     "submissions_left_today": None if daily_limit is None else max(0, daily_limit - used)}
+            earlier = storage.find(team, digest)
             if earlier is not None:
                 return {**earlier, **quota, "duplicate": True}
             if problem is not None:
-                if self.failed_limit is not None and storage.failed_since(team, start) >= self.failed_limit:
-                    return self._refused(entry, quota, f"{self.failed_limit} failed uploads today", now, resets)
+                if failed_limit is not None and storage.failed_since(team, start) >= failed_limit:
+                    return self._refused(entry, quota, f"{failed_limit} failed uploads today", now, resets)
                 return {**storage.add({**entry, "status": "error", "error": problem}, data), **quota, "duplicate": False}
-            if self.daily_limit is not None and used >= self.daily_limit:
-                return self._refused(entry, quota, f"daily limit of {self.daily_limit} graded submissions reached",
+            if daily_limit is not None and used >= daily_limit:
+                return self._refused(entry, quota, f"daily limit of {daily_limit} graded submissions reached",
                                      now, resets)
             scored = storage.add({**entry, "status": ledger.COUNTED, **score(predictions, self.solution, self.metric),
                                   "public_rows": self.public_rows,
                                   "private_rows": len(self.solution) - self.public_rows}, data)
-            if self.daily_limit is not None:
+            if daily_limit is not None:
                 quota["submissions_left_today"] -= 1
         return {**scored, **quota, "duplicate": False}
 

@@ -160,9 +160,11 @@ class Ledger:
     def entries(self) -> list[dict]:
         return read(self.path)
 
-    def find(self, team: str, sha256: str) -> dict | None:
+    def find(self, team: str, digest: str) -> dict | None:
+        """The team's earlier counted entry of the same predictions (of the same bytes, for entries
+        recorded before digests)."""
         return next((e for e in graded(self.entries())
-                     if e["sha256"] == sha256 and e.get("team", LOCAL_TEAM) == team), None)
+                     if e.get("digest", e["sha256"]) == digest and e.get("team", LOCAL_TEAM) == team), None)
 
     def _since(self, team: str, since: datetime, status: str) -> int:
         return sum(1 for e in self.entries() if e.get("event") == "grade" and e.get("status") == status

@@ -417,9 +417,11 @@ def config_problem(config: dict) -> str | None:
 def scores_problem(scores: dict) -> str | None:
     """Why ``scores`` is not a finished run's scores, or None: the summary numbers, the times, and
     each fold's (``tune`` reports a reused run's fold accuracies to its pruner)."""
-    return broken_rule(scores, SCORE_RULES) or next(
-        (problem for i, fold in enumerate(scores["folds"]) if (problem := broken_rule(fold, FOLD_RULES, prefix=f"folds[{i}]."))),
-        None)
+    problem = broken_rule(scores, SCORE_RULES)  # first: it checks that folds is a list of objects
+    if problem:
+        return problem
+    return next(filter(None, (broken_rule(fold, FOLD_RULES, prefix=f"folds[{i}].")
+                              for i, fold in enumerate(scores["folds"]))), None)
 
 
 def load_run(path: str | Path) -> Run:

@@ -4,6 +4,7 @@
     python -m competition.upload submissions          # kaggle competitions submissions
     python -m competition.upload leaderboard          # kaggle competitions leaderboard --show
     python -m competition.upload select ID | unselect ID
+    python -m competition.upload download [--out DIR]  # kaggle competitions download
     python -m competition.upload FILE --kaggle COMPETITION   # hand the file to Kaggle's own API
 
 The server's address and the team's token come from ``--url``/``--token``, else the variables
@@ -29,7 +30,7 @@ from pathlib import Path
 from . import cli
 from .errors import InputError
 
-VERBS = ("submit", "submissions", "leaderboard", "select", "unselect")
+VERBS = ("submit", "submissions", "leaderboard", "select", "unselect", "download")
 CREDENTIALS = Path.home() / ".competition" / "credentials.json"
 TIMEOUT = 60.0  # seconds one request may take in all (--timeout): a silent server cannot hold the client longer
 CONNECT_TIMEOUT = 30.0  # of which at most this to connect
@@ -37,7 +38,8 @@ CONNECT_TIMEOUT = 30.0  # of which at most this to connect
 # What each answer of a grader holds (key -> type): anything else (a proxy's HTML page, another
 # service's JSON) is not a grader, and is said so rather than failing on a missing key.
 NUMBER = (int, float)
-UPLOADED = {"id": int, "public": NUMBER, "rank": int, "resets_at": str}
+UPLOADED = {"id": int, "public": NUMBER, "resets_at": str}
+RANKED, LATE = {"rank": int}, {"private": NUMBER}  # an upload's standing: its rank, or after the end its private score
 LISTED = {"team": str, "submissions": list}
 BOARD = {"revealed": bool, "teams": list}
 PICKED = {"id": int, "selected": bool}
@@ -152,14 +154,20 @@ def call(method: str, url: str, path: str, token: str | None, expect: dict, time
         if isinstance(error, str) and (response.status_code != 404 or path.endswith("/select")):
             raise UploadError(f"{error} (HTTP {response.status_code})")
         raise not_a_grader(url, f"HTTP {response.status_code} for {path}")
-    wrong = [key for key, kind in expect.items()
-             if not isinstance(answer, dict) or not isinstance(answer.get(key), kind) or
-             (kind is NUMBER and isinstance(answer[key], bool))]
+    wrong = lacking(answer, expect)
+    if isinstance(answer, dict) and not wrong and path == "/api/submissions" and method == "POST":
+        wrong = lacking(answer, LATE if answer.get("late") else RANKED)
     if wrong:
         shown = "an answer that is not JSON" if answer is None and response.content else \
             f"an answer without {', '.join(wrong)}"
         raise not_a_grader(url, f"{shown} for {path} (HTTP {response.status_code})")
     return answer
+
+
+def lacking(answer, expect: dict) -> list[str]:
+    """The keys of ``expect`` (key -> type) that ``answer`` lacks or holds with another type."""
+    return [key for key, kind in expect.items() if not isinstance(answer, dict) or not isinstance(answer.get(key), kind)
+            or (kind is NUMBER and isinstance(answer[key], bool))]
 
 
 def read_upload(path: Path) -> bytes:
@@ -190,10 +198,12 @@ def upload(path: Path, url: str, token: str, message: str = "", timeout: float =
 def describe_upload(path: Path, answer: dict) -> str:
     head = (f"{path}: same file as submission {answer['id']}, not counted again; public"
             if answer.get("duplicate") else f"{path}: submission {answer['id']}, public")
+    standing = (f"private {answer['private']:.4f}; late: scored for your team, not ranked"
+                if answer.get("late") else f"rank {answer['rank']}")
     left = answer.get("submissions_left_today")
     quota = "no daily limit" if left is None else \
         f"{left} submission(s) left today, the limit resets at {answer['resets_at']}"
-    return f"{head} {answer['public']:.4f} (rank {answer['rank']}); {quota}"
+    return f"{head} {answer['public']:.4f} ({standing}); {quota}"
 
 
 def to_kaggle(path: Path, competition: str, message: str) -> str:
@@ -235,7 +245,7 @@ def build_parser() -> cli.ArgumentParser:
                                 epilog="examples:\n  python -m competition.upload submissions/cnn.csv -m 'flip TTA'\n"
                                        "  python -m competition.upload leaderboard",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{FILE,submissions,leaderboard,select,unselect}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{FILE,submissions,leaderboard,select,unselect,download}")
     submit = verbs.add_parser("submit", help="upload FILE (the default verb: 'upload FILE' means 'upload submit FILE')")
     submit.add_argument("file", type=Path, metavar="FILE", help="submission CSV")
     submit.add_argument("-m", "--message", default="", help="a note shown with the submission")
@@ -245,13 +255,15 @@ def build_parser() -> cli.ArgumentParser:
     for verb in ("select", "unselect"):
         picked = verbs.add_parser(verb, help=f"{verb} a submission as a final pick")
         picked.add_argument("id", type=cli.int_at_least(1), help="submission id")
+    fetch = verbs.add_parser("download", help="fetch the competition's data into a new or empty folder and check it")
+    fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR", help=f"where to unpack (default {cli.DATA})")
     for verb in verbs.choices.values():
         verb.add_argument("--url", help="grader server (default: COMPETITION_URL or the credentials file)")
         verb.add_argument("--token", help="team token (default: COMPETITION_TOKEN, or the credentials file's "
                                           "when the server is the file's)")
         verb.add_argument("--timeout", type=cli.positive_number, default=TIMEOUT, metavar="SECONDS",
-                          help=f"give up on the server after this long in all (default {TIMEOUT:g}; "
-                               f"at most {CONNECT_TIMEOUT:g} of them to connect)")
+                          help=f"give up on a request after this long in all (default {TIMEOUT:g}; at most "
+                               f"{CONNECT_TIMEOUT:g} of them to connect; download: this long without a byte)")
     return parser
 
 
@@ -269,9 +281,17 @@ def main(argv: list[str] | None = None) -> int:
         print(describe_upload(args.file, upload(args.file, url, token, args.message, args.timeout)))
     elif args.verb == "submissions":
         answer = call("GET", url, "/api/submissions", token, LISTED, args.timeout)
-        print(f"team {answer['team']}:")
-        print(table(rows_of(answer, "submissions", url), ["id", "time", "name", "status", "public", "selected",
-                                                           "message"]))
+        rows = rows_of(answer, "submissions", url)
+        print(f"team {answer['team']}" + (" (disabled by the host)" if answer.get("disabled") else "") + ":")
+        columns = ["id", "time", "member", "name", "status", "public"] + (["private"] if any("private" in r for r in rows)
+                                                                          else []) + ["selected", "late", "message"]
+        print(table(rows, columns))
+    elif args.verb == "download":
+        from .data import load_competition, summary
+        from .download import download
+
+        out = download(url, token, args.out, args.timeout)
+        print(f"downloaded into {out}/\n{summary(load_competition(out))}")
     elif args.verb == "leaderboard":
         answer = call("GET", url, "/api/leaderboard", None, BOARD, args.timeout)
         columns = ["rank", "team", "public"] + (["private"] if answer["revealed"] else []) + ["submissions", "last"]

@@ -261,6 +261,7 @@ DAMAGES = [  # (file, key path, value, what load_run says)
     ("scores", "oof_rows", 1.5, "oof_rows must be an integer of at least 0, got 1.5"),
     ("scores", "folds", None, "folds must be a list of objects, got null"),
     ("scores", "folds", [1], "folds must be a list of objects, got [1]"),
+    ("scores", "folds", 5, "folds must be a list of objects, got 5"),
     ("scores", "folds.1.accuracy", "high", 'folds[1].accuracy must be a number from 0 to 1, got "high"'),
     ("scores", "folds.0.log_loss", GONE, "folds[0].log_loss is missing"),
     ("scores", "folds.2.fold", -2, "folds[2].fold must be an integer of at least 0, got -2"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -35,9 +36,11 @@ class Server:
         self.data, self.db, self.options = data, db, options
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "competition.server", "serve", "--data", str(data), "--db", str(db),
-             "--port", str(self.port), *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log = Path(db).with_name(f"serve-{self.port}.log")  # the server's output, read by tests
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "competition.server", "serve", "--data", str(data), "--db", str(db),
+                 "--port", str(self.port), *options], stdout=log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -45,13 +48,20 @@ class Server:
                     return
             except httpx.TransportError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(self.process.stdout.read())
+                    raise RuntimeError(self.output())
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
+
+    def output(self) -> str:
+        return self.log.read_text()
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+
+    def team(self, name: str) -> str:
+        """A new team of one, added through the database while the server runs; its token."""
+        return Store(self.db).add_team(name)
 
     def upload(self, token: str | None, data: bytes, name: str = "sub.csv", message: str = "", **kwargs) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -96,14 +106,15 @@ def grader(fashion_small, tmp_path_factory):
 
 def test_an_upload_is_scored_with_its_quota_and_reset_time(grader, key):
     server, tokens = grader
-    data = submission(key, wrong=10, seed=1)
-    done = server.upload(tokens["ants"], data, name="first.csv", message="hello")
+    token = server.team("perfect")
+    data = submission(key, wrong=0, seed=1)
+    done = server.upload(token, data, name="first.csv", message="hello")
     assert done.status_code == 201, done.text
     answer = done.json()
     assert answer["public"] == pytest.approx(public_score(key, data)) and answer["rank"] == 1
     assert answer["submissions_left_today"] == 2 and answer["resets_at"].endswith("T00:00:00Z")
     assert "private" not in answer and answer["name"] == "first.csv" and answer["message"] == "hello"
-    again = server.upload(tokens["ants"], data, name="again.csv")
+    again = server.upload(token, data, name="again.csv")
     assert again.status_code == 200 and again.json()["duplicate"] and again.json()["id"] == answer["id"]
     assert again.json()["submissions_left_today"] == 2, "a duplicate costs no quota"
 
@@ -180,9 +191,12 @@ def test_bodies_over_the_limit_are_refused_while_read(grader):
 
 def test_path_like_file_names_are_plain_names(grader, key, tmp_path):
     server, tokens = grader
-    done = server.upload(tokens["bees"], submission(key, wrong=7, seed=7), name="../../../../tmp/evil.csv")
+    data = submission(key, wrong=7, seed=7)
+    done = server.upload(server.team("paths"), data, name="../../../../tmp/evil.csv")
     assert done.status_code == 201 and done.json()["name"] == "evil.csv"
-    assert not Path("/tmp/evil.csv").exists()
+    kept = server.db.with_name(server.db.name + ".files")
+    assert (kept / f"{hashlib.sha256(data).hexdigest()}.csv").read_bytes() == data, "kept by its sha256 alone"
+    assert all(len(p.stem) == 64 for p in kept.glob("*.csv")), "no upload's own name reaches the disk"
 
 
 def test_html_and_sql_in_names_and_messages_are_inert(grader, key):
@@ -195,20 +209,24 @@ def test_html_and_sql_in_names_and_messages_are_inert(grader, key):
     page = server.get("/").text
     assert "&lt;b&gt;cats&lt;/b&gt;" in page and "<b>cats</b>" not in page and "<img" not in page
     with sqlite3.connect(server.db) as db:
-        assert db.execute("SELECT COUNT(*) FROM teams").fetchone()[0] == 4
+        assert set(tokens) <= {row[0] for row in db.execute("SELECT name FROM teams")}
+        assert db.execute("SELECT COUNT(*) FROM submissions WHERE message = ?", (message,)).fetchone()[0] == 2
 
 
 def test_final_picks_are_own_counted_submissions_up_to_the_limit(grader, key):
     server, tokens = grader
-    ids = [server.upload(tokens["bees"], submission(key, wrong=w, seed=w)).json()["id"] for w in (11, 12)]
-    bees = {"Authorization": f"Bearer {tokens['bees']}"}
+    token = server.team("pickers")
+    ids = [server.upload(token, submission(key, wrong=w, seed=w)).json()["id"] for w in (11, 12, 13)]
+    assert server.upload(token, b"junk").status_code == 400
+    bees = {"Authorization": f"Bearer {token}"}
     ants = {"Authorization": f"Bearer {tokens['ants']}"}
     post = lambda i, h: httpx.post(f"{server.url}/api/submissions/{i}/select", headers=h, timeout=30)  # noqa: E731
     assert post(ids[0], ants).status_code == 404 and "no submission" in post(ids[0], ants).json()["error"]
     assert post(99999, bees).status_code == 404
-    failed = [s["id"] for s in server.get("/api/submissions", tokens["bees"]).json()["submissions"] if s["status"] == "error"]
+    failed = [s["id"] for s in server.get("/api/submissions", token).json()["submissions"] if s["status"] == "error"]
     assert post(failed[0], bees).status_code == 409
-    own = [s["id"] for s in server.get("/api/submissions", tokens["bees"]).json()["submissions"] if s["status"] == "ok"]
+    own = [s["id"] for s in server.get("/api/submissions", token).json()["submissions"] if s["status"] == "ok"]
+    assert own == ids
     assert post(own[0], bees).json()["selected"] is True and post(own[1], bees).status_code == 200
     third = post(own[2], bees)
     assert third.status_code == 409 and "2 final picks already" in third.json()["error"]
@@ -218,8 +236,10 @@ def test_final_picks_are_own_counted_submissions_up_to_the_limit(grader, key):
 
 def test_the_daily_limit_holds_and_says_when_it_resets(grader, key):
     server, tokens = grader
-    answers = [server.upload(tokens["ants"], submission(key, wrong=30 + n, seed=30 + n)) for n in range(3)]
-    assert [a.status_code for a in answers] == [201, 201, 429]
+    token = server.team("quota")
+    answers = [server.upload(token, submission(key, wrong=30 + n, seed=30 + n)) for n in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    assert [a.json()["submissions_left_today"] for a in answers] == [2, 1, 0, 0]
     refused = answers[-1].json()
     assert "daily limit of 3 graded submissions reached; the limit resets at" in refused["error"]
     assert refused["resets_at"].endswith("T00:00:00Z") and refused["submissions_left_today"] == 0
@@ -227,7 +247,8 @@ def test_the_daily_limit_holds_and_says_when_it_resets(grader, key):
 
 def test_failed_uploads_are_capped_too(grader):
     server, tokens = grader
-    statuses = [server.upload(tokens["x'); DROP TABLE teams;--"], b"junk").status_code for _ in range(17)]
+    token = server.team("failing")
+    statuses = [server.upload(token, b"junk").status_code for _ in range(17)]
     assert statuses == [400] * 16 + [429]
 
 
@@ -266,34 +287,32 @@ def test_two_hundred_concurrent_uploads_from_twenty_teams(fashion_small, key, tm
     assert sorted(a["id"] for a in accepted) == sorted(r["id"] for r in rows)
 
 
-def test_a_restart_keeps_everything_and_the_reveal_shows_picks(grader, key, tmp_path):
-    server, tokens = grader
+def test_a_restart_keeps_everything_and_the_reveal_shows_picks(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    tokens = {name: Store(db).add_team(name) for name in ("ants", "bees")}
+    server = Server(fashion_small, db, "--daily-limit", "3")
+    ids = [server.upload(tokens["bees"], submission(key, wrong=w, seed=w)).json()["id"] for w in (5, 9)]
+    assert server.upload(tokens["ants"], submission(key, wrong=2, seed=2)).status_code == 201
+    assert httpx.post(f"{server.url}/api/submissions/{ids[1]}/select", timeout=30,
+                      headers={"Authorization": f"Bearer {tokens['bees']}"}).status_code == 200
     before = {path: server.get(path, tokens["bees"]).json() for path in ("/api/leaderboard", "/api/submissions")}
     server.stop()
-    again = Server(server.data, server.db, "--daily-limit", "3")
+    again = Server(fashion_small, db)
     try:
         after = {path: again.get(path, tokens["bees"]).json() for path in ("/api/leaderboard", "/api/submissions")}
         assert after == before
-        revealed = subprocess.run([sys.executable, "-m", "competition.server", "reveal", "--db", str(server.db)],
+        revealed = subprocess.run([sys.executable, "-m", "competition.server", "reveal", "--db", str(db)],
                                   capture_output=True, text=True, timeout=60)
         assert revealed.returncode == 0, revealed.stderr
         board = again.get("/api/leaderboard").json()
         assert board["revealed"] and all("private" in line for line in board["teams"])
         bees = next(line for line in board["teams"] if line["team"] == "bees")
-        picked = [s for s in again.get("/api/submissions", tokens["bees"]).json()["submissions"] if s["selected"]]
-        assert sorted(bees["picks"]) == sorted(s["id"] for s in picked) and bees["private"] == max(s["private"] for s in picked)
+        mine = again.get("/api/submissions", tokens["bees"]).json()["submissions"]
+        assert bees["picks"] == [ids[1]] and bees["private"] == next(s["private"] for s in mine if s["id"] == ids[1])
         closed = again.upload(tokens["ants"], submission(key, wrong=90, seed=90))
         assert closed.status_code == 403 and "uploads are closed" in closed.json()["error"]
     finally:
         again.stop()
-    exported = subprocess.run([sys.executable, "-m", "competition.server", "export", "--db", str(server.db),
-                               "--out", str(tmp_path / "export"), "--title", "class"], capture_output=True, text=True,
-                              timeout=120)
-    assert exported.returncode == 0, exported.stderr
-    board = (tmp_path / "export" / "leaderboard.md").read_text()
-    assert board.startswith("# Leaderboard — class") and "| hidden |" not in board and "bees #" in board
-    assert len(list((tmp_path / "export" / "submissions").glob("*.csv"))) == sum(
-        1 for row in Store(server.db).submissions() if row["status"] == "ok")
 
 
 def chromium():

@@ -173,7 +173,8 @@ def test_a_tracking_uri_naming_a_file_that_is_no_database_is_one_line_before_any
         status = cv.main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
                           str(tmp_path / "runs"), "--track", "mlflow"])
         err = capsys.readouterr().err
-        problem = f"{named} is not a file" if named.is_dir() else f"{named} is not an SQLite database; it is left untouched"
+        problem = (f"{named} is not a file" if named.is_dir()
+                   else f"{named} is not an SQLite database; it is left untouched")
         assert status == 1 and err.startswith(f"error: MLflow tracking at sqlite:///{named}: {problem}; set "
                                               "MLFLOW_TRACKING_URI to a store you can write") and err.count("\n") == 1
     assert notes.read_text() == "my notes, not a database\n" and not (tmp_path / "runs").exists()

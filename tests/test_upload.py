@@ -141,9 +141,9 @@ def test_a_saved_token_is_sent_only_to_its_saved_server(server, tmp_path, silent
         refused = client("submissions", *other, "--timeout", "5", cwd=tmp_path,
                          env={**env, "COMPETITION_URL": silent.url})
         assert refused.returncode == 1 and refused.stdout == ""
-        assert refused.stderr == (f"error: no team token for {silent.url}: the token saved in {tmp_path / 'credentials.json'} "
-                                  f"is for {running.url}, and is sent nowhere else; give --token or set "
-                                  "COMPETITION_TOKEN\n")
+        assert refused.stderr == (f"error: no team token for {silent.url}: the token saved in "
+                                  f"{tmp_path / 'credentials.json'} is for {running.url}, and is sent nowhere else; "
+                                  "give --token or set COMPETITION_TOKEN\n")
     assert silent.received == [], "nothing was sent to the other server"
     assert "team ants:" in client("submissions", "--url", running.url, cwd=tmp_path, env=env).stdout
     other = saved(tmp_path, {"url": silent.url, "token": "the silent server's"})
@@ -176,7 +176,8 @@ def test_a_pipe_or_a_folder_is_refused_at_once(tmp_path, silent):
     (tmp_path / "folder.csv").mkdir()
     for name in ("pipe.csv", "folder.csv"):
         done = client(tmp_path / name, "--url", silent.url, "--token", "x", cwd=tmp_path)
-        assert done.returncode == 1 and done.stderr == f"error: {tmp_path / name}: not a regular file; nothing uploaded\n"
+        assert done.returncode == 1
+        assert done.stderr == f"error: {tmp_path / name}: not a regular file; nothing uploaded\n"
     missing = client(tmp_path / "none.csv", "--url", silent.url, "--token", "x", cwd=tmp_path)
     assert missing.returncode == 1 and "none.csv: cannot be read (No such file or directory)" in missing.stderr
     assert silent.received == []
@@ -242,6 +243,16 @@ def test_an_answer_that_is_not_a_graders_is_one_line(stub, tmp_path):
     stub.answers["/api/leaderboard"] = (200, "application/json", b'{"revealed": false, "teams": [1, 2]}')
     rows = client("leaderboard", "--url", stub.url, cwd=tmp_path)
     assert rows.stderr == f"error: not a competition grader at {stub.url}: its teams are not records\n"
+    late = {"id": 4, "public": 0.9, "private": 0.95, "rank": None, "late": True, "submissions_left_today": None,
+            "resets_at": "2026-12-19T00:00:00Z"}
+    stub.answers["/api/submissions"] = (201, "application/json", json.dumps(late).encode())
+    shown = client(path, "--url", stub.url, "--token", "x", cwd=tmp_path)
+    assert shown.stdout == (f"{path}: submission 4, public 0.9000 (private 0.9500; late: scored for your team, not "
+                            "ranked); no daily limit\n")
+    stub.answers["/api/submissions"] = (201, "application/json", json.dumps({**late, "late": False}).encode())
+    unranked = client(path, "--url", stub.url, "--token", "x", cwd=tmp_path)
+    assert unranked.stderr == (f"error: not a competition grader at {stub.url}: an answer without rank for "
+                               "/api/submissions (HTTP 201)\n")
     stub.answers.clear()
     missing = client("leaderboard", "--url", stub.url, cwd=tmp_path)
     assert missing.stderr == f"error: not a competition grader at {stub.url}: HTTP 404 for /api/leaderboard\n"

@@ -1,111 +1,357 @@
-"""``python -m competition.server``: add teams, serve, reveal, export (see ``competition.server``)."""
+"""``python -m competition.server``: the host's commands (see ``competition.server``).
+
+Every command but ``serve`` acts on the grader's database, so it changes a running server at once.
+"""
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import csv
+import hashlib
+import io
+import json
+import os
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from .. import cli, clock
 from ..errors import InputError
-from ..fsutil import ensure_dir
-from .store import Store
+from . import settings as rules
+from .store import Store, StoreError, check_name
 
 DB = Path("grader.sqlite")
+SERVE_DEFAULTS = "(default %(default)s; stored with the competition at its first start, then changed with 'set')"
 
 
-def deadline(text: str) -> datetime:
-    """An ISO time (``2026-12-01T18:00`` is read as UTC, ``...+09:00`` as given)."""
+def deadline(text: str) -> datetime | None:
+    """An ISO time with its time zone (``2026-12-01T18:00Z``, ``...+09:00``), or ``none``."""
+    if text.strip().lower() == "none":
+        return None
     try:
-        return clock.parse(text)
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an ISO time such as 2026-12-01T18:00Z, got {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z for UTC (2026-12-01T18:00Z) or an "
+                                         f"offset (2026-12-01T18:00+09:00)")
+    return clock.parse(moment.isoformat())
+
+
+def on_off(text: str) -> bool:
+    if text.lower() not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return text.lower() == "on"
+
+
+def title_text(text: str) -> str:
+    try:
+        rules.check_value("title", text)
+        text.encode("utf-8")
+    except (InputError, UnicodeEncodeError):
+        raise argparse.ArgumentTypeError(f"use at most {rules.MAX_TITLE} printable characters of valid text") from None
+    return text
+
+
+def settings_options(parser: argparse.ArgumentParser, serve: bool) -> None:
+    """The competition's settings, for ``serve`` (first-start defaults) and ``set`` (changes)."""
+    note = (lambda key: f" (default {rules.shown(key, rules.DEFAULTS[key])}; stored at the first start, "
+                        f"then changed with 'set')") if serve else (lambda key: "")
+    parser.add_argument("--deadline", type=deadline, metavar="ISO-TIME",
+                        help="uploads close, picks freeze and private scores show then (with a time zone: "
+                             "2026-12-01T18:00Z)" + ("" if serve else "; 'none' for no deadline") + note("deadline"))
+    parser.add_argument("--daily-limit", type=cli.int_at_least(1), metavar="N",
+                        help="scored submissions per team and UTC day, shared by its members" + note("daily_limit"))
+    parser.add_argument("--failed-limit", type=cli.int_at_least(1), metavar="N",
+                        help="failed uploads per team and UTC day (they cost no quota)" + note("failed_limit"))
+    parser.add_argument("--final-picks", type=cli.int_at_least(1), metavar="N",
+                        help="final submissions a team may select" + note("final_picks"))
+    parser.add_argument("--title", type=title_text, metavar="T", help="the competition's name on its pages"
+                        + note("title"))
+    parser.add_argument("--late", type=on_off, metavar="on|off",
+                        help="after the end, score uploads as late (shown to their team, never ranked or picked)"
+                             + note("late"))
 
 
 def build_parser() -> cli.ArgumentParser:
-    parser = cli.ArgumentParser(prog="python -m competition.server",
-                                description="A shared grader: teams upload CSVs over HTTP; a live leaderboard.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add = commands.add_parser("add-team", help="add a team and print its token (shown once)")
+    parser = cli.ArgumentParser(
+        prog="python -m competition.server", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A shared grader for a class: teams upload CSVs over HTTP, a live leaderboard, a fair close.",
+        epilog="a class, start to end:\n"
+               "  python -m competition.server add-teams roster.csv --out tokens.csv\n"
+               "  python -m competition.server serve --data data/fashion-mnist --deadline 2026-12-18T17:00Z\n"
+               "  python -m competition.server set --daily-limit 10      # on the running server\n"
+               "  python -m competition.server export --out results      # after the deadline")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = commands.add_parser("add-team", help="add a team of one and print its token (shown once)")
     add.add_argument("name", help="team name (1-40 printable characters)")
+    roster = commands.add_parser("add-teams", help="add teams from a roster CSV (team,member); tokens to a new file")
+    roster.add_argument("roster", type=Path, metavar="ROSTER.csv", help="rows of team,member (a team of one: one row)")
+    roster.add_argument("--out", type=Path, required=True, metavar="TOKENS.csv",
+                        help="a new file (mode 0600) for team,member,token; never an existing one")
+    commands.add_parser("teams", help="list teams, members, submissions and the last upload")
+    rotate = commands.add_parser("rotate-token", help="print a new token for a member; the old one stops at once")
+    rotate.add_argument("team")
+    rotate.add_argument("--member", help="whose token (needed when the team has several members)")
+    for verb, text in (("disable-team", "stop a team's uploads and picks (its entries stay on the board, marked)"),
+                       ("enable-team", "let a disabled team upload and pick again")):
+        commands.add_parser(verb, help=text).add_argument("team")
+    change = commands.add_parser("set", help="change the competition's settings (a running server follows); "
+                                             "print them all")
+    settings_options(change, serve=False)
+    change.add_argument("--reopen", action="store_true",
+                        help="allow a new deadline for an ended competition (uploads reopen, private scores hide)")
+    change.add_argument("--end-now", action="store_true", help="allow a deadline that has passed: it ends the "
+                                                              "competition now")
     serve = commands.add_parser("serve", help="run the grader server")
     serve.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR", help=f"competition folder (default {cli.DATA})")
     serve.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=cli.int_at_least(1, 65535), default=8000, help="port (default 8000)")
-    serve.add_argument("--daily-limit", type=cli.int_at_least(1), default=5, metavar="N",
-                       help="scored submissions per team and UTC day (default 5)")
-    serve.add_argument("--failed-limit", type=cli.int_at_least(1), default=20, metavar="N",
-                       help="failed uploads per team and UTC day (default 20; they cost no quota)")
     serve.add_argument("--max-bytes", type=cli.int_at_least(1), default=10 * 1024 * 1024, metavar="BYTES",
                        help="largest upload (default 10 MiB)")
-    serve.add_argument("--deadline", type=deadline, metavar="ISO-TIME", help="uploads close and private scores show then")
-    serve.add_argument("--final-picks", type=cli.int_at_least(1), default=2, metavar="N",
-                       help="final submissions a team may select (default 2)")
-    commands.add_parser("reveal", help="end the competition now: private scores show, uploads close")
-    export = commands.add_parser("export", help="write the submissions and leaderboard.md (+ png)")
-    export.add_argument("--out", type=Path, default=Path("export"), metavar="DIR", help="folder to write (default export)")
-    export.add_argument("--title", default="", help="competition name in the heading")
+    settings_options(serve, serve=True)
+    commands.add_parser("reveal", help="end the competition now: private scores show, uploads close, picks freeze")
+    rescore = commands.add_parser("rescore", help="re-score every stored file with a corrected answer key")
+    rescore.add_argument("--solution", type=Path, metavar="CSV",
+                         help="the corrected key (default: the key the server uses)")
+    rescore.add_argument("--data", type=Path, metavar="DIR", help="competition folder (default: the served one)")
+    export = commands.add_parser("export", help="write the class result: standings, submissions, leaderboard.md/png, "
+                                                "files")
+    export.add_argument("--out", type=Path, default=Path("export"), metavar="DIR",
+                        help="a new or empty folder (default export)")
+    export.add_argument("--title", default="", help="competition name in the heading (default: the stored title)")
     for command in commands.choices.values():
         command.add_argument("--db", type=Path, default=DB, help=f"the grader's database (default {DB})")
     return parser
 
 
-def export(store: Store, out: Path, title: str) -> Path:
-    """The class's artefact, as a solo competitor's: counted files and ``leaderboard.md`` drawn by
-    the same renderer, from ledger-like entries (private scores only if revealed)."""
-    from ..leaderboard import write_leaderboard
+# --- a roster ---
+def read_roster(path: Path) -> list[tuple[str, str]]:
+    """``(team, member)`` pairs of a roster CSV with a ``team,member`` header; blank, duplicated or
+    contradictory rows are refused, naming their lines."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise InputError(f"{path}: empty roster (expected a header team,member and one row per student)")
+    header = [cell.strip().lower() for cell in rows[0]]
+    if "team" not in header or "member" not in header:
+        raise InputError(f"{path}, line 1: expected a header with columns team and member, got {','.join(rows[0])}")
+    at_team, at_member = header.index("team"), header.index("member")
+    pairs, seen, team_of = [], {}, {}
+    for line, row in enumerate(rows[1:], start=2):
+        cells = [cell.strip() for cell in row]
+        team = cells[at_team] if len(cells) > at_team else ""
+        member = cells[at_member] if len(cells) > at_member else ""
+        if not team or not member:
+            raise InputError(f"{path}, line {line}: a blank {'team' if not team else 'member'}; every row names a "
+                             f"team and a member")
+        try:
+            team, member = check_name(team), check_name(member, "member name")
+        except StoreError as exc:
+            raise InputError(f"{path}, line {line}: {exc}") from None
+        if (team, member) in seen:
+            raise InputError(f"{path}, line {line}: {team},{member} repeats line {seen[team, member]}")
+        if member in team_of and team_of[member][0] != team:
+            raise InputError(f"{path}, line {line}: member {member!r} is in team {team_of[member][0]!r} on line "
+                             f"{team_of[member][1]} too; a member belongs to one team")
+        seen[team, member], team_of[member] = line, (team, line)
+        pairs.append((team, member))
+    if not pairs:
+        raise InputError(f"{path}: no rows under the header")
+    return pairs
 
-    out = ensure_dir(out, "--out")
-    files = ensure_dir(out / "submissions", "--out")
-    revealed = store.revealed()
-    entries = []
-    for row in store.submissions():
-        if row["status"] != "ok":
-            continue
-        target = files / f"{row['id']:05d}-{row['sha256'][:12]}.csv"
-        if not target.exists():
-            shutil.copyfile(store.files / f"{row['sha256']}.csv", target)
-        entry = {"event": "grade", "status": "ok", "time": row["time"], "name": f"{row['team']} #{row['id']}",
-                 "file": str(target.relative_to(out)), "sha256": row["sha256"], "metric": row["metric"],
-                 "public": row["public"], "public_rows": row["public_rows"], "cv": None,
-                 "recipe": {"model": row["team"]}, "message": row["message"]}
-        if revealed:
-            entry["private"] = row["private"]
-        entries.append(entry)
-    if revealed:
-        entries.append({"event": "reveal", "time": clock.iso(clock.now())})
-    return write_leaderboard(entries, out / "leaderboard.md", title=title or "grader")
+
+def write_tokens(path: Path, made: list[tuple[str, str, str]]) -> None:
+    """A new file (never over an existing one), readable by its owner only."""
+    text = "team,member,token\n" + "".join(f"{_csv_cell(t)},{_csv_cell(m)},{token}\n" for t, m, token in made)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _csv_cell(text: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([text])
+    return out.getvalue()
+
+
+def add_teams(store: Store, roster: Path, out: Path) -> str:
+    pairs = read_roster(roster)
+    if out.exists() or out.is_symlink():
+        raise InputError(f"--out {out}: exists already; tokens go to a new file (nothing was added)")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: no folder {out.parent}")
+    members = store.members()
+    known = {member: team for team, names in members.items() for member in names}
+    for team, member in pairs:
+        if member in known and known[member] != team:
+            raise InputError(f"{roster}: member {member!r} is in team {known[member]!r} already, not {team!r} "
+                             f"(nothing was added)")
+    new = [(team, member) for team, member in pairs if member not in known]
+    if not new:
+        return f"{roster}: every member has a token already; nothing added, {out} not written"
+    made = store.add_members(new)
+    try:
+        write_tokens(out, made)
+    except BaseException:
+        store.remove_members(new)  # a member whose token nobody can see is not left behind
+        raise
+    teams = sorted({team for team, _ in new})
+    return (f"added {len(made)} member(s) in {len(teams)} team(s); their tokens are in {out} (mode 0600: hand each "
+            f"student their own line, then delete the file)")
+
+
+def teams_table(store: Store, now: datetime) -> str:
+    start = clock.iso(clock.day(now)[0])
+    members, disabled, rows = store.members(), store.disabled(), store.submissions()
+    lines = [("team", "members", "ok today", "ok all", "failed today", "failed all", "last upload", "")]
+    for team, names in members.items():
+        own = [r for r in rows if r["team"] == team]
+        count = lambda status, today: sum(1 for r in own if r["status"] == status and (not today or r["time"] >= start))  # noqa: E731
+        lines.append((team, ", ".join(names), str(count("ok", True)), str(count("ok", False)), str(count("error", True)),
+                      str(count("error", False)), max((r["time"] for r in own), default="-"),
+                      "disabled" if team in disabled else ""))
+    if len(lines) == 1:
+        return "no teams yet (add-team NAME, or add-teams ROSTER.csv --out TOKENS.csv)"
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def settings_text(store: Store) -> str:
+    stored = {**rules.DEFAULTS, **store.settings()}
+    ended = rules.ended(stored, clock.now())
+    lines = [f"{rules.FLAGS[key]:<15} {rules.shown(key, stored[key])}" for key in rules.DEFAULTS]
+    state = (f"ended (revealed {stored['revealed']})" if stored.get("revealed") else "ended (deadline passed)") \
+        if ended else "open"
+    return "\n".join(lines + [f"{'state':<15} {state}"])
+
+
+def _json(value) -> str:
+    return json.dumps(value)
+
+
+def _given(argv: list[str], flag: str) -> bool:
+    return any(arg == flag or arg.startswith(flag + "=") for arg in argv)
+
+
+def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
+    """Validate the corrected key and re-score every scored file with it, in one transaction."""
+    from ..grade import Grader, score
+    from ..validate import validate_submission
+
+    stored = store.settings()
+    data = data or (Path(stored["data"]) if stored.get("data") else None)
+    if data is None:
+        raise InputError("--data: this grader has not served a competition yet; name its folder")
+    solution = solution or Path(stored.get("solution") or stored.get("solution_default")
+                                or data.with_name(data.name + ".grader") / "solution.csv")
+    grader = Grader(data, solution)
+    rows = [row for row in store.submissions() if row["status"] == "ok"]
+    scores, changed = {}, []
+    for row in rows:
+        kept = store.files / f"{row['sha256']}.csv"
+        try:
+            predictions = validate_submission(kept.read_bytes(), grader.sample, grader.classes, source=str(kept))
+        except OSError as exc:
+            raise InputError(f"{kept}: submission {row['id']}'s kept file cannot be read ({exc.strerror}); nothing "
+                             f"was re-scored") from None
+        new = score(predictions, grader.solution, grader.metric)
+        scores[row["id"]] = {**new, "public_rows": grader.public_rows,
+                             "private_rows": len(grader.solution) - grader.public_rows}
+        if abs(new["public"] - row["public"]) > 1e-12 or abs(new["private"] - (row["private"] or 0)) > 1e-12:
+            changed.append(f"  {row['id']:>5} {row['team']}: public {row['public']:.4f} -> {new['public']:.4f}, "
+                           f"private {row['private']:.4f} -> {new['private']:.4f}")
+    key_sha256 = hashlib.sha256(grader.solution_path.read_bytes()).hexdigest()
+    store.rescore(scores, {"solution": str(grader.solution_path.resolve()), "key_sha256": key_sha256})
+    head = f"re-scored {len(rows)} submission(s) with {solution}: {len(changed)} changed"
+    return "\n".join([head + (":" if changed else "")] + changed)
 
 
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        import uvicorn
-
-        from .app import Settings, create_app
-
-        app = create_app(Settings(data=args.data, db=args.db, solution=args.solution, daily_limit=args.daily_limit,
-                                  failed_limit=args.failed_limit, max_bytes=args.max_bytes, deadline=args.deadline,
-                                  final_picks=args.final_picks))
-        print(f"grading {args.data} at http://{args.host}:{args.port}/ (teams: {', '.join(app.state.store.teams()) or 'none yet'})",
-              flush=True)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-        return 0
-    if args.command != "add-team" and not args.db.is_file():
-        raise InputError(f"--db {args.db}: no grader database here (python -m competition.server add-team NAME makes one)")
+        return serve(args)
+    if args.command not in ("add-team", "add-teams") and not args.db.is_file():
+        raise InputError(f"--db {args.db}: no grader database here (python -m competition.server add-team NAME "
+                         f"or add-teams ROSTER.csv makes one)")
     store = Store(args.db)
     if args.command == "add-team":
         token = store.add_team(args.name)
         print(f"team {args.name.strip()!r} added; its token (shown only now, keep it secret):\n{token}")
+    elif args.command == "add-teams":
+        print(add_teams(store, args.roster, args.out))
+    elif args.command == "teams":
+        print(teams_table(store, clock.now()))
+    elif args.command == "rotate-token":
+        member, token = store.rotate_token(args.team, args.member)
+        print(f"new token for {member!r} of team {args.team!r} (the old one no longer works; shown only now):\n{token}")
+    elif args.command in ("disable-team", "enable-team"):
+        store.set_disabled(args.team, args.command == "disable-team")
+        print(f"team {args.team!r} {'disabled: no uploads or picks' if args.command == 'disable-team' else 'enabled'}")
+    elif args.command == "set":
+        print(set_settings_from(store, args, argv))
     elif args.command == "reveal":
-        store.set_setting("revealed", clock.iso(datetime.now(timezone.utc)))
-        print(f"revealed: private scores show and uploads are closed ({args.db})")
+        if store.ended():
+            print(f"the competition has ended already ({args.db})")
+        else:
+            store.set_setting("revealed", clock.iso(clock.now()))
+            print(f"revealed: private scores show, uploads are closed and final picks frozen ({args.db})")
+    elif args.command == "rescore":
+        print(rescore(store, args.solution, args.data))
     else:
-        print(f"wrote {export(store, args.out, args.title)}")
+        from .export import export
+
+        stored = store.settings()
+        title = args.title or stored.get("title") or Path(stored.get("data") or "grader").name
+        out = export(store, args.out, title)
+        print(f"wrote {out}/ (standings.csv, submissions.csv, leaderboard.md, leaderboard.png, files/)"
+              + ("" if store.ended() else "; provisional: the competition has not ended, private scores withheld"))
+    return 0
+
+
+def set_settings_from(store: Store, args, argv: list[str]) -> str:
+    wanted = {key: getattr(args, key) for key in rules.DEFAULTS if getattr(args, key) is not None}
+    if args.deadline is None and _given(argv, "--deadline"):
+        wanted["deadline"] = None
+    if not wanted and not (args.reopen or args.end_now):
+        return settings_text(store)
+    now = clock.now()
+    most = max((sum(1 for r in store.submissions(team) if r["selected"]) for team in store.teams()), default=0)
+    with store.transaction() as db:  # read and write at once: two `set`s never interleave
+        write, unset = rules.change(store.settings(), wanted, now, reopen=args.reopen, end_now=args.end_now,
+                                    most_picks=most)
+        db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
+                       [(key, _json(value)) for key, value in write.items()])
+        db.executemany("DELETE FROM settings WHERE key = ?", [(key,) for key in unset])
+    return settings_text(store)
+
+
+def serve(args) -> int:
+    import uvicorn
+
+    from .app import Settings, create_app
+
+    flags = {key: getattr(args, key) for key in rules.DEFAULTS}
+    app = create_app(Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes,
+                              flags=flags))
+    store = app.state.store
+    print(f"grading {args.data} at http://{args.host}:{args.port}/ (teams: {len(store.teams())}; "
+          f"change settings with: python -m competition.server set --help)\n{settings_text(store)}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -1,44 +1,52 @@
 """The grader server's HTTP application (FastAPI): uploads, own submissions, final picks, the
-leaderboard as JSON and as a page, and an upload page.
+leaderboard as JSON and as a page, an upload page, and the competitor's data as a zip.
 
-Every error is ``{"error": "..."}`` with the validator's own message. A request body over
-``max_bytes`` is refused with 413 while it is being read (``LimitBody``), not after. Private
-scores appear in no response before the reveal (or the deadline); the answer key and uploaded
-files are served by no URL; team names and messages are escaped wherever a page shows them.
+Every error is ``{"error": "..."}`` (the validator's own message for a bad file; unknown paths,
+wrong methods and malformed multipart bodies too). A request body over ``max_bytes`` is refused
+with 413 while it is being read (``LimitBody``), not after. The settings are read from the
+database at every request, so ``python -m competition.server set`` (another process) changes a
+running server. Private scores appear in no response before the end; the answer key and uploaded
+files are served by no URL; team names and messages are escaped wherever a page shows them. One
+line per upload goes to the server's output (never a token, never a private score).
 """
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
+import sys
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import clock
 from ..grade import Grader
-from .store import Store, StoreError
+from . import settings as rules
+from .bundle import DATA_SHA256_HEADER, pack_competition
+from .standings import rank_of, team_standings
+from .store import Frozen, Store, StoreError
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_MESSAGE = 500  # characters of a submission's message
-PUBLIC_FIELDS = ("id", "time", "name", "message", "status", "error", "public", "public_rows", "selected")
+PUBLIC_FIELDS = ("id", "time", "member", "name", "message", "status", "error", "public", "public_rows", "selected",
+                 "late")
 
 
 @dataclass
 class Settings:
+    """How to serve one competition. ``flags``: ``serve``'s settings flags (key -> value, None when
+    not given), written to the database only where it has no value yet."""
     data: Path
     db: Path = Path("grader.sqlite")
     solution: Path | None = None
-    daily_limit: int = 5
-    failed_limit: int = 20
     max_bytes: int = 10 * 1024 * 1024
-    deadline: datetime | None = None
-    final_picks: int = 2
-    title: str = ""
-    extra: dict = field(default_factory=dict)
+    flags: dict = field(default_factory=dict)
 
 
 class BodyTooLarge(Exception):
@@ -89,67 +97,88 @@ class LimitBody:
 
 
 def public_view(row: dict, revealed: bool) -> dict:
-    """What a team may see of its own submission: the private score only after the reveal."""
+    """What a team may see of its own submission: the private score only after the end."""
     view = {key: row.get(key) for key in PUBLIC_FIELDS}
-    view["selected"] = bool(view["selected"])
+    view["selected"], view["late"] = bool(view["selected"]), bool(view["late"])
     if revealed:
         view["private"] = row.get("private")
     return view
 
 
-def team_standings(rows: list[dict], revealed: bool) -> list[dict]:
-    """One line per team. Before the reveal: its best public score, ranked by it (earlier first
-    among equals). After: Kaggle's rule, the best private score among its final picks, or of its
-    best-public submission when it picked none."""
-    teams: dict[str, list[dict]] = {}
-    for row in rows:
-        if row["status"] == "ok":
-            teams.setdefault(row["team"], []).append(row)
-    lines = []
-    for team, counted in teams.items():
-        best_public = max(counted, key=lambda r: (r["public"], -r["id"]))
-        line = {"team": team, "public": best_public["public"], "submissions": len(counted),
-                "last": max(r["time"] for r in counted), "reached": best_public["time"]}
-        if revealed:
-            picks = [r for r in counted if r["selected"]] or [best_public]
-            line["private"] = max(r["private"] for r in picks)
-            line["picks"] = [r["id"] for r in picks]
-        lines.append(line)
-    key = (lambda l: (-l["private"], l["reached"])) if revealed else (lambda l: (-l["public"], l["reached"]))
-    lines.sort(key=key)
-    for rank, line in enumerate(lines, start=1):
-        line["rank"] = rank
-    return lines
+def log_upload(result: dict, team: str, member: str) -> None:
+    """One line on the server's output per upload: what a teacher watches during class."""
+    score = f" public {result['public']:.4f}" if result.get("public") is not None else ""
+    why = f" ({result['error'][:120]})" if result["status"] != "ok" and result.get("error") else ""
+    late = " late" if result.get("late") else ""
+    print(f"{clock.iso(clock.now())} upload team={team!r} member={member!r} {result['status']}{late}"
+          f"{' duplicate' if result.get('duplicate') else ''}{score}{why}", file=sys.stdout, flush=True)
+
+
+class KeyedGrader:
+    """The competition's ``Grader``, reloaded when ``rescore`` has recorded a corrected answer key
+    (settings ``solution`` and ``key_sha256``) since it was read."""
+
+    def __init__(self, data: Path, solution: Path | None):
+        self.lock = threading.Lock()
+        self.grader = Grader(data, solution)
+        self.key_sha256 = hashlib.sha256(self.grader.solution_path.read_bytes()).hexdigest()
+
+    def current(self, stored: dict) -> Grader:
+        wanted = stored.get("key_sha256")
+        if wanted and wanted != self.key_sha256:
+            with self.lock:
+                if wanted != self.key_sha256:
+                    self.grader = Grader(self.grader.data, Path(stored["solution"]))
+                    self.key_sha256 = wanted
+        return self.grader
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The application for one competition (the answer key is read and checked here, once)."""
-    grader = Grader(settings.data, settings.solution, daily_limit=settings.daily_limit,
-                    failed_limit=settings.failed_limit)
+    keyed = KeyedGrader(settings.data, settings.solution)
+    grader = keyed.grader
     store = Store(settings.db)
-    if settings.deadline is not None:
-        store.set_setting("deadline", clock.iso(settings.deadline))
+    stored = store.settings()
+    store.set_settings({**rules.first_start(stored, settings.flags, clock.now()),
+                        "data": str(grader.data.resolve()), "solution_default": str(grader.solution_path.resolve())})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    title = settings.title or grader.data.name
-    app = FastAPI(title=f"{title} grader", docs_url=None, redoc_url=None, openapi_url=None)
+    packed = {"lock": threading.Lock(), "zip": None}
+    app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(LimitBody, max_bytes=settings.max_bytes)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    def title(stored: dict) -> str:
+        return stored.get("title") or grader.data.name
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else f"no such page: {request.url.path}"
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": f"malformed request ({where})"}, status_code=400)
 
-    def team_of(authorization: str | None) -> str:
+    @app.exception_handler(sqlite3.OperationalError)
+    async def store_busy(request: Request, exc: sqlite3.OperationalError):
+        return JSONResponse({"error": f"the grader's database cannot be written now ({exc}); nothing was stored, "
+                                      f"try again shortly"}, status_code=503, headers={"Retry-After": "5"})
+
+    def member_of(authorization: str | None) -> dict:
         scheme, _, token = (authorization or "").partition(" ")
-        team = store.team_of(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
-        if team is None:
+        found = store.member_of(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        if found is None:
             raise HTTPException(401, "missing or invalid token (send Authorization: Bearer TOKEN)",
                                 headers={"WWW-Authenticate": "Bearer"})
-        return team
+        return found
+
+    def active(found: dict) -> str:
+        if found["disabled"]:
+            raise HTTPException(403, f"team {found['team']!r} is disabled by the host: no uploads or picks")
+        return found["team"]
+
+    def standings(stored: dict, ended: bool) -> list[dict]:
+        return team_standings(store.submissions(), ended, disabled=store.disabled())
 
     @app.get("/healthz")
     def healthz():
@@ -157,29 +186,36 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/api/submissions", status_code=201)
     def upload(file: UploadFile = File(...), message: str = Form(""), authorization: str | None = Header(None)):
-        team = team_of(authorization)
+        found = member_of(authorization)
+        team = active(found)
         now = clock.now()
-        if store.revealed(now):
-            raise HTTPException(403, "the competition has ended: private scores are revealed, uploads are closed")
+        stored = {**rules.DEFAULTS, **store.settings()}
+        late = rules.ended(stored, now)
+        if late and not stored["late"]:
+            raise HTTPException(403, "the competition has ended: uploads are closed")
         if len(message) > MAX_MESSAGE:
             raise HTTPException(400, f"message of {len(message)} characters, over the limit of {MAX_MESSAGE}")
         name = Path((file.filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
-        result = grader.grade(file.file.read(), store, team=team, file=name, name=name, message=message, now=now)
+        result = keyed.current(stored).grade(
+            file.file.read(), store, team=team, file=name, name=name, message=message, now=now,
+            extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
+            failed_limit=stored["failed_limit"])
+        log_upload(result, team, found["member"])
         quota = {"submissions_left_today": result["submissions_left_today"], "resets_at": result["resets_at"]}
         if result["status"] == "over-limit":
             return JSONResponse({"error": result["error"], **quota}, status_code=429)
         if result["status"] == "error":
             return JSONResponse({"error": result["error"], "id": result["id"], **quota}, status_code=400)
-        rank = 1 + sum(1 for line in team_standings(store.submissions(), False)
-                       if line["public"] > result["public"] and line["team"] != team)
-        body = {**public_view(result, False), **quota, "rank": rank, "duplicate": result["duplicate"]}
+        body = {**public_view(result, late), **quota, "duplicate": result["duplicate"],
+                "rank": None if result.get("late") else rank_of(team, standings(stored, False))}
         return JSONResponse(body, status_code=200 if result["duplicate"] else 201)
 
     @app.get("/api/submissions")
     def own_submissions(authorization: str | None = Header(None)):
-        team = team_of(authorization)
-        revealed = store.revealed()
-        return {"team": team, "submissions": [public_view(row, revealed) for row in store.submissions(team)]}
+        found = member_of(authorization)
+        ended = store.ended()
+        return {"team": found["team"], "member": found["member"], "disabled": found["disabled"],
+                "submissions": [public_view(row, ended) for row in store.submissions(found["team"])]}
 
     @app.post("/api/submissions/{submission}/select")
     def select(submission: int, authorization: str | None = Header(None)):
@@ -190,30 +226,46 @@ def create_app(settings: Settings) -> FastAPI:
         return change_pick(submission, False, authorization)
 
     def change_pick(submission: int, chosen: bool, authorization: str | None):
-        team = team_of(authorization)
+        team = active(member_of(authorization))
         try:
-            row = store.select(team, submission, chosen, settings.final_picks)
+            row = store.select(team, submission, chosen, {**rules.DEFAULTS, **store.settings()}["final_picks"])
+        except Frozen as exc:
+            raise HTTPException(403, str(exc)) from None
         except StoreError as exc:
             status = 404 if "no submission" in str(exc) else 409
             raise HTTPException(status, str(exc)) from None
-        return public_view(row, store.revealed())
+        return public_view(row, store.ended())
 
     @app.get("/api/leaderboard")
     def leaderboard():
-        revealed = store.revealed()
-        return {"competition": title, "revealed": revealed, "teams": team_standings(store.submissions(), revealed)}
+        stored = {**rules.DEFAULTS, **store.settings()}
+        ended = rules.ended(stored, clock.now())
+        return {"competition": title(stored), "revealed": ended, "ended": ended, "deadline": stored["deadline"],
+                "teams": standings(stored, ended)}
+
+    @app.get("/api/data")
+    def data(authorization: str | None = Header(None)):
+        member_of(authorization)
+        with packed["lock"]:
+            if packed["zip"] is None:
+                packed["zip"] = pack_competition(grader.data, store.files, exclude=[grader.solution_path])
+        path, sha256 = packed["zip"]
+        return FileResponse(path, media_type="application/zip", filename=f"{grader.data.name}.zip",
+                            headers={DATA_SHA256_HEADER: sha256})
 
     @app.get("/", response_class=HTMLResponse)
     def leaderboard_page():
-        revealed = store.revealed()
+        stored = {**rules.DEFAULTS, **store.settings()}
+        ended = rules.ended(stored, clock.now())
         return pages.get_template("leaderboard.html").render(
-            title=title, revealed=revealed, lines=team_standings(store.submissions(), revealed),
-            daily_limit=settings.daily_limit, final_picks=settings.final_picks,
-            deadline=store.setting("deadline"), resets_at=clock.iso(clock.day(clock.now())[1]))
+            title=title(stored), revealed=ended, lines=standings(stored, ended),
+            daily_limit=stored["daily_limit"], final_picks=stored["final_picks"],
+            deadline=stored["deadline"], resets_at=clock.iso(clock.day(clock.now())[1]))
 
     @app.get("/submit", response_class=HTMLResponse)
     def submit_page():
-        return pages.get_template("submit.html").render(title=title, daily_limit=settings.daily_limit,
+        stored = {**rules.DEFAULTS, **store.settings()}
+        return pages.get_template("submit.html").render(title=title(stored), daily_limit=stored["daily_limit"],
                                                         max_bytes=settings.max_bytes)
 
     app.state.store, app.state.grader = store, grader

@@ -1,16 +1,25 @@
-"""The grader server's storage: teams and submissions in SQLite (WAL), uploaded files by sha256.
+"""The grader server's storage: the competition's settings, teams, members and submissions in
+SQLite (WAL), uploaded files by sha256.
 
 ``Store`` is a ``competition.grade.Storage``: ``transaction`` is ``BEGIN IMMEDIATE``, which
 serialises the duplicate check, the daily-limit count and the insert of concurrent uploads, so
-quotas hold exactly however many uploads arrive at once. Private scores live here and nowhere
-else; the files live in ``<db>.files/`` and are never served. Team tokens are stored only as
-their sha256: a token is shown once, when its team is added.
+quotas hold exactly however many uploads arrive at once. A team's members each have a token and
+share the team's quota (Kaggle's teams). Private scores live here and nowhere else; the files live
+in ``<db>.files/`` and are never served. Tokens are stored only as their sha256: a token is shown
+once, when its member is added or its token rotated.
+
+The settings (deadline, limits, final picks, title, late submissions) live here too, so every
+process that opens the database (the server, each admin command) sees the same competition, and
+a restart never changes them. The competition *ends* when its deadline passes or when it is
+revealed; from then on final picks are frozen (``select`` refuses) and it stays ended unless a
+``set --reopen`` says otherwise (``settings.py`` holds those rules).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -23,39 +32,58 @@ from .. import clock
 from ..errors import InputError
 from ..fsutil import write_bytes_atomic
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS teams (
-    name TEXT PRIMARY KEY, token_sha256 TEXT UNIQUE NOT NULL, created TEXT NOT NULL);
+TEAMS = ("CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, created TEXT NOT NULL, "
+         "disabled INTEGER NOT NULL DEFAULT 0)")
+SCHEMA = TEAMS + """;
+CREATE TABLE IF NOT EXISTS members (
+    team TEXT NOT NULL REFERENCES teams(name), member TEXT NOT NULL, token_sha256 TEXT UNIQUE NOT NULL,
+    created TEXT NOT NULL, PRIMARY KEY (team, member));
+CREATE UNIQUE INDEX IF NOT EXISTS one_team_per_member ON members (member);
 CREATE TABLE IF NOT EXISTS submissions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, team TEXT NOT NULL REFERENCES teams(name), time TEXT NOT NULL,
     file TEXT NOT NULL, name TEXT NOT NULL, message TEXT NOT NULL, metric TEXT NOT NULL, sha256 TEXT NOT NULL,
     status TEXT NOT NULL, error TEXT, public REAL, private REAL, public_rows INTEGER, private_rows INTEGER,
-    selected INTEGER NOT NULL DEFAULT 0);
+    selected INTEGER NOT NULL DEFAULT 0, member TEXT, late INTEGER NOT NULL DEFAULT 0, digest TEXT);
 CREATE INDEX IF NOT EXISTS submissions_by_team ON submissions (team, time);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 COLUMNS = ("id", "team", "time", "file", "name", "message", "metric", "sha256", "status", "error", "public",
-           "private", "public_rows", "private_rows", "selected")
-MAX_TEAM_NAME = 40
+           "private", "public_rows", "private_rows", "selected", "member", "late", "digest")
+ADDED_COLUMNS = {"member": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0", "digest": "TEXT"}  # since the first schema
+MAX_NAME = 40
+MAX_TEAM_NAME = MAX_NAME
 
 
 class StoreError(InputError):
     """A request the store refuses: a taken team name, another team's submission, too many picks."""
 
 
+class Frozen(StoreError):
+    """A change the end of the competition forbids (a final pick after the deadline)."""
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def check_team_name(name: str) -> str:
+def check_name(name: str, what: str = "team name") -> str:
+    """A team or member name: 1-40 printable characters of valid text (a shell may hand over bytes
+    that are not UTF-8; they could be neither stored nor shown)."""
     name = name.strip()
-    if not name or len(name) > MAX_TEAM_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise StoreError(f"team name {name!r}: use 1-{MAX_TEAM_NAME} printable characters")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreError(f"{what} {name!r}: not valid UTF-8 text") from None
+    if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise StoreError(f"{what} {name!r}: use 1-{MAX_NAME} printable characters")
     return name
 
 
+check_team_name = check_name
+
+
 class Store:
-    """Teams and submissions of one grader server (one SQLite file)."""
+    """Settings, teams and submissions of one grader server (one SQLite file)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -64,8 +92,27 @@ class Store:
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"--db {self.path}: is not a file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connection() as db:
-            db.executescript(SCHEMA)
+        if not self.path.exists():  # private scores and messages: the owner's alone
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self.connection().executescript(SCHEMA)  # idempotent; a first-schema database keeps its old teams table
+        with self.transaction():
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """A database of the first schema (one token per team, in ``teams``): each team becomes a
+        team of one member of its own name, with the same token; submissions gain their new columns.
+        Run inside a transaction, so that two processes opening the same old file migrate it once."""
+        db = self.connection()
+        have = {row[1] for row in db.execute("PRAGMA table_info(submissions)")}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in have:
+                db.execute(f"ALTER TABLE submissions ADD COLUMN {name} {kind}")
+        if "token_sha256" in {row[1] for row in db.execute("PRAGMA table_info(teams)")}:
+            db.execute("ALTER TABLE teams RENAME TO teams_v1")
+            db.execute(TEAMS)
+            db.execute("INSERT INTO teams (name, created) SELECT name, created FROM teams_v1")
+            db.execute("INSERT INTO members SELECT name, name, token_sha256, created FROM teams_v1")
+            db.execute("DROP TABLE teams_v1")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (SQLite connections are not shared between threads)."""
@@ -82,20 +129,25 @@ class Store:
         return db
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         db = self.connection()
         db.execute("BEGIN IMMEDIATE")
         try:
-            yield
+            yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
     # --- competition.grade.Storage ---
     def find(self, team: str, sha256: str) -> dict | None:
-        row = self.connection().execute("SELECT * FROM submissions WHERE team = ? AND sha256 = ? AND status = 'ok' "
-                                        "ORDER BY id LIMIT 1", (team, sha256)).fetchone()
+        """The team's earlier counted submission of the same predictions (``digest``: the parsed ids
+        and labels, so other line ends or quoting are the same submission) or, for rows stored before
+        digests, of the same bytes."""
+        row = self.connection().execute(
+            "SELECT * FROM submissions WHERE team = ? AND status = 'ok' AND (digest = ? OR (digest IS NULL AND "
+            "sha256 = ?)) ORDER BY id LIMIT 1", (team, sha256, sha256)).fetchone()
         return dict(row) if row else None
 
     def _count(self, team: str, since: datetime, status: str) -> int:
@@ -114,27 +166,96 @@ class Store:
         if not kept.exists():
             write_bytes_atomic(kept, data)
         row = {key: entry.get(key) for key in COLUMNS if key not in ("id", "selected")}
+        row["late"] = int(bool(row["late"]))
         cursor = self.connection().execute(
             f"INSERT INTO submissions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-        return {**entry, "id": cursor.lastrowid, "selected": 0}
+        return {**entry, "id": cursor.lastrowid, "selected": 0, "late": row["late"]}
 
-    # --- teams ---
+    # --- teams and members ---
+    def add_members(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """Add ``(team, member)`` pairs in one transaction (teams created as needed); return
+        ``(team, member, token)`` for each. A member already in another team is refused; one already
+        in the same team is refused too (the caller leaves out those it means to skip)."""
+        pairs = [(check_name(team), check_name(member, "member name")) for team, member in pairs]
+        now = clock.iso(clock.now())
+        made = []
+        with self.transaction() as db:
+            for team, member in pairs:
+                found = db.execute("SELECT team FROM members WHERE member = ?", (member,)).fetchone()
+                if found:
+                    raise StoreError(f"member {member!r} is in team {found[0]!r} already")
+                db.execute("INSERT OR IGNORE INTO teams (name, created) VALUES (?, ?)", (team, now))
+                token = secrets.token_urlsafe(32)
+                db.execute("INSERT INTO members VALUES (?, ?, ?, ?)", (team, member, token_hash(token), now))
+                made.append((team, member, token))
+        return made
+
+    def remove_members(self, pairs: list[tuple[str, str]]) -> None:
+        """Undo ``add_members`` (a token file that could not be written): the members, then their
+        teams if left empty and without submissions."""
+        with self.transaction() as db:
+            for team, member in pairs:
+                db.execute("DELETE FROM members WHERE team = ? AND member = ?", (team, member))
+                db.execute("DELETE FROM teams WHERE name = ? AND NOT EXISTS (SELECT 1 FROM members WHERE team = ?) "
+                           "AND NOT EXISTS (SELECT 1 FROM submissions WHERE team = ?)", (team, team, team))
+
     def add_team(self, name: str) -> str:
-        """Add a team; return its new token (shown once: only its hash is kept)."""
-        name = check_team_name(name)
-        token = secrets.token_urlsafe(32)
-        with self.transaction():
-            if self.connection().execute("SELECT 1 FROM teams WHERE name = ?", (name,)).fetchone():
-                raise StoreError(f"team {name!r} exists already")
-            self.connection().execute("INSERT INTO teams VALUES (?, ?, ?)", (name, token_hash(token), clock.iso(clock.now())))
-        return token
+        """Add a team of one (its member has the team's name); return its token (shown once)."""
+        name = check_name(name)
+        if self.connection().execute("SELECT 1 FROM teams WHERE name = ?", (name,)).fetchone():
+            raise StoreError(f"team {name!r} exists already")
+        return self.add_members([(name, name)])[0][2]
+
+    def member_of(self, token: str) -> dict | None:
+        """``{"team", "member", "disabled"}`` of a token, or None."""
+        row = self.connection().execute(
+            "SELECT members.team, members.member, teams.disabled FROM members JOIN teams ON teams.name = members.team "
+            "WHERE token_sha256 = ?", (token_hash(token),)).fetchone()
+        return {"team": row[0], "member": row[1], "disabled": bool(row[2])} if row else None
 
     def team_of(self, token: str) -> str | None:
-        row = self.connection().execute("SELECT name FROM teams WHERE token_sha256 = ?", (token_hash(token),)).fetchone()
-        return row[0] if row else None
+        found = self.member_of(token)
+        return found["team"] if found else None
 
     def teams(self) -> list[str]:
         return [row[0] for row in self.connection().execute("SELECT name FROM teams ORDER BY name")]
+
+    def members(self) -> dict[str, list[str]]:
+        """Team -> its members, in the order they were added."""
+        found: dict[str, list[str]] = {team: [] for team in self.teams()}
+        for team, member in self.connection().execute("SELECT team, member FROM members ORDER BY rowid"):
+            found[team].append(member)
+        return found
+
+    def disabled(self) -> set[str]:
+        return {row[0] for row in self.connection().execute("SELECT name FROM teams WHERE disabled = 1")}
+
+    def _team(self, team: str) -> None:
+        if not self.connection().execute("SELECT 1 FROM teams WHERE name = ?", (team,)).fetchone():
+            raise StoreError(f"no team {team!r} (python -m competition.server teams lists them)")
+
+    def set_disabled(self, team: str, disabled: bool) -> None:
+        with self.transaction() as db:
+            self._team(team)
+            db.execute("UPDATE teams SET disabled = ? WHERE name = ?", (int(disabled), team))
+
+    def rotate_token(self, team: str, member: str | None = None) -> tuple[str, str]:
+        """A new token for ``member`` of ``team`` (the only member when not named); the old one stops
+        working as this commits. Returns ``(member, token)``."""
+        with self.transaction() as db:
+            self._team(team)
+            members = [row[0] for row in db.execute("SELECT member FROM members WHERE team = ? ORDER BY rowid", (team,))]
+            if member is None:
+                if len(members) != 1:
+                    raise StoreError(f"team {team!r} has {len(members)} members ({', '.join(members)}): "
+                                     f"name one with --member")
+                member = members[0]
+            elif member not in members:
+                raise StoreError(f"team {team!r} has no member {member!r} (members: {', '.join(members) or 'none'})")
+            token = secrets.token_urlsafe(32)
+            db.execute("UPDATE members SET token_sha256 = ? WHERE team = ? AND member = ?",
+                       (token_hash(token), team, member))
+        return member, token
 
     # --- submissions ---
     def submissions(self, team: str | None = None) -> list[dict]:
@@ -144,15 +265,21 @@ class Store:
             rows = self.connection().execute("SELECT * FROM submissions WHERE team = ? ORDER BY id", (team,))
         return [dict(row) for row in rows]
 
-    def select(self, team: str, submission: int, chosen: bool, max_picks: int) -> dict:
-        """Mark (or unmark) one of ``team``'s counted submissions as a final pick."""
-        with self.transaction():
-            db = self.connection()
+    def select(self, team: str, submission: int, chosen: bool, max_picks: int, now: datetime | None = None) -> dict:
+        """Mark (or unmark) one of ``team``'s counted submissions as a final pick. Refused (``Frozen``)
+        once the competition has ended: the time is read inside the transaction, so a pick either
+        landed before the end or not at all."""
+        with self.transaction() as db:
+            moment = now or clock.now()
+            if self.ended(moment):
+                raise Frozen("the competition has ended: final picks are frozen")
             row = db.execute("SELECT * FROM submissions WHERE id = ? AND team = ?", (submission, team)).fetchone()
             if row is None:
                 raise StoreError(f"no submission {submission} of team {team!r}")
             if row["status"] != "ok":
                 raise StoreError(f"submission {submission} was not scored ({row['status']}); it cannot be a final pick")
+            if row["late"]:
+                raise StoreError(f"submission {submission} came after the deadline; it cannot be a final pick")
             picks = db.execute("SELECT COUNT(*) FROM submissions WHERE team = ? AND selected = 1 AND id != ?",
                                (team, submission)).fetchone()[0]
             if chosen and picks >= max_picks:
@@ -160,18 +287,38 @@ class Store:
             db.execute("UPDATE submissions SET selected = ? WHERE id = ?", (int(chosen), submission))
         return {**dict(row), "selected": int(chosen)}
 
-    # --- the reveal ---
-    def setting(self, key: str) -> str | None:
+    def rescore(self, scores: dict[int, dict], settings: dict) -> None:
+        """Replace the public/private scores of the given submissions (id -> scores) and record the
+        key they came from (``settings``), all at once."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
+                           [(key, json.dumps(value)) for key, value in settings.items()])
+            db.executemany("UPDATE submissions SET public = ?, private = ?, public_rows = ?, private_rows = ? "
+                           "WHERE id = ?", [(s["public"], s["private"], s["public_rows"], s["private_rows"], i)
+                                            for i, s in scores.items()])
+
+    # --- settings and the end ---
+    def setting(self, key: str):
         row = self.connection().execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def set_setting(self, key: str, value) -> None:
-        with self.transaction():
-            self.connection().execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value)))
+    def settings(self) -> dict:
+        return {key: json.loads(value) for key, value in self.connection().execute("SELECT key, value FROM settings")}
 
-    def revealed(self, now: datetime | None = None) -> bool:
-        """Whether private scores may be shown: after ``reveal``, or after the deadline."""
-        if self.setting("revealed"):
-            return True
-        deadline = self.setting("deadline")
-        return bool(deadline) and (now or clock.now()) >= clock.parse(deadline)
+    def set_setting(self, key: str, value) -> None:
+        self.set_settings({key: value})
+
+    def set_settings(self, values: dict, unset: tuple[str, ...] = ()) -> None:
+        """Write several settings (and remove ``unset`` ones) in one transaction."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
+                           [(key, json.dumps(value)) for key, value in values.items()])
+            db.executemany("DELETE FROM settings WHERE key = ?", [(key,) for key in unset])
+
+    def ended(self, now: datetime | None = None) -> bool:
+        """Whether the competition is over (``settings.ended``: revealed, or its deadline's second reached)."""
+        from .settings import ended
+
+        return ended(self.settings(), now or clock.now())
+
+    revealed = ended  # private scores show exactly when the competition has ended

@@ -1,0 +1,405 @@
+"""A class competition end to end, on a real server (uvicorn on loopback) driven by the host's
+commands in other processes: settings that survive restarts, picks that freeze at the deadline,
+teams from a roster, the data handed out, re-scoring, late uploads and the exported result."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from PIL import Image
+
+from competition import clock
+from competition.data import load_competition
+from competition.server.store import Store
+from tests.test_server import Server, public_score, submission
+
+
+@pytest.fixture(scope="module")
+def key(fashion_small) -> pd.DataFrame:
+    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
+
+
+def host(db: Path, *args: str) -> subprocess.CompletedProcess:
+    """A host's command (``python -m competition.server ...``) on the database ``db``."""
+    return subprocess.run([sys.executable, "-m", "competition.server", *args, "--db", str(db)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def refused(done: subprocess.CompletedProcess, words: str) -> None:
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and words in done.stderr, done.stderr
+
+
+def serve_refused(data: Path, db: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "competition.server", "serve", "--data", str(data), "--db", str(db),
+                           "--port", "1", *options], capture_output=True, text=True, timeout=120)
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def pick(server: Server, token: str, submission_id: int, chosen: bool = True) -> httpx.Response:
+    return httpx.request("POST" if chosen else "DELETE", f"{server.url}/api/submissions/{submission_id}/select",
+                         headers=auth(token), timeout=30)
+
+
+def at_next_whole_second(seconds: int) -> datetime:
+    now = clock.now()
+    return now.replace(microsecond=0) + timedelta(seconds=seconds + 1)
+
+
+def test_picks_freeze_at_the_deadline_while_threads_race(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("racers")
+    server = Server(fashion_small, db, "--final-picks", "2")
+    try:
+        ids = [server.upload(token, submission(key, wrong=w, seed=w)).json()["id"] for w in (3, 6, 9)]
+        end = at_next_whole_second(3)
+        assert host(db, "set", "--deadline", clock.iso(end)).returncode == 0
+        answers, stop = [], end + timedelta(seconds=2)
+
+        def race(n: int) -> None:
+            k = 0
+            while clock.now() < stop:
+                began = clock.now()
+                response = pick(server, token, ids[(n + k) % 3], chosen=(n + k) % 2 == 0)
+                answers.append((began, clock.now(), response.status_code, response.json()))
+                k += 1
+
+        threads = [threading.Thread(target=race, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        time.sleep(max(0.0, (end - clock.now()).total_seconds()) + 0.5)
+        held = [s["id"] for s in server.get("/api/submissions", token).json()["submissions"] if s["selected"]]
+        for thread in threads:
+            thread.join()
+        after = [(status, body) for began, _, status, body in answers if began >= end]
+        before = [status for _, answered, status, _ in answers if answered < end]
+        assert after and all(status == 403 and "frozen" in body["error"] for status, body in after)
+        assert before and set(before) <= {200, 409}, "before the end picks change (409: over the limit of 2)"
+        final = [s["id"] for s in server.get("/api/submissions", token).json()["submissions"] if s["selected"]]
+        assert final == held and len(final) <= 2, "nothing changed after the deadline second"
+        assert server.get("/api/leaderboard").json()["teams"][0]["picks"] == (final or [ids[0]]), \
+            "the standings use the picks held at the end (the best public file when none)"
+    finally:
+        server.stop()
+
+
+def test_settings_live_with_the_competition_across_restarts(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("ants")
+    naive = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", "2030-01-01T10:00")
+    assert naive.returncode == 1 and "has no time zone" in naive.stderr
+    past = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", "2025-12-01T10:00Z")
+    refused(past, "--deadline 2025-12-01T10:00:00Z has passed already")
+    server = Server(fashion_small, db, "--daily-limit", "2", "--title", "Class 7B")
+    server.stop()
+    refused(serve_refused(fashion_small, db, "--daily-limit", "4"),
+            "--daily-limit 4: this competition's daily limit is 2")
+    server = Server(fashion_small, db)
+    try:
+        assert server.get("/api/leaderboard").json()["competition"] == "Class 7B"
+        assert server.upload(token, submission(key, wrong=1, seed=1)).json()["submissions_left_today"] == 1
+        changed = host(db, "set", "--daily-limit", "4")
+        assert changed.returncode == 0 and re.search(r"--daily-limit\s+4", changed.stdout), changed.stdout
+        assert server.upload(token, submission(key, wrong=2, seed=2)).json()["submissions_left_today"] == 2, \
+            "the running server follows the stored setting"
+        refused(host(db, "set", "--deadline", "2025-12-01T10:00Z"), "has passed already")
+        assert host(db, "set", "--deadline", "2025-12-01T10:00Z", "--end-now").returncode == 0
+        assert server.get("/api/leaderboard").json()["ended"]
+        refused(host(db, "set", "--deadline", "2030-01-01T00:00Z"), "the competition ended at 2025-12-01T10:00:00Z")
+        refused(host(db, "set", "--deadline", "none"), "--reopen")
+        refused(host(db, "set", "--daily-limit", "0"), "--daily-limit")
+    finally:
+        server.stop()
+    refused(serve_refused(fashion_small, db, "--deadline", "2030-01-01T00:00Z"), "set --deadline")
+    server = Server(fashion_small, db)
+    try:
+        assert server.get("/api/leaderboard").json()["ended"], "a restart never reopens an ended competition"
+        assert host(db, "set", "--deadline", "2030-01-01T00:00Z", "--reopen").returncode == 0
+        board = server.get("/api/leaderboard").json()
+        assert not board["ended"] and board["deadline"] == "2030-01-01T00:00:00Z"
+        assert "private" not in board["teams"][0]
+    finally:
+        server.stop()
+    shown = host(db, "set")
+    assert shown.returncode == 0 and "2030-01-01T00:00:00Z" in shown.stdout and "'Class 7B'" in shown.stdout
+
+
+def write_roster(path: Path, rows: list[tuple[str, str]], header: str = "team,member") -> Path:
+    path.write_text(header + "\n" + "".join(f"{t},{m}\n" for t, m in rows))
+    return path
+
+
+def read_tokens(path: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def test_a_class_of_thirty_in_ten_teams_uploads_at_once_and_each_team_gets_its_quota(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    students = [(f"team {t}", f"student {t}-{m}") for t in range(10) for m in range(3)]
+    made = host(db, "add-teams", str(write_roster(tmp_path / "roster.csv", students)), "--out", str(tmp_path / "t.csv"))
+    assert made.returncode == 0 and "30 member(s) in 10 team(s)" in made.stdout, made.stderr
+    assert stat.S_IMODE((tmp_path / "t.csv").stat().st_mode) == 0o600
+    tokens = read_tokens(tmp_path / "t.csv")
+    assert [(r["team"], r["member"]) for r in tokens] == students and len({r["token"] for r in tokens}) == 30
+    server = Server(fashion_small, db, "--daily-limit", "2")
+    try:
+        jobs = [(row, submission(key, wrong=n % 40, seed=n)) for n, row in enumerate(tokens)]
+        with __import__("concurrent.futures").futures.ThreadPoolExecutor(30) as pool:
+            answers = list(pool.map(lambda job: server.upload(job[0]["token"], job[1]), jobs))
+        listed = host(db, "teams")
+    finally:
+        server.stop()
+    counted = {}
+    for (row, _), answer in zip(jobs, answers):
+        assert answer.status_code in (201, 429), answer.text
+        counted.setdefault(row["team"], []).append(answer.status_code)
+    assert all(sorted(codes) == [201, 201, 429] for codes in counted.values()), counted
+    stored = [r for r in Store(db).submissions() if r["status"] == "ok"]
+    assert len(stored) == 20 and {r["member"] for r in stored} <= {m for _, m in students}
+    assert listed.returncode == 0 and re.search(r"team 3\s+student 3-0, student 3-1, student 3-2\s+2\s+2\s+0\s+0", listed.stdout)
+    more = host(db, "add-teams", str(write_roster(tmp_path / "roster2.csv", students + [("team 10", "new one")])),
+                "--out", str(tmp_path / "t2.csv"))
+    assert more.returncode == 0 and [r["member"] for r in read_tokens(tmp_path / "t2.csv")] == ["new one"]
+
+
+BAD_ROSTERS = {  # name -> (roster text, words of the error)
+    "blank member": ("team,member\nants,ann\nbees,\n", "line 3: a blank member"),
+    "blank line": ("team,member\nants,ann\n\nbees,bob\n", "line 3: a blank team"),
+    "duplicate row": ("team,member\nants,ann\nbees,bob\nants,ann\n", "line 4: ants,ann repeats line 2"),
+    "member in two teams": ("team,member\nants,ann\nbees,ann\n", "member 'ann' is in team 'ants' on line 2 too"),
+    "no header": ("ants,ann\nbees,bob\n", "line 1: expected a header with columns team and member"),
+    "no rows": ("team,member\n", "no rows under the header"),
+    "not text": ("team,member\nants,\xe9\n", "not UTF-8"),
+    "member already elsewhere": ("team,member\nbees,old\n", "member 'old' is in team 'ants' already"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ROSTERS))
+def test_a_bad_roster_is_refused_with_one_line_and_nothing_added(tmp_path, case):
+    db = tmp_path / "grader.sqlite"
+    Store(db).add_members([("ants", "old")])
+    text, words = BAD_ROSTERS[case]
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes(text.encode("latin-1") if case == "not text" else text.encode())
+    refused(host(db, "add-teams", str(roster), "--out", str(tmp_path / "tokens.csv")), words)
+    assert Store(db).members() == {"ants": ["old"]} and not (tmp_path / "tokens.csv").exists()
+
+
+def test_an_existing_tokens_file_is_never_replaced(tmp_path):
+    db = tmp_path / "grader.sqlite"
+    mine = tmp_path / "tokens.csv"
+    mine.write_text("my own notes\n")
+    refused(host(db, "add-teams", str(write_roster(tmp_path / "r.csv", [("ants", "ann")])), "--out", str(mine)),
+            "exists already")
+    assert mine.read_text() == "my own notes\n" and Store(db).members() == {}
+
+
+def test_a_team_is_disabled_and_a_lost_token_replaced_on_a_running_server(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    made = {member: token for _, member, token in Store(db).add_members([("ants", "ann"), ("ants", "abe")])}
+    server = Server(fashion_small, db)
+    try:
+        first = server.upload(made["ann"], submission(key, wrong=4, seed=4)).json()
+        assert first["member"] == "ann" and first["rank"] == 1
+        rotated = host(db, "rotate-token", "ants", "--member", "abe")
+        new = rotated.stdout.strip().splitlines()[-1]
+        assert rotated.returncode == 0 and server.upload(made["abe"], submission(key, wrong=5)).status_code == 401
+        assert server.upload(new, submission(key, wrong=5)).json()["member"] == "abe"
+        refused(host(db, "rotate-token", "ants"), "2 members (ann, abe): name one with --member")
+        refused(host(db, "disable-team", "nobody"), "no team 'nobody'")
+        assert host(db, "disable-team", "ants").returncode == 0
+        blocked = server.upload(made["ann"], submission(key, wrong=6))
+        assert blocked.status_code == 403 and "disabled" in blocked.json()["error"]
+        assert pick(server, made["ann"], first["id"]).status_code == 403
+        assert server.get("/api/leaderboard").json()["teams"][0]["disabled"] is True, "its entries stay, marked"
+        assert host(db, "enable-team", "ants").returncode == 0
+        assert server.upload(made["ann"], submission(key, wrong=6)).status_code == 201
+    finally:
+        server.stop()
+
+
+def test_students_download_the_data_the_teacher_serves(fashion_small, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("ants")
+    server = Server(fashion_small, db)
+    client = [sys.executable, "-m", "competition.upload", "download", "--url", server.url, "--token", token]
+    try:
+        assert server.get("/api/data").status_code == 401
+        done = subprocess.run([*client, "--out", str(tmp_path / "mine")], capture_output=True, text=True, timeout=120)
+        user = tmp_path / "busy"
+        user.mkdir()
+        (user / "notes.txt").write_text("mine")
+        busy = subprocess.run([*client, "--out", str(user)], capture_output=True, text=True, timeout=120)
+        raw = server.get("/api/data", token)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    theirs, ours = load_competition(tmp_path / "mine", cache=False), load_competition(fashion_small, cache=False)
+    assert theirs.fingerprint == ours.fingerprint and theirs.fingerprint[:16] in done.stdout
+    names = zipfile.ZipFile(io.BytesIO(raw.content)).namelist()
+    assert {"train.csv", "test_sample.csv"} <= set(names) and len(names) == 2 + 300 + 100 + 1  # + classes.csv
+    assert not any("solution" in n or n.startswith(".") for n in names), "never the key or a cache"
+    assert busy.returncode == 1 and "not empty" in busy.stderr and (user / "notes.txt").read_text() == "mine"
+    assert raw.headers["content-type"] == "application/zip"
+    assert __import__("hashlib").sha256(raw.content).hexdigest() == raw.headers["x-content-sha256"]
+
+
+def test_rescore_after_fixing_the_answer_key(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("ants")
+    data = submission(key, wrong=0)
+    server = Server(fashion_small, db)
+    try:
+        first = server.upload(token, data).json()
+        assert first["public"] == 1.0
+        fixed = key.copy()
+        public = fixed.index[fixed["Usage"] == "Public"][:5]
+        fixed.loc[public, "class"] = [str((int(v) + 1) % 10) for v in fixed.loc[public, "class"]]
+        fixed.to_csv(tmp_path / "fixed.csv", index=False)
+        broken = tmp_path / "broken.csv"
+        broken.write_text("id,class,Usage\n1,2,Public\n")
+        refused(host(db, "rescore", "--solution", str(broken)), str(broken))
+        assert Store(db).submissions()[0]["public"] == 1.0, "a bad key changes nothing"
+        done = host(db, "rescore", "--solution", str(tmp_path / "fixed.csv"))
+        assert done.returncode == 0 and "re-scored 1 submission(s)" in done.stdout and "1 changed" in done.stdout
+        expected = public_score(fixed, data)
+        mine = server.get("/api/submissions", token).json()["submissions"]
+        assert mine[0]["public"] == pytest.approx(expected) and expected < 1.0
+        second = server.upload(token, submission(key, wrong=3, seed=3)).json()
+        assert second["public"] == pytest.approx(public_score(fixed, submission(key, wrong=3, seed=3))), \
+            "the running server grades with the corrected key"
+    finally:
+        server.stop()
+
+
+def test_late_uploads_are_scored_for_their_team_but_never_ranked_or_picked(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("ants")
+    server = Server(fashion_small, db)
+    try:
+        on_time = server.upload(token, submission(key, wrong=30, seed=1)).json()
+        assert host(db, "reveal").returncode == 0
+        closed = server.upload(token, submission(key, wrong=0))
+        assert closed.status_code == 403 and "uploads are closed" in closed.json()["error"]
+        assert host(db, "set", "--late", "on").returncode == 0
+        late = server.upload(token, submission(key, wrong=0))
+        assert late.status_code == 201 and late.json()["late"] is True and late.json()["rank"] is None
+        assert late.json()["private"] == 1.0, "after the end a team sees its private score"
+        assert pick(server, token, late.json()["id"]).status_code == 403
+        line = server.get("/api/leaderboard").json()["teams"][0]
+        assert line["public"] == on_time["public"] and line["submissions"] == 1
+    finally:
+        server.stop()
+
+
+def test_every_error_is_json_and_an_answer_rank_is_the_teams(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    ants, bees = (Store(db).add_team(name) for name in ("ants", "bees"))
+    server = Server(fashion_small, db)
+    try:
+        assert server.get("/nothing/here").json() == {"error": "no such page: /nothing/here"}
+        wrong_method = server.get("/api/submissions/1/select", ants)
+        assert wrong_method.status_code == 405 and "error" in wrong_method.json()
+        bad_multipart = httpx.post(server.url + "/api/submissions", headers={
+            **auth(ants), "Content-Type": "multipart/form-data; boundary=x"}, content=b"--x\r\nbroken", timeout=30)
+        assert bad_multipart.status_code == 400 and set(bad_multipart.json()) == {"error"}
+        best = submission(key, wrong=1, seed=1)
+        assert server.upload(ants, best).json()["rank"] == 1
+        assert server.upload(bees, submission(key, wrong=10, seed=2)).json()["rank"] == 2
+        worse = server.upload(ants, submission(key, wrong=20, seed=3)).json()
+        assert worse["rank"] == 1, "the team's rank on the board, not the file's"
+        crlf = server.upload(ants, best.replace(b"\n", b"\r\n"), name="crlf.csv")
+        bom = server.upload(ants, b"\xef\xbb\xbf" + best.replace(b"\n", b"\r\n"), name="bom.csv")
+        assert crlf.status_code == bom.status_code == 200 and crlf.json()["duplicate"] and bom.json()["duplicate"]
+        assert server.get("/api/submissions", ants).json()["submissions"][-1]["id"] == worse["id"]
+    finally:
+        server.stop()
+    lines = [line for line in server.output().splitlines() if " upload " in line]
+    assert len(lines) == 5 and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ upload team='(ants|bees)'", l) for l in lines)
+    assert "duplicate" in lines[-1] and ants not in server.output() and "private" not in server.output()
+
+
+def exported_links(folder: Path) -> list[str]:
+    text = (folder / "leaderboard.md").read_text()
+    return re.findall(r"\]\(([^)\s]+)\)", text.replace("\\(", "").replace("\\)", ""))
+
+
+def test_export_is_the_class_result(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    names = ["ants | co", "[x](http://evil)", "<script>alert(1)</script>"]
+    tokens = {name: Store(db).add_team(name) for name in names}
+    server = Server(fashion_small, db)
+    try:
+        ids = {}
+        for n, name in enumerate(names):
+            ids[name] = [server.upload(tokens[name], submission(key, wrong=w, seed=w + n),
+                                       message="see [here](http://x) | <b>").json()["id"] for w in (5 + n, 40 - n)]
+        assert server.upload(tokens[names[0]], b"junk").status_code == 400
+        assert pick(server, tokens[names[1]], ids[names[1]][1]).status_code == 200
+        early = host(db, "export", "--out", str(tmp_path / "early"))
+        assert early.returncode == 0 and "provisional" in early.stdout
+        assert host(db, "reveal").returncode == 0
+        board = server.get("/api/leaderboard").json()["teams"]
+    finally:
+        server.stop()
+    for path in (tmp_path / "early").rglob("*.csv"):
+        if path.parent.name != "files":
+            assert "private" not in path.read_text().split("\n", 1)[1], "no private score before the end"
+    standings = pd.read_csv(tmp_path / "early" / "standings.csv")
+    assert set(standings["standing"]) == {"provisional"} and standings["private"].isna().all()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    refused(host(db, "export", "--out", str(mine)), "not empty (holds keep.txt)")
+    assert [p.name for p in mine.iterdir()] == ["keep.txt"]
+    done = host(db, "export", "--out", str(tmp_path / "result"))
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "result"
+    standings = pd.read_csv(out / "standings.csv", dtype={"picks": str})
+    assert list(standings["team"]) == [line["team"] for line in board]
+    assert list(standings["private"]) == pytest.approx([line["private"] for line in board])
+    assert list(standings["private"]) == sorted(standings["private"], reverse=True), "ranked by the final private score"
+    assert standings.loc[standings["team"] == names[1], "picks"].item() == str(ids[names[1]][1])
+    rows = pd.read_csv(out / "submissions.csv")
+    assert len(rows) == 7 and (rows["status"] == "error").sum() == 1 and rows["private"].notna().sum() == 6
+    text = (out / "leaderboard.md").read_text()
+    assert "<script>" not in text and "](http://evil)" not in text and "](http://x)" not in text
+    assert text.count("\n| ") >= 3 + 7 and "ants \\| co" in text
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', text))
+    for link in exported_links(out):
+        assert (link[1:] in anchors) if link.startswith("#") else (out / link).is_file(), link
+    assert len(list((out / "files").glob("*.csv"))) == 6 and len(exported_links(out)) >= 6 + 3 + 1
+    with Image.open(out / "leaderboard.png") as picture:
+        assert picture.format == "PNG" and picture.size[0] >= 600
+
+
+def test_an_export_missing_a_kept_file_writes_nothing(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("ants")
+    server = Server(fashion_small, db)
+    try:
+        data = submission(key, wrong=3)
+        assert server.upload(token, data).status_code == 201
+    finally:
+        server.stop()
+    (db.with_name(db.name + ".files") / f"{__import__('hashlib').sha256(data).hexdigest()}.csv").unlink()
+    refused(host(db, "export", "--out", str(tmp_path / "out")), "kept file is missing")
+    assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

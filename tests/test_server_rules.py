@@ -1,0 +1,190 @@
+"""The grader's rules without a server: when the competition ends, what freezes then, how teams
+rank, which settings a restart or a ``set`` may change. Times are passed in (``now=``), never read
+from the clock, so a test never depends on when it runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from competition import clock
+from competition.grade import predictions_digest
+from competition.server import settings as rules
+from competition.server.standings import rank_of, team_standings
+from competition.server.store import Frozen, Store, StoreError
+
+DEADLINE = datetime(2026, 12, 18, 17, 0, 0, tzinfo=timezone.utc)
+SECOND = timedelta(seconds=1)
+
+
+def row(id, team, public, private, *, selected=0, status="ok", late=0, time=None):
+    return {"id": id, "team": team, "public": public, "private": private, "selected": selected, "status": status,
+            "late": late, "time": time or f"2026-12-01T10:{id:02d}:00Z"}
+
+
+def test_the_deadline_second_belongs_to_the_end():
+    stored = {"deadline": clock.iso(DEADLINE)}
+    assert not rules.ended(stored, DEADLINE - SECOND)
+    assert rules.ended(stored, DEADLINE) and rules.ended(stored, DEADLINE + SECOND)
+    assert rules.ended({"deadline": None, "revealed": "2026-12-01T00:00:00Z"}, DEADLINE - SECOND)
+    assert not rules.ended({"deadline": None}, DEADLINE)
+
+
+def test_the_store_ends_at_the_deadline_second_and_freezes_picks(tmp_path):
+    store = Store(tmp_path / "grader.sqlite")
+    store.add_team("ants")
+    store.set_setting("deadline", clock.iso(DEADLINE))
+    with store.transaction():
+        first = store.add({"team": "ants", "time": "2026-12-01T10:00:00Z", "file": "a.csv", "name": "a", "message": "",
+                           "metric": "accuracy", "sha256": "a" * 64, "status": "ok", "public": 0.5, "private": 0.6},
+                          b"x")
+    assert not store.ended(DEADLINE - SECOND) and store.ended(DEADLINE)
+    assert store.select("ants", first["id"], True, 2, now=DEADLINE - SECOND)["selected"] == 1
+    for chosen in (False, True):
+        with pytest.raises(Frozen, match="final picks are frozen"):
+            store.select("ants", first["id"], chosen, 2, now=DEADLINE)
+    assert store.submissions("ants")[0]["selected"] == 1, "a refused unselect changes nothing"
+
+
+def test_after_the_end_teams_rank_by_the_private_score_of_their_picks():
+    rows = [row(1, "ants", 0.90, 0.70), row(2, "ants", 0.80, 0.95, selected=1),
+            row(3, "bees", 0.85, 0.90), row(4, "cats", 0.99, 0.60)]
+    before = team_standings(rows, False)
+    assert [line["team"] for line in before] == ["cats", "ants", "bees"] and "private" not in before[0]
+    after = team_standings(rows, True)
+    assert [(line["team"], line["private"]) for line in after] == [("ants", 0.95), ("bees", 0.90), ("cats", 0.60)]
+    assert after[0]["picks"] == [2] and after[0]["final_public"] == 0.80 and after[1]["picks"] == [3], \
+        "no pick: the best-public submission counts"
+    assert [line["public_rank"] for line in after] == [2, 3, 1]
+
+
+def test_ties_go_to_the_team_that_got_there_first_and_late_entries_never_rank():
+    rows = [row(1, "late-team", 0.5, 0.5), row(2, "bees", 0.8, 0.8), row(3, "ants", 0.8, 0.8),
+            row(4, "late-team", 1.0, 1.0, late=1), row(5, "ants", 0.1, 0.1, status="error")]
+    for ended in (False, True):
+        lines = team_standings(rows, ended)
+        assert [line["team"] for line in lines] == ["bees", "ants", "late-team"]
+        assert lines[2]["public"] == 0.5 and lines[2]["submissions"] == 1 and lines[1]["submissions"] == 1
+    assert rank_of("ants", team_standings(rows, False)) == 2 and rank_of("nobody", team_standings(rows, False)) is None
+
+
+def test_a_lower_is_better_metric_ranks_ascending():
+    rows = [row(1, "ants", 0.30, 0.20), row(2, "bees", 0.10, 0.40)]
+    assert [line["team"] for line in team_standings(rows, False, higher_is_better=False)] == ["bees", "ants"]
+    assert [line["team"] for line in team_standings(rows, True, higher_is_better=False)] == ["ants", "bees"]
+
+
+def test_a_restart_may_not_change_a_stored_setting():
+    now = DEADLINE - timedelta(days=3)
+    first = rules.first_start({}, {"daily_limit": 3, "deadline": DEADLINE}, now)
+    assert first == {**rules.DEFAULTS, "daily_limit": 3, "deadline": clock.iso(DEADLINE)}
+    assert rules.first_start(first, {}, now) == {}, "no flags: the stored settings stay"
+    assert rules.first_start(first, {"daily_limit": 3}, now) == {}, "the same value is no contradiction"
+    with pytest.raises(rules.SettingsError, match=r"--daily-limit 5: this competition's daily limit is 3.*set"):
+        rules.first_start(first, {"daily_limit": 5}, now)
+    with pytest.raises(rules.SettingsError, match="--deadline"):
+        rules.first_start(first, {"deadline": DEADLINE + timedelta(days=1)}, now)
+    with pytest.raises(rules.SettingsError, match="has passed already.*--end-now"):
+        rules.first_start({}, {"deadline": now - SECOND}, now)
+
+
+def test_an_ended_competition_stays_ended_unless_reopened():
+    stored = {**rules.DEFAULTS, "deadline": clock.iso(DEADLINE)}
+    after = DEADLINE + timedelta(hours=1)
+    for later in (DEADLINE + timedelta(days=1), None):
+        with pytest.raises(rules.SettingsError, match="ended.*--reopen"):
+            rules.change(stored, {"deadline": later}, after)
+    write, unset = rules.change({**stored, "revealed": "x"}, {"deadline": DEADLINE + timedelta(days=1)}, after,
+                                reopen=True)
+    assert write["deadline"] == clock.iso(DEADLINE + timedelta(days=1)) and unset == ("revealed",)
+    with pytest.raises(rules.SettingsError, match="frozen"):
+        rules.change(stored, {"final_picks": 3}, after)
+    assert rules.change(stored, {"daily_limit": 9}, after) == ({"daily_limit": 9}, ())
+    with pytest.raises(rules.SettingsError, match="--reopen goes with"):
+        rules.change(stored, {}, after, reopen=True)
+
+
+def test_a_past_deadline_ends_the_competition_only_on_purpose():
+    stored = {**rules.DEFAULTS}
+    now = DEADLINE
+    with pytest.raises(rules.SettingsError, match="2026-12-18T16:00:00Z has passed already.*--end-now"):
+        rules.change(stored, {"deadline": now - timedelta(hours=1)}, now)
+    with pytest.raises(rules.SettingsError, match="has passed already"):
+        rules.change(stored, {"deadline": now}, now)
+    write, _ = rules.change(stored, {"deadline": now - timedelta(hours=1)}, now, end_now=True)
+    assert rules.ended({**stored, **write}, now)
+    assert rules.change(stored, {"deadline": None}, now) == ({"deadline": None}, ())
+    with pytest.raises(rules.SettingsError, match="holds 2 picks"):
+        rules.change(stored, {"final_picks": 1}, now, most_picks=2)
+    for key, bad in (("daily_limit", 0), ("failed_limit", -1), ("final_picks", 0), ("title", "x" * 101)):
+        with pytest.raises(rules.SettingsError):
+            rules.change(stored, {key: bad}, now)
+
+
+def test_the_same_predictions_are_the_same_submission_whatever_the_bytes():
+    assert predictions_digest({"1": "a", "2": "b"}) == predictions_digest({"2": "b", "1": "a"})
+    assert predictions_digest({"1": "a", "2": "b"}) != predictions_digest({"1": "b", "2": "a"})
+    assert predictions_digest({"1": "ab"}) != predictions_digest({"1a": "b"})
+
+
+def test_members_share_a_team_and_names_are_checked(tmp_path):
+    store = Store(tmp_path / "grader.sqlite")
+    made = store.add_members([("ants", "ann"), ("ants", "abe"), ("bees", "bob")])
+    assert [store.member_of(token) for _, _, token in made] == [
+        {"team": "ants", "member": "ann", "disabled": False}, {"team": "ants", "member": "abe", "disabled": False},
+        {"team": "bees", "member": "bob", "disabled": False}]
+    with pytest.raises(StoreError, match="'bob' is in team 'bees' already"):
+        store.add_members([("ants", "bob")])
+    assert store.members() == {"ants": ["ann", "abe"], "bees": ["bob"]}
+    with pytest.raises(StoreError, match="not valid UTF-8"):
+        store.add_team("ab\udce9")
+    with pytest.raises(StoreError, match="2 members .*--member"):
+        store.rotate_token("ants")
+    member, token = store.rotate_token("ants", "abe")
+    assert member == "abe" and store.member_of(made[1][2]) is None and store.member_of(token)["member"] == "abe"
+    store.set_disabled("bees", True)
+    assert store.member_of(made[2][2])["disabled"] and store.disabled() == {"bees"}
+
+
+def test_a_first_schema_database_keeps_its_teams_tokens_and_submissions(tmp_path):
+    import sqlite3
+
+    from competition.server.store import token_hash
+
+    path = tmp_path / "grader.sqlite"
+    with sqlite3.connect(path) as db:  # the schema of the first grader server
+        db.executescript("""
+            CREATE TABLE teams (name TEXT PRIMARY KEY, token_sha256 TEXT UNIQUE NOT NULL, created TEXT NOT NULL);
+            CREATE TABLE submissions (id INTEGER PRIMARY KEY AUTOINCREMENT, team TEXT NOT NULL, time TEXT NOT NULL,
+                file TEXT NOT NULL, name TEXT NOT NULL, message TEXT NOT NULL, metric TEXT NOT NULL,
+                sha256 TEXT NOT NULL, status TEXT NOT NULL, error TEXT, public REAL, private REAL, public_rows INTEGER,
+                private_rows INTEGER, selected INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);""")
+        db.execute("INSERT INTO teams VALUES ('ants', ?, '2026-11-01T00:00:00Z')", (token_hash("old-token"),))
+        db.execute("INSERT INTO submissions (team, time, file, name, message, metric, sha256, status, public, private) "
+                   "VALUES ('ants', '2026-11-02T00:00:00Z', 'a.csv', 'a', '', 'accuracy', ?, 'ok', 0.5, 0.6)", ("b" * 64,))
+    for _ in range(2):  # opening it again changes nothing more
+        store = Store(path)
+        assert store.member_of("old-token") == {"team": "ants", "member": "ants", "disabled": False}
+        assert store.submissions()[0]["late"] == 0 and store.find("ants", "b" * 64)["id"] == 1
+
+
+def test_the_quota_counts_a_team_from_the_first_second_of_its_utc_day(fashion_small, tmp_path):
+    from competition.grade import Grader
+    from tests.test_server import submission
+
+    key = __import__("pandas").read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv",
+                                        dtype=str)
+    store = Store(tmp_path / "grader.sqlite")
+    store.add_members([("ants", "ann"), ("ants", "abe")])
+    grader = Grader(fashion_small, daily_limit=2)
+    midnight = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert grader.grade(submission(key, wrong=9, seed=9), store, team="ants", now=midnight - SECOND,
+                        extra={"member": "ann"})["submissions_left_today"] == 1, "the day before is another day"
+    answers = [grader.grade(submission(key, wrong=n, seed=n), store, team="ants", now=midnight + n * SECOND,
+                            extra={"member": member}) for n, member in enumerate(["ann", "abe", "ann"])]
+    assert [a["status"] for a in answers] == ["ok", "ok", "over-limit"], "members share their team's quota"
+    assert [a["submissions_left_today"] for a in answers] == [1, 0, 0]
+    tomorrow = grader.grade(submission(key, wrong=7, seed=7), store, team="ants", now=midnight + timedelta(days=1))
+    assert tomorrow["status"] == "ok" and tomorrow["submissions_left_today"] == 1
