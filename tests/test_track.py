@@ -178,6 +178,8 @@ def test_a_tracking_uri_naming_a_file_that_is_no_database_is_one_line_before_any
         assert status == 1 and err.startswith(f"error: MLflow tracking at sqlite:///{named}: {problem}; set "
                                               "MLFLOW_TRACKING_URI to a store you can write") and err.count("\n") == 1
     assert notes.read_text() == "my notes, not a database\n" and not (tmp_path / "runs").exists()
+    (tmp_path / "new.db").touch()  # empty: what SQLite makes a new database of
+    track.check_store(f"sqlite:///{tmp_path / 'new.db'}")
 
 
 def test_mlflow_retries_are_bounded_unless_the_user_sets_them(monkeypatch):

@@ -265,6 +265,7 @@ def test_a_locked_study_is_refused_in_one_line(made_study, capsys, monkeypatch):
 
 @pytest.mark.parametrize("change,words", [
     ("UPDATE trial_values SET value = 'abc'", "trial 0 is finished with accuracy 'abc', not a number"),
+    ("UPDATE trial_values SET value = 1e999", "trial 0 is finished with accuracy inf, not a number"),
     ("UPDATE trial_values SET value = NULL", "holds a damaged value (AssertionError: a value is missing)"),
     ("UPDATE trial_params SET param_value = 'abc'", "holds a damaged value (ValueError: invalid literal for int()"),
     ("UPDATE trial_user_attributes SET value_json = '\"x\"' WHERE key = 'log_loss'", "trial 0 holds log loss 'x'"),

@@ -165,10 +165,13 @@ def test_a_saved_token_is_sent_only_to_its_saved_server(server, tmp_path, silent
     ("{not json", "not a JSON credentials file"),
     ({"url": "127.0.0.1:9", "token": "x"}, "url '127.0.0.1:9': expected http://HOST[:PORT]"),
 ])
-def test_a_malformed_credentials_file_is_one_line(tmp_path, content, words):
+def test_a_malformed_credentials_file_is_one_line(tmp_path, silent, content, words):
     done = client("submissions", cwd=tmp_path, env=saved(tmp_path, content))
     assert done.returncode == 1 and done.stderr.startswith(f"error: {tmp_path / 'credentials.json'}")
     assert words in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+    unread = client("submissions", "--url", silent.url, "--token", "x", "--timeout", "0.5", cwd=tmp_path,
+                    env=saved(tmp_path, content))
+    assert "no answer from" in unread.stderr, "with --url and --token the file is not needed, nor read"
 
 
 def test_a_pipe_or_a_folder_is_refused_at_once(tmp_path, silent):
@@ -249,6 +252,9 @@ def test_an_answer_that_is_not_a_graders_is_one_line(stub, tmp_path):
     shown = client(path, "--url", stub.url, "--token", "x", cwd=tmp_path)
     assert shown.stdout == (f"{path}: submission 4, public 0.9000 (private 0.9500; late: scored for your team, not "
                             "ranked); no daily limit\n")
+    stub.answers["/api/submissions"] = (201, "application/json", json.dumps({**late, "public": True}).encode())
+    boolean = client(path, "--url", stub.url, "--token", "x", cwd=tmp_path)
+    assert "an answer without public for /api/submissions" in boolean.stderr, "true is no score"
     stub.answers["/api/submissions"] = (201, "application/json", json.dumps({**late, "late": False}).encode())
     unranked = client(path, "--url", stub.url, "--token", "x", cwd=tmp_path)
     assert unranked.stderr == (f"error: not a competition grader at {stub.url}: an answer without rank for "
