@@ -82,6 +82,8 @@ def test_refusals_exit_1_with_the_servers_message(server, key, tmp_path):
     assert gone.returncode == 1 and gone.stderr.startswith("error: cannot reach http://127.0.0.1:")
     missing = client(path, cwd=tmp_path)
     assert missing.returncode == 1 and "no server address: give --url, set COMPETITION_URL" in missing.stderr
+    tokenless = client(path, "--url", running.url, cwd=tmp_path)
+    assert tokenless.returncode == 1 and "no team token: give --token, set COMPETITION_TOKEN" in tokenless.stderr
 
 
 def saved(tmp_path, content) -> dict:
