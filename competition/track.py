@@ -33,9 +33,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -89,6 +90,9 @@ def check_store(uri: str) -> None:
         problem = f"{path} is not a file"
     elif path.is_file() and path.stat().st_size and not is_sqlite(path):
         problem = f"{path} is not an SQLite database; it is left untouched"
+    elif path.is_file() and foreign_tables(path):
+        problem = (f"{path} is another program's SQLite database (tables {', '.join(foreign_tables(path)[:3])}, "
+                   "none of MLflow's); it is left untouched")
     elif not path.parent.is_dir():
         problem = f"{path.parent} is not a folder"
     elif not os.access(path.parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
@@ -97,6 +101,17 @@ def check_store(uri: str) -> None:
         return
     raise TrackingError(f"MLflow tracking at {uri}: {problem}; set MLFLOW_TRACKING_URI to a store you can write "
                         "(sqlite:///PATH/mlflow.db), or run from a folder you can write")
+
+
+def foreign_tables(path: Path) -> list[str]:
+    """The tables of the SQLite file ``path`` when it holds some but not MLflow's (which it would add
+    beside them), else []; a file it cannot read is left to MLflow to word."""
+    try:
+        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as connection:
+            tables = sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    except sqlite3.Error:
+        return []
+    return [] if not tables or "experiments" in tables else tables
 
 
 def is_sqlite(path: Path) -> bool:

@@ -10,8 +10,10 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -180,6 +182,24 @@ def test_a_tracking_uri_naming_a_file_that_is_no_database_is_one_line_before_any
     assert notes.read_text() == "my notes, not a database\n" and not (tmp_path / "runs").exists()
     (tmp_path / "new.db").touch()  # empty: what SQLite makes a new database of
     track.check_store(f"sqlite:///{tmp_path / 'new.db'}")
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as connection, connection:
+        connection.execute("CREATE TABLE notes (text)")
+    before = other.read_bytes()
+    with pytest.raises(track.TrackingError, match=r"other.db is another program's SQLite database \(tables notes, "
+                                                  r"none of MLflow's\); it is left untouched"):
+        track.check_store(f"sqlite:///{other}")
+    assert other.read_bytes() == before
+
+
+def test_a_torn_database_is_one_line_naming_what_is_saved(tracked, tmp_path, monkeypatch, capsys):
+    torn = tmp_path / "torn.db"
+    torn.write_bytes(track.SQLITE_HEADER + bytes(range(256)) * 8)  # a database's first bytes, then nothing usable
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{torn}")
+    assert track.main([str(tracked[1].path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: MLflow tracking at sqlite:///{torn} failed (DatabaseError: ") and err.count("\n") == 1
+    assert f"nothing is lost, {tracked[1].path} saved" in err
 
 
 def test_mlflow_retries_are_bounded_unless_the_user_sets_them(monkeypatch):
