@@ -27,9 +27,18 @@ SEED = 87
 MAX_SEED = 2**32 - 1  # NumPy's and scikit-learn's seeds are 32-bit unsigned
 
 
+PROG_NAMES: dict[str, str] = {}  # "python -m competition.cv" -> "competition cv" when run by the console script
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, except that a bad command line is one ``error: ...`` line and exit code 1, like
-    every other refused input (argparse's own: the usage block and exit code 2)."""
+    every other refused input (argparse's own: the usage block and exit code 2). Its program name
+    is the way the user ran it: ``python -m competition.cv`` or ``competition cv``."""
+
+    def __init__(self, *args, **kwargs):
+        if kwargs.get("prog") in PROG_NAMES:
+            kwargs["prog"] = PROG_NAMES[kwargs["prog"]]
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(1, f"error: {message} (see {self.prog} --help)\n")

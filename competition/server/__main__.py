@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from .. import cli, clock
 from ..errors import InputError
 from . import settings as rules
-from .store import Store, StoreError, check_name
+from .store import Store, StoreError, check_name, token_hash
 
 DB = Path("grader.sqlite")
 SERVE_DEFAULTS = "(default %(default)s; stored with the competition at its first start, then changed with 'set')"
@@ -110,7 +111,12 @@ def build_parser() -> cli.ArgumentParser:
     serve.add_argument("--port", type=cli.int_at_least(1, 65535), default=8000, help="port (default 8000)")
     serve.add_argument("--max-bytes", type=cli.int_at_least(1), default=10 * 1024 * 1024, metavar="BYTES",
                        help="largest upload (default 10 MiB)")
+    serve.add_argument("--root-path", default="", metavar="PATH",
+                       help="the sub-path a reverse proxy serves the grader under (/grader); links follow it")
+    serve.add_argument("--ssl-certfile", type=Path, metavar="PEM", help="serve HTTPS with this certificate (uvicorn's)")
+    serve.add_argument("--ssl-keyfile", type=Path, metavar="PEM", help="the certificate's private key")
     settings_options(serve, serve=True)
+    commands.add_parser("admin-token", help="print a new token for the /admin page (the old one stops working)")
     commands.add_parser("reveal", help="end the competition now: private scores show, uploads close, picks freeze")
     rescore = commands.add_parser("rescore", help="re-score every stored file with a corrected answer key")
     rescore.add_argument("--solution", type=Path, metavar="CSV",
@@ -304,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"team {args.team!r} {'disabled: no uploads or picks' if args.command == 'disable-team' else 'enabled'}")
     elif args.command == "set":
         print(set_settings_from(store, args, argv))
+    elif args.command == "admin-token":
+        token = secrets.token_urlsafe(32)
+        store.set_setting("admin_token_sha256", token_hash(token))
+        print(f"admin token for /admin (shown only now; any earlier one stops working):\n{token}")
     elif args.command == "reveal":
         if store.ended():
             print(f"the competition has ended already ({args.db})")
@@ -345,13 +355,20 @@ def serve(args) -> int:
 
     from .app import Settings, create_app
 
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise InputError("--ssl-certfile and --ssl-keyfile go together")
+    root = args.root_path.rstrip("/")
+    if root and not root.startswith("/"):
+        raise InputError(f"--root-path {args.root_path!r}: must start with / (as /grader)")
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
     app = create_app(Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes,
                               flags=flags))
     store = app.state.store
-    print(f"grading {args.data} at http://{args.host}:{args.port}/ (teams: {len(store.teams())}; "
+    scheme = "https" if args.ssl_certfile else "http"
+    print(f"grading {args.data} at {scheme}://{args.host}:{args.port}{root}/ (teams: {len(store.teams())}; "
           f"change settings with: python -m competition.server set --help)\n{settings_text(store)}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", root_path=root,
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
     return 0
 
 

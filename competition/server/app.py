@@ -16,6 +16,8 @@ import hashlib
 import sqlite3
 import sys
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,15 +26,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from .. import clock
 from ..grade import Grader
 from . import settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from .standings import rank_of, team_standings
-from .store import Frozen, Store, StoreError
+from .store import Frozen, Store, StoreError, token_hash
+from secrets import compare_digest as secrets_equal
 
 TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+SECURITY_HEADERS = [  # every answer: no framing, no sniffing, no referrer, nothing loaded from elsewhere
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                 b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+WRONG_TOKENS_PER_MINUTE = 20
 MAX_MESSAGE = 500  # characters of a submission's message
 PUBLIC_FIELDS = ("id", "time", "member", "name", "message", "status", "error", "public", "public_rows", "selected",
                  "late")
@@ -96,6 +106,48 @@ class LimitBody:
                 await too_large(scope, receive, send)
 
 
+class SecurityHeaders:
+    """ASGI middleware: ``SECURITY_HEADERS`` on every response, errors and static files included."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class Throttle:
+    """Wrong tokens per client address: after ``limit`` in a minute, 429 with Retry-After. A valid
+    token is never slowed (a class behind one address must not be locked out by one student's typo);
+    guessing a 256-bit token is hopeless anyway, so this bounds the load, not the odds."""
+
+    def __init__(self, limit: int = WRONG_TOKENS_PER_MINUTE, window: float = 60.0):
+        self.limit, self.window = limit, window
+        self.failures: dict[str, deque] = {}
+        self.lock = threading.Lock()
+
+    def failed(self, address: str, now: float | None = None) -> int:
+        """Record one wrong token; the seconds to wait when over the limit, else 0."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            times = self.failures.setdefault(address, deque())
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            times.append(now)
+            if len(self.failures) > 10_000:  # forget quiet addresses
+                for quiet in [a for a, t in self.failures.items() if not t or t[-1] <= now - self.window]:
+                    del self.failures[quiet]
+            return 0 if len(times) <= self.limit else int(times[0] + self.window - now) + 1
+
+
 def public_view(row: dict, revealed: bool) -> dict:
     """What a team may see of its own submission: the private score only after the end."""
     view = {key: row.get(key) for key in PUBLIC_FIELDS}
@@ -112,6 +164,42 @@ def log_upload(result: dict, team: str, member: str) -> None:
     late = " late" if result.get("late") else ""
     print(f"{clock.iso(clock.now())} upload team={team!r} member={member!r} {result['status']}{late}"
           f"{' duplicate' if result.get('duplicate') else ''}{score}{why}", file=sys.stdout, flush=True)
+
+
+def activity_by_team(store: Store, now) -> list[dict]:
+    """Per team: members, scored and failed uploads today and in all, the last upload, disabled."""
+    start = clock.iso(clock.day(now)[0])
+    counts = {team: {"team": team, "members": members, "scored": 0, "scored_today": 0, "failed": 0,
+                     "failed_today": 0, "last": None, "disabled": False} for team, members in store.members().items()}
+    for team in store.disabled():
+        counts[team]["disabled"] = True
+    for team, status, time_, n in store.connection().execute(
+            "SELECT team, status, time >= ?, COUNT(*) FROM submissions GROUP BY team, status, time >= ?", (start, start)):
+        kind = "scored" if status == "ok" else "failed"
+        counts[team][kind] += n
+        if time_:
+            counts[team][f"{kind}_today"] += n
+    for team, last in store.connection().execute("SELECT team, MAX(time) FROM submissions GROUP BY team"):
+        counts[team]["last"] = last
+    return list(counts.values())
+
+
+def uploads_per_hour(store: Store, now, most_hours: int = 14 * 24) -> list[dict]:
+    """Uploads (and failed ones) per UTC hour, from the first hour with one to now, at most two weeks."""
+    from datetime import timedelta
+
+    found = {hour: (n, failed) for hour, n, failed in store.connection().execute(
+        "SELECT substr(time, 1, 13), COUNT(*), SUM(status = 'error') FROM submissions GROUP BY substr(time, 1, 13)")}
+    if not found:
+        return []
+    hour = max(clock.parse(min(found) + ":00:00Z"), now - timedelta(hours=most_hours - 1)).replace(minute=0, second=0,
+                                                                                                   microsecond=0)
+    hours = []
+    while hour <= now:
+        n, failed = found.get(clock.iso(hour)[:13], (0, 0))
+        hours.append({"hour": clock.iso(hour), "uploads": n, "failed": failed})
+        hour += timedelta(hours=1)
+    return hours
 
 
 class KeyedGrader:
@@ -145,6 +233,9 @@ def create_app(settings: Settings) -> FastAPI:
     packed = {"lock": threading.Lock(), "zip": None}
     app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(LimitBody, max_bytes=settings.max_bytes)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    throttle = Throttle()
 
     def title(stored: dict) -> str:
         return stored.get("title") or grader.data.name
@@ -164,13 +255,29 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": f"the grader's database cannot be written now ({exc}); nothing was stored, "
                                       f"try again shortly"}, status_code=503, headers={"Retry-After": "5"})
 
-    def member_of(authorization: str | None) -> dict:
+    def bearer(authorization: str | None) -> str:
         scheme, _, token = (authorization or "").partition(" ")
-        found = store.member_of(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        return token.strip() if scheme.lower() == "bearer" else ""
+
+    def refuse_token(request: Request, what: str = "token"):
+        wait = throttle.failed(request.client.host if request.client else "?")
+        if wait:
+            raise HTTPException(429, f"too many wrong tokens from your address; try again in {wait} s",
+                                headers={"Retry-After": str(wait)})
+        raise HTTPException(401, f"missing or invalid {what} (send Authorization: Bearer TOKEN)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    def member_of(authorization: str | None, request: Request) -> dict:
+        token = bearer(authorization)
+        found = store.member_of(token) if token else None
         if found is None:
-            raise HTTPException(401, "missing or invalid token (send Authorization: Bearer TOKEN)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            refuse_token(request)
         return found
+
+    def check_admin(authorization: str | None, request: Request) -> None:
+        token, wanted = bearer(authorization), store.setting("admin_token_sha256")
+        if not (token and wanted and secrets_equal(token_hash(token), wanted)):
+            refuse_token(request, "admin token")
 
     def active(found: dict) -> str:
         if found["disabled"]:
@@ -185,8 +292,9 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/api/submissions", status_code=201)
-    def upload(file: UploadFile = File(...), message: str = Form(""), authorization: str | None = Header(None)):
-        found = member_of(authorization)
+    def upload(request: Request, file: UploadFile = File(...), message: str = Form(""),
+               authorization: str | None = Header(None)):
+        found = member_of(authorization, request)
         team = active(found)
         now = clock.now()
         stored = {**rules.DEFAULTS, **store.settings()}
@@ -211,22 +319,29 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(body, status_code=200 if result["duplicate"] else 201)
 
     @app.get("/api/submissions")
-    def own_submissions(authorization: str | None = Header(None)):
-        found = member_of(authorization)
-        ended = store.ended()
-        return {"team": found["team"], "member": found["member"], "disabled": found["disabled"],
+    def own_submissions(request: Request, authorization: str | None = Header(None)):
+        found = member_of(authorization, request)
+        now = clock.now()
+        stored = {**rules.DEFAULTS, **store.settings()}
+        ended = rules.ended(stored, now)
+        start, resets = clock.day(now)
+        used = store.counted_since(found["team"], start)
+        return {"team": found["team"], "member": found["member"], "disabled": found["disabled"], "ended": ended,
+                "deadline": stored["deadline"], "final_picks": stored["final_picks"],
+                "quota": {"daily_limit": stored["daily_limit"], "resets_at": clock.iso(resets),
+                          "submissions_left_today": max(0, stored["daily_limit"] - used)},
                 "submissions": [public_view(row, ended) for row in store.submissions(found["team"])]}
 
     @app.post("/api/submissions/{submission}/select")
-    def select(submission: int, authorization: str | None = Header(None)):
-        return change_pick(submission, True, authorization)
+    def select(submission: int, request: Request, authorization: str | None = Header(None)):
+        return change_pick(submission, True, authorization, request)
 
     @app.delete("/api/submissions/{submission}/select")
-    def unselect(submission: int, authorization: str | None = Header(None)):
-        return change_pick(submission, False, authorization)
+    def unselect(submission: int, request: Request, authorization: str | None = Header(None)):
+        return change_pick(submission, False, authorization, request)
 
-    def change_pick(submission: int, chosen: bool, authorization: str | None):
-        team = active(member_of(authorization))
+    def change_pick(submission: int, chosen: bool, authorization: str | None, request: Request):
+        team = active(member_of(authorization, request))
         try:
             row = store.select(team, submission, chosen, {**rules.DEFAULTS, **store.settings()}["final_picks"])
         except Frozen as exc:
@@ -241,11 +356,25 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         ended = rules.ended(stored, clock.now())
         return {"competition": title(stored), "revealed": ended, "ended": ended, "deadline": stored["deadline"],
+                "public_rows": grader.public_rows, "test_rows": len(grader.solution),
                 "teams": standings(stored, ended)}
 
+    @app.get("/api/admin")
+    def admin(request: Request, authorization: str | None = Header(None)):
+        check_admin(authorization, request)
+        now = clock.now()
+        stored = {**rules.DEFAULTS, **store.settings()}
+        shown = {rules.FLAGS[key]: rules.shown(key, stored[key]) for key in rules.DEFAULTS}
+        shown["state"] = "ended" if rules.ended(stored, now) else "open"
+        shown["answer key"] = stored.get("solution") or stored.get("solution_default")
+        return {"settings": shown, "teams": activity_by_team(store, now), "activity": uploads_per_hour(store, now),
+                "submissions": [{key: row[key] for key in ("id", "team", "member", "time", "name", "message",
+                                                           "status", "error", "public", "private", "late",
+                                                           "selected")} for row in store.submissions()]}
+
     @app.get("/api/data")
-    def data(authorization: str | None = Header(None)):
-        member_of(authorization)
+    def data(request: Request, authorization: str | None = Header(None)):
+        member_of(authorization, request)
         with packed["lock"]:
             if packed["zip"] is None:
                 packed["zip"] = pack_competition(grader.data, store.files, exclude=[grader.solution_path])
@@ -253,20 +382,34 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(path, media_type="application/zip", filename=f"{grader.data.name}.zip",
                             headers={DATA_SHA256_HEADER: sha256})
 
-    @app.get("/", response_class=HTMLResponse)
-    def leaderboard_page():
+    def page(name: str, request: Request, **values) -> HTMLResponse:
         stored = {**rules.DEFAULTS, **store.settings()}
-        ended = rules.ended(stored, clock.now())
-        return pages.get_template("leaderboard.html").render(
-            title=title(stored), revealed=ended, lines=standings(stored, ended),
-            daily_limit=stored["daily_limit"], final_picks=stored["final_picks"],
-            deadline=stored["deadline"], resets_at=clock.iso(clock.day(clock.now())[1]))
+        return HTMLResponse(pages.get_template(f"{name}.html").render(
+            title=title(stored), root=request.scope.get("root_path", "").rstrip("/"), stored=stored, **values))
+
+    @app.get("/", response_class=HTMLResponse)
+    def leaderboard_page(request: Request):
+        stored = {**rules.DEFAULTS, **store.settings()}
+        now = clock.now()
+        ended = rules.ended(stored, now)
+        lines = standings(stored, ended)
+        return page("leaderboard", request, page="board", ended=ended, lines=lines, teams_count=len(store.teams()),
+                    daily_limit=stored["daily_limit"], final_picks=stored["final_picks"], deadline=stored["deadline"],
+                    ended_at=stored.get("revealed") or stored["deadline"], resets_at=clock.iso(clock.day(now)[1]),
+                    public_rows=grader.public_rows, test_rows=len(grader.solution))
+
+    @app.get("/me", response_class=HTMLResponse)
+    def team_page(request: Request):
+        return page("me", request, page="me")
+
+    @app.get("/admin", response_class=HTMLResponse)
+    def admin_page(request: Request):
+        return page("admin", request, page="admin")
 
     @app.get("/submit", response_class=HTMLResponse)
-    def submit_page():
+    def submit_page(request: Request):
         stored = {**rules.DEFAULTS, **store.settings()}
-        return pages.get_template("submit.html").render(title=title(stored), daily_limit=stored["daily_limit"],
-                                                        max_bytes=settings.max_bytes)
+        return page("submit", request, page="submit", daily_limit=stored["daily_limit"], max_bytes=settings.max_bytes)
 
     app.state.store, app.state.grader = store, grader
     return app

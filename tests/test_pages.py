@@ -1,0 +1,147 @@
+"""The grader's pages in Debian's Chromium (Selenium) and their headers: the board a class watches
+on a projector, a team's own page with its picks, the host's admin page; each screenshot at a
+projector's and a phone's size (``SCREENSHOTS=DIR`` keeps them for a person to look at)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from competition.server.store import Store
+from tests.test_server import Server, chromium, submission
+
+SIZES = {"projector": (1920, 1080), "phone": (390, 844)}
+
+
+@pytest.fixture(scope="module")
+def key(fashion_small) -> pd.DataFrame:
+    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
+def shoot(driver, name: str, folder) -> list:
+    """A screenshot at each size; each must show a page that fits the width (no sideways scroll)."""
+    taken = []
+    for size, (width, height) in SIZES.items():
+        driver.set_window_size(width, height)
+        time.sleep(0.3)
+        inner = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert inner[0] <= inner[1] + 1, f"{name} at {size}: the page is wider than the screen ({inner})"
+        path = folder / f"{name}-{size}.png"
+        driver.save_screenshot(str(path))
+        picture = np.asarray(Image.open(path).convert("L"))
+        assert picture.std() > 5, f"{name} at {size}: a blank screenshot"
+        taken.append(path)
+        if os.environ.get("SCREENSHOTS"):
+            shutil.copy(path, os.environ["SCREENSHOTS"])
+    return taken
+
+
+def host(db, *args):
+    return subprocess.run([sys.executable, "-m", "competition.server", *args, "--db", str(db)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_board_a_team_page_and_the_admin_page_in_a_browser(fashion_small, key, tmp_path, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    db = tmp_path / "grader.sqlite"
+    made = Store(db).add_members([("Owls", "ana"), ("Owls", "ben"), ("Larks", "cho"), ("Wrens & <co>", "dee")])
+    tokens = {member: token for _, member, token in made}
+    server = Server(fashion_small, db, "--title", "Fashion-MNIST, class 7B", "--deadline", "2031-01-01T17:00Z")
+    try:
+        for n, (member, wrong) in enumerate([("ana", 12), ("cho", 5), ("dee", 20), ("ben", 3), ("ana", 30)]):
+            assert server.upload(tokens[member], submission(key, wrong=wrong, seed=n), name=f"try{n}.csv",
+                                 message=f"attempt {n}").status_code == 201
+        assert server.upload(tokens["cho"], b"junk", name="broken.csv").status_code == 400
+        browser.set_window_size(1920, 1080)
+        browser.get(server.url + "/")
+        assert browser.title == "Leaderboard — Fashion-MNIST, class 7B"
+        assert [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#leaderboard td.team")] == [
+            "Owls", "Larks", "Wrens & <co>"]
+        countdown = browser.find_element(By.ID, "countdown").text
+        assert countdown[0].isdigit() and ":" in countdown and "T" not in countdown, countdown
+        assert "public: 30 of 100 test rows (30%)" in browser.find_element(By.CSS_SELECTOR, ".facts").text
+        shoot(browser, "board", tmp_path)
+
+        browser.set_window_size(1920, 1080)
+        browser.get(server.url + "/me")
+        browser.find_element(By.ID, "token").send_keys(tokens["ben"])
+        browser.find_element(By.ID, "use-token").click()
+        WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#submissions tbody tr")) == 3)
+        assert browser.find_element(By.ID, "team").text == "Owls" and browser.find_element(By.ID, "member").text == "ben"
+        first = browser.find_element(By.CSS_SELECTOR, "#submissions tbody tr:last-child input.pick")
+        first.click()
+        WebDriverWait(browser, 30).until(lambda d: "is now a final pick" in d.find_element(By.ID, "status").text)
+        picked = [s["id"] for s in server.get("/api/submissions", tokens["ana"]).json()["submissions"] if s["selected"]]
+        assert picked == [1], "the toggle picked the team's first submission, for every member of the team"
+        assert "1 of 2 final picks chosen" in browser.find_element(By.ID, "picks-note").text
+        shoot(browser, "me", tmp_path)
+
+        made_admin = host(db, "admin-token")
+        admin_token = made_admin.stdout.strip().splitlines()[-1]
+        browser.set_window_size(1920, 1080)
+        browser.get(server.url + "/admin")
+        browser.find_element(By.ID, "token").send_keys(admin_token)
+        browser.find_element(By.ID, "use-token").click()
+        WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#all tbody tr")) == 6)
+        failed = browser.find_element(By.CSS_SELECTOR, "#all tbody tr:first-child").text
+        assert "broken.csv" in failed and "expected columns" in failed, "failures show with their reasons"
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#teams tbody tr")) == 3
+        assert browser.find_elements(By.CSS_SELECTOR, "#activity span")
+        shoot(browser, "admin", tmp_path)
+        browser.set_window_size(1920, 2400)  # the whole admin page, for a person to look at
+        browser.save_screenshot(str(tmp_path / "admin-whole.png"))
+        if os.environ.get("SCREENSHOTS"):
+            shutil.copy(tmp_path / "admin-whole.png", os.environ["SCREENSHOTS"])
+
+        assert host(db, "reveal").returncode == 0
+        browser.set_window_size(1920, 1080)
+        browser.get(server.url + "/")
+        assert "The competition has ended" in browser.find_element(By.ID, "ended").text
+        shoot(browser, "board-ended", tmp_path)
+        browser.get(server.url + "/me")
+        WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#submissions tbody tr")) == 3)
+        assert all(not box.is_enabled() for box in browser.find_elements(By.CSS_SELECTOR, "input.pick")), \
+            "picks are frozen at the end"
+    finally:
+        server.stop()
+
+
+def test_every_answer_carries_the_security_headers_and_wrong_tokens_are_throttled(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("ants")
+    server = Server(fashion_small, db, "--root-path", "/grader")
+    try:
+        for path in ("/", "/me", "/admin", "/submit", "/static/style.css", "/api/leaderboard", "/nothing"):
+            answer = server.get(path)
+            assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], path
+            assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["referrer-policy"]
+        page = server.get("/me").text
+        assert 'href="/grader/static/style.css"' in page and 'href="/grader/"' in page and "<script>" not in page
+        assert "http://" not in page and "https://" not in page, "no external asset"
+        statuses = [server.get("/api/submissions", f"wrong-{n}").status_code for n in range(22)]
+        assert statuses[:20] == [401] * 20 and statuses[20:] == [429, 429]
+        limited = server.get("/api/submissions", "wrong-again")
+        assert int(limited.headers["retry-after"]) > 0 and "too many wrong tokens" in limited.json()["error"]
+        assert server.get("/api/submissions", token).status_code == 200, "a valid team is never slowed"
+        assert server.upload(token, submission(key, wrong=1)).status_code == 201
+        assert httpx.get(server.url + "/api/admin", timeout=30).status_code == 429
+    finally:
+        server.stop()
