@@ -5,9 +5,12 @@
 
 The arrays travel to the workers once (scattered, broadcast), not once per fold; each task fits
 one fold and sends back its arrays and scores, and the client writes the run folder fold by fold
-exactly as a local run does. A worker that dies mid-fold costs a retry elsewhere (Dask retries a
-task only when asked: ``RETRIES``); tasks are submitted with ``pure=False`` so that two folds with
-equal arguments are never merged into one. Each worker runs one fold at a time with the threads it
+exactly as a local run does. A worker that dies mid-fold has its fold run again on another
+(Dask's scheduler does that up to ``distributed.scheduler.allowed-failures`` times, 3 by default,
+then the fold fails with ``KilledWorker``); a fold that raises is tried again ``RETRIES`` times
+(Dask's ``retries=`` covers exceptions only), so a deterministic error runs three times in all.
+Tasks are submitted with ``pure=False`` so that two folds with equal arguments are never merged
+into one. Each worker runs one fold at a time with the threads it
 has, and the models' own ``n_jobs`` follow that share, so TensorFlow, XGBoost and LightGBM do not
 oversubscribe the cores (Dask already sets the BLAS thread variables to 1 on its workers;
 TensorFlow's pools are sized per task, ``with_tensorflow_threads``).
@@ -25,7 +28,7 @@ import numpy as np
 
 from .errors import InputError
 
-RETRIES = 2  # a fold whose worker died is tried again elsewhere this often
+RETRIES = 2  # a fold that raised (a passing fault: a full disk, a lost connection) is tried again this often
 TENSORFLOW_THREADS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 CONNECT_SECONDS = 10  # a scheduler that does not answer within this is reported, not waited for
 

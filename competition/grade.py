@@ -364,7 +364,7 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
     revealed = ledger.revealed(everything)
     private = {e["sha256"]: e.get("private") for e in ledger.graded(everything)}
     for result in results:
-        if result["status"] == ledger.COUNTED:
+        if result["status"] == ledger.COUNTED and revealed:  # the score of the reveal; before it, report hides it
             result = {**result, "private": private.get(result["sha256"])}
         print(report(result, everything, revealed, grader.higher_is_better),
               file=sys.stdout if result["status"] == ledger.COUNTED else sys.stderr)

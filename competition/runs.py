@@ -25,12 +25,14 @@ the others. A corrupt fold file counts as not done: ``--resume`` computes that f
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -43,14 +45,11 @@ from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
     "config.json", "folds.npy", "labels.npy", "oof.npy", "test.npy", "scores.json", "histories.json")
 REFIT_ARRAYS, REFIT_SCORES = "refit/test.npy", "refit/scores.json"
-REQUIRED = ("model", "folds", "seed", "data")  # config keys every reader relies on
 # What a run must share with a request to be resumed or reused: the recipe, the folds and the data
 # (the fingerprint, always compared). Ensembles compare only the folds' part (``SAME_FOLDS``).
 SAME_RECIPE = ("model", "params", "folds", "seed", "seeds", "refit", "limit", "keras_backend")
 OLD_DEFAULTS = {"seeds": 1, "refit": False}  # what a config written before a key existed meant by leaving it out
 SAME_FOLDS = ("folds", "seed", "limit")
-REQUIRED_DATA = ("fingerprint", "train_rows", "test_rows", "classes")
-SCORE_NUMBERS = ("accuracy_mean", "accuracy_std", "log_loss_mean", "oof_accuracy")  # scores every reader relies on
 LOG_LOSS_EPS = 1e-15  # the one clipping of probabilities for log loss, runs and ensembles alike
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)  # what a damaged .npy/.npz raises
 
@@ -372,31 +371,93 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def well_formed_scores(scores: dict) -> bool:
-    """Whether ``scores`` holds what readers take from it: the summary numbers, and each fold's
-    accuracy (``tune`` reports those of a run it reuses to its pruner)."""
-    folds = scores.get("folds")
-    return (all(isinstance(scores.get(key), (int, float)) for key in SCORE_NUMBERS) and isinstance(folds, list)
-            and all(isinstance(fold, dict) and isinstance(fold.get("accuracy"), (int, float)) for fold in folds))
+def _number(low: float = -math.inf, high: float = math.inf, integer: bool = False) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        return (isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and low <= value <= high)
+    return check
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _is(kind: type) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, kind)
+
+
+_TEXT = (lambda value: isinstance(value, str) and bool(value), "a non-empty text")
+_FRACTION = (_number(0, 1), "a number from 0 to 1")
+_AT_LEAST_0 = (_number(0), "a number of at least 0")
+_PARAMS = (_optional(_is(dict)), "an object of parameters")
+# What every reader takes from a run (key -> (check, what it must be)): ``load_run`` refuses a run
+# that breaks one, so that no listing, comparison or submission trips over it. ``None`` in the
+# optional tables: the key may be left out (``OLD_DEFAULTS``) or be null.
+CONFIG_RULES = {"model": _TEXT,
+                "folds": (_number(2, integer=True), "an integer of at least 2"),
+                "seed": (_number(0, integer=True), "an integer of at least 0"),
+                "data": (_is(dict), "an object")}
+CONFIG_OPTIONAL = {"params": _PARAMS, "overrides": _PARAMS,
+                   "seeds": (_number(1, integer=True), "an integer of at least 1"),
+                   "refit": (_is(bool), "true or false"),
+                   "limit": (_optional(_number(1, integer=True)), "an integer of at least 1, or null")}
+DATA_RULES = {"fingerprint": _TEXT,
+              "train_rows": (_number(1, integer=True), "an integer of at least 1"),
+              "test_rows": (_number(1, integer=True), "an integer of at least 1"),
+              "classes": (lambda v: isinstance(v, list) and len(v) >= 2, "a list of at least 2 classes")}
+SCORE_RULES = {"accuracy_mean": _FRACTION, "accuracy_std": _FRACTION, "oof_accuracy": _FRACTION,
+               "log_loss_mean": _AT_LEAST_0, "oof_log_loss": _AT_LEAST_0,
+               "oof_rows": (_number(0, integer=True), "an integer of at least 0"),
+               "fit_seconds": _AT_LEAST_0, "predict_seconds": _AT_LEAST_0,
+               "folds": (lambda v: isinstance(v, list) and all(isinstance(f, dict) for f in v), "a list of objects")}
+FOLD_RULES = {"fold": (_number(0, integer=True), "an integer of at least 0"), "accuracy": _FRACTION,
+              "log_loss": _AT_LEAST_0}
+
+
+def broken_rule(record: dict, rules: dict, optional: dict | None = None, prefix: str = "") -> str | None:
+    """The first value of ``record`` that breaks ``rules`` (missing, wrong type, out of range), in
+    words, or None."""
+    for key, (check, what) in rules.items():
+        if key not in record:
+            return f"{prefix}{key} is missing"
+        if not check(record[key]):
+            return f"{prefix}{key} must be {what}, got {json.dumps(record[key], default=str)[:60]}"
+    for key, (check, what) in (optional or {}).items():
+        if key in record and not check(record[key]):
+            return f"{prefix}{key} must be {what}, got {json.dumps(record[key], default=str)[:60]}"
+    return None
+
+
+def config_problem(config: dict) -> str | None:
+    """Why ``config`` is not a run's config, or None."""
+    return broken_rule(config, CONFIG_RULES, CONFIG_OPTIONAL) or broken_rule(config["data"], DATA_RULES, prefix="data.")
+
+
+def scores_problem(scores: dict) -> str | None:
+    """Why ``scores`` is not a finished run's scores, or None: the summary numbers, the times, and
+    each fold's (``tune`` reports a reused run's fold accuracies to its pruner)."""
+    problem = broken_rule(scores, SCORE_RULES)  # first: it checks that folds is a list of objects
+    if problem:
+        return problem
+    return next(filter(None, (broken_rule(fold, FOLD_RULES, prefix=f"folds[{i}].")
+                              for i, fold in enumerate(scores["folds"]))), None)
 
 
 def load_run(path: str | Path) -> Run:
-    """The run folder ``path``; ``RunError`` if it is none, or damaged."""
+    """The run folder ``path``; ``RunError`` if it is none, or damaged: a value any reader takes of
+    the wrong type or out of range."""
     path = Path(path)
     config_path = path / CONFIG
     if not config_path.is_file():
         raise RunError(f"{path}: not a run folder (no {CONFIG})")
     config = _read_json(config_path)
-    missing = [key for key in REQUIRED if key not in config]
-    if not missing:
-        data = config["data"] if isinstance(config["data"], dict) else {}
-        missing = [f"data.{key}" for key in REQUIRED_DATA if key not in data]
-    if missing or not isinstance(config["folds"], int):
-        raise RunError(f"{config_path}: not a run's config (missing or malformed: {', '.join(missing) or 'folds'})")
+    problem = config_problem(config)
+    if problem:
+        raise RunError(f"{config_path}: not a run's config ({problem})")
     scores = _read_json(path / SCORES) if (path / SCORES).is_file() else None
-    if scores is not None and not well_formed_scores(scores):
-        raise RunError(f"{path / SCORES}: not a run's scores ({', '.join(SCORE_NUMBERS)} must be numbers, folds a "
-                       "list of each fold's scores with its accuracy)")
+    problem = scores and scores_problem(scores)
+    if problem:
+        raise RunError(f"{path / SCORES}: not a run's scores ({problem})")
     return Run(path, config, scores, done_folds(path, config["folds"]))
 
 

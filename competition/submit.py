@@ -270,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
             raise SubmissionError(f"{args.out / args.name}.csv or .json already exists; choose another --name")
     if args.track:
         track.require()  # a missing MLflow is said before any cross-validation, not after
+    if args.upload:
+        from .upload import resolve
+
+        server = resolve(None, None)  # a missing URL or token, too
     comp = load_competition(args.data, min_class_rows=args.folds)
     run = choose_run(args, comp)
     check_submittable(run, comp)
@@ -281,10 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"report: {run_report(run.path, comp=comp)}")
     status = grade_files([csv_path], Grader(args.data), message=args.message) if args.grade else 0
     if args.upload:
-        from .upload import describe_upload, resolve, upload
+        from .upload import describe_upload, upload
 
-        url, token = resolve(None, None)
-        print(describe_upload(csv_path, upload(csv_path, url, token, args.message)))
+        print(describe_upload(csv_path, upload(csv_path, *server, args.message)))
     if args.track:
         track.log_runs([run], submission=csv_path)
     return status

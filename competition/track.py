@@ -33,9 +33,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -52,6 +53,12 @@ ARTIFACTS = (runs.CONFIG, runs.SCORES, runs.HISTORIES, "report.md")
 MAX_VALUE = 500  # characters of a param value kept (MLflow 2.12+ takes 6000; 500 stays readable)
 BATCH = 100  # params or tags per log_batch call (MLflow's limit)
 KEY_TAG, DIR_TAG = "competition.run_key", "competition.run_dir"
+# MLflow's own retry settings, bounded when this project starts it: by default MLflow retries a server
+# that does not answer for about four minutes (7 retries, 2 s backoff, 120 s per request). A value set
+# in the environment wins.
+RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class TrackingError(InputError):
@@ -61,6 +68,8 @@ class TrackingError(InputError):
 def require():
     """The ``mlflow`` module, or a one-line ``TrackingError`` saying how to install it. Called before
     any work starts, so a missing MLflow is not found out after a 20-minute cross-validation."""
+    for name, value in RETRIES.items():
+        os.environ.setdefault(name, value)  # before MLflow reads them; a value the user set is kept
     try:
         import mlflow
     except ImportError:
@@ -70,14 +79,20 @@ def require():
 
 
 def check_store(uri: str) -> None:
-    """Refuse at once a local SQLite store that cannot be written (MLflow's default, ``mlflow.db`` in
-    the current folder, from a read-only folder): MLflow would retry opening it for minutes, warning
-    each time, before a traceback."""
+    """Refuse at once a local SQLite store that cannot be used: a file that is not an SQLite database
+    (MLflow would fail with a traceback, or write into it; it is left untouched), or one that cannot
+    be written (MLflow's default, ``mlflow.db`` in the current folder, from a read-only folder): MLflow
+    would retry opening it for minutes, warning each time, before a traceback."""
     if not uri.startswith("sqlite:///"):
         return
     path = Path(unquote(uri.removeprefix("sqlite:///").partition("?")[0]))
     if path.exists() and not path.is_file():
         problem = f"{path} is not a file"
+    elif path.is_file() and path.stat().st_size and not is_sqlite(path):
+        problem = f"{path} is not an SQLite database; it is left untouched"
+    elif path.is_file() and foreign_tables(path):
+        problem = (f"{path} is another program's SQLite database (tables {', '.join(foreign_tables(path)[:3])}, "
+                   "none of MLflow's); it is left untouched")
     elif not path.parent.is_dir():
         problem = f"{path.parent} is not a folder"
     elif not os.access(path.parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
@@ -86,6 +101,22 @@ def check_store(uri: str) -> None:
         return
     raise TrackingError(f"MLflow tracking at {uri}: {problem}; set MLFLOW_TRACKING_URI to a store you can write "
                         "(sqlite:///PATH/mlflow.db), or run from a folder you can write")
+
+
+def foreign_tables(path: Path) -> list[str]:
+    """The tables of the SQLite file ``path`` when it holds some but not MLflow's (which it would add
+    beside them), else []; a file it cannot read is left to MLflow to word."""
+    try:
+        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as connection:
+            tables = sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    except sqlite3.Error:
+        return []
+    return [] if not tables or "experiments" in tables else tables
+
+
+def is_sqlite(path: Path) -> bool:
+    with open(path, "rb") as file:
+        return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
 
 
 def run_key(path: Path) -> str:
@@ -264,9 +295,16 @@ def worded(mlflow, saved: str = "", later: str = ""):
     store, what is ``saved`` and the command that logs it ``later``."""
     from mlflow.exceptions import MlflowException
 
+    failures = [MlflowException, OSError]
+    try:
+        from sqlalchemy.exc import SQLAlchemyError  # a database store's own errors, not wrapped by MLflow
+
+        failures.append(SQLAlchemyError)
+    except ImportError:  # mlflow-skinny: no database stores
+        pass
     try:
         yield
-    except (MlflowException, OSError) as exc:
+    except tuple(failures) as exc:
         message = f"MLflow tracking at {mlflow.get_tracking_uri()} failed ({reason(exc)})"
         if saved:
             message += f"; nothing is lost, {saved} saved: log later with {later}"

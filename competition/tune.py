@@ -182,6 +182,29 @@ def open_storage(path: Path):
     return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}")
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def trial_problem(trial) -> str | None:
+    """Why a stored trial cannot be used (a finished trial's accuracy, log loss or parameters, or a
+    reported running mean, that is not a number), or None."""
+    from optuna.trial import TrialState
+
+    where = f"trial {trial.number}"
+    if not all(_is_number(value) for value in trial.intermediate_values.values()):
+        return f"{where} holds a reported accuracy that is not a number"
+    if trial.state != TrialState.COMPLETE:
+        return None
+    if not (_is_number(trial.value) and math.isfinite(trial.value)):
+        return f"{where} is finished with accuracy {trial.value!r}, not a number"
+    if not _is_number(trial.user_attrs.get("log_loss", 0.0)):
+        return f"{where} holds log loss {trial.user_attrs['log_loss']!r}, not a number"
+    if not isinstance(trial.user_attrs.get("params"), dict):
+        return f"{where} holds no parameters (params {trial.user_attrs.get('params')!r})"
+    return None
+
+
 def open_study(path: Path, name: str, ident: dict, *, pruner=None, seed: int = cli.SEED):
     """The study ``name`` in the file ``path``, created (recording ``ident``) or continued (checking
     it). The sampler's seed moves with the number of trials held, so a continued study draws new
@@ -195,7 +218,15 @@ def open_study(path: Path, name: str, ident: dict, *, pruner=None, seed: int = c
     except (SQLAlchemyError, optuna.exceptions.StorageInternalError, ValueError, KeyError,
             RuntimeError) as exc:  # damaged, locked, or another Optuna version's schema
         raise StudyError(f"{path}: cannot be opened as a study ({type(exc).__name__}: {exc})") from None
-    saved = study.user_attrs.get("competition")
+    try:  # Optuna reads a stored value only when asked: a damaged one (text for a number, NULL) fails here
+        saved, trials = study.user_attrs.get("competition"), study.get_trials(deepcopy=False)
+    except (SQLAlchemyError, ValueError, TypeError, LookupError, AssertionError) as exc:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__}: a value is missing"
+        raise StudyError(f"{path}: holds a damaged value ({what}); it is left untouched: move it away to start the "
+                         "study anew") from None
+    problem = next(filter(None, map(trial_problem, trials)), None)
+    if problem:
+        raise StudyError(f"{path}: {problem}; it is left untouched: move it away to start the study anew")
     if saved is None and not study.trials:
         study.set_user_attr("competition", ident)
     elif saved != ident:

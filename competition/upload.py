@@ -10,13 +10,17 @@
 The server's address and the team's token come from ``--url``/``--token``, else the variables
 ``COMPETITION_URL``/``COMPETITION_TOKEN``, else a credentials file (``~/.competition/credentials.json``
 or ``COMPETITION_CREDENTIALS``: ``{"url": ..., "token": ...}``) that only its owner may read: like
-the Kaggle CLI, a token file others can read is refused. Exit code 1 on any refusal, with the
-server's own message.
+the Kaggle CLI, a token file others can read is refused. A saved token is sent only to the saved
+URL: with another server, the token comes from ``--token`` or ``COMPETITION_TOKEN``. The URL may
+carry the sub-path a proxy serves the grader under (``https://host/grader``). Each request gives up
+after ``--timeout`` seconds in all. Exit code 1 on any refusal, with the server's own message, and
+on an answer that is not a grader's.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import stat
@@ -28,6 +32,17 @@ from .errors import InputError
 
 VERBS = ("submit", "submissions", "leaderboard", "select", "unselect", "download")
 CREDENTIALS = Path.home() / ".competition" / "credentials.json"
+TIMEOUT = 60.0  # seconds one request may take in all (--timeout): a silent server cannot hold the client longer
+CONNECT_TIMEOUT = 30.0  # of which at most this to connect
+
+# What each answer of a grader holds (key -> type): anything else (a proxy's HTML page, another
+# service's JSON) is not a grader, and is said so rather than failing on a missing key.
+NUMBER = (int, float)
+UPLOADED = {"id": int, "public": NUMBER, "resets_at": str}
+RANKED, LATE = {"rank": int}, {"private": NUMBER}  # an upload's standing: its rank, or after the end its private score
+LISTED = {"team": str, "submissions": list}
+BOARD = {"revealed": bool, "teams": list}
+PICKED = {"id": int, "selected": bool}
 
 
 class UploadError(InputError):
@@ -50,48 +65,134 @@ def read_credentials(path: Path) -> dict:
         found = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UploadError(f"{path}: not a JSON credentials file ({exc})") from None
-    return found if isinstance(found, dict) else {}
+    if not isinstance(found, dict):
+        raise UploadError(f'{path}: expected {{"url": ..., "token": ...}}, got a JSON {type(found).__name__}')
+    for key in ("url", "token"):
+        if key in found and not (isinstance(found[key], str) and found[key]):
+            raise UploadError(f'{path}: "{key}" must be a non-empty string, got {json.dumps(found[key])}')
+    return found
+
+
+def server_address(url: str, source: str) -> str:
+    """``url`` checked and without a trailing ``/``: http(s), a host, and at most a path (the sub-path a
+    proxy serves the grader under, ``https://host/grader``); a query or fragment has no place in it."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise UploadError(f"{source} {url!r}: not a URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UploadError(f"{source} {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT], "
+                          "with the proxy's sub-path if it has one (https://HOST/grader)")
+    if parsed.query or parsed.fragment:
+        raise UploadError(f"{source} {url!r}: a grader's address has no query or fragment (the part from "
+                          f"{'?' if parsed.query else '#'}); give http://HOST[:PORT], with a proxy's sub-path if any")
+    return url.rstrip("/")
 
 
 def resolve(url: str | None, token: str | None, need_token: bool = True) -> tuple[str, str | None]:
-    """The server's URL and the token: flags, else environment, else the credentials file."""
-    saved = {} if (url or os.environ.get("COMPETITION_URL")) and (token or os.environ.get("COMPETITION_TOKEN")) \
-        else read_credentials(credentials_file())
-    url = url or os.environ.get("COMPETITION_URL") or saved.get("url")
-    token = token or os.environ.get("COMPETITION_TOKEN") or saved.get("token")
-    if not url:
-        raise UploadError(f"no server address: give --url, set COMPETITION_URL, or write it to {credentials_file()}")
+    """The server's URL and the token: flags, else environment, else the credentials file. A saved
+    token belongs to its saved URL: it is never sent to another server."""
+    url, source = (url, "--url") if url else (os.environ.get("COMPETITION_URL"), "COMPETITION_URL")
+    token = token or os.environ.get("COMPETITION_TOKEN")
+    path = credentials_file()
+    saved = {} if url and token else read_credentials(path)
+    saved_url = saved.get("url") and server_address(saved["url"], f"{path}: url")
+    if url:
+        url = server_address(url, source)
+    elif saved_url:
+        url = saved_url
+    else:
+        raise UploadError(f"no server address: give --url, set COMPETITION_URL, or write it to {path}")
+    if not token and saved.get("token"):
+        if saved_url == url:
+            token = saved["token"]
+        elif need_token:
+            raise UploadError(f"no team token for {url}: the token saved in {path} is for "
+                              f"{saved_url or 'no server (it has no url)'}, and is sent nowhere else; "
+                              "give --token or set COMPETITION_TOKEN")
     if need_token and not token:
-        raise UploadError(f"no team token: give --token, set COMPETITION_TOKEN, or write it to {credentials_file()}")
-    return url.rstrip("/"), token
+        raise UploadError(f"no team token: give --token, set COMPETITION_TOKEN, or write it to {path}")
+    return url, token
 
 
-def call(method: str, url: str, token: str | None, **kwargs) -> dict:
-    """One request; the JSON answer, or ``UploadError`` with the server's message and status."""
+def not_a_grader(url: str, why: str) -> UploadError:
+    import httpx
+
+    hint = " (is the sub-path right?)" if httpx.URL(url).path not in ("", "/") else ""
+    return UploadError(f"not a competition grader at {url}{hint}: {why}")
+
+
+async def _request(method: str, url: str, timeout: float, **kwargs):
+    import httpx
+
+    async with asyncio.timeout(timeout):  # the whole request: httpx's own timeouts are per read
+        async with httpx.AsyncClient(timeout=httpx.Timeout(None, connect=min(CONNECT_TIMEOUT, timeout))) as client:
+            return await client.request(method, url, **kwargs)
+
+
+def call(method: str, url: str, path: str, token: str | None, expect: dict, timeout: float = TIMEOUT,
+         **kwargs) -> dict:
+    """One request to the grader at ``url``; its JSON answer, checked to hold ``expect`` (key -> type),
+    or ``UploadError`` with the server's message and status. At most ``timeout`` seconds in all."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.request(method, url, headers=headers, timeout=120, **kwargs)
+        response = asyncio.run(_request(method, url + path, timeout, headers=headers, **kwargs))
+    except TimeoutError:
+        raise UploadError(f"no answer from {url} within {timeout:g} s (--timeout)") from None
     except httpx.HTTPError as exc:
-        raise UploadError(f"cannot reach {url} ({exc})") from None
+        raise UploadError(f"cannot reach {url} ({str(exc) or type(exc).__name__})") from None
     try:
         answer = response.json()
     except ValueError:
-        answer = {"error": response.text[:200]}
+        answer = None
+    error = answer.get("error") if isinstance(answer, dict) else None
     if response.status_code >= 400:
-        raise UploadError(f"{answer.get('error', 'refused')} (HTTP {response.status_code})")
+        if isinstance(error, str) and (response.status_code != 404 or path.endswith("/select")):
+            raise UploadError(f"{error} (HTTP {response.status_code})")
+        raise not_a_grader(url, f"HTTP {response.status_code} for {path}")
+    wrong = lacking(answer, expect)
+    if isinstance(answer, dict) and not wrong and path == "/api/submissions" and method == "POST":
+        wrong = lacking(answer, LATE if answer.get("late") else RANKED)
+    if wrong:
+        shown = "an answer that is not JSON" if answer is None and response.content else \
+            f"an answer without {', '.join(wrong)}"
+        raise not_a_grader(url, f"{shown} for {path} (HTTP {response.status_code})")
     return answer
 
 
-def upload(path: Path, url: str, token: str, message: str = "") -> dict:
-    """Upload the CSV ``path``; the server's answer (score, rank, quota)."""
+def lacking(answer, expect: dict) -> list[str]:
+    """The keys of ``expect`` (key -> type) that ``answer`` lacks or holds with another type."""
+    return [key for key, kind in expect.items() if not isinstance(answer, dict) or not isinstance(answer.get(key), kind)
+            or (kind is NUMBER and isinstance(answer[key], bool))]
+
+
+def read_upload(path: Path) -> bytes:
+    """The bytes of the regular file ``path``; a pipe, a device or a folder is refused before any read
+    (reading a pipe with no writer would wait forever)."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO without a writer does not block
     except OSError as exc:
         raise UploadError(f"{path}: cannot be read ({exc.strerror})") from None
-    return call("POST", f"{url}/api/submissions", token, files={"file": (path.name, data, "text/csv")},
-                data={"message": message})
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UploadError(f"{path}: not a regular file; nothing uploaded")
+        with os.fdopen(os.dup(fd), "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise UploadError(f"{path}: cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def upload(path: Path, url: str, token: str, message: str = "", timeout: float = TIMEOUT) -> dict:
+    """Upload the CSV ``path``; the server's answer (score, rank, quota)."""
+    data = read_upload(path)
+    return call("POST", url, "/api/submissions", token, UPLOADED, timeout,
+                files={"file": (path.name, data, "text/csv")}, data={"message": message})
 
 
 def describe_upload(path: Path, answer: dict) -> str:
@@ -99,8 +200,10 @@ def describe_upload(path: Path, answer: dict) -> str:
             if answer.get("duplicate") else f"{path}: submission {answer['id']}, public")
     standing = (f"private {answer['private']:.4f}; late: scored for your team, not ranked"
                 if answer.get("late") else f"rank {answer['rank']}")
-    return (f"{head} {answer['public']:.4f} ({standing}); {answer['submissions_left_today']} "
-            f"submission(s) left today, the limit resets at {answer['resets_at']}")
+    left = answer.get("submissions_left_today")
+    quota = "no daily limit" if left is None else \
+        f"{left} submission(s) left today, the limit resets at {answer['resets_at']}"
+    return f"{head} {answer['public']:.4f} ({standing}); {quota}"
 
 
 def to_kaggle(path: Path, competition: str, message: str) -> str:
@@ -117,6 +220,13 @@ def to_kaggle(path: Path, competition: str, message: str) -> str:
                           "~/.kaggle/kaggle.json (chmod 600)") from None
     result = api.competition_submit(str(path), message or path.stem, competition)
     return f"{path}: handed to Kaggle competition {competition!r}: {result}"
+
+
+def rows_of(answer: dict, key: str, url: str) -> list[dict]:
+    """The list of records ``answer[key]``; anything else is not a grader's answer."""
+    if not all(isinstance(row, dict) for row in answer[key]):
+        raise not_a_grader(url, f"its {key} are not records")
+    return answer[key]
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
@@ -149,7 +259,11 @@ def build_parser() -> cli.ArgumentParser:
     fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR", help=f"where to unpack (default {cli.DATA})")
     for verb in verbs.choices.values():
         verb.add_argument("--url", help="grader server (default: COMPETITION_URL or the credentials file)")
-        verb.add_argument("--token", help="team token (default: COMPETITION_TOKEN or the credentials file)")
+        verb.add_argument("--token", help="team token (default: COMPETITION_TOKEN, or the credentials file's "
+                                          "when the server is the file's)")
+        verb.add_argument("--timeout", type=cli.positive_number, default=TIMEOUT, metavar="SECONDS",
+                          help=f"give up on a request after this long in all (default {TIMEOUT:g}; at most "
+                               f"{CONNECT_TIMEOUT:g} of them to connect; download: this long without a byte)")
     return parser
 
 
@@ -164,10 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     url, token = resolve(args.url, args.token, need_token=args.verb != "leaderboard")
     if args.verb == "submit":
-        print(describe_upload(args.file, upload(args.file, url, token, args.message)))
+        print(describe_upload(args.file, upload(args.file, url, token, args.message, args.timeout)))
     elif args.verb == "submissions":
-        answer = call("GET", f"{url}/api/submissions", token)
-        rows = answer["submissions"]
+        answer = call("GET", url, "/api/submissions", token, LISTED, args.timeout)
+        rows = rows_of(answer, "submissions", url)
         print(f"team {answer['team']}" + (" (disabled by the host)" if answer.get("disabled") else "") + ":")
         columns = ["id", "time", "member", "name", "status", "public"] + (["private"] if any("private" in r for r in rows)
                                                                           else []) + ["selected", "late", "message"]
@@ -176,14 +290,15 @@ def main(argv: list[str] | None = None) -> int:
         from .data import load_competition, summary
         from .download import download
 
-        out = download(url, token, args.out)
+        out = download(url, token, args.out, args.timeout)
         print(f"downloaded into {out}/\n{summary(load_competition(out))}")
     elif args.verb == "leaderboard":
-        answer = call("GET", f"{url}/api/leaderboard", None)
+        answer = call("GET", url, "/api/leaderboard", None, BOARD, args.timeout)
         columns = ["rank", "team", "public"] + (["private"] if answer["revealed"] else []) + ["submissions", "last"]
-        print(table(answer["teams"], columns))
+        print(table(rows_of(answer, "teams", url), columns))
     else:
-        answer = call("POST" if args.verb == "select" else "DELETE", f"{url}/api/submissions/{args.id}/select", token)
+        answer = call("POST" if args.verb == "select" else "DELETE", url, f"/api/submissions/{args.id}/select", token,
+                      PICKED, args.timeout)
         print(f"submission {answer['id']} is {'now' if answer['selected'] else 'no longer'} a final pick")
     return 0
 

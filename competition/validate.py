@@ -14,13 +14,12 @@ in [0, 1] summing to 1 within ``SUM_TOLERANCE``, and are renormalised in float64
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .data import csv_rows
 from .errors import InputError
 
 MAX_BYTES = 50 * 1024 * 1024
@@ -47,48 +46,23 @@ class Sample:
     class_columns: tuple[str, ...] = ()  # a probability sample's columns besides the id, in its order
 
 
-def _decode(data: bytes, source: str) -> str:
-    if not data.strip():
-        raise SubmissionError(f"{source}: empty file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{source}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x}); "
-                              "save the CSV as UTF-8") from None
-
-
-def _rows(text: str, source: str) -> list[tuple[int, list[str]]]:
-    """``(line number, stripped fields)`` of each non-blank row."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows = []
-    try:
-        for row in reader:
-            if any(field.strip() for field in row):
-                rows.append((reader.line_num, [field.strip() for field in row]))
-    except csv.Error as exc:
-        raise SubmissionError(f"{source}, line {reader.line_num}: not a valid CSV ({exc})") from None
-    return rows
-
-
 def read_sample(path: str | Path, probabilities: bool = False) -> Sample:
     """Read the sample submission; its first column named ``id`` (or its first column) is the id.
     The other column is the label; with ``probabilities``, the others are one per class."""
     path = Path(path)
     data = path.read_bytes()
-    text = _decode(data, str(path))
-    rows = [fields for _, fields in _rows(text, str(path))]
+    rows = csv_rows(data, str(path), SubmissionError)
     if len(rows) < 2:
         raise SubmissionError(f"{path}: a sample submission needs a header and at least one row")
-    columns = tuple(rows[0])
+    columns = tuple(rows[0].fields)
     id_column = "id" if "id" in columns else columns[0]
     others = [c for c in columns if c != id_column]
     if len(others) != 1 and not probabilities:
         raise SubmissionError(f"{path}: a sample needs an id column and one label column, got {', '.join(columns)}")
-    raw_first_line = text.splitlines()[0]
     at = columns.index(id_column)
     return Sample(columns=columns, id_column=id_column, label_column="" if probabilities else others[0],
                   class_columns=tuple(others) if probabilities else (),
-                  ids=tuple(row[at] for row in rows[1:]), header_line=raw_first_line,
+                  ids=tuple(row.fields[at] for row in rows[1:]), header_line=rows[0].text,
                   line_ending="\r\n" if b"\r\n" in data[: data.find(b"\n") + 1] else "\n",
                   bom=data.startswith(b"\xef\xbb\xbf"))
 
@@ -204,15 +178,13 @@ def validate_submission(data: bytes, sample: Sample, classes: list, *, source: s
     """
     if len(data) > max_bytes:
         raise SubmissionError(f"{source}: {len(data):,} bytes, over the limit of {max_bytes:,}")
-    rows = _rows(_decode(data, source), source)
-    if not rows:
-        raise SubmissionError(f"{source}: empty file")
-    header = rows[0][1]
+    rows = csv_rows(data, source, SubmissionError)
+    header = rows[0].fields
     if sample.class_columns:
         at_classes = check_probability_header(header, sample, classes, source)
     else:
         check_header(header, sample, source)
-    body = rows[1:]
+    body = [(row.line, row.fields) for row in rows[1:]]
     width = len(sample.columns)
     for line, row in body:
         if len(row) != width:

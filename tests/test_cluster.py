@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,41 +52,116 @@ def test_tensorflow_on_a_worker_gets_the_workers_threads_not_every_core(local_cl
     assert local_cluster.submit(os.getenv, "TF_NUM_INTEROP_THREADS").result() == "1"
 
 
+def gated_executor(client, gate, started):
+    """A ``DaskExecutor`` on ``client`` whose jobs note where they start (``started/<fold>-<worker pid>``)
+    and then wait until the file ``gate`` exists: the test decides when folds may end."""
+
+    def gated(fn, *args):  # defined here, so that it travels to the workers by value
+        (started / f"{args[-1]}-{os.getpid()}").touch()
+        while not gate.exists():
+            time.sleep(0.02)
+        return fn(*args)
+
+    class Gated(cluster.DaskExecutor):
+        def submit(self, fn, *args):
+            return super().submit(gated, fn, *args)
+
+    return Gated(client)
+
+
+def wait_for(condition, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.02)
+
+
 def test_a_worker_killed_mid_fold_costs_a_retry_not_the_run(fashion, local_cluster, tmp_path):
-    params = {"n_estimators": 300}
-    client = local_cluster.client
+    gate, started = tmp_path / "gate", tmp_path / "started"
+    started.mkdir()
     done = {}
     runner = threading.Thread(target=lambda: done.update(run=cv.run_cv(
-        "rf", fashion, n_folds=4, params=params, runs_dir=tmp_path / "there", progress=False, executor=local_cluster)))
+        "dt", fashion, n_folds=4, params={"max_depth": 5}, runs_dir=tmp_path / "there", progress=False,
+        executor=gated_executor(local_cluster.client, gate, started))))
     runner.start()
-    deadline = time.monotonic() + 60
-    while not any(client.processing().values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    busy = next(address for address, tasks in client.processing().items() if tasks)
-    pid = client.run(os.getpid, workers=[busy])[busy]
-    os.kill(pid, signal.SIGKILL)
-    runner.join(timeout=300)
+    try:
+        wait_for(lambda: any(started.iterdir()))
+        fold, pid = next(started.iterdir()).name.split("-")  # a fold that cannot have ended: the gate is shut
+        (address,) = [a for a, p in local_cluster.client.run(os.getpid).items() if p == int(pid)]
+        os.kill(int(pid), signal.SIGKILL)
+        wait_for(lambda: address not in local_cluster.client.scheduler_info()["workers"])  # gone, its fold with it
+    finally:
+        gate.touch()
+        runner.join(timeout=300)
     assert done["run"].finished
-    here = cv.run_cv("rf", fashion, n_folds=4, params=params, runs_dir=tmp_path / "here", progress=False)
+    assert {p.name for p in started.iterdir() if p.name.startswith(f"{fold}-")} - {f"{fold}-{pid}"}, \
+        "the killed worker's fold ran again on another worker"
+    here = cv.run_cv("dt", fashion, n_folds=4, params={"max_depth": 5}, runs_dir=tmp_path / "here", progress=False)
     assert np.array_equal(done["run"].oof(), here.oof(), equal_nan=True)
 
 
+def test_a_fold_that_raises_is_tried_again_as_retries_says(local_cluster, tmp_path):
+    def flaky(attempts, fails):  # raises the first ``fails`` times it runs
+        attempts.mkdir(exist_ok=True)
+        (attempts / str(len(list(attempts.iterdir())))).touch()
+        if len(list(attempts.iterdir())) <= fails:
+            raise OSError("a passing fault")
+        return "done"
+
+    assert local_cluster.submit(flaky, tmp_path / "passing", cluster.RETRIES).result() == "done"
+    with pytest.raises(OSError, match="a passing fault"):
+        local_cluster.submit(flaky, tmp_path / "lasting", cluster.RETRIES + 1).result()
+    assert len(list((tmp_path / "lasting").iterdir())) == cluster.RETRIES + 1 == 3, \
+        "a deterministic error runs three times in all (README)"
+
+
+def test_two_jobs_with_equal_arguments_both_run(local_cluster, tmp_path):
+    def mark(folder):  # a side effect per run
+        path = folder / uuid.uuid4().hex
+        path.touch()
+        return path.name
+
+    first, second = (local_cluster.submit(mark, tmp_path) for _ in range(2))
+    assert first.key != second.key and first.result() != second.result()
+    assert len(list(tmp_path.iterdir())) == 2, "never merged into one"
+
+
 def test_a_client_killed_mid_run_resumes_to_the_same_result(fashion_small, fashion, tmp_path):
-    command = [sys.executable, "-m", "competition.cv", "--model", "rf", "--param", "n_estimators=300", "--folds", "4",
-               "--data", str(fashion_small), "--runs-dir", str(tmp_path / "runs"), "--workers", "2"]
-    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("runs/*/folds/fold-*.json")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    """The client is killed (with its local cluster: one process group) once fold 0 is saved, while
+    the other folds wait at a gate it never opens; ``--resume`` then finishes the run."""
+    script = tmp_path / "client.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\n"
+        "from competition import cluster, cv\nfrom competition.data import load_competition\n"
+        "from tests.test_cluster import gated_executor\n"
+        "class OnlyFoldZero(cluster.DaskExecutor):\n"
+        "    def submit(self, fn, *args):\n"
+        "        return (super() if args[-1] == 0 else self.gated).submit(fn, *args)\n"
+        "if __name__ == '__main__':  # the cluster's processes import this file too\n"
+        "    with cluster.executor(workers=2) as ex:\n"
+        "        executor = OnlyFoldZero(ex.client)\n"
+        "        executor.gated = gated_executor(ex.client, Path(sys.argv[2]), Path(sys.argv[3]))\n"
+        "        cv.run_cv('rf', load_competition(sys.argv[1]), n_folds=4, params={'n_estimators': 30},\n"
+        "                  runs_dir='runs', progress=False, executor=executor)\n")
+    (tmp_path / "started").mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                                       os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, str(script), str(fashion_small), str(tmp_path / "gate"),
+                             str(tmp_path / "started")], cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: list(tmp_path.glob("runs/*/folds/fold-0.json")) or proc.poll() is not None)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the client and its cluster's processes alike: nothing orphaned
+        proc.wait(timeout=30)
+    assert list(tmp_path.glob("runs/*/folds/fold-0.json")), proc.stderr.read()
     (run,) = runs.list_runs(tmp_path / "runs")
-    assert not run.finished and 1 <= len(run.done_folds) < 4
+    assert not run.finished and run.done_folds == [0]
     assert not list(tmp_path.glob("runs/*/folds/.*.tmp")), "no half-written fold file"
     resumed = subprocess.run([sys.executable, "-m", "competition.cv", "--resume", str(run.path)], cwd=tmp_path,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    whole = cv.run_cv("rf", fashion, n_folds=4, params={"n_estimators": 300}, runs_dir=tmp_path / "whole",
+    whole = cv.run_cv("rf", fashion, n_folds=4, params={"n_estimators": 30}, runs_dir=tmp_path / "whole",
                       progress=False)
     assert np.array_equal(runs.load_run(run.path).oof(), whole.oof(), equal_nan=True)
 

@@ -225,16 +225,83 @@ def test_a_corrupt_run_is_skipped_with_a_warning_not_fatal_to_the_others(fashion
         runs.load_run(bad.path)
 
 
-@pytest.mark.parametrize("key,value", [("folds", None), ("folds", [{"fold": 0}]), ("accuracy_std", "0.01"),
-                                       ("log_loss_mean", None)])
-def test_scores_without_what_readers_take_are_a_damaged_run(fashion, tmp_path, key, value):
-    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
-    scores = json.loads((run.path / runs.SCORES).read_text())
-    (run.path / runs.SCORES).write_text(json.dumps({**scores, key: value}))
-    with pytest.raises(runs.RunError, match=f"{run.path}/scores.json: not a run's scores"):
-        runs.load_run(run.path)
-    with pytest.warns(InputWarning, match="skipped a damaged run"):
-        assert runs.list_runs(tmp_path) == []
+@pytest.fixture(scope="module")
+def plain_run(fashion, tmp_path_factory):
+    return cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path_factory.mktemp("plain"),
+                     progress=False)
+
+
+GONE = object()  # the key is left out
+DAMAGES = [  # (file, key path, value, what load_run says)
+    ("config", "params", [1, 2], "params must be an object of parameters, got [1, 2]"),
+    ("config", "overrides", "none", 'overrides must be an object of parameters, got "none"'),
+    ("config", "model", ["dt"], 'model must be a non-empty text, got ["dt"]'),
+    ("config", "model", GONE, "model is missing"),
+    ("config", "folds", 1, "folds must be an integer of at least 2, got 1"),
+    ("config", "folds", 3.0, "folds must be an integer of at least 2, got 3.0"),
+    ("config", "seed", -1, "seed must be an integer of at least 0, got -1"),
+    ("config", "seeds", 0, "seeds must be an integer of at least 1, got 0"),
+    ("config", "refit", "yes", 'refit must be true or false, got "yes"'),
+    ("config", "limit", 0, "limit must be an integer of at least 1, or null, got 0"),
+    ("config", "data", [], "data must be an object, got []"),
+    ("config", "data.fingerprint", 123, "data.fingerprint must be a non-empty text, got 123"),
+    ("config", "data.train_rows", "300", 'data.train_rows must be an integer of at least 1, got "300"'),
+    ("config", "data.test_rows", GONE, "data.test_rows is missing"),
+    ("config", "data.classes", [0], "data.classes must be a list of at least 2 classes, got [0]"),
+    ("scores", "predict_seconds", "slow", 'predict_seconds must be a number of at least 0, got "slow"'),
+    ("scores", "fit_seconds", GONE, "fit_seconds is missing"),
+    ("scores", "fit_seconds", -1, "fit_seconds must be a number of at least 0, got -1"),
+    ("scores", "accuracy_mean", 7.5, "accuracy_mean must be a number from 0 to 1, got 7.5"),
+    ("scores", "accuracy_mean", True, "accuracy_mean must be a number from 0 to 1, got true"),
+    ("scores", "accuracy_mean", float("nan"), "accuracy_mean must be a number from 0 to 1, got NaN"),
+    ("scores", "accuracy_std", "0.01", 'accuracy_std must be a number from 0 to 1, got "0.01"'),
+    ("scores", "oof_accuracy", -0.1, "oof_accuracy must be a number from 0 to 1, got -0.1"),
+    ("scores", "log_loss_mean", None, "log_loss_mean must be a number of at least 0, got null"),
+    ("scores", "oof_log_loss", float("inf"), "oof_log_loss must be a number of at least 0, got Infinity"),
+    ("scores", "oof_rows", 1.5, "oof_rows must be an integer of at least 0, got 1.5"),
+    ("scores", "folds", None, "folds must be a list of objects, got null"),
+    ("scores", "folds", [1], "folds must be a list of objects, got [1]"),
+    ("scores", "folds", 5, "folds must be a list of objects, got 5"),
+    ("scores", "folds.1.accuracy", "high", 'folds[1].accuracy must be a number from 0 to 1, got "high"'),
+    ("scores", "folds.0.log_loss", GONE, "folds[0].log_loss is missing"),
+    ("scores", "folds.2.fold", -2, "folds[2].fold must be an integer of at least 0, got -2"),
+]
+
+
+def damage(run_dir, file: str, key: str, value) -> None:
+    """Set (or, with ``GONE``, remove) ``key`` (``a.b``, ``folds.1.accuracy``) in the run's config or scores."""
+    path = run_dir / f"{file}.json"
+    record = json.loads(path.read_text())
+    *outer, last = key.split(".")
+    held = record
+    for part in outer:
+        held = held[int(part)] if isinstance(held, list) else held[part]
+    last = int(last) if isinstance(held, list) else last
+    if value is GONE:
+        del held[last]
+    else:
+        held[last] = value
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("file,key,value,words", DAMAGES, ids=[f"{f}.{k}={v!r}" for f, k, v, _ in DAMAGES])
+def test_a_value_readers_take_of_the_wrong_type_or_range_is_a_damaged_run(plain_run, tmp_path, capsys,
+                                                                         file, key, value, words):
+    good, bad = tmp_path / "20200101-000000-dt", tmp_path / "20200101-000001-dt"
+    shutil.copytree(plain_run.path, good)
+    shutil.copytree(plain_run.path, bad)
+    damage(bad, file, key, value)
+    what = "config" if file == "config" else "scores"
+    with pytest.raises(runs.RunError) as refused:
+        runs.load_run(bad)
+    assert str(refused.value) == f"{bad}/{file}.json: not a run's {what} ({words})"
+    with pytest.warns(InputWarning, match="skipped a damaged run"):  # as tune and ensembles find runs
+        assert runs.find_matching(tmp_path, plain_run.config).path == good
+    for listing in ([], ["--compare"]):
+        assert runs.main(["--runs-dir", str(tmp_path), *listing]) == 0
+        out, err = capsys.readouterr()
+        assert good.name in out and bad.name not in out
+        assert err == f"warning: skipped a damaged run: {refused.value}\n"
 
 
 def test_a_damaged_array_is_named_not_a_traceback(fashion, tmp_path):

@@ -132,6 +132,15 @@ def test_the_daily_limit_counts_the_utc_day(fashion_small, key, tmp_path):
     assert grader.grade(paths[1].read_bytes(), store, now=late + timedelta(seconds=31))["status"] == "ok"
 
 
+def test_a_file_graded_at_midnight_counts_for_the_day_that_starts(fashion_small, key, tmp_path):
+    grader, store = local_grader(fashion_small, tmp_path, daily_limit=1)
+    paths = [make_submission(tmp_path, key, f"s{n}", correct=0.6 + n / 10, seed=n) for n in range(2)]
+    midnight = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    assert grader.grade(paths[0].read_bytes(), store, now=midnight)["status"] == "ok"
+    refused = grader.grade(paths[1].read_bytes(), store, now=midnight + timedelta(hours=23, minutes=59, seconds=59))
+    assert refused["status"] == "over-limit" and refused["resets_at"] == "2026-03-03T00:00:00Z"
+
+
 def test_cli_exit_code_and_message_for_a_malformed_file(fashion_small, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,class\n")

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from competition import cv, ledger, runs
-from competition.data import load_competition
+from competition.data import load_competition, read_csv
 from competition.ensemble import EnsembleError, ensemble, oof_log_loss
 from competition.submit import recipe_of, submit
-from competition.validate import SubmissionError
+from competition.validate import SubmissionError, read_sample, validate_submission
 from tests.conftest import make_competition
 
 
@@ -64,6 +64,21 @@ def test_shuffled_zero_padded_ids_crlf_and_bom_survive(tmp_path):
     lines = data.decode("utf-8-sig").split("\r\n")[1:-1]
     assert [line.split(",")[0] for line in lines] == test_ids
     assert {line.split(",")[1] for line in lines} <= {"shirt", "bag"}
+
+
+def test_a_sample_with_blank_lines_reads_alike_in_the_loader_the_validator_and_submit(tmp_path):
+    labels = {f"{i:05d}": ["shirt", "bag"][i % 2] for i in range(12)}
+    test_ids = ["03724", "00001", "00410"]
+    root, _ = make_competition(tmp_path / "c", labels, test_ids, shape=(6, 6, 1), sample_label="bag")
+    (root / "test_sample.csv").write_text("\n id , class \n" + "".join(f"{i},bag\n\n" for i in test_ids))
+    comp = load_competition(root, min_class_rows=3)
+    sample = read_sample(root / "test_sample.csv")
+    assert comp.test_ids.tolist() == list(sample.ids) == test_ids and sample.header_line == " id , class "
+    assert read_csv(root / "test_sample.csv") == {"id": test_ids, "class": ["bag"] * 3}
+    run = cv.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path / "runs", progress=False)
+    data = submit(run, comp, out_dir=tmp_path / "subs").read_bytes()
+    assert data.decode().splitlines()[0] == " id , class " and len(data.decode().splitlines()) == 4
+    assert list(validate_submission(data, sample, comp.classes.tolist())) == test_ids
 
 
 def test_never_overwrites(fashion, member_runs, tmp_path):

@@ -10,8 +10,10 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,57 @@ def test_a_tracking_server_that_is_down_loses_nothing(store, client, tracked, fa
     assert logged.data.metrics["accuracy_mean"] == run.scores["accuracy_mean"]
     assert {f.path for f in client.list_artifacts(logged.info.run_id, "submission")} == {
         "submission/kept.csv", "submission/kept.json"}
+
+
+def test_a_tracking_uri_naming_a_file_that_is_no_database_is_one_line_before_any_work(fashion_small, tmp_path,
+                                                                                      monkeypatch, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes, not a database\n")
+    for named in (notes, tmp_path):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{named}")
+        status = cv.main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
+                          str(tmp_path / "runs"), "--track", "mlflow"])
+        err = capsys.readouterr().err
+        problem = (f"{named} is not a file" if named.is_dir()
+                   else f"{named} is not an SQLite database; it is left untouched")
+        assert status == 1 and err.startswith(f"error: MLflow tracking at sqlite:///{named}: {problem}; set "
+                                              "MLFLOW_TRACKING_URI to a store you can write") and err.count("\n") == 1
+    assert notes.read_text() == "my notes, not a database\n" and not (tmp_path / "runs").exists()
+    (tmp_path / "new.db").touch()  # empty: what SQLite makes a new database of
+    track.check_store(f"sqlite:///{tmp_path / 'new.db'}")
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as connection, connection:
+        connection.execute("CREATE TABLE notes (text)")
+    before = other.read_bytes()
+    with pytest.raises(track.TrackingError, match=r"other.db is another program's SQLite database \(tables notes, "
+                                                  r"none of MLflow's\); it is left untouched"):
+        track.check_store(f"sqlite:///{other}")
+    assert other.read_bytes() == before
+
+
+def test_a_torn_database_is_one_line_naming_what_is_saved(tracked, tmp_path, monkeypatch, capsys):
+    torn = tmp_path / "torn.db"
+    torn.write_bytes(track.SQLITE_HEADER + bytes(range(256)) * 8)  # a database's first bytes, then nothing usable
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{torn}")
+    assert track.main([str(tracked[1].path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: MLflow tracking at sqlite:///{torn} failed (DatabaseError: ") and err.count("\n") == 1
+    assert f"nothing is lost, {tracked[1].path} saved" in err
+
+
+def test_mlflow_retries_are_bounded_unless_the_user_sets_them(monkeypatch):
+    from mlflow.environment_variables import (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+                                              MLFLOW_HTTP_REQUEST_TIMEOUT)
+
+    for name in track.RETRIES:
+        monkeypatch.setenv(name, "1")  # undone after the test, whatever require() sets
+        monkeypatch.delenv(name)
+    track.require()
+    assert (MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(), MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get(),
+            MLFLOW_HTTP_REQUEST_TIMEOUT.get()) == (2, 1, 30), "not MLflow's four minutes"
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
+    track.require()
+    assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 7, "the user's own setting wins"
 
 
 def test_missing_mlflow_is_one_line_before_any_work(fashion_small, tmp_path, monkeypatch, capsys):

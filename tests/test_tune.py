@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -260,6 +261,28 @@ def test_a_locked_study_is_refused_in_one_line(made_study, capsys, monkeypatch):
         assert "study.db: it is locked by another process" in one_error_line(capsys, argv)
     finally:
         holder.close()
+
+
+@pytest.mark.parametrize("change,words", [
+    ("UPDATE trial_values SET value = 'abc'", "trial 0 is finished with accuracy 'abc', not a number"),
+    ("UPDATE trial_values SET value = 1e999", "trial 0 is finished with accuracy inf, not a number"),
+    ("UPDATE trial_values SET value = NULL", "holds a damaged value (AssertionError: a value is missing)"),
+    ("UPDATE trial_params SET param_value = 'abc'", "holds a damaged value (ValueError: invalid literal for int()"),
+    ("UPDATE trial_user_attributes SET value_json = '\"x\"' WHERE key = 'log_loss'", "trial 0 holds log loss 'x'"),
+    ("UPDATE trial_user_attributes SET value_json = 'null' WHERE key = 'params'",
+     "trial 0 holds no parameters (params None)"),
+    ("UPDATE trial_intermediate_values SET intermediate_value = 'abc'",
+     "trial 0 holds a reported accuracy that is not a number"),
+    ("UPDATE trials SET state = 'DONE'", "holds a damaged value (LookupError: 'DONE' is not among"),
+])
+def test_a_study_holding_a_value_that_is_no_number_is_refused_and_left_untouched(made_study, capsys, change, words):
+    path, argv = made_study
+    with closing(sqlite3.connect(path)) as study, study:
+        study.execute(change)
+    before = path.read_bytes()
+    err = one_error_line(capsys, argv)
+    assert err.startswith(f"error: {path}: {words}") and err.endswith("move it away to start the study anew\n"), err
+    assert path.read_bytes() == before
 
 
 def test_a_damaged_journal_is_refused(made_study, capsys):
