@@ -330,9 +330,7 @@ def same_answers(grader: Grader, store: ledger.Ledger, entries: list[dict]) -> b
     kept = [(e, store.kept_bytes(e)) for e in old]
     kept = [(e, data) for e, data in kept if data is not None]
     try:
-        return bool(kept) and all(score(validate_submission(data, grader.sample, grader.classes, source="kept file"),
-                                        grader.solution,
-                                        grader.metric)["public"] == e["public"] for e, data in kept)
+        return bool(kept) and all(grader.scores(data)["public"] == e["public"] for e, data in kept)
     except SubmissionError:
         return False
 
