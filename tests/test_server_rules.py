@@ -188,3 +188,32 @@ def test_the_quota_counts_a_team_from_the_first_second_of_its_utc_day(fashion_sm
     assert [a["submissions_left_today"] for a in answers] == [1, 0, 0]
     tomorrow = grader.grade(submission(key, wrong=7, seed=7), store, team="ants", now=midnight + timedelta(days=1))
     assert tomorrow["status"] == "ok" and tomorrow["submissions_left_today"] == 1
+
+
+def test_the_board_from_the_stores_candidates_equals_the_board_from_every_row(tmp_path):
+    """One ranking rule: the store hands ``team_standings`` only each team's best-public row, its picks
+    and its tally, and the board is the one drawn from every row (ties, late and failed rows, picks)."""
+    import random
+
+    store = Store(tmp_path / "grader.sqlite")
+    teams = [store.add_team(name) and name for name in ("ants", "bees", "cats", "dogs")]
+    chance = random.Random(3)
+    with store.transaction():
+        for n in range(300):
+            team, status = chance.choice(teams[:3]), chance.choice(["ok", "ok", "ok", "error"])
+            store.add({"team": team, "time": f"2026-12-{1 + n // 24:02d}T{n % 24:02d}:00:00Z", "file": "f.csv",
+                       "name": "f", "message": "", "metric": "accuracy", "sha256": f"{n:064x}", "status": status,
+                       "public": chance.choice([0.5, 0.6, 0.7]) if status == "ok" else None,
+                       "private": chance.random() if status == "ok" else None, "late": n % 7 == 0}, b"x")
+    every = store.submissions()
+    for row in every:
+        if row["status"] == "ok" and not row["late"] and row["id"] % 5 == 0 and row["team"] != "cats":
+            store.connection().execute("UPDATE submissions SET selected = 1 WHERE id = ?", (row["id"],))
+    every = store.submissions()
+    rows, tally = store.standing_rows()
+    assert len(rows) < len(every) / 4, "only the candidates are read"
+    for ended in (False, True):
+        assert team_standings(rows, ended, tally=tally) == team_standings(every, ended)
+    reopened = Store(tmp_path / "grader.sqlite")
+    reopened.connection().execute("DROP TABLE team_tally")
+    assert Store(tmp_path / "grader.sqlite").standing_rows()[1] == tally, "an older database gets its tally at open"

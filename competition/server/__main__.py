@@ -18,6 +18,7 @@ from pathlib import Path
 from .. import cli, clock
 from ..errors import InputError
 from . import settings as rules
+from .serving import BODY_TIMEOUT, HEADER_TIMEOUT, uvicorn_options
 from .store import Store, StoreError, check_name
 
 DB = Path("grader.sqlite")
@@ -110,6 +111,10 @@ def build_parser() -> cli.ArgumentParser:
     serve.add_argument("--port", type=cli.int_at_least(1, 65535), default=8000, help="port (default 8000)")
     serve.add_argument("--max-bytes", type=cli.int_at_least(1), default=10 * 1024 * 1024, metavar="BYTES",
                        help="largest upload (default 10 MiB)")
+    serve.add_argument("--header-timeout", type=cli.positive_number, default=HEADER_TIMEOUT, metavar="S",
+                       help=f"close a connection whose request headers take longer (default {HEADER_TIMEOUT:g})")
+    serve.add_argument("--body-timeout", type=cli.positive_number, default=BODY_TIMEOUT, metavar="S",
+                       help=f"close a connection whose whole request takes longer (default {BODY_TIMEOUT:g})")
     settings_options(serve, serve=True)
     commands.add_parser("reveal", help="end the competition now: private scores show, uploads close, picks freeze")
     rescore = commands.add_parser("rescore", help="re-score every stored file with a corrected answer key")
@@ -351,7 +356,8 @@ def serve(args) -> int:
     store = app.state.store
     print(f"grading {args.data} at http://{args.host}:{args.port}/ (teams: {len(store.teams())}; "
           f"change settings with: python -m competition.server set --help)\n{settings_text(store)}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                **uvicorn_options(args.header_timeout, args.body_timeout))
     return 0
 
 

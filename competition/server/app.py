@@ -26,14 +26,18 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import clock
+from ..data import Layout
+from ..errors import InputError
 from ..grade import Grader
 from . import settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from .standings import rank_of, team_standings
-from .store import Frozen, Store, StoreError
+from .store import Frozen, Store, StoreError, Unavailable
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_MESSAGE = 500  # characters of a submission's message
+BUSY_SECONDS = 5  # an upload waits this long for the database's write lock, then answers 503
+RETRY_AFTER = "5"
 PUBLIC_FIELDS = ("id", "time", "member", "name", "message", "status", "error", "public", "public_rows", "selected",
                  "late")
 
@@ -133,14 +137,31 @@ class KeyedGrader:
         return self.grader
 
 
+def fingerprint(grader: Grader) -> dict:
+    """Which competition a database belongs to: the data folder's name and its sample submission's
+    sha256 (not the answer key, which ``rescore`` may correct)."""
+    return {"folder": grader.data.name, "sample_sha256": hashlib.sha256(Layout(grader.data).sample_csv.read_bytes()).hexdigest()}
+
+
+def check_fingerprint(stored: dict, found: dict, db: Path, data: Path) -> None:
+    """A database serves the competition it was made for, never another one's folder."""
+    kept = stored.get("fingerprint")
+    if kept is not None and kept != found:
+        same_name = kept.get("folder") == found["folder"]
+        raise InputError(f"--data {data}: the database {db} belongs to another competition ("
+                         + ("the same folder name, another test set" if same_name else f"folder {kept.get('folder')!r}")
+                         + f"); serve that competition's folder, or give a new --db for this one")
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The application for one competition (the answer key is read and checked here, once)."""
     keyed = KeyedGrader(settings.data, settings.solution)
     grader = keyed.grader
-    store = Store(settings.db)
+    store = Store(settings.db, busy_seconds=BUSY_SECONDS)
     stored = store.settings()
+    check_fingerprint(stored, fingerprint(grader), settings.db, grader.data)
     store.set_settings({**rules.first_start(stored, settings.flags, clock.now()),
-                        "data": str(grader.data.resolve()), "solution_default": str(grader.solution_path.resolve())})
+                        "data": str(grader.data.resolve()), "fingerprint": fingerprint(grader), "solution_default": str(grader.solution_path.resolve())})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     packed = {"lock": threading.Lock(), "zip": None}
     app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None)
@@ -159,10 +180,15 @@ def create_app(settings: Settings) -> FastAPI:
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": f"malformed request ({where})"}, status_code=400)
 
-    @app.exception_handler(sqlite3.OperationalError)
-    async def store_busy(request: Request, exc: sqlite3.OperationalError):
-        return JSONResponse({"error": f"the grader's database cannot be written now ({exc}); nothing was stored, "
-                                      f"try again shortly"}, status_code=503, headers={"Retry-After": "5"})
+    @app.exception_handler(sqlite3.Error)
+    async def store_failed(request: Request, exc: sqlite3.Error):
+        store.reconnect()  # a read-only, full or locked file: the next requests start from fresh connections
+        return JSONResponse({"error": f"the grader's database cannot be used now ({exc}); nothing was stored, "
+                                      f"try again shortly"}, status_code=503, headers={"Retry-After": RETRY_AFTER})
+
+    @app.exception_handler(Unavailable)
+    async def store_unavailable(request: Request, exc: Unavailable):
+        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": RETRY_AFTER})
 
     def member_of(authorization: str | None) -> dict:
         scheme, _, token = (authorization or "").partition(" ")
@@ -178,7 +204,8 @@ def create_app(settings: Settings) -> FastAPI:
         return found["team"]
 
     def standings(stored: dict, ended: bool) -> list[dict]:
-        return team_standings(store.submissions(), ended, disabled=store.disabled())
+        rows, tally = store.standing_rows()
+        return team_standings(rows, ended, disabled=store.disabled(), tally=tally)
 
     @app.get("/healthz")
     def healthz():

@@ -1,0 +1,66 @@
+"""How ``serve`` runs uvicorn so that slow or half-open clients cannot starve the class.
+
+A client that opens a connection and sends half its request headers (slow-loris), or a body that
+trickles in, holds a connection and its descriptor for as long as it likes under uvicorn's
+defaults: uvicorn bounds only the wait between requests on a kept-alive connection. The protocol
+here closes a connection whose request headers have not all arrived ``header_timeout`` seconds
+after it opened (or after its previous answer), and one whose whole request has not arrived
+``body_timeout`` seconds after that; a connection busy with an answer is never cut.
+"""
+
+from __future__ import annotations
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers
+BODY_TIMEOUT = 60.0  # seconds for a whole request, its body included (10 MiB on a slow school network)
+MAX_HEADER_BYTES = 16 * 1024  # a request's headers larger than this are refused (h11's buffer)
+KEEP_ALIVE = 5  # seconds an idle kept-alive connection stays open
+MAX_CONNECTIONS = 1000  # beyond this, new requests get uvicorn's 503 rather than exhausting descriptors
+
+
+def bounded_protocol(header_timeout: float, body_timeout: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with deadlines on receiving a request."""
+
+    class BoundedH11Protocol(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            if getattr(self, "_deadline_task", None) is not None:
+                self._deadline_task.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if getattr(self, "_deadline_task", None) is not None:
+                self._deadline_task.cancel()
+            self._began = self.loop.time()
+            self._deadline_task = self.loop.call_later(header_timeout, self._deadline)
+
+        def _deadline(self) -> None:
+            self._deadline_task = None
+            if self.transport.is_closing():
+                return
+            state = self.conn.their_state
+            if state is h11.IDLE:
+                self.transport.close()  # no request, or part of its headers, for header_timeout
+            elif state is h11.SEND_BODY:
+                left = self._began + body_timeout - self.loop.time()
+                if left <= 0:
+                    self.transport.close()  # the app reading the body sees a disconnect
+                else:
+                    self._deadline_task = self.loop.call_later(left, self._deadline)
+
+    return BoundedH11Protocol
+
+
+def uvicorn_options(header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT) -> dict:
+    """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``."""
+    return {"http": bounded_protocol(header_timeout, body_timeout), "timeout_keep_alive": KEEP_ALIVE,
+            "h11_max_incomplete_event_size": MAX_HEADER_BYTES, "limit_concurrency": MAX_CONNECTIONS}
