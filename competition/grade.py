@@ -82,7 +82,7 @@ def score(predictions: dict[str, str], solution: pd.DataFrame, metric: str = "ac
     for usage in USAGES:
         part = solution[solution["Usage"] == usage]
         result[usage.lower()] = METRICS[metric](part[label_column].tolist(),
-                                                [predictions[i] for i in part[id_column]])
+                                                [predictions[i] for i in part[id_column].tolist()])
     return result
 
 

@@ -51,6 +51,28 @@ def _decode(data: bytes, source: str) -> str:
 
 def _rows(text: str, source: str) -> list[tuple[int, list[str]]]:
     """``(line number, stripped fields)`` of each non-blank row."""
+    if '"' not in text and "\x00" not in text and text.count("\r") == text.count("\r\n"):
+        lines = text.replace("\r\n", "\n").split("\n")
+        if max(map(len, lines)) < csv.field_size_limit():  # else the csv module's own message
+            return _plain_rows(lines)
+    return _csv_rows(text, source)
+
+
+def _plain_rows(lines: list[str]) -> list[tuple[int, list[str]]]:
+    """``_csv_rows`` of a text without quotes, NUL or lone CR, whose lines are shorter than a csv
+    field's limit: its fields are exactly the text between commas, so splitting reads it the same,
+    several times faster (a 10,000-row upload)."""
+    if sum(map(len, lines)) == len("".join("".join(lines).split())):  # no field has spaces to strip
+        return [(number, line.split(",")) for number, line in enumerate(lines, start=1) if line.strip(",")]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        fields = [field.strip() for field in line.split(",")]
+        if any(fields):
+            rows.append((number, fields))
+    return rows
+
+
+def _csv_rows(text: str, source: str) -> list[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     rows = []
     try:

@@ -18,7 +18,8 @@ from pathlib import Path
 from .. import cli, clock
 from ..errors import InputError
 from . import settings as rules
-from .serving import BODY_TIMEOUT, HEADER_TIMEOUT, uvicorn_options
+from . import serving
+from .serving import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name
 
 DB = Path("grader.sqlite")
@@ -111,6 +112,8 @@ def build_parser() -> cli.ArgumentParser:
     serve.add_argument("--port", type=cli.int_at_least(1, 65535), default=8000, help="port (default 8000)")
     serve.add_argument("--max-bytes", type=cli.int_at_least(1), default=10 * 1024 * 1024, metavar="BYTES",
                        help="largest upload (default 10 MiB)")
+    serve.add_argument("--workers", type=cli.int_at_least(1), default=1, metavar="N",
+                       help="worker processes grading at once, on the one database (default 1; about one per core)")
     serve.add_argument("--header-timeout", type=cli.positive_number, default=HEADER_TIMEOUT, metavar="S",
                        help=f"close a connection whose request headers take longer (default {HEADER_TIMEOUT:g})")
     serve.add_argument("--body-timeout", type=cli.positive_number, default=BODY_TIMEOUT, metavar="S",
@@ -346,18 +349,19 @@ def set_settings_from(store: Store, args, argv: list[str]) -> str:
 
 
 def serve(args) -> int:
-    import uvicorn
-
-    from .app import Settings, create_app
+    from .app import Settings, create_app, settings_to_environment
 
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
-    app = create_app(Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes,
-                              flags=flags))
+    settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags)
+    app = create_app(settings)
     store = app.state.store
     print(f"grading {args.data} at http://{args.host}:{args.port}/ (teams: {len(store.teams())}; "
           f"change settings with: python -m competition.server set --help)\n{settings_text(store)}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                **uvicorn_options(args.header_timeout, args.body_timeout))
+    if args.workers > 1:  # each worker process builds its own application from the same settings
+        settings_to_environment(settings)
+    serving.run("competition.server.app:app_from_environment" if args.workers > 1 else app, host=args.host,
+                port=args.port, workers=args.workers, header_timeout=args.header_timeout,
+                body_timeout=args.body_timeout)
     return 0
 
 

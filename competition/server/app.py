@@ -13,6 +13,8 @@ line per upload goes to the server's output (never a token, never a private scor
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import sqlite3
 import sys
 import threading
@@ -32,12 +34,14 @@ from ..grade import Grader
 from . import settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from .standings import rank_of, team_standings
-from .store import Frozen, Store, StoreError, Unavailable
+from .store import FifoSlots, Frozen, Store, StoreError, Unavailable
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_MESSAGE = 500  # characters of a submission's message
 BUSY_SECONDS = 5  # an upload waits this long for the database's write lock, then answers 503
 RETRY_AFTER = "5"
+GRADING_SLOTS = 1  # grading is Python under one interpreter lock: more at once only share it (serve --workers)
+GRADING_WAIT = 120  # seconds an upload waits for its turn before a 503
 PUBLIC_FIELDS = ("id", "time", "member", "name", "message", "status", "error", "public", "public_rows", "selected",
                  "late")
 
@@ -164,6 +168,7 @@ def create_app(settings: Settings) -> FastAPI:
                         "data": str(grader.data.resolve()), "fingerprint": fingerprint(grader), "solution_default": str(grader.solution_path.resolve())})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     packed = {"lock": threading.Lock(), "zip": None}
+    grading = FifoSlots(GRADING_SLOTS)  # uploads grade one at a time per process, in arrival order
     app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(LimitBody, max_bytes=settings.max_bytes)
 
@@ -223,10 +228,16 @@ def create_app(settings: Settings) -> FastAPI:
         if len(message) > MAX_MESSAGE:
             raise HTTPException(400, f"message of {len(message)} characters, over the limit of {MAX_MESSAGE}")
         name = Path((file.filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
-        result = keyed.current(stored).grade(
-            file.file.read(), store, team=team, file=name, name=name, message=message, now=now,
-            extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
-            failed_limit=stored["failed_limit"])
+        if not grading.acquire(GRADING_WAIT):
+            raise Unavailable(f"the grader is busy (an upload waited {GRADING_WAIT} s for its turn); nothing was "
+                              f"stored, try again shortly")
+        try:
+            result = keyed.current(stored).grade(
+                file.file.read(), store, team=team, file=name, name=name, message=message, now=now,
+                extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
+                failed_limit=stored["failed_limit"])
+        finally:
+            grading.release()
         log_upload(result, team, found["member"])
         quota = {"submissions_left_today": result["submissions_left_today"], "resets_at": result["resets_at"]}
         if result["status"] == "over-limit":
@@ -297,3 +308,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.state.store, app.state.grader = store, grader
     return app
+
+
+SETTINGS_ENV = "COMPETITION_GRADER_SETTINGS"  # serve --workers N: where each worker finds its settings
+
+
+def settings_to_environment(settings: Settings) -> None:
+    """For worker processes: the settings ``serve`` checked (and stored, at a first start), as JSON."""
+    os.environ[SETTINGS_ENV] = json.dumps({"data": str(settings.data), "db": str(settings.db),
+                                           "solution": str(settings.solution) if settings.solution else None,
+                                           "max_bytes": settings.max_bytes})
+
+
+def app_from_environment() -> FastAPI:
+    """The application of one worker process of ``serve --workers N`` (uvicorn imports this factory).
+    The first start's settings are in the database already, so a worker passes no flags."""
+    given = json.loads(os.environ[SETTINGS_ENV])
+    return create_app(Settings(data=Path(given["data"]), db=Path(given["db"]), max_bytes=given["max_bytes"],
+                               solution=Path(given["solution"]) if given["solution"] else None))

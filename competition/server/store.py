@@ -61,11 +61,12 @@ BEGIN
 END""")
 # the rows a board is ranked from: each team's best-public counted row and its final picks (an index
 # seek per team, whatever the number of stored submissions); standings.py applies the rule to them
-CANDIDATES = """
-SELECT s.* FROM team_tally t JOIN submissions s ON s.id = (
+RANKED = "id, team, time, status, late, public, private, selected"  # what standings.py reads of a row
+CANDIDATES = f"""
+SELECT {', '.join('s.' + c for c in RANKED.split(', '))} FROM team_tally t JOIN submissions s ON s.id = (
     SELECT id FROM submissions WHERE team = t.team AND status = 'ok' AND late = 0 ORDER BY public DESC, id LIMIT 1)
 UNION
-SELECT * FROM submissions WHERE selected = 1 AND status = 'ok' AND late = 0
+SELECT {RANKED} FROM submissions WHERE selected = 1 AND status = 'ok' AND late = 0
 """
 BUSY_SECONDS = 60  # how long a host's command waits for another writer; the server waits less (create_app)
 COLUMNS = ("id", "team", "time", "file", "name", "message", "metric", "sha256", "status", "error", "public",
@@ -88,20 +89,21 @@ class Unavailable(InputError):
     The server answers 503 with ``Retry-After``."""
 
 
-class FifoLock:
-    """A lock handed to waiting threads in their order of arrival. SQLite's own busy handler retries
-    with growing sleeps, so under load some writers waited many times the median; the server's writers
-    queue here first, and only one at a time asks SQLite for its write lock."""
+class FifoSlots:
+    """``slots`` places handed to waiting threads in their order of arrival (``threading.Semaphore``
+    wakes waiters in no set order, and SQLite's busy handler retries with growing sleeps, so under
+    load some uploads waited many times the median). The server's writers queue here for one place
+    before they ask SQLite for its write lock, and its uploads for a grading place."""
 
-    def __init__(self):
+    def __init__(self, slots: int = 1):
         self._guard = threading.Lock()
         self._queue: deque[threading.Event] = deque()
-        self._held = False
+        self._free = slots
 
-    def acquire(self, timeout: float) -> bool:
+    def acquire(self, timeout: float | None = None) -> bool:
         with self._guard:
-            if not self._held:
-                self._held = True
+            if self._free > 0 and not self._queue:
+                self._free -= 1
                 return True
             turn = threading.Event()
             self._queue.append(turn)
@@ -116,9 +118,9 @@ class FifoLock:
     def release(self) -> None:
         with self._guard:
             if self._queue:
-                self._queue.popleft().set()  # the lock passes on, still held
+                self._queue.popleft().set()  # the place passes on, still taken
             else:
-                self._held = False
+                self._free += 1
 
 
 def token_hash(token: str) -> str:
@@ -149,7 +151,7 @@ class Store:
         self.files = self.path.with_name(self.path.name + ".files")
         self.busy_seconds = busy_seconds
         self._local = threading.local()
-        self._writers = FifoLock()
+        self._writers = FifoSlots(1)
         self._generation = 0  # bumped after a database error: every thread then opens a fresh connection
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"--db {self.path}: is not a file")
