@@ -54,6 +54,11 @@ def submissions(data: Path, count: int) -> list[bytes]:
     return made
 
 
+def cores() -> int:
+    """The cores this process may run on (``taskset`` respected)."""
+    return len(os.sched_getaffinity(0))
+
+
 def floor(data: Path, files: list[bytes], folder: Path) -> tuple[float, float]:
     """Seconds of one local grade (median of the files) and the floor in uploads/s."""
     grader = Grader(data)
@@ -63,7 +68,7 @@ def floor(data: Path, files: list[bytes], folder: Path) -> tuple[float, float]:
         grader.grade(one, ledger.Ledger(folder / f"ledger{n}.jsonl"), file="one.csv")
         times.append(time.perf_counter() - began)
     local = statistics.median(times)
-    return local, (os.cpu_count() or 1) / local
+    return local, cores() / local
 
 
 def fill(db: Path, stored: int, teams: int) -> None:
@@ -132,11 +137,11 @@ def main() -> None:
     files = submissions(args.data, args.uploads + 1 + 12)
     rows = files[0].count(b"\n") - 1
     print(f"{args.uploads} uploads of {len(files[0]):,} bytes ({rows:,} rows) from {args.teams} teams, "
-          f"{args.threads} at a time; {os.cpu_count()} cores")
+          f"{args.threads} at a time; {cores()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         local, most = floor(args.data, files[-5:], tmp)
-        print(f"floor: local grade of one file {local * 1000:.1f} ms -> {most:.1f} uploads/s on {os.cpu_count()} cores")
+        print(f"floor: local grade of one file {local * 1000:.1f} ms -> {most:.1f} uploads/s on {cores()} cores")
 
         store = Store(tmp / "load.sqlite")
         tokens = [store.add_team(f"team{n:02d}") for n in range(args.teams)]

@@ -217,3 +217,33 @@ def test_the_board_from_the_stores_candidates_equals_the_board_from_every_row(tm
     reopened = Store(tmp_path / "grader.sqlite")
     reopened.connection().execute("DROP TABLE team_tally")
     assert Store(tmp_path / "grader.sqlite").standing_rows()[1] == tally, "an older database gets its tally at open"
+
+
+def test_writers_and_uploads_get_their_turn_in_the_order_they_came():
+    """``FifoSlots``: the waiting threads are served first come, first served (a plain lock or
+    SQLite's busy handler serves them in no set order), and a wait that times out leaves the queue."""
+    import threading
+
+    from competition.server.store import FifoSlots
+
+    slots, served, waiters = FifoSlots(1), [], []
+    assert slots.acquire(0)
+    assert not slots.acquire(0.01), "taken: a timed-out wait returns False"
+
+    def wait(n):
+        assert slots.acquire(30)
+        served.append(n)
+        slots.release()
+
+    for n in range(8):
+        waiters.append(threading.Thread(target=wait, args=(n,)))
+        waiters[-1].start()
+        for _ in range(30_000):  # queued before the next one comes
+            if len(slots._queue) == n + 1:
+                break
+            threading.Event().wait(0.001)
+    slots.release()
+    for thread in waiters:
+        thread.join(30)
+    assert served == list(range(8))
+    assert slots.acquire(0), "free again once all are served"
