@@ -201,7 +201,8 @@ def test_the_board_from_the_stores_candidates_equals_the_board_from_every_row(tm
     with store.transaction():
         for n in range(300):
             team, status = chance.choice(teams[:3]), chance.choice(["ok", "ok", "ok", "error"])
-            store.add({"team": team, "time": f"2026-12-{1 + n // 24:02d}T{n % 24:02d}:00:00Z", "file": "f.csv",
+            hour = n * 37 % 300  # rows stored out of time order (several worker processes)
+            store.add({"team": team, "time": f"2026-12-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z", "file": "f.csv",
                        "name": "f", "message": "", "metric": "accuracy", "sha256": f"{n:064x}", "status": status,
                        "public": chance.choice([0.5, 0.6, 0.7]) if status == "ok" else None,
                        "private": chance.random() if status == "ok" else None, "late": n % 7 == 0}, b"x")

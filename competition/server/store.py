@@ -102,7 +102,7 @@ class FifoSlots:
 
     def acquire(self, timeout: float | None = None) -> bool:
         with self._guard:
-            if self._free > 0 and not self._queue:
+            if self._free > 0:  # never while threads wait: a release hands the place to the first
                 self._free -= 1
                 return True
             turn = threading.Event()
