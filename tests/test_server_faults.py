@@ -78,17 +78,19 @@ def test_a_held_write_lock_gives_503_with_retry_after_then_recovers(served, key)
 
 def test_a_full_disk_gives_503_and_recovers(served, key):
     server, token = served
+    bees = server.team("bees")
     assert server.upload(token, submission(key, 1)).status_code == 201
     before = resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (1024, before[1]))  # no file may grow past 1 KiB
+    resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (100, before[1]))  # no file may grow past 100 bytes
     try:
-        refused(server.upload(token, submission(key, 2)), "nothing was stored")
-        assert server.upload(token, submission(key, 2)).status_code == 503, "still full: still refused"
+        refused(server.upload(token, submission(key, 2)), "the upload cannot be kept (File too large)")
+        refused(server.upload(bees, submission(key, 1)), "the grader's database cannot be used now")  # file kept
     finally:
         resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, before)
-    again = server.upload(token, submission(key, 2))
-    assert again.status_code == 201, f"space again: accepted without a restart ({again.text})"
-    assert len(Store(server.db).submissions()) == 2
+    for who, wrong in ((token, 2), (bees, 1)):
+        again = server.upload(who, submission(key, wrong))
+        assert again.status_code == 201, f"space again: accepted without a restart ({again.text})"
+    assert len(Store(server.db).submissions()) == 3
 
 
 def immutable(paths, on: bool) -> bool:

@@ -186,8 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": f"malformed request ({where})"}, status_code=400)
 
     @app.exception_handler(sqlite3.Error)
-    async def store_failed(request: Request, exc: sqlite3.Error):
-        store.reconnect()  # a read-only, full or locked file: the next requests start from fresh connections
+    async def store_failed(request: Request, exc: sqlite3.Error):  # locked, read-only, full: it passes
         return JSONResponse({"error": f"the grader's database cannot be used now ({exc}); nothing was stored, "
                                       f"try again shortly"}, status_code=503, headers={"Retry-After": RETRY_AFTER})
 

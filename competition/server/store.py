@@ -152,7 +152,6 @@ class Store:
         self.busy_seconds = busy_seconds
         self._local = threading.local()
         self._writers = FifoSlots(1)
-        self._generation = 0  # bumped after a database error: every thread then opens a fresh connection
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"--db {self.path}: is not a file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,18 +200,15 @@ class Store:
                               f"nothing was stored. Put the original back, or restart the server to serve the "
                               f"new one") from None
 
-    def reconnect(self) -> None:
-        """After a database error (a read-only or full disk, a lock held too long): every thread opens a
-        new connection at its next request, so the server recovers when the cause goes, without a restart."""
-        self._generation += 1
+    def _drop_connection(self) -> None:
+        """Close this thread's connection; its next use opens a fresh one."""
+        self._local.db.close()
+        self._local.db = None
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (SQLite connections are not shared between threads)."""
         self.check_file()
         db = getattr(self._local, "db", None)
-        if db is not None and self._local.generation != self._generation:
-            db.close()
-            db = None
         if db is None:
             try:
                 db = sqlite3.connect(self.path, timeout=self.busy_seconds, isolation_level=None,
@@ -224,7 +220,7 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"--db {self.path}: not a grader database ({exc})") from None
             db.row_factory = sqlite3.Row
-            self._local.db, self._local.generation = db, self._generation
+            self._local.db = db
         return db
 
     @contextmanager
@@ -242,8 +238,7 @@ class Store:
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
                     raise
-                db.close()  # opened while the file could not be written, it stays read-only: open it again
-                self._local.db = None
+                self._drop_connection()  # opened while the file could not be written, it stays read-only
                 db = self.connection()
                 db.execute("BEGIN IMMEDIATE")
             try:
@@ -253,7 +248,7 @@ class Store:
                     try:
                         db.execute("ROLLBACK")
                     except sqlite3.Error:
-                        self.reconnect()
+                        self._drop_connection()
                 raise
             db.execute("COMMIT")
             self.check_file()
