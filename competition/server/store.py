@@ -13,6 +13,12 @@ process that opens the database (the server, each admin command) sees the same c
 a restart never changes them. The competition *ends* when its deadline passes or when it is
 revealed; from then on final picks are frozen (``select`` refuses) and it stays ended unless a
 ``set --reopen`` says otherwise (``settings.py`` holds those rules).
+
+Faults pass without a restart and store nothing by halves: a writer waits ``busy_seconds`` for
+another process's lock, then ``sqlite3.OperationalError`` (the server answers 503); a full disk
+fails the kept file or the database write (503); a connection opened while the file was read-only
+is reopened at the next write; a database file removed or replaced while serving is refused
+(``Unavailable``), never recreated, and checked again after each commit.
 """
 
 from __future__ import annotations
