@@ -14,6 +14,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -153,3 +154,17 @@ def test_serve_refuses_another_competitions_folder(fashion_small, tmp_path):
                           "--port", str(free_port())], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "belongs to another competition (folder 'fashion-small')" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_two_worker_processes_share_one_database_and_its_quota(fashion_small, tmp_path, key):
+    token = Store(tmp_path / "grader.sqlite").add_team("ants")
+    server = Server(fashion_small, tmp_path / "grader.sqlite", "--workers", "2", "--daily-limit", "4")
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            statuses = sorted(pool.map(lambda n: server.upload(token, submission(key, n + 1)).status_code, range(10)))
+        assert statuses == [201] * 4 + [429] * 6, "the daily limit holds across processes"
+        assert [line["submissions"] for line in server.get("/api/leaderboard").json()["teams"]] == [4]
+        workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout
+        assert len(workers.split()) >= 2, "two worker processes"
+    finally:
+        server.stop()

@@ -10,6 +10,8 @@ after it opened (or after its previous answer), and one whose whole request has 
 
 from __future__ import annotations
 
+import socket
+
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -29,6 +31,11 @@ class BoundedH11Protocol(H11Protocol):
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # asyncio sets this only on sockets it knows as TCP; a worker's socket, inherited from the
+            # parent, arrives without the protocol number, and every kept-alive answer waited 40 ms
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._arm()
 
     def on_response_complete(self) -> None:
