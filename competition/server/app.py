@@ -277,8 +277,8 @@ def create_app(settings: Settings) -> FastAPI:
     def leaderboard():
         stored = {**rules.DEFAULTS, **store.settings()}
         ended = rules.ended(stored, clock.now())
-        return {"competition": title(stored), "revealed": ended, "ended": ended, "deadline": stored["deadline"],
-                "teams": standings(stored, ended)}
+        return JSONResponse({"competition": title(stored), "revealed": ended, "ended": ended,  # plain JSON values:
+                             "deadline": stored["deadline"], "teams": standings(stored, ended)})  # no encoder pass
 
     @app.get("/api/data")
     def data(authorization: str | None = Header(None)):
