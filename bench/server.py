@@ -170,7 +170,8 @@ def main() -> None:
         print(f"server: {rate:.1f} uploads/s over {wall:.2f} s = {rate / most:.0%} of the floor; latency p50 "
               f"{p50:.0f} ms, p95 {p95:.0f} ms ({p95 / p50:.1f}x p50), max {latencies.max():.0f} ms")
         print(f"statuses: {dict(zip(*np.unique(statuses, return_counts=True)))}; counted {counted} of "
-              f"{args.uploads} (every one exactly once: {counted == args.uploads and statuses.count(201) == args.uploads})")
+              f"{args.uploads} (every one exactly once: "
+              f"{counted == args.uploads and statuses.count(201) == args.uploads})")
 
         measured = files[args.uploads + 1:args.uploads + 8]
         empty = costs(args.data, tmp / "empty.sqlite", measured, options)
@@ -185,7 +186,8 @@ def main() -> None:
               f"({full[0] / empty[0]:.2f}x); one board view: {empty[1] * 1000:.1f} ms empty, {full[1] * 1000:.1f} ms "
               f"({full[1] / empty[1]:.2f}x)")
         print(f"the same {args.filled_teams} teams with {2 * args.filled_teams} submissions: one upload "
-              f"{few[0] * 1000:.1f} ms ({full[0] / few[0]:.2f}x at {args.stored:,}), one board view {few[1] * 1000:.1f} ms "
+              f"{few[0] * 1000:.1f} ms ({full[0] / few[0]:.2f}x at {args.stored:,}), one board view "
+              f"{few[1] * 1000:.1f} ms "
               f"({full[1] / few[1]:.2f}x): the board's size, not the stored submissions")
         print(f"summary: throughput {rate / most:.0%} of the floor; p50 {p50:.0f} ms; p95 {p95:.0f} ms; "
               f"{ratio:.1f}x at {args.stored // 1000}k stored")

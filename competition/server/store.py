@@ -54,8 +54,9 @@ CREATE TABLE IF NOT EXISTS submissions (
 CREATE INDEX IF NOT EXISTS submissions_by_team ON submissions (team, time);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-# the indexes a board is read with; each team's counted submissions and its last one, kept by the database itself as rows arrive (every
-# process that writes, the server's workers and the host's commands alike), so a board never counts them
+# the indexes a board is read with; each team's counted submissions and its last one, kept by the
+# database itself as rows arrive (every process that writes, the server's workers and the host's
+# commands alike), so a board never counts them
 TALLY = ("CREATE INDEX IF NOT EXISTS submissions_best ON submissions (team, status, late, public DESC, id)",
          "CREATE INDEX IF NOT EXISTS submissions_picked ON submissions (team) WHERE selected = 1",
          "CREATE TABLE IF NOT EXISTS team_tally (team TEXT PRIMARY KEY, counted INTEGER NOT NULL, last TEXT NOT NULL)",
