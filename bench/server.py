@@ -1,29 +1,43 @@
-"""Benchmark: the grader server under 200 concurrent uploads of a full-size submission.
+"""Benchmark: the grader server against the grading floor, under load and with a full store.
 
     python bench/server.py [--data data/fashion-mnist] [--uploads 200] [--teams 20] [--threads 50]
+                           [--stored 100000] [--filled-teams 50] [--workers N]
 
-Baseline, in the same run: the local grader (``grade.Grader`` into a ledger) grading one
-10,000-row submission. Then a real server (``python -m competition.server serve`` on a free port,
-a fresh database) takes ``--uploads`` distinct submissions from ``--teams`` teams at once: uploads
-per second, p50/p95/max latency, and whether every one was counted exactly once.
+Three measures in one run, each against a figure taken in the same run:
+
+1. the floor: what the cores could do if they did nothing but grade, ``cores / seconds of one
+   local grade`` (``grade.Grader`` into a ledger, the median of a few 10,000-row files);
+2. a real server (``python -m competition.server serve`` on a free port, a fresh database) taking
+   ``--uploads`` distinct submissions from ``--teams`` teams, ``--threads`` at once: uploads per
+   second as a share of the floor, p50/p95/max latency, every upload counted exactly once;
+3. the cost of one upload and of one board view (``/api/leaderboard``) with ``--stored`` submissions
+   already in the database (inserted by SQL: realistic rows over ``--filled-teams`` teams of two, a
+   large class) against an empty one.
+
+The last line sums it up: ``summary: throughput 84% of the floor; p50 410 ms; p95 980 ms; 1.2x at 100k stored``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
+import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition import ledger  # noqa: E402
+from competition import clock, ledger  # noqa: E402
 from competition.grade import Grader  # noqa: E402
-from competition.server.store import Store  # noqa: E402
+from competition.server.store import Store, token_hash  # noqa: E402
 from tests.test_server import Server  # noqa: E402
 
 
@@ -40,53 +54,160 @@ def submissions(data: Path, count: int) -> list[bytes]:
     return made
 
 
+MULTIPART = "multipart/form-data; boundary=bench-boundary"
+
+
+def multipart(data: bytes) -> bytes:
+    """An upload's request body, as ``competition.upload`` sends it."""
+    return (b'--bench-boundary\r\nContent-Disposition: form-data; name="file"; filename="sub.csv"\r\n'
+            b"Content-Type: text/csv\r\n\r\n" + data + b"\r\n--bench-boundary--\r\n")
+
+
+def cores() -> int:
+    """The cores this process may run on (``taskset`` respected)."""
+    return len(os.sched_getaffinity(0))
+
+
+def floor(data: Path, files: list[bytes], folder: Path) -> tuple[float, float]:
+    """Seconds of one local grade (median of the files) and the floor in uploads/s."""
+    grader = Grader(data)
+    times = []
+    for n, one in enumerate(files):
+        began = time.perf_counter()
+        grader.grade(one, ledger.Ledger(folder / f"ledger{n}.jsonl"), file="one.csv")
+        times.append(time.perf_counter() - began)
+    local = statistics.median(times)
+    return local, cores() / local
+
+
+def fill(db: Path, stored: int, teams: int) -> None:
+    """``stored`` realistic rows over ``teams`` teams of two (10% failed, two picks each, a week of times),
+    by SQL: what a long class leaves behind."""
+    Store(db)  # the schema
+    rng = np.random.default_rng(1)
+    now = clock.now()
+    with sqlite3.connect(db) as con:
+        con.executemany("INSERT INTO teams (name, created) VALUES (?, ?)",
+                        [(f"filled{t:04d}", clock.iso(clock.now())) for t in range(teams)])
+        con.executemany("INSERT INTO members VALUES (?, ?, ?, ?)",
+                        [(f"filled{t:04d}", f"filled{t:04d}-{m}", token_hash(f"fill-{t}-{m}"), clock.iso(clock.now()))
+                         for t in range(teams) for m in range(2)])
+        rows = []
+        for n in range(stored):
+            team = f"filled{rng.integers(teams):04d}"
+            ok = rng.random() > 0.1
+            public = float(rng.uniform(0.6, 0.95)) if ok else None
+            moment = clock.iso(now - timedelta(days=7) * (1 - n / stored))
+            rows.append((team, moment, "sub.csv", "sub.csv", "", "accuracy", f"{n:064x}",
+                         "ok" if ok else "error", None if ok else "sub.csv, line 2: bad", public,
+                         public and public - 0.01, 300, 700, 0, f"{team}-0", 0,
+                         f"{n:064x}"))
+        con.executemany("INSERT INTO submissions (team, time, file, name, message, metric, sha256, status, error, "
+                        "public, private, public_rows, private_rows, selected, member, late, digest) VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        for pick in ("MIN", "MAX"):  # two final picks a team
+            con.execute(f"UPDATE submissions SET selected = 1 WHERE id IN (SELECT {pick}(id) FROM submissions "
+                        f"WHERE status = 'ok' GROUP BY team)")
+
+
+def costs(data: Path, db: Path, files: list[bytes], options: list[str], views: int = 20) -> tuple[float, float]:
+    """Median seconds of one upload and of one board view, one request at a time."""
+    token = Store(db).add_team("measured")
+    server = Server(data, db, "--daily-limit", str(len(files) + 1), *options)
+    try:
+        server.upload(token, files[0])  # warm up
+        uploads = []
+        for one in files[1:]:
+            began = time.perf_counter()
+            assert server.upload(token, one).status_code == 201
+            uploads.append(time.perf_counter() - began)
+        boards = []
+        with httpx.Client(timeout=60) as client:
+            for _ in range(views):
+                began = time.perf_counter()
+                assert client.get(server.url + "/api/leaderboard").status_code == 200
+                boards.append(time.perf_counter() - began)
+    finally:
+        server.stop()
+    return statistics.median(uploads), statistics.median(boards)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/fashion-mnist"))
     parser.add_argument("--uploads", type=int, default=200)
     parser.add_argument("--teams", type=int, default=20)
     parser.add_argument("--threads", type=int, default=50)
+    parser.add_argument("--stored", type=int, default=100_000)
+    parser.add_argument("--filled-teams", type=int, default=50, help="teams of the --stored submissions")
+    parser.add_argument("--workers", type=int, default=0, help="serve --workers N (0: serve's default)")
     args = parser.parse_args()
-    files = submissions(args.data, args.uploads + 1)
+    options = ["--workers", str(args.workers)] if args.workers else []
+    files = submissions(args.data, args.uploads + 1 + 12)
     rows = files[0].count(b"\n") - 1
-    print(f"{args.uploads} uploads of {len(files[0]):,} bytes ({rows:,} rows) from "
-          f"{args.teams} teams, {args.threads} at a time")
+    print(f"{args.uploads} uploads of {len(files[0]):,} bytes ({rows:,} rows) from {args.teams} teams, "
+          f"{args.threads} at a time; {cores()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        grader = Grader(args.data)
-        start = time.perf_counter()
-        grader.grade(files[-1], ledger.Ledger(Path(tmp) / "ledger.jsonl"), file="one.csv")
-        local = time.perf_counter() - start
-        print(f"baseline: local grade of one file             {local * 1000:8.1f} ms")
+        tmp = Path(tmp)
+        local, most = floor(args.data, files[-5:], tmp)
+        print(f"floor: local grade of one file {local * 1000:.1f} ms -> {most:.1f} uploads/s on {cores()} cores")
 
-        store = Store(Path(tmp) / "grader.sqlite")
+        store = Store(tmp / "load.sqlite")
         tokens = [store.add_team(f"team{n:02d}") for n in range(args.teams)]
         per_team = -(-args.uploads // args.teams) + 1  # + the warm-up upload
-        server = Server(args.data, Path(tmp) / "grader.sqlite", "--daily-limit", str(per_team))
+        server = Server(args.data, tmp / "load.sqlite", "--daily-limit", str(per_team), *options)
         jobs = [(tokens[n % args.teams], files[n]) for n in range(args.uploads)]
 
+        client = httpx.Client(timeout=300, limits=httpx.Limits(max_connections=args.threads))
+        bodies = [(token, multipart(data)) for token, data in jobs]  # encoded before the clock starts
+
         def timed(job):
+            token, body = job
             began = time.perf_counter()
-            response = server.upload(*job)
+            response = client.post(server.url + "/api/submissions", content=body,
+                                   headers={"Authorization": f"Bearer {token}", "Content-Type": MULTIPART})
             return response.status_code, time.perf_counter() - began
 
         try:
-            server.upload(tokens[0], files[-1])  # warm up the server's first request (not timed, not counted)
-            start = time.perf_counter()
+            server.upload(tokens[0], files[args.uploads])  # warm up (not timed, counted once more)
+            start, client_cpu = time.perf_counter(), time.process_time()
             with ThreadPoolExecutor(args.threads) as pool:
-                results = list(pool.map(timed, jobs))
-            wall = time.perf_counter() - start
+                results = list(pool.map(timed, bodies))
+            wall, client_cpu = time.perf_counter() - start, time.process_time() - client_cpu
         finally:
             server.stop()
+            client.close()
         latencies = np.array([seconds for _, seconds in results]) * 1000
         statuses = [status for status, _ in results]
-        counted = sum(1 for row in Store(Path(tmp) / "grader.sqlite").submissions() if row["status"] == "ok") - 1
-        print(f"server: {args.uploads / wall:6.1f} uploads/s over {wall:.2f} s; latency p50 "
-              f"{np.percentile(latencies, 50):.0f} ms, p95 {np.percentile(latencies, 95):.0f} ms, "
-              f"max {latencies.max():.0f} ms")
-        print(f"server per upload at full load: {wall / args.uploads * 1000:.1f} ms "
-              f"= {wall / args.uploads / local:.2f}x the local grade of one file")
+        counted = sum(1 for row in Store(tmp / "load.sqlite").submissions() if row["status"] == "ok") - 1
+        rate = args.uploads / wall
+        p50, p95 = np.percentile(latencies, 50), np.percentile(latencies, 95)
+        print(f"server: {rate:.1f} uploads/s over {wall:.2f} s = {rate / most:.0%} of the floor; latency p50 "
+              f"{p50:.0f} ms, p95 {p95:.0f} ms ({p95 / p50:.1f}x p50), max {latencies.max():.0f} ms")
+        print(f"the clients (this process, on the same cores): {client_cpu / args.uploads * 1000:.1f} ms of CPU "
+              f"per upload")
         print(f"statuses: {dict(zip(*np.unique(statuses, return_counts=True)))}; counted {counted} of "
-              f"{args.uploads} (every one exactly once: {counted == args.uploads and statuses.count(201) == args.uploads})")
+              f"{args.uploads} (every one exactly once: "
+              f"{counted == args.uploads and statuses.count(201) == args.uploads})")
+
+        measured = files[args.uploads + 1:args.uploads + 8]
+        empty = costs(args.data, tmp / "empty.sqlite", measured, options)
+        began = time.perf_counter()
+        fill(tmp / "full.sqlite", args.stored, teams=args.filled_teams)
+        print(f"filled {args.stored:,} submissions in {time.perf_counter() - began:.1f} s")
+        full = costs(args.data, tmp / "full.sqlite", measured, options)
+        fill(tmp / "few.sqlite", 2 * args.filled_teams, teams=args.filled_teams)
+        few = costs(args.data, tmp / "few.sqlite", measured, options)
+        ratio = max(full[0] / empty[0], full[1] / empty[1])
+        print(f"one upload: {empty[0] * 1000:.1f} ms empty, {full[0] * 1000:.1f} ms at {args.stored:,} stored "
+              f"({full[0] / empty[0]:.2f}x); one board view: {empty[1] * 1000:.1f} ms empty, {full[1] * 1000:.1f} ms "
+              f"({full[1] / empty[1]:.2f}x)")
+        print(f"the same {args.filled_teams} teams with {2 * args.filled_teams} submissions: one upload "
+              f"{few[0] * 1000:.1f} ms ({full[0] / few[0]:.2f}x at {args.stored:,}), one board view "
+              f"{few[1] * 1000:.1f} ms "
+              f"({full[1] / few[1]:.2f}x): the board's size, not the stored submissions")
+        print(f"summary: throughput {rate / most:.0%} of the floor; p50 {p50:.0f} ms; p95 {p95:.0f} ms; "
+              f"{ratio:.1f}x at {args.stored // 1000}k stored")
 
 
 if __name__ == "__main__":

@@ -116,11 +116,14 @@ class CsvRow(NamedTuple):
     text: str  # as written, without its line end
 
 
-def csv_rows(data: bytes, source: str, error: type[InputError] = CompetitionDataError) -> list[CsvRow]:
+def csv_rows(data: bytes, source: str, error: type[InputError] = CompetitionDataError,
+             fast: bool = True) -> list[CsvRow]:
     """The non-blank rows of a CSV's bytes: the one reader, and its rules, of every CSV the toolkit
     reads (train.csv, the sample submission, submissions, the answer key), so that a file one part
     accepts reads the same in every other. Tolerated, as Kaggle does: a UTF-8 BOM, CRLF or LF line
-    ends, spaces around values, blank lines anywhere. ``error``: the ``InputError`` to raise."""
+    ends, spaces around values, blank lines anywhere. ``error``: the ``InputError`` to raise.
+    A text without quotes, NUL or a lone CR is split by hand (several times faster on a 10,000-row
+    upload; its fields are exactly the text between commas); ``fast=False`` always uses the csv module."""
     if not data.strip():
         raise error(f"{source}: empty file")
     try:
@@ -128,6 +131,14 @@ def csv_rows(data: bytes, source: str, error: type[InputError] = CompetitionData
     except UnicodeDecodeError as exc:
         raise error(f"{source}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x}); "
                     "save the CSV as UTF-8") from None
+    if fast and '"' not in text and "\x00" not in text and text.count("\r") == text.count("\r\n"):
+        plain = text.replace("\r\n", "\n").split("\n")
+        if max(map(len, plain)) < csv.field_size_limit():  # else the csv module's own message
+            rows = [CsvRow(number, [value.strip() for value in line.split(",")], line)
+                    for number, line in enumerate(plain, start=1) if line.replace(",", "").strip()]
+            if not rows:
+                raise error(f"{source}: empty file")
+            return rows
     lines = io.StringIO(text, newline="").readlines()  # split where the csv module counts lines
     reader = csv.reader(lines)
     rows, start = [], 0

@@ -80,7 +80,7 @@ def score(predictions: dict, solution: pd.DataFrame, classes: list, metric: str 
     result = {}
     for usage in USAGES:
         part = solution[solution["Usage"] == usage]
-        predicted = [predictions[i] for i in part[id_column]]
+        predicted = [predictions[i] for i in part[id_column].tolist()]
         if scorer.needs == metrics.LABELS:
             predicted = metrics.encode(predicted, classes)
         result[usage.lower()] = scorer.score(metrics.encode(part[label_column], classes), np.array(predicted),

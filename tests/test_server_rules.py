@@ -188,3 +188,63 @@ def test_the_quota_counts_a_team_from_the_first_second_of_its_utc_day(fashion_sm
     assert [a["submissions_left_today"] for a in answers] == [1, 0, 0]
     tomorrow = grader.grade(submission(key, wrong=7, seed=7), store, team="ants", now=midnight + timedelta(days=1))
     assert tomorrow["status"] == "ok" and tomorrow["submissions_left_today"] == 1
+
+
+def test_the_board_from_the_stores_candidates_equals_the_board_from_every_row(tmp_path):
+    """One ranking rule: the store hands ``team_standings`` only each team's best-public row, its picks
+    and its tally, and the board is the one drawn from every row (ties, late and failed rows, picks)."""
+    import random
+
+    store = Store(tmp_path / "grader.sqlite")
+    teams = [store.add_team(name) and name for name in ("ants", "bees", "cats", "dogs")]
+    chance = random.Random(3)
+    with store.transaction():
+        for n in range(300):
+            team, status = chance.choice(teams[:3]), chance.choice(["ok", "ok", "ok", "error"])
+            hour = n * 37 % 300  # rows stored out of time order (several worker processes)
+            store.add({"team": team, "time": f"2026-12-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z", "file": "f.csv",
+                       "name": "f", "message": "", "metric": "accuracy", "sha256": f"{n:064x}", "status": status,
+                       "public": chance.choice([0.5, 0.6, 0.7]) if status == "ok" else None,
+                       "private": chance.random() if status == "ok" else None, "late": n % 7 == 0}, b"x")
+    every = store.submissions()
+    for row in every:
+        if row["status"] == "ok" and not row["late"] and row["id"] % 5 == 0 and row["team"] != "cats":
+            store.connection().execute("UPDATE submissions SET selected = 1 WHERE id = ?", (row["id"],))
+    every = store.submissions()
+    rows, tally = store.standing_rows()
+    assert len(rows) < len(every) / 4, "only the candidates are read"
+    for ended in (False, True):
+        assert team_standings(rows, ended, tally=tally) == team_standings(every, ended)
+    reopened = Store(tmp_path / "grader.sqlite")
+    reopened.connection().execute("DROP TABLE team_tally")
+    assert Store(tmp_path / "grader.sqlite").standing_rows()[1] == tally, "an older database gets its tally at open"
+
+
+def test_writers_and_uploads_get_their_turn_in_the_order_they_came():
+    """``FifoSlots``: the waiting threads are served first come, first served (a plain lock or
+    SQLite's busy handler serves them in no set order), and a wait that times out leaves the queue."""
+    import threading
+
+    from competition.server.store import FifoSlots
+
+    slots, served, waiters = FifoSlots(1), [], []
+    assert slots.acquire(0)
+    assert not slots.acquire(0.01), "taken: a timed-out wait returns False"
+
+    def wait(n):
+        assert slots.acquire(30)
+        served.append(n)
+        slots.release()
+
+    for n in range(8):
+        waiters.append(threading.Thread(target=wait, args=(n,)))
+        waiters[-1].start()
+        for _ in range(30_000):  # queued before the next one comes
+            if len(slots._queue) == n + 1:
+                break
+            threading.Event().wait(0.001)
+    slots.release()
+    for thread in waiters:
+        thread.join(30)
+    assert served == list(range(8))
+    assert slots.acquire(0), "free again once all are served"

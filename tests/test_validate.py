@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from competition.validate import SubmissionError, read_sample, validate_submission
@@ -74,3 +76,20 @@ def test_malformed_submission_is_refused_with_its_cause(sample, case):
     with pytest.raises(SubmissionError, match=message):
         validate_submission(data, sample, CLASSES, source="sub.csv", max_bytes=limit)
 
+
+
+@pytest.mark.parametrize("text", [
+    "id,class\n1,2\n2,3\n", "id,class\r\n1,2\r\n2,3", "id,class\n\n1, 2 \n  \n,,\n2,3\n", "id,class\n1,2,\n 2 ,\t3\n",
+    "id,class\n1,\u00a02\n", "id,class\n1\n2,3,4\n", "id,class\r1,2\r", 'id,class\n"1",2\n', "id,class\n1,\x002\n",
+    "id,class\n1," + "9" * 200_000 + "\n", ",\n,,\n", "id\n", ""])
+def test_the_fast_reading_of_plain_files_reads_them_as_the_csv_module_does(text):
+    from competition.data import csv_rows
+
+    data = text.encode("utf-8")
+    try:
+        expected = csv_rows(data, "f.csv", SubmissionError, fast=False)
+    except SubmissionError as exc:
+        with pytest.raises(SubmissionError, match=re.escape(str(exc))):
+            csv_rows(data, "f.csv", SubmissionError)
+    else:
+        assert csv_rows(data, "f.csv", SubmissionError) == expected

@@ -19,6 +19,8 @@ from pathlib import Path
 from .. import cli, clock
 from ..errors import InputError
 from . import settings as rules
+from . import serving
+from .serving import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, token_hash
 
 DB = Path("grader.sqlite")
@@ -115,6 +117,12 @@ def build_parser() -> cli.ArgumentParser:
                        help="the sub-path a reverse proxy serves the grader under (/grader); links follow it")
     serve.add_argument("--ssl-certfile", type=Path, metavar="PEM", help="serve HTTPS with this certificate (uvicorn's)")
     serve.add_argument("--ssl-keyfile", type=Path, metavar="PEM", help="the certificate's private key")
+    serve.add_argument("--workers", type=cli.int_at_least(1), default=1, metavar="N",
+                       help="worker processes grading at once, on the one database (default 1; about one per core)")
+    serve.add_argument("--header-timeout", type=cli.positive_number, default=HEADER_TIMEOUT, metavar="S",
+                       help=f"close a connection whose request headers take longer (default {HEADER_TIMEOUT:g})")
+    serve.add_argument("--body-timeout", type=cli.positive_number, default=BODY_TIMEOUT, metavar="S",
+                       help=f"close a connection whose whole request takes longer (default {BODY_TIMEOUT:g})")
     settings_options(serve, serve=True)
     commands.add_parser("admin-token", help="print a new token for the /admin page (the old one stops working)")
     commands.add_parser("reveal", help="end the competition now: private scores show, uploads close, picks freeze")
@@ -349,9 +357,7 @@ def set_settings_from(store: Store, args, argv: list[str]) -> str:
 
 
 def serve(args) -> int:
-    import uvicorn
-
-    from .app import Settings, create_app
+    from .app import Settings, create_app, settings_to_environment
 
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise InputError("--ssl-certfile and --ssl-keyfile go together")
@@ -359,14 +365,18 @@ def serve(args) -> int:
     if root and not root.startswith("/"):
         raise InputError(f"--root-path {args.root_path!r}: must start with / (as /grader)")
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
-    app = create_app(Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes,
-                              flags=flags))
+    settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags)
+    app = create_app(settings)
     store = app.state.store
     scheme = "https" if args.ssl_certfile else "http"
     print(f"grading {args.data} at {scheme}://{args.host}:{args.port}{root}/ (teams: {len(store.teams())}; "
           f"change settings with: python -m competition.server set --help)\n{settings_text(store)}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", root_path=root,
-                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+    if args.workers > 1:  # each worker process builds its own application from the same settings
+        settings_to_environment(settings)
+    serving.run("competition.server.app:app_from_environment" if args.workers > 1 else app, host=args.host,
+                port=args.port, workers=args.workers, header_timeout=args.header_timeout,
+                body_timeout=args.body_timeout, root_path=root, ssl_certfile=args.ssl_certfile,
+                ssl_keyfile=args.ssl_keyfile)
     return 0
 
 

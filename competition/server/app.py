@@ -13,6 +13,9 @@ line per upload goes to the server's output (never a token, never a private scor
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import secrets
 import sqlite3
 import sys
 import threading
@@ -29,12 +32,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from .. import clock
+from ..data import Layout
+from ..errors import InputError
 from ..grade import Grader
 from . import settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from .standings import rank_of, team_standings
-from .store import Frozen, Store, StoreError, token_hash
-from secrets import compare_digest as secrets_equal
+from .store import FifoSlots, Frozen, Store, StoreError, Unavailable, token_hash
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -44,6 +48,10 @@ SECURITY_HEADERS = [  # every answer: no framing, no sniffing, no referrer, noth
     (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
 WRONG_TOKENS_PER_MINUTE = 20
 MAX_MESSAGE = 500  # characters of a submission's message
+BUSY_SECONDS = 5  # an upload waits this long for the database's write lock, then answers 503
+RETRY_AFTER = "5"
+GRADING_SLOTS = 1  # grading is Python under one interpreter lock: more at once only share it (serve --workers)
+GRADING_WAIT = 120  # seconds an upload waits for its turn before a 503
 PUBLIC_FIELDS = ("id", "time", "member", "name", "message", "status", "error", "public", "public_rows", "selected",
                  "late")
 
@@ -221,17 +229,36 @@ class KeyedGrader:
         return self.grader
 
 
+def fingerprint(grader: Grader) -> dict:
+    """Which competition a database belongs to: the data folder's name and its sample submission's
+    sha256 (not the answer key, which ``rescore`` may correct)."""
+    return {"folder": grader.data.name, "sample_sha256": hashlib.sha256(Layout(grader.data).sample_csv.read_bytes()).hexdigest()}
+
+
+def check_fingerprint(stored: dict, found: dict, db: Path, data: Path) -> None:
+    """A database serves the competition it was made for, never another one's folder."""
+    kept = stored.get("fingerprint")
+    if kept is not None and kept != found:
+        same_name = kept.get("folder") == found["folder"]
+        raise InputError(f"--data {data}: the database {db} belongs to another competition ("
+                         + ("the same folder name, another test set" if same_name else f"folder {kept.get('folder')!r}")
+                         + f"); serve that competition's folder, or give a new --db for this one")
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The application for one competition (the answer key is read and checked here, once)."""
     keyed = KeyedGrader(settings.data, settings.solution)
     grader = keyed.grader
-    store = Store(settings.db)
+    store = Store(settings.db, busy_seconds=BUSY_SECONDS)
     stored = store.settings()
+    check_fingerprint(stored, fingerprint(grader), settings.db, grader.data)
     store.set_settings({**rules.first_start(stored, settings.flags, clock.now()),
-                        "data": str(grader.data.resolve()), "solution_default": str(grader.solution_path.resolve()),
+                        "data": str(grader.data.resolve()), "fingerprint": fingerprint(grader),
+                        "solution_default": str(grader.solution_path.resolve()),
                         "metric": grader.metric, "higher_is_better": grader.higher_is_better})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     packed = {"lock": threading.Lock(), "zip": None}
+    grading = FifoSlots(GRADING_SLOTS)  # uploads grade one at a time per process, in arrival order
     app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(LimitBody, max_bytes=settings.max_bytes)
     app.add_middleware(SecurityHeaders)
@@ -251,10 +278,14 @@ def create_app(settings: Settings) -> FastAPI:
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": f"malformed request ({where})"}, status_code=400)
 
-    @app.exception_handler(sqlite3.OperationalError)
-    async def store_busy(request: Request, exc: sqlite3.OperationalError):
-        return JSONResponse({"error": f"the grader's database cannot be written now ({exc}); nothing was stored, "
-                                      f"try again shortly"}, status_code=503, headers={"Retry-After": "5"})
+    @app.exception_handler(sqlite3.Error)
+    async def store_failed(request: Request, exc: sqlite3.Error):  # locked, read-only, full: it passes
+        return JSONResponse({"error": f"the grader's database cannot be used now ({exc}); nothing was stored, "
+                                      f"try again shortly"}, status_code=503, headers={"Retry-After": RETRY_AFTER})
+
+    @app.exception_handler(Unavailable)
+    async def store_unavailable(request: Request, exc: Unavailable):
+        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": RETRY_AFTER})
 
     def bearer(authorization: str | None) -> str:
         scheme, _, token = (authorization or "").partition(" ")
@@ -277,7 +308,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def check_admin(authorization: str | None, request: Request) -> None:
         token, wanted = bearer(authorization), store.setting("admin_token_sha256")
-        if not (token and wanted and secrets_equal(token_hash(token), wanted)):
+        if not (token and wanted and secrets.compare_digest(token_hash(token), wanted)):
             refuse_token(request, "admin token")
 
     def active(found: dict) -> str:
@@ -286,7 +317,8 @@ def create_app(settings: Settings) -> FastAPI:
         return found["team"]
 
     def standings(stored: dict, ended: bool) -> list[dict]:
-        return team_standings(store.submissions(), ended, disabled=store.disabled(),
+        rows, tally = store.standing_rows(keyed.grader.higher_is_better)
+        return team_standings(rows, ended, disabled=store.disabled(), tally=tally,
                               higher_is_better=keyed.grader.higher_is_better)
 
     @app.get("/healthz")
@@ -306,10 +338,16 @@ def create_app(settings: Settings) -> FastAPI:
         if len(message) > MAX_MESSAGE:
             raise HTTPException(400, f"message of {len(message)} characters, over the limit of {MAX_MESSAGE}")
         name = Path((file.filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
-        result = keyed.current(stored).grade(
-            file.file.read(), store, team=team, file=name, name=name, message=message, now=now,
-            extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
-            failed_limit=stored["failed_limit"])
+        if not grading.acquire(GRADING_WAIT):
+            raise Unavailable(f"the grader is busy (an upload waited {GRADING_WAIT} s for its turn); nothing was "
+                              f"stored, try again shortly")
+        try:
+            result = keyed.current(stored).grade(
+                file.file.read(), store, team=team, file=name, name=name, message=message, now=now,
+                extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
+                failed_limit=stored["failed_limit"])
+        finally:
+            grading.release()
         log_upload(result, team, found["member"])
         quota = {"submissions_left_today": result["submissions_left_today"], "resets_at": result["resets_at"]}
         if result["status"] == "over-limit":
@@ -357,9 +395,10 @@ def create_app(settings: Settings) -> FastAPI:
     def leaderboard():
         stored = {**rules.DEFAULTS, **store.settings()}
         ended = rules.ended(stored, clock.now())
-        return {"competition": title(stored), "revealed": ended, "ended": ended, "deadline": stored["deadline"],
-                "metric": grader.metric, "higher_is_better": grader.higher_is_better, "public_rows": grader.public_rows, "test_rows": len(grader.solution),
-                "teams": standings(stored, ended)}
+        return JSONResponse({"competition": title(stored), "revealed": ended, "ended": ended,  # plain JSON values:
+                             "deadline": stored["deadline"], "metric": grader.metric,  # no encoder pass
+                             "higher_is_better": grader.higher_is_better, "public_rows": grader.public_rows,
+                             "test_rows": len(grader.solution), "teams": standings(stored, ended)})
 
     @app.get("/api/admin")
     def admin(request: Request, authorization: str | None = Header(None)):
@@ -415,3 +454,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.state.store, app.state.grader = store, grader
     return app
+
+
+SETTINGS_ENV = "COMPETITION_GRADER_SETTINGS"  # serve --workers N: where each worker finds its settings
+
+
+def settings_to_environment(settings: Settings) -> None:
+    """For worker processes: the settings ``serve`` checked (and stored, at a first start), as JSON."""
+    os.environ[SETTINGS_ENV] = json.dumps({"data": str(settings.data), "db": str(settings.db),
+                                           "solution": str(settings.solution) if settings.solution else None,
+                                           "max_bytes": settings.max_bytes})
+
+
+def app_from_environment() -> FastAPI:
+    """The application of one worker process of ``serve --workers N`` (uvicorn imports this factory).
+    The first start's settings are in the database already, so a worker passes no flags."""
+    given = json.loads(os.environ[SETTINGS_ENV])
+    return create_app(Settings(data=Path(given["data"]), db=Path(given["db"]), max_bytes=given["max_bytes"],
+                               solution=Path(given["solution"]) if given["solution"] else None))

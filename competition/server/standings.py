@@ -16,10 +16,14 @@ def _better(higher_is_better: bool):
 
 
 def team_standings(rows: list[dict], ended: bool, *, disabled: set[str] = frozenset(),
-                   higher_is_better: bool = True) -> list[dict]:
+                   higher_is_better: bool = True, tally: dict[str, tuple[int, str]] | None = None) -> list[dict]:
     """Ranked lines: ``rank``, ``team``, ``public`` (best public), ``submissions`` (counted),
     ``last``, ``reached``, ``disabled``; at the end also ``private`` (the final score), ``final_public``
-    (the public score of the submission that gave it), ``picks`` and ``public_rank``."""
+    (the public score of the submission that gave it), ``picks`` and ``public_rank``.
+
+    ``rows``: every submission, or only the candidates (each team's best-public row and its picks,
+    ``Store.standing_rows``) with ``tally``: team -> (counted submissions, last time), which the
+    candidates alone cannot tell."""
     order = _better(higher_is_better)
     teams: dict[str, list[dict]] = {}
     for row in rows:
@@ -28,8 +32,9 @@ def team_standings(rows: list[dict], ended: bool, *, disabled: set[str] = frozen
     lines = []
     for team, counted in teams.items():
         best_public = min(counted, key=lambda r: (order(r["public"]), r["id"]))
-        line = {"team": team, "public": best_public["public"], "submissions": len(counted),
-                "last": max(r["time"] for r in counted), "reached": best_public["time"],
+        submitted, last = tally[team] if tally is not None else (len(counted), max(r["time"] for r in counted))
+        line = {"team": team, "public": best_public["public"], "submissions": submitted,
+                "last": last, "reached": best_public["time"],
                 "disabled": team in disabled}
         if ended:
             picks = [r for r in counted if r["selected"]] or [best_public]

@@ -13,6 +13,12 @@ process that opens the database (the server, each admin command) sees the same c
 a restart never changes them. The competition *ends* when its deadline passes or when it is
 revealed; from then on final picks are frozen (``select`` refuses) and it stays ended unless a
 ``set --reopen`` says otherwise (``settings.py`` holds those rules).
+
+Faults pass without a restart and store nothing by halves: a writer waits ``busy_seconds`` for
+another process's lock, then ``sqlite3.OperationalError`` (the server answers 503); a full disk
+fails the kept file or the database write (503); a connection opened while the file was read-only
+is reopened at the next write; a database file removed or replaced while serving is refused
+(``Unavailable``), never recreated, and checked again after each commit.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from collections import deque
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +54,28 @@ CREATE TABLE IF NOT EXISTS submissions (
 CREATE INDEX IF NOT EXISTS submissions_by_team ON submissions (team, time);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# the indexes a board is read with; each team's counted submissions and its last one, kept by the
+# database itself as rows arrive (every process that writes, the server's workers and the host's
+# commands alike), so a board never counts them
+TALLY = ("CREATE INDEX IF NOT EXISTS submissions_best ON submissions (team, status, late, public DESC, id)",
+         "CREATE INDEX IF NOT EXISTS submissions_picked ON submissions (team) WHERE selected = 1",
+         "CREATE TABLE IF NOT EXISTS team_tally (team TEXT PRIMARY KEY, counted INTEGER NOT NULL, last TEXT NOT NULL)",
+         """
+CREATE TRIGGER IF NOT EXISTS tally_counted AFTER INSERT ON submissions WHEN NEW.status = 'ok' AND NEW.late = 0
+BEGIN
+    INSERT INTO team_tally VALUES (NEW.team, 1, NEW.time)
+    ON CONFLICT (team) DO UPDATE SET counted = counted + 1, last = max(last, excluded.last);
+END""")
+# the rows a board is ranked from: each team's best-public counted row and its final picks (an index
+# seek per team, whatever the number of stored submissions); standings.py applies the rule to them
+RANKED = "id, team, time, status, late, public, private, selected"  # what standings.py reads of a row
+CANDIDATES = f"""
+SELECT {', '.join('s.' + c for c in RANKED.split(', '))} FROM team_tally t JOIN submissions s ON s.id = (
+    SELECT id FROM submissions WHERE team = t.team AND status = 'ok' AND late = 0 ORDER BY public {{order}}, id LIMIT 1)
+UNION
+SELECT {RANKED} FROM submissions WHERE selected = 1 AND status = 'ok' AND late = 0
+"""
+BUSY_SECONDS = 60  # how long a host's command waits for another writer; the server waits less (create_app)
 COLUMNS = ("id", "team", "time", "file", "name", "message", "metric", "sha256", "status", "error", "public",
            "private", "public_rows", "private_rows", "selected", "member", "late", "digest")
 ADDED_COLUMNS = {"member": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0", "digest": "TEXT"}  # since the first schema
@@ -60,6 +89,45 @@ class StoreError(InputError):
 
 class Frozen(StoreError):
     """A change the end of the competition forbids (a final pick after the deadline)."""
+
+
+class Unavailable(InputError):
+    """The database cannot be used now (busy, removed or replaced while serving): nothing was stored.
+    The server answers 503 with ``Retry-After``."""
+
+
+class FifoSlots:
+    """``slots`` places handed to waiting threads in their order of arrival (``threading.Semaphore``
+    wakes waiters in no set order, and SQLite's busy handler retries with growing sleeps, so under
+    load some uploads waited many times the median). The server's writers queue here for one place
+    before they ask SQLite for its write lock, and its uploads for a grading place."""
+
+    def __init__(self, slots: int = 1):
+        self._guard = threading.Lock()
+        self._queue: deque[threading.Event] = deque()
+        self._free = slots
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        with self._guard:
+            if self._free > 0:  # never while threads wait: a release hands the place to the first
+                self._free -= 1
+                return True
+            turn = threading.Event()
+            self._queue.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._guard:
+            if turn.is_set():  # handed over just as the wait ended
+                return True
+            self._queue.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._guard:
+            if self._queue:
+                self._queue.popleft().set()  # the place passes on, still taken
+            else:
+                self._free += 1
 
 
 def token_hash(token: str) -> str:
@@ -85,16 +153,21 @@ check_team_name = check_name
 class Store:
     """Settings, teams and submissions of one grader server (one SQLite file)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_seconds: float = BUSY_SECONDS):
         self.path = Path(path)
         self.files = self.path.with_name(self.path.name + ".files")
+        self.busy_seconds = busy_seconds
         self._local = threading.local()
+        self._writers = FifoSlots(1)
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"--db {self.path}: is not a file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():  # private scores and messages: the owner's alone
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self.connection().executescript(SCHEMA)  # idempotent; a first-schema database keeps its old teams table
+        if not self.path.exists():  # private scores and messages: the owner's alone (SQLite gives its -wal
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # and -shm the same mode)
+        found = self.path.stat()
+        self._identity = (found.st_dev, found.st_ino)  # the file this store serves, and no other
+        db = self.connection()
+        db.executescript(SCHEMA)  # idempotent; a first-schema database keeps its old teams table
         with self.transaction():
             self._migrate()
 
@@ -107,6 +180,12 @@ class Store:
         for name, kind in ADDED_COLUMNS.items():
             if name not in have:
                 db.execute(f"ALTER TABLE submissions ADD COLUMN {name} {kind}")
+        tallied = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'team_tally'").fetchone()
+        for statement in TALLY:  # one by one: executescript would commit the transaction
+            db.execute(statement)
+        if not tallied:
+            db.execute("INSERT INTO team_tally SELECT team, COUNT(*), MAX(time) FROM submissions "
+                       "WHERE status = 'ok' AND late = 0 GROUP BY team")
         if "token_sha256" in {row[1] for row in db.execute("PRAGMA table_info(teams)")}:
             db.execute("ALTER TABLE teams RENAME TO teams_v1")
             db.execute(TEAMS)
@@ -114,14 +193,37 @@ class Store:
             db.execute("INSERT INTO members SELECT name, name, token_sha256, created FROM teams_v1")
             db.execute("DROP TABLE teams_v1")
 
+    def check_file(self) -> None:
+        """Refuse to go on when the database file was removed or replaced while serving: SQLite would
+        keep writing into the removed file (an upload answered 201, then lost) or a new thread would
+        silently create an empty database. Nothing is recreated: the host restores the file."""
+        try:
+            found = self.path.stat()
+        except OSError:
+            raise Unavailable(f"{self.path}: the grader's database is gone (removed while serving); nothing was "
+                              f"stored. Put the file back (or restart the server to begin a new one)") from None
+        if (found.st_dev, found.st_ino) != self._identity:
+            raise Unavailable(f"{self.path}: the grader's database was replaced by another file while serving; "
+                              f"nothing was stored. Put the original back, or restart the server to serve the "
+                              f"new one") from None
+
+    def _drop_connection(self) -> None:
+        """Close this thread's connection; its next use opens a fresh one."""
+        self._local.db.close()
+        self._local.db = None
+
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (SQLite connections are not shared between threads)."""
+        self.check_file()
         db = getattr(self._local, "db", None)
         if db is None:
             try:
-                db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=True)
+                db = sqlite3.connect(self.path, timeout=self.busy_seconds, isolation_level=None,
+                                     check_same_thread=True)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")  # a 201 means the row is on disk
+            except sqlite3.OperationalError:
+                raise  # busy, read-only, full: a passing state (503), not a wrong file
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"--db {self.path}: not a grader database ({exc})") from None
             db.row_factory = sqlite3.Row
@@ -130,15 +232,35 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self.connection()
-        db.execute("BEGIN IMMEDIATE")
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; this process's writers queue in arrival order first
+        (``FifoLock``), for at most ``busy_seconds``. The file is checked again after the commit: a
+        write that went into a removed file is an error, never a success."""
+        if not self._writers.acquire(self.busy_seconds):
+            raise Unavailable(f"the grader's database is busy (waited {self.busy_seconds:g} s for other writers); "
+                              f"nothing was stored, try again shortly")
         try:
-            yield db
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db = self.connection()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
+                    raise
+                self._drop_connection()  # opened while the file could not be written, it stays read-only
+                db = self.connection()
+                db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        self._drop_connection()
+                raise
+            db.execute("COMMIT")
+            self.check_file()
+        finally:
+            self._writers.release()
 
     # --- competition.grade.Storage ---
     def find(self, team: str, sha256: str) -> dict | None:
@@ -164,7 +286,11 @@ class Store:
         """Keep the file (by sha256), then insert its row; call inside ``transaction``."""
         kept = self.files / f"{entry['sha256']}.csv"
         if not kept.exists():
-            write_bytes_atomic(kept, data, secret=True)  # a team's predictions: the host's alone
+            try:
+                write_bytes_atomic(kept, data, secret=True)  # a team's predictions: the host's alone
+            except OSError as exc:  # a full disk, a read-only folder: a passing state, nothing stored
+                raise Unavailable(f"{self.files}: the upload cannot be kept ({exc.strerror}); nothing was stored, "
+                                  f"try again shortly") from None
         row = {key: entry.get(key) for key in COLUMNS if key not in ("id", "selected")}
         row["late"] = int(bool(row["late"]))
         cursor = self.connection().execute(
@@ -264,6 +390,16 @@ class Store:
         else:
             rows = self.connection().execute("SELECT * FROM submissions WHERE team = ? ORDER BY id", (team,))
         return [dict(row) for row in rows]
+
+    def standing_rows(self, higher_is_better: bool = True) -> tuple[list[dict], dict[str, tuple[int, str]]]:
+        """What a board is ranked from, without reading every submission: the candidate rows (each
+        team's best-public counted row, best in the metric's direction, and its final picks) and each
+        team's ``(counted, last)``. ``standings.team_standings(*store.standing_rows(), ...)`` equals it
+        over ``submissions()``."""
+        db = self.connection()
+        rows = [dict(row) for row in db.execute(CANDIDATES.format(order="DESC" if higher_is_better else "ASC"))]
+        tally = {team: (counted, last) for team, counted, last in db.execute("SELECT * FROM team_tally")}
+        return rows, tally
 
     def select(self, team: str, submission: int, chosen: bool, max_picks: int, now: datetime | None = None) -> dict:
         """Mark (or unmark) one of ``team``'s counted submissions as a final pick. Refused (``Frozen``)

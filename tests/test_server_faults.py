@@ -1,0 +1,170 @@
+"""Faults a hostile tester tried on the grader server, each produced for real against a real server:
+half-open connections, another process holding the write lock, a full disk, a read-only database,
+the database removed while serving, another competition's folder. Each answers ``{"error"}``
+(503 with ``Retry-After`` while the cause lasts), never 201 for what was not stored, and the server
+recovers by itself when the cause goes."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from competition.server.store import Store
+from tests.test_server import Server, free_port, key, submission  # noqa: F401 (key: a fixture)
+
+
+@pytest.fixture
+def served(fashion_small, tmp_path):
+    """A fresh server with one team; its token."""
+    token = Store(tmp_path / "grader.sqlite").add_team("ants")
+    server = Server(fashion_small, tmp_path / "grader.sqlite", "--daily-limit", "50", "--header-timeout", "1",
+                    "--body-timeout", "2")
+    yield server, token
+    server.stop()
+
+
+def refused(response: httpx.Response, words: str) -> None:
+    assert response.status_code == 503, response.text
+    assert words in response.json()["error"] and int(response.headers["Retry-After"]) > 0
+
+
+def test_half_open_connections_never_block_a_request_and_are_closed(served):
+    server, token = served
+    stalled = []
+    for n in range(50):  # half their headers, then nothing
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"POST /api/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-da")
+        stalled.append(sock)
+    trickle = socket.create_connection(("127.0.0.1", server.port))  # whole headers, a body that never ends
+    trickle.sendall(b"POST /api/submissions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode()
+                    + b"\r\nContent-Type: multipart/form-data; boundary=cut\r\nContent-Length: 100000\r\n\r\n"
+                    b'--cut\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nid,class\n')
+    try:
+        assert httpx.get(server.url + "/api/leaderboard", timeout=5).status_code == 200
+        for sock in stalled + [trickle]:
+            sock.settimeout(20)
+            assert sock.recv(1024) == b"", "the server closes a connection that stalls, answering nothing"
+    finally:
+        for sock in stalled + [trickle]:
+            sock.close()
+    assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_held_write_lock_gives_503_with_retry_after_then_recovers(served, key):
+    server, token = served
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None); db.execute('BEGIN IMMEDIATE');"
+        " print('held', flush=True); sys.stdin.read()"), str(server.db)], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        waited = httpx.post(server.url + "/api/submissions", headers={"Authorization": f"Bearer {token}"},
+                            files={"file": ("a.csv", submission(key, 3))}, timeout=30)  # not the 61 s of before
+        refused(waited, "cannot be used now (database is locked)")
+    finally:
+        holder.communicate("")  # the holder exits: its lock goes
+    assert server.upload(token, submission(key, 3)).status_code == 201
+    assert [row["status"] for row in Store(server.db).submissions()] == ["ok"], "the refused upload left nothing"
+
+
+def test_a_full_disk_gives_503_and_recovers(served, key):
+    server, token = served
+    bees = server.team("bees")
+    assert server.upload(token, submission(key, 1)).status_code == 201
+    before = resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (100, before[1]))  # no file may grow past 100 bytes
+    try:
+        refused(server.upload(token, submission(key, 2)), "the upload cannot be kept (File too large)")
+        refused(server.upload(bees, submission(key, 1)), "the grader's database cannot be used now")  # file kept
+    finally:
+        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, before)
+    for who, wrong in ((token, 2), (bees, 1)):
+        again = server.upload(who, submission(key, wrong))
+        assert again.status_code == 201, f"space again: accepted without a restart ({again.text})"
+    assert len(Store(server.db).submissions()) == 3
+
+
+def immutable(paths, on: bool) -> bool:
+    """``chattr +i``: a file nobody may write, root included (False where the filesystem has no such flag)."""
+    return all(subprocess.run(["chattr", "+i" if on else "-i", str(p)], capture_output=True).returncode == 0
+               for p in paths)
+
+
+def test_a_read_only_database_gives_503_and_recovers_without_restart(served, key):
+    server, token = served
+    assert server.upload(token, submission(key, 1)).status_code == 201
+    files = [server.db, server.db.with_name(server.db.name + "-wal")]
+    if shutil.which("chattr") is None or not immutable(files, True):
+        immutable(files, False)
+        pytest.skip("no immutable files here: a read-only database cannot be made for root")
+    try:
+        refused(server.upload(token, submission(key, 2)), "nothing was stored")
+        assert server.get("/api/leaderboard").status_code in (200, 503)
+    finally:
+        immutable(files, False)
+    again = server.upload(token, submission(key, 2))
+    assert again.status_code == 201, f"writable again: accepted without a restart ({again.text})"
+
+
+def test_a_database_removed_while_serving_is_refused_and_never_recreated(served, key):
+    server, token = served
+    assert server.upload(token, submission(key, 1)).status_code == 201
+    aside = server.db.with_name("moved.sqlite")
+    os.rename(server.db, aside)
+    try:
+        refused(server.upload(token, submission(key, 2)), "the grader's database is gone")
+        refused(server.get("/api/leaderboard"), "the grader's database is gone")
+        assert not server.db.exists(), "no empty database is made in its place"
+    finally:
+        os.rename(aside, server.db)
+    assert server.upload(token, submission(key, 2)).status_code == 201, "put back: served again"
+    replaced = server.db.with_name("copy.sqlite")
+    shutil.copyfile(server.db, replaced)
+    os.replace(replaced, server.db)
+    refused(server.upload(token, submission(key, 3)), "replaced by another file")
+    with sqlite3.connect(server.db) as db:
+        assert db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 2
+
+
+def test_the_database_and_its_wal_are_the_owners_alone(served, key):
+    server, token = served
+    assert server.upload(token, submission(key, 1)).status_code == 201
+    for suffix in ("", "-wal", "-shm"):
+        path = server.db.with_name(server.db.name + suffix)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_serve_refuses_another_competitions_folder(fashion_small, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    Server(fashion_small, db).stop()
+    other = tmp_path / "other-class"
+    shutil.copytree(fashion_small, other, copy_function=os.link, ignore=shutil.ignore_patterns(".cache*"))
+    shutil.copytree(fashion_small.with_name(fashion_small.name + ".grader"), other.with_name("other-class.grader"))
+    run = subprocess.run([sys.executable, "-m", "competition.server", "serve", "--data", str(other), "--db", str(db),
+                          "--port", str(free_port())], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "belongs to another competition (folder 'fashion-small')" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_two_worker_processes_share_one_database_and_its_quota(fashion_small, tmp_path, key):
+    token = Store(tmp_path / "grader.sqlite").add_team("ants")
+    server = Server(fashion_small, tmp_path / "grader.sqlite", "--workers", "2", "--daily-limit", "4")
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            statuses = sorted(pool.map(lambda n: server.upload(token, submission(key, n + 1)).status_code, range(10)))
+        assert statuses == [201] * 4 + [429] * 6, "the daily limit holds across processes"
+        assert [line["submissions"] for line in server.get("/api/leaderboard").json()["teams"]] == [4]
+        workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout
+        assert len(workers.split()) >= 2, "two worker processes"
+    finally:
+        server.stop()
