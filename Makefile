@@ -9,20 +9,31 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CHROMIUM    := /usr/bin/chromedriver
 
-.PHONY: setup system data submit test bench clean
+.PHONY: help setup system data submit test bench clean
 
+# `make` alone: set up, then say how to run the commands
 setup: system $(VENV)/.installed
+	@echo "ready: run the commands with .venv/bin/competition VERB (or '. .venv/bin/activate' first, then"
+	@echo "       'competition VERB' or 'python -m competition.X'); make help lists the targets"
 
-system: $(FASHION_IDX) $(CHROMIUM)
+help:
+	@echo "make          set up: Debian's Fashion-MNIST, a virtualenv (.venv) with every extra"
+	@echo "make submit   the main job: prepare, check, cross-validate MODEL=$(MODEL), submit and grade (~27 min)"
+	@echo "              MODEL=cnn-quick: the same in ~5 min"
+	@echo "make test     the test suite (installs Chromium and its driver for the browser tests)"
+	@echo "make bench    the loading and CV benchmarks"
+	@echo "make clean    remove .venv and the prepared data"
+
+system: $(FASHION_IDX)
 
 $(FASHION_IDX):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
 
-# Debian's headless browser and its driver, for the grader server's browser test
+# Debian's headless browser and its driver, for the grader pages' browser tests only (not a desktop)
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-liberation
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -39,7 +50,7 @@ submit: data
 	$(PY) -m competition.data check $(DATA)
 	$(PY) -m competition.submit --model $(MODEL) --data $(DATA) --grade
 
-test: setup
+test: setup $(CHROMIUM)
 	$(PY) -m pytest
 
 bench: data

@@ -66,3 +66,16 @@ def tiny(tmp_path) -> Path:
     labels = {f"{i:03d}": ["cat", "dog", "bird"][i % 3] for i in range(12)}
     root, _ = make_competition(tmp_path / "tiny", labels, [f"t{i}" for i in range(5)])
     return root
+
+
+@pytest.fixture
+def clear_of_midnight():
+    """For tests of a real server, whose daily quota follows the real UTC clock: never start within
+    two minutes of UTC midnight (a quota count would straddle two days); wait for the new day instead."""
+    from datetime import datetime, timedelta, timezone
+    import time
+
+    now = datetime.now(timezone.utc)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if (midnight - now).total_seconds() < 120:
+        time.sleep((midnight - now).total_seconds() + 1)

@@ -28,6 +28,8 @@ from competition.data import load_competition
 from competition.server.store import Store
 from tests.test_server import Server, public_score, submission
 
+pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
+
 
 @pytest.fixture(scope="module")
 def key(fashion_small) -> pd.DataFrame:
@@ -255,7 +257,8 @@ def test_students_download_the_data_the_teacher_serves(fashion_small, tmp_path):
     theirs, ours = load_competition(tmp_path / "mine", cache=False), load_competition(fashion_small, cache=False)
     assert theirs.fingerprint == ours.fingerprint and theirs.fingerprint[:16] in done.stdout
     names = zipfile.ZipFile(io.BytesIO(raw.content)).namelist()
-    assert {"train.csv", "test_sample.csv"} <= set(names) and len(names) == 2 + 300 + 100 + 1  # + classes.csv
+    assert {"train.csv", "test_sample.csv", "classes.csv", "competition.json"} <= set(names)
+    assert len(names) == 4 + 300 + 100
     assert not any("solution" in n or n.startswith(".") for n in names), "never the key or a cache"
     assert busy.returncode == 1 and "not empty" in busy.stderr and (user / "notes.txt").read_text() == "mine"
     assert raw.headers["content-type"] == "application/zip"

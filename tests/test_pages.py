@@ -19,6 +19,8 @@ from PIL import Image
 from competition.server.store import Store
 from tests.test_server import Server, chromium, submission
 
+pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
+
 SIZES = {"projector": (1920, 1080), "phone": (390, 844)}
 
 
@@ -77,7 +79,8 @@ def test_the_board_a_team_page_and_the_admin_page_in_a_browser(fashion_small, ke
             "Owls", "Larks", "Wrens & <co>"]
         countdown = browser.find_element(By.ID, "countdown").text
         assert countdown[0].isdigit() and ":" in countdown and "T" not in countdown, countdown
-        assert "public: 30 of 100 test rows (30%)" in browser.find_element(By.CSS_SELECTOR, ".facts").text
+        facts = browser.find_element(By.CSS_SELECTOR, ".facts").text
+        assert "public: 30 of 100 test rows (30%)" in facts and "scored by accuracy (higher is better)" in facts
         shoot(browser, "board", tmp_path)
 
         browser.set_window_size(1920, 1080)

@@ -116,8 +116,10 @@ def test_nothing_in_the_competitors_folder_names_a_source_file(mixed):
     ids = np.concatenate([train["id"].to_numpy(), sample["id"].to_numpy()]).astype(int)
     assert sorted(ids) == list(range(len(ids))), "ids are 0..n-1"
     assert list(train["id"].astype(int)) == sorted(train["id"].astype(int)), "rows in id order, not folder order"
-    ours = {"images", "train.csv", "test_sample.csv", ".prepare.json"}
+    ours = {"images", "train.csv", "test_sample.csv", "competition.json", ".prepare.json"}
     assert set(os.listdir(out)) - {".cache", ".cache.lock"} == ours
+    overview = (out / "competition.json").read_text()
+    assert "img" not in overview and "Bag/" not in overview and str(out.parent) not in overview
     # ids are random: the train rows do not come in class order, as the folders did
     assert (train["class"] != train["class"].shift()).sum() > len(CLASSES) + 5
     text = (out / "train.csv").read_text() + (out / "test_sample.csv").read_text()

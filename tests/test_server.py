@@ -22,6 +22,8 @@ from PIL import Image
 
 from competition.server.store import Store
 
+pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -15,6 +15,8 @@ import pytest
 from competition.server.store import Store
 from tests.test_server import Server, free_port, submission
 
+pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
+
 
 @pytest.fixture(scope="module")
 def key(fashion_small):

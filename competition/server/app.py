@@ -437,7 +437,8 @@ def create_app(settings: Settings) -> FastAPI:
         return page("leaderboard", request, page="board", ended=ended, lines=lines, teams_count=len(store.teams()),
                     daily_limit=stored["daily_limit"], final_picks=stored["final_picks"], deadline=stored["deadline"],
                     ended_at=stored.get("revealed") or stored["deadline"], resets_at=clock.iso(clock.day(now)[1]),
-                    public_rows=grader.public_rows, test_rows=len(grader.solution))
+                    public_rows=grader.public_rows, test_rows=len(grader.solution), metric=grader.metric,
+                    higher_is_better=grader.higher_is_better)
 
     @app.get("/me", response_class=HTMLResponse)
     def team_page(request: Request):
