@@ -131,7 +131,6 @@ def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissio
     name = submission_name(check_name(name) if name is not None else f"{run.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}",
                            out_dir, explicit=name is not None)
     csv_path = out_dir / f"{name}.csv"
-    s = run.scores
     sidecar = {
         "name": name, "csv": csv_path.name, "sha256": hashlib.sha256(data).hexdigest(),
         "recipe": recipe_of(run),

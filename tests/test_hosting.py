@@ -8,14 +8,13 @@ import csv
 import io
 import math
 import re
-import sqlite3
 import stat
 import subprocess
 import sys
 import threading
 import time
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx

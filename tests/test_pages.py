@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 import httpx
@@ -17,6 +15,7 @@ import pytest
 from PIL import Image
 
 from competition.server.store import Store
+from tests.test_hosting import host
 from tests.test_server import Server, chromium, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
@@ -52,11 +51,6 @@ def shoot(driver, name: str, folder) -> list:
         if os.environ.get("SCREENSHOTS"):
             shutil.copy(path, os.environ["SCREENSHOTS"])
     return taken
-
-
-def host(db, *args):
-    return subprocess.run([sys.executable, "-m", "competition.server", *args, "--db", str(db)],
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_the_board_a_team_page_and_the_admin_page_in_a_browser(fashion_small, key, tmp_path, browser):

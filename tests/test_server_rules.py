@@ -248,3 +248,65 @@ def test_writers_and_uploads_get_their_turn_in_the_order_they_came():
         thread.join(30)
     assert served == list(range(8))
     assert slots.acquire(0), "free again once all are served"
+
+
+def test_the_data_zip_never_holds_the_answer_key_even_inside_the_folder(fashion_copy, tmp_path):
+    import zipfile
+
+    from competition.server.bundle import pack_competition
+
+    key = fashion_copy / "answers" / "solution.csv"
+    key.parent.mkdir()
+    key.write_text("id,class,Usage\n")
+    (fashion_copy / ".cache-x").write_text("cache")
+    path, sha256 = pack_competition(fashion_copy, tmp_path, exclude=[key])
+    names = zipfile.ZipFile(path).namelist()
+    assert "train.csv" in names and not any("solution" in n or n.startswith(".") for n in names)
+    again, same = pack_competition(fashion_copy, tmp_path / "again", exclude=[key])
+    assert same == sha256 and again.read_bytes() == path.read_bytes(), "the same folder, the same bytes"
+
+
+def test_a_download_that_arrives_damaged_is_refused_and_nothing_is_unpacked(tmp_path):
+    import hashlib
+    import http.server
+    import threading
+
+    from competition.download import DownloadError, download
+    from competition.server.bundle import DATA_SHA256_HEADER
+
+    body = b"PK\x05\x06" + bytes(18)  # an empty zip
+    class Damaged(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header(DATA_SHA256_HEADER, hashlib.sha256(b"other bytes").hexdigest())
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Damaged)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    try:
+        with pytest.raises(DownloadError, match="arrived damaged"):
+            download(f"http://127.0.0.1:{server.server_port}", "token", tmp_path / "data", timeout=10)
+    finally:
+        server.server_close()
+    assert list(tmp_path.iterdir()) == [], "no folder, no temporary file left"
+
+
+def test_members_whose_tokens_cannot_be_written_are_not_left_behind(tmp_path, monkeypatch):
+    from competition.server import __main__ as host
+
+    store = Store(tmp_path / "grader.sqlite")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("team,member\nants,ann\nbees,bob\n")
+
+    def full_disk(path, made):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(host, "write_tokens", full_disk)
+    with pytest.raises(OSError):
+        host.add_teams(store, roster, tmp_path / "tokens.csv")
+    assert store.members() == {} and store.teams() == []

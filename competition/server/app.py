@@ -242,7 +242,7 @@ def check_fingerprint(stored: dict, found: dict, db: Path, data: Path) -> None:
         same_name = kept.get("folder") == found["folder"]
         raise InputError(f"--data {data}: the database {db} belongs to another competition ("
                          + ("the same folder name, another test set" if same_name else f"folder {kept.get('folder')!r}")
-                         + f"); serve that competition's folder, or give a new --db for this one")
+                         + "); serve that competition's folder, or give a new --db for this one")
 
 
 def create_app(settings: Settings) -> FastAPI:
