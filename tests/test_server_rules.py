@@ -310,3 +310,11 @@ def test_members_whose_tokens_cannot_be_written_are_not_left_behind(tmp_path, mo
     with pytest.raises(OSError):
         host.add_teams(store, roster, tmp_path / "tokens.csv")
     assert store.members() == {} and store.teams() == []
+
+
+def test_wrong_tokens_are_counted_in_the_database_for_every_worker(tmp_path):
+    first, second = Store(tmp_path / "grader.sqlite"), Store(tmp_path / "grader.sqlite")  # two worker processes
+    waits = [(first if n % 2 else second).wrong_token("10.0.0.7", 1000.0 + n, 60, 20) for n in range(22)]
+    assert waits[:20] == [0] * 20 and waits[20:] == [41, 40], "the 21st in a minute waits for the oldest to age"
+    assert first.wrong_token("10.0.0.8", 1021.0, 60, 20) == 0, "per address"
+    assert second.wrong_token("10.0.0.7", 1000.0 + 80, 60, 20) == 0, "a minute later the count starts again"

@@ -20,7 +20,6 @@ import sqlite3
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,25 +134,15 @@ class SecurityHeaders:
 class Throttle:
     """Wrong tokens per client address: after ``limit`` in a minute, 429 with Retry-After. A valid
     token is never slowed (a class behind one address must not be locked out by one student's typo);
-    guessing a 256-bit token is hopeless anyway, so this bounds the load, not the odds."""
+    guessing a 256-bit token is hopeless anyway, so this bounds the load, not the odds. The count
+    lives in the database (``Store.wrong_token``), shared by every worker process."""
 
-    def __init__(self, limit: int = WRONG_TOKENS_PER_MINUTE, window: float = 60.0):
-        self.limit, self.window = limit, window
-        self.failures: dict[str, deque] = {}
-        self.lock = threading.Lock()
+    def __init__(self, store: Store, limit: int = WRONG_TOKENS_PER_MINUTE, window: float = 60.0):
+        self.store, self.limit, self.window = store, limit, window
 
     def failed(self, address: str, now: float | None = None) -> int:
         """Record one wrong token; the seconds to wait when over the limit, else 0."""
-        now = time.monotonic() if now is None else now
-        with self.lock:
-            times = self.failures.setdefault(address, deque())
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            times.append(now)
-            if len(self.failures) > 10_000:  # forget quiet addresses
-                for quiet in [a for a, t in self.failures.items() if not t or t[-1] <= now - self.window]:
-                    del self.failures[quiet]
-            return 0 if len(times) <= self.limit else int(times[0] + self.window - now) + 1
+        return self.store.wrong_token(address, time.time() if now is None else now, self.window, self.limit)
 
 
 def public_view(row: dict, revealed: bool) -> dict:
@@ -263,7 +252,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(LimitBody, max_bytes=settings.max_bytes)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    throttle = Throttle()
+    throttle = Throttle(store)
 
     def title(stored: dict) -> str:
         return stored.get("title") or grader.data.name

@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     selected INTEGER NOT NULL DEFAULT 0, member TEXT, late INTEGER NOT NULL DEFAULT 0, digest TEXT);
 CREATE INDEX IF NOT EXISTS submissions_by_team ON submissions (team, time);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS wrong_tokens (address TEXT NOT NULL, time REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS wrong_tokens_by_address ON wrong_tokens (address, time);
 """
 # the indexes a board is read with; each team's counted submissions and its last one, kept by the
 # database itself as rows arrive (every process that writes, the server's workers and the host's
@@ -422,6 +424,17 @@ class Store:
                 raise StoreError(f"team {team!r} has {picks} final picks already, the most allowed; unselect one first")
             db.execute("UPDATE submissions SET selected = ? WHERE id = ?", (int(chosen), submission))
         return {**dict(row), "selected": int(chosen)}
+
+    def wrong_token(self, address: str, now: float, window: float, limit: int) -> int:
+        """Record one wrong token from ``address`` (``now``: seconds since the epoch, the same clock in
+        every worker process); the seconds it must wait when it has sent more than ``limit`` in
+        ``window``, else 0. Kept here so that ``serve --workers N`` throttles as one server."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM wrong_tokens WHERE time <= ?", (now - window,))
+            db.execute("INSERT INTO wrong_tokens VALUES (?, ?)", (address, now))
+            count, first = db.execute("SELECT COUNT(*), MIN(time) FROM wrong_tokens WHERE address = ?",
+                                      (address,)).fetchone()
+        return 0 if count <= limit else int(first + window - now) + 1
 
     def rescore(self, scores: dict[int, dict], settings: dict) -> None:
         """Replace the public/private scores of the given submissions (id -> scores) and record the
