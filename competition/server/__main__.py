@@ -228,15 +228,9 @@ def add_teams(store: Store, roster: Path, out: Path) -> str:
 
 
 def teams_table(store: Store, now: datetime) -> str:
-    start = clock.iso(clock.day(now)[0])
-    members, disabled, rows = store.members(), store.disabled(), store.submissions()
     lines = [("team", "members", "ok today", "ok all", "failed today", "failed all", "last upload", "")]
-    for team, names in members.items():
-        own = [r for r in rows if r["team"] == team]
-        count = lambda status, today: sum(1 for r in own if r["status"] == status and (not today or r["time"] >= start))  # noqa: E731
-        lines.append((team, ", ".join(names), str(count("ok", True)), str(count("ok", False)), str(count("error", True)),
-                      str(count("error", False)), max((r["time"] for r in own), default="-"),
-                      "disabled" if team in disabled else ""))
+    lines += [(t["team"], ", ".join(t["members"]), str(t["scored_today"]), str(t["scored"]), str(t["failed_today"]),
+               str(t["failed"]), t["last"] or "-", "disabled" if t["disabled"] else "") for t in store.activity(now)]
     if len(lines) == 1:
         return "no teams yet (add-team NAME, or add-teams ROSTER.csv --out TOKENS.csv)"
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]

@@ -163,24 +163,6 @@ def log_upload(result: dict, team: str, member: str) -> None:
           f"{' duplicate' if result.get('duplicate') else ''}{score}{why}", file=sys.stdout, flush=True)
 
 
-def activity_by_team(store: Store, now) -> list[dict]:
-    """Per team: members, scored and failed uploads today and in all, the last upload, disabled."""
-    start = clock.iso(clock.day(now)[0])
-    counts = {team: {"team": team, "members": members, "scored": 0, "scored_today": 0, "failed": 0,
-                     "failed_today": 0, "last": None, "disabled": False} for team, members in store.members().items()}
-    for team in store.disabled():
-        counts[team]["disabled"] = True
-    for team, status, time_, n in store.connection().execute(
-            "SELECT team, status, time >= ?, COUNT(*) FROM submissions GROUP BY team, status, time >= ?", (start, start)):
-        kind = "scored" if status == "ok" else "failed"
-        counts[team][kind] += n
-        if time_:
-            counts[team][f"{kind}_today"] += n
-    for team, last in store.connection().execute("SELECT team, MAX(time) FROM submissions GROUP BY team"):
-        counts[team]["last"] = last
-    return list(counts.values())
-
-
 def uploads_per_hour(store: Store, now, most_hours: int = 14 * 24) -> list[dict]:
     """Uploads (and failed ones) per UTC hour, from the first hour with one to now, at most two weeks."""
     from datetime import timedelta
@@ -385,9 +367,9 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         ended = rules.ended(stored, clock.now())
         return JSONResponse({"competition": title(stored), "revealed": ended, "ended": ended,  # plain JSON values:
-                             "deadline": stored["deadline"], "metric": grader.metric,  # no encoder pass
-                             "higher_is_better": grader.higher_is_better, "public_rows": grader.public_rows,
-                             "test_rows": len(grader.solution), "teams": standings(stored, ended)})
+                             "deadline": stored["deadline"], "metric": keyed.grader.metric,  # no encoder pass
+                             "higher_is_better": keyed.grader.higher_is_better,
+                             "public_rows": keyed.grader.public_rows, "test_rows": len(keyed.grader.solution), "teams": standings(stored, ended)})
 
     @app.get("/api/admin")
     def admin(request: Request, authorization: str | None = Header(None)):
@@ -397,7 +379,7 @@ def create_app(settings: Settings) -> FastAPI:
         shown = {rules.FLAGS[key]: rules.shown(key, stored[key]) for key in rules.DEFAULTS}
         shown["state"] = "ended" if rules.ended(stored, now) else "open"
         shown["answer key"] = stored.get("solution") or stored.get("solution_default")
-        return {"settings": shown, "teams": activity_by_team(store, now), "activity": uploads_per_hour(store, now),
+        return {"settings": shown, "teams": store.activity(now), "activity": uploads_per_hour(store, now),
                 "submissions": [{key: row[key] for key in ("id", "team", "member", "time", "name", "message",
                                                            "status", "error", "public", "private", "late",
                                                            "selected")} for row in store.submissions()]}
@@ -407,7 +389,7 @@ def create_app(settings: Settings) -> FastAPI:
         member_of(authorization, request)
         with packed["lock"]:
             if packed["zip"] is None:
-                packed["zip"] = pack_competition(grader.data, store.files, exclude=[grader.solution_path])
+                packed["zip"] = pack_competition(grader.data, store.files, exclude=[keyed.grader.solution_path])
         path, sha256 = packed["zip"]
         return FileResponse(path, media_type="application/zip", filename=f"{grader.data.name}.zip",
                             headers={DATA_SHA256_HEADER: sha256})
@@ -426,8 +408,8 @@ def create_app(settings: Settings) -> FastAPI:
         return page("leaderboard", request, page="board", ended=ended, lines=lines, teams_count=len(store.teams()),
                     daily_limit=stored["daily_limit"], final_picks=stored["final_picks"], deadline=stored["deadline"],
                     ended_at=stored.get("revealed") or stored["deadline"], resets_at=clock.iso(clock.day(now)[1]),
-                    public_rows=grader.public_rows, test_rows=len(grader.solution), metric=grader.metric,
-                    higher_is_better=grader.higher_is_better)
+                    public_rows=keyed.grader.public_rows, test_rows=len(keyed.grader.solution),
+                    metric=keyed.grader.metric, higher_is_better=keyed.grader.higher_is_better)
 
     @app.get("/me", response_class=HTMLResponse)
     def team_page(request: Request):

@@ -82,7 +82,6 @@ COLUMNS = ("id", "team", "time", "file", "name", "message", "metric", "sha256", 
            "private", "public_rows", "private_rows", "selected", "member", "late", "digest")
 ADDED_COLUMNS = {"member": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0", "digest": "TEXT"}  # since the first schema
 MAX_NAME = 40
-MAX_TEAM_NAME = MAX_NAME
 
 
 class StoreError(InputError):
@@ -148,8 +147,6 @@ def check_name(name: str, what: str = "team name") -> str:
         raise StoreError(f"{what} {name!r}: use 1-{MAX_NAME} printable characters")
     return name
 
-
-check_team_name = check_name
 
 
 class Store:
@@ -425,6 +422,24 @@ class Store:
             db.execute("UPDATE submissions SET selected = ? WHERE id = ?", (int(chosen), submission))
         return {**dict(row), "selected": int(chosen)}
 
+    def activity(self, now: datetime) -> list[dict]:
+        """Per team, in name order: members, scored and failed uploads today (the UTC day of ``now``)
+        and in all, the last upload, disabled. For ``server teams`` and the admin page."""
+        start = clock.iso(clock.day(now)[0])
+        found = {team: {"team": team, "members": members, "scored": 0, "scored_today": 0, "failed": 0,
+                        "failed_today": 0, "last": None, "disabled": False} for team, members in self.members().items()}
+        for team in self.disabled():
+            found[team]["disabled"] = True
+        for team, status, today, n, last in self.connection().execute(
+                "SELECT team, status, time >= ?, COUNT(*), MAX(time) FROM submissions GROUP BY team, status, time >= ?",
+                (start, start)):
+            kind = "scored" if status == "ok" else "failed"
+            found[team][kind] += n
+            if today:
+                found[team][f"{kind}_today"] += n
+            found[team]["last"] = max(found[team]["last"] or "", last)
+        return list(found.values())
+
     def wrong_token(self, address: str, now: float, window: float, limit: int) -> int:
         """Record one wrong token from ``address`` (``now``: seconds since the epoch, the same clock in
         every worker process); the seconds it must wait when it has sent more than ``limit`` in
@@ -470,4 +485,3 @@ class Store:
 
         return ended(self.settings(), now or clock.now())
 
-    revealed = ended  # private scores show exactly when the competition has ended
