@@ -318,3 +318,18 @@ def test_wrong_tokens_are_counted_in_the_database_for_every_worker(tmp_path):
     assert waits[:20] == [0] * 20 and waits[20:] == [41, 40], "the 21st in a minute waits for the oldest to age"
     assert first.wrong_token("10.0.0.8", 1021.0, 60, 20) == 0, "per address"
     assert second.wrong_token("10.0.0.7", 1000.0 + 80, 60, 20) == 0, "a minute later the count starts again"
+
+
+def test_activity_counts_each_team_today_and_in_all(tmp_path):
+    store = Store(tmp_path / "grader.sqlite")
+    store.add_members([("ants", "ann"), ("ants", "abe"), ("bees", "bob")])
+    store.set_disabled("bees", True)
+    rows = [("2026-11-30T23:59:59Z", "ok"), ("2026-12-01T00:00:00Z", "ok"), ("2026-12-01T08:00:00Z", "error")]
+    with store.transaction():
+        for n, (time_, status) in enumerate(rows):
+            store.add({"team": "ants", "time": time_, "file": "f.csv", "name": "f", "message": "", "metric": "accuracy",
+                       "sha256": f"{n}" * 64, "status": status, "public": 0.5, "private": 0.5}, b"x")
+    ants, bees = store.activity(datetime(2026, 12, 1, 12, tzinfo=timezone.utc))
+    assert ants == {"team": "ants", "members": ["ann", "abe"], "scored": 2, "scored_today": 1, "failed": 1,
+                    "failed_today": 1, "last": "2026-12-01T08:00:00Z", "disabled": False}
+    assert bees["disabled"] and bees["scored"] == bees["failed"] == 0 and bees["last"] is None
