@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 ROOT = Path(__file__).resolve().parents[1]
 FRONT_PAGE_LINES = 200
 # the repository's own pages (the top-level leaderboard.md is the user's, drawn by grade)
-PAGES = sorted([ROOT / "README.md", ROOT / "data" / "README.md", ROOT / "results" / "leaderboard.md",
+PAGES = sorted([ROOT / "README.md", ROOT / "data" / "README.md", *(ROOT / "results").glob("*.md"),
                 *(ROOT / "docs").glob("*.md")])
 
 
