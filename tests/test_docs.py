@@ -86,7 +86,8 @@ def test_the_link_check_finds_a_missing_file_and_a_missing_heading(tmp_path):
                                        "\n## Notes\n\n## Notes\n")
     page = tmp_path / "page.md"
     page.write_text("# Page\n\n## Two commands\n\n"
-                    "[ok](other.md#the-grader-server-under-load-python-benchserverpy) [ok](#two-commands) [ok](other.md#notes-1) "
+                    "[ok](other.md#the-grader-server-under-load-python-benchserverpy) [ok](#two-commands) "
+                    "[ok](other.md#notes-1) "
                     "[gone](gone.md) [no heading](other.md#nowhere) [web](https://example.org/x.md)\n\n"
                     "`[not a link](gone.md)`\n\n```\n[not a link](gone.md)\n```\n")
     assert broken(page) == ["gone.md: no such file", "other.md#nowhere: no such heading in other.md"]

@@ -36,8 +36,9 @@ def test_the_first_grade_in_a_fresh_clone_puts_the_newcomers_score_on_their_boar
     key = pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
     pd.DataFrame({"id": key["id"], "class": key["class"]}).to_csv(tmp_path / "submissions" / "mine.csv", index=False)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "competition.grade", "submissions/mine.csv", "--data", str(fashion_small)],
-                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "competition.grade", "submissions/mine.csv",
+                           "--data", str(fashion_small)], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     assert "submissions/mine.csv: public accuracy 1.0000 (rank 1 of 1)" in done.stdout
     board = (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
