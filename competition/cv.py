@@ -40,10 +40,11 @@ from tqdm import tqdm
 
 from . import cli, cluster, runs, track
 from .cluster import with_threads
-from .data import Competition, load_competition
+from .data import load_competition
 from .errors import InputError, InputWarning
 from .folds import fold_rows, make_folds
 from .models import MODELS, ParameterError, check_seeds, keras_backend, make_model, public_params, reseeded
+from .records import Competition
 
 SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
               "into one run (default 1); with --workers or --scheduler every seed of every fold runs at once")

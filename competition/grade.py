@@ -31,8 +31,9 @@ import pandas as pd
 
 from . import cli, clock, ledger, metrics
 from . import overview as overview_file
-from .data import Layout, check_sample_format, read_csv, read_tables
+from .data import check_sample_format, read_csv, read_tables
 from .errors import InputError, InputWarning
+from .records import Layout
 from .validate import Sample, SubmissionError, check_ids, check_labels, read_sample, validate_submission
 
 USAGES = ("Public", "Private")

@@ -38,11 +38,12 @@ from tqdm import tqdm
 
 from . import cli, cluster, runs
 from .cv import cross_validate, git_commit, parse_param, versions
-from .data import Competition, load_competition
+from .data import load_competition
 from .errors import InputError
 from .folds import FoldsError, make_folds
 from .fsutil import ensure_dir, release_work_dir, sweep_stale, work_dir, write_json_atomic, write_text_atomic
 from .models import MODELS, make_model, public_params
+from .records import Competition
 
 DEFAULT_MODEL = "lgbm"
 # Telling train from test needs far fewer rounds than telling ten classes apart: early stopping

@@ -31,11 +31,12 @@ import numpy as np
 
 from . import cli, cluster, metrics, runs, track
 from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, git_commit, parse_param, plan, run_cv, twin_run
-from .data import Competition, load_competition
+from .data import load_competition
 from .ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
 from .grade import Grader, grade_files
 from .models import MODELS
+from .records import Competition
 from .validate import Sample, SubmissionError, read_sample, validate_submission
 
 
