@@ -41,9 +41,9 @@ from tqdm import tqdm
 from . import cli, cluster, runs, track
 from .cluster import with_threads
 from .data import load_competition
-from .errors import InputError, InputWarning
+from .errors import InputError, InputWarning, ParameterError
 from .folds import fold_rows, make_folds
-from .models import MODELS, ParameterError, check_seeds, keras_backend, make_model, public_params, reseeded
+from .models import MODELS, check_seeds, keras_backend, make_model, public_params, reseeded
 from .records import Competition
 
 SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
