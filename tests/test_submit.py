@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from competition import cv, ledger, runs
-from competition.data import load_competition, read_csv
+from competition.data import load_competition
 from competition.ensemble import EnsembleError, ensemble, oof_log_loss
 from competition.submit import recipe_of, submit
+from competition.tables import read_csv
 from competition.validate import SubmissionError, read_sample, validate_submission
 from tests.conftest import make_competition
 
