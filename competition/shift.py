@@ -36,8 +36,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from . import cli, cluster, runs
-from .cv import cross_validate, git_commit, parse_param, versions
+from . import cli, cluster, provenance, runs
+from .cv import cross_validate, parse_param
 from .data import load_competition
 from .errors import InputError
 from .folds import FoldsError, make_folds
@@ -286,8 +286,7 @@ def make_settings(model: str, estimator, params: dict, args: argparse.Namespace,
         "data": {"path": str(comp.path.resolve()), "name": comp.name, "fingerprint": comp.fingerprint,
                  "train_rows": len(comp.train_ids), "test_rows": len(comp.test_ids),
                  "image_shape": list(comp.image_shape)},
-        "seconds": round(seconds, 1), "git_commit": git_commit(), "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": sys.argv,
+        "seconds": round(seconds, 1), **provenance.record(),
     }
 
 
