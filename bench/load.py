@@ -25,8 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from competition.cache import FOLDER  # noqa: E402
-from competition.data import Layout, load_competition, read_tables  # noqa: E402
+from competition.data import load_competition, read_tables  # noqa: E402
 from competition.images import _read, _split_png  # noqa: E402
+from competition.records import Layout  # noqa: E402
 
 
 def seed_loader(layout: Layout, tables: dict) -> tuple[np.ndarray, np.ndarray]:

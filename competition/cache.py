@@ -20,15 +20,13 @@ import shutil
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from . import workers
 from .fsutil import lock, release_work_dir, replace_dir, save_npy_atomic, sweep_stale, work_dir, write_json_atomic
-
-if TYPE_CHECKING:
-    from .data import Competition, Layout
+from .records import Competition, Layout
 
 CACHE_VERSION = 2
 FOLDER = ".cache"

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.metadata
 import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -38,12 +36,13 @@ import numpy as np
 from sklearn.base import clone
 from tqdm import tqdm
 
-from . import cli, cluster, runs, track
+from . import cli, cluster, provenance, runs, track
 from .cluster import with_threads
-from .data import Competition, load_competition
-from .errors import InputError, InputWarning
+from .data import load_competition
+from .errors import InputError, InputWarning, ParameterError
 from .folds import fold_rows, make_folds
-from .models import MODELS, ParameterError, check_seeds, keras_backend, make_model, public_params, reseeded
+from .models import MODELS, check_seeds, keras_backend, make_model, public_params, reseeded
+from .records import Competition
 
 SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
               "into one run (default 1); with --workers or --scheduler every seed of every fold runs at once")
@@ -54,7 +53,6 @@ MIN_FIT_SECONDS = 1  # a fit given less would stop after its first epoch, whatev
 MAX_BUDGET_MINUTES = 525_600  # a year: more is a typo (or 1e308, which has no seconds)
 TIME_BUDGET_HELP = ("minutes the whole run may take, its fits one after another: each fit's epochs are sized to "
                     "its share once the first epoch is timed (networks only)")
-PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "tensorflow", "jax", "torch")
 
 
 class FoldError(InputError):
@@ -220,29 +218,6 @@ def refit_on_all_rows(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarra
     return runs.RefitResult(np.mean([m[0] for m in made], axis=0), scores)
 
 
-def git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if commit.returncode:
-        return None
-    return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in PACKAGES:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int, limit: int | None,
                 comp: Competition, seeds: int = 1, refit: bool = False) -> dict:
     """Everything needed to reproduce or match a run (see ``runs.differences``)."""
@@ -259,11 +234,8 @@ def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int,
         "data": {"path": str(comp.path.resolve()), "name": comp.name, "fingerprint": comp.fingerprint,
                  "train_rows": len(comp.y_train), "test_rows": len(comp.test_ids),
                  "image_shape": list(comp.image_shape), "classes": comp.classes.tolist()},
-        "git_commit": git_commit(),
-        "versions": versions(),
         "host": {"cores": os.cpu_count(), "machine": platform.machine(), "system": platform.system()},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": sys.argv,
+        **provenance.record(),
     }
 
 

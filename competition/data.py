@@ -15,164 +15,31 @@ costs a few file checks instead of 70,000 decodes.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from . import cache as cache_store
 from . import cli
 from . import overview as overview_file
-from .errors import InputError, InputWarning
 from .images import ImageError, decode_pngs, describe_shape
+from .records import Competition, CompetitionDataError, CompetitionDataWarning, Layout
+from .tables import id_column_of, is_missing, read_csv, repeats
 
-MISSING_LABELS = {"", "nan", "na", "n/a", "null", "none", "#n/a"}
 _INT_PATTERN = re.compile(r"0|-?[1-9][0-9]*")  # one spelling per integer: not 01, +1 or -0
 _INT64 = np.iinfo(np.int64)
-
-
-class CompetitionDataError(InputError):
-    """The competition folder cannot be used; the message names the file, row or field."""
-
-
-class CompetitionDataWarning(InputWarning):
-    """Something in the folder is odd but usable (extra images, a class too small for the folds)."""
-
-
-@dataclass
-class Competition:
-    """A loaded competition: images as ``(N, H, W, C)`` uint8, labels as ``train.csv`` holds them."""
-
-    name: str
-    path: Path
-    x_train: np.ndarray  # (n_train, H, W, C) uint8
-    y_train: np.ndarray  # (n_train,) int64 or str, in train.csv order
-    train_ids: np.ndarray  # (n_train,) str
-    x_test: np.ndarray  # (n_test, H, W, C) uint8, in test_sample.csv order
-    test_ids: np.ndarray  # (n_test,) str
-    classes: np.ndarray  # sorted unique labels
-    id_column: str = "id"
-    label_column: str = "class"
-    fingerprint: str = ""  # sha256 of both CSVs and every pixel: the data a run was made on
-    warnings: list[str] = field(default_factory=list)
-    cache_status: str = "off"  # "hit", "built" or "off (why)"
-    overview: overview_file.Overview = field(default_factory=overview_file.Overview)  # competition.json
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x_train.shape[1:])
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-
-@dataclass
-class Layout:
-    """Where the parts of a competition folder are."""
-
-    root: Path
-
-    @property
-    def train_csv(self) -> Path:
-        return self.root / "train.csv"
-
-    @property
-    def sample_csv(self) -> Path:
-        return self.root / "test_sample.csv"
-
-    @property
-    def train_images(self) -> Path:
-        return self.root / "images" / "train"
-
-    @property
-    def test_images(self) -> Path:
-        return self.root / "images" / "test"
-
-    def check_exists(self) -> None:
-        if not self.root.is_dir():
-            raise CompetitionDataError(f"{self.root}: no such competition folder")
-        for path in (self.train_csv, self.sample_csv):
-            if not path.is_file():
-                raise CompetitionDataError(f"{path}: missing (a competition folder needs train.csv and test_sample.csv)")
-        for path in (self.train_images, self.test_images):
-            if not path.is_dir():
-                raise CompetitionDataError(f"{path}: missing image folder")
-
-
-class CsvRow(NamedTuple):
-    line: int  # the row's first line in the file, from 1
-    fields: list[str]  # stripped of surrounding spaces
-    text: str  # as written, without its line end
-
-
-def csv_rows(data: bytes, source: str, error: type[InputError] = CompetitionDataError,
-             fast: bool = True) -> list[CsvRow]:
-    """The non-blank rows of a CSV's bytes: the one reader, and its rules, of every CSV the toolkit
-    reads (train.csv, the sample submission, submissions, the answer key), so that a file one part
-    accepts reads the same in every other. Tolerated, as Kaggle does: a UTF-8 BOM, CRLF or LF line
-    ends, spaces around values, blank lines anywhere. ``error``: the ``InputError`` to raise.
-    A text without quotes, NUL or a lone CR is split by hand (several times faster on a 10,000-row
-    upload; its fields are exactly the text between commas); ``fast=False`` always uses the csv module."""
-    if not data.strip():
-        raise error(f"{source}: empty file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise error(f"{source}: not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x}); "
-                    "save the CSV as UTF-8") from None
-    if fast and '"' not in text and "\x00" not in text and text.count("\r") == text.count("\r\n"):
-        plain = text.replace("\r\n", "\n").split("\n")
-        if max(map(len, plain)) < csv.field_size_limit():  # else the csv module's own message
-            rows = [CsvRow(number, [value.strip() for value in line.split(",")], line)
-                    for number, line in enumerate(plain, start=1) if line.replace(",", "").strip()]
-            if not rows:
-                raise error(f"{source}: empty file")
-            return rows
-    lines = io.StringIO(text, newline="").readlines()  # split where the csv module counts lines
-    reader = csv.reader(lines)
-    rows, start = [], 0
-    try:
-        for fields in reader:
-            if any(value.strip() for value in fields):
-                raw = "".join(lines[start:reader.line_num]).removesuffix("\n").removesuffix("\r")
-                rows.append(CsvRow(start + 1, [value.strip() for value in fields], raw))
-            start = reader.line_num
-    except csv.Error as exc:
-        raise error(f"{source}, line {reader.line_num}: not a valid CSV ({exc})") from None
-    if not rows:
-        raise error(f"{source}: empty file")
-    return rows
-
-
-def read_csv(path: Path) -> dict[str, list[str]]:
-    """A CSV file as text columns (header -> values), read by ``csv_rows``'s rules; every row must
-    have the header's number of fields. Plain lists: 10x faster to check than pandas' string columns."""
-    rows = csv_rows(Path(path).read_bytes(), str(path))
-    header = rows[0].fields
-    twice = sorted({name for name in header if header.count(name) > 1})
-    if twice:
-        raise CompetitionDataError(f"{path}: column(s) {', '.join(twice)} named twice in the header")
-    for row in rows[1:]:
-        if len(row.fields) != len(header):
-            raise CompetitionDataError(f"{path}, line {row.line}: not a valid CSV ({len(row.fields)} field(s), "
-                                       f"the header has {len(header)})")
-    return {name: [row.fields[at] for row in rows[1:]] for at, name in enumerate(header)}
 
 
 def pick_columns(sample: dict, path: Path) -> tuple[str, str]:
     """The id and label columns, as the sample submission names them (``id`` and one more)."""
     columns = list(sample)
-    id_column = "id" if "id" in columns else columns[0]
+    id_column = id_column_of(columns)
     others = [c for c in columns if c != id_column]
     if len(others) != 1:
         raise CompetitionDataError(
@@ -185,10 +52,8 @@ def check_ids(ids: list[str], path: Path) -> np.ndarray:
     for row, image_id in enumerate(ids):
         if image_id in ("", ".", "..") or "/" in image_id or "\\" in image_id or "\x00" in image_id:
             raise CompetitionDataError(f"{path}, line {row + 2}: id {image_id!r} cannot name an image file")
-    if len(set(ids)) < len(ids):
-        seen, duplicated = set(), []
-        for image_id in ids:
-            (duplicated.append if image_id in seen else seen.add)(image_id)
+    duplicated = repeats(ids)
+    if duplicated:
         first = duplicated[0]
         lines = [str(row + 2) for row, image_id in enumerate(ids) if image_id == first]
         more = len(set(duplicated)) - 1
@@ -201,7 +66,7 @@ def check_ids(ids: list[str], path: Path) -> np.ndarray:
 def parse_labels(labels: list[str], path: Path, column: str) -> np.ndarray:
     """Labels as integers when every one is written as an integer, else as strings. One number
     written two ways (``1`` and ``1.0``) is refused: as text they would be two classes."""
-    missing = [row for row, label in enumerate(labels) if label.lower() in MISSING_LABELS]
+    missing = [row for row, label in enumerate(labels) if is_missing(label)]
     if missing:
         raise CompetitionDataError(
             f"{path}, line {missing[0] + 2}: empty or NaN label in column '{column}'"
@@ -241,7 +106,7 @@ def read_tables(layout: Layout) -> dict:
     sample = read_csv(layout.sample_csv)
     train = read_csv(layout.train_csv)
     if overview_file.read(layout.root).probabilities:
-        id_column = "id" if "id" in sample else next(iter(sample))
+        id_column = id_column_of(list(sample))
         labels = [column for column in train if column != id_column]
         if len(labels) != 1:
             raise CompetitionDataError(f"{layout.train_csv}: expected the id column '{id_column}' and one label "
@@ -276,7 +141,7 @@ def check_sample_format(layout: Layout, declared: overview_file.Overview, classe
     if not declared.probabilities:
         return
     header = list(read_csv(layout.sample_csv))
-    id_column = "id" if "id" in header else header[0]
+    id_column = id_column_of(header)
     columns, expected = [c for c in header if c != id_column], [str(c) for c in classes]
     missing, extra = [c for c in expected if c not in columns], [c for c in columns if c not in expected]
     if missing or extra:

@@ -19,7 +19,6 @@ ensemble is scored on OOF before anything is written, and saved as a run of its 
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import metrics, runs
+from . import metrics, provenance, runs
 from .folds import fold_rows
 
 from .errors import InputError
@@ -211,7 +210,7 @@ def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_
     config = {**{k: first[k] for k in ("folds", "seed", "limit", "data")},
               "model": f"ensemble-{method}", "method": method, "params": {k: v for k, v in report.items()
                                                                            if k in ("weights", "meta_model")},
-              "overrides": {}, "members": report["members"], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "overrides": {}, "members": report["members"], **provenance.record()}
     run_dir = runs.create(runs_dir, f"ensemble-{method}", config, folds, y)
     results = []
     for fold in range(first["folds"]):

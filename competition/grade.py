@@ -31,8 +31,10 @@ import pandas as pd
 
 from . import cli, clock, ledger, metrics
 from . import overview as overview_file
-from .data import Layout, check_sample_format, read_csv, read_tables
+from .data import check_sample_format, read_tables
 from .errors import InputError, InputWarning
+from .records import Layout
+from .tables import read_csv
 from .validate import Sample, SubmissionError, check_ids, check_labels, read_sample, validate_submission
 
 USAGES = ("Public", "Private")
@@ -48,7 +50,7 @@ def read_solution(path: Path, sample: Sample, classes: list, label_column: str |
     every sample id once, only known classes, and Public and Private rows only."""
     if not path.is_file():
         raise AnswerKeyError(f"{path}: no answer key (python -m competition.prepare writes it)")
-    table = read_csv(path)
+    table = read_csv(path, AnswerKeyError)
     label_column = label_column or sample.label_column
     expected = [sample.id_column, label_column, "Usage"]
     if sorted(table) != sorted(expected):

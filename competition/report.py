@@ -25,8 +25,9 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
 
 from . import cli, runs  # noqa: E402
-from .data import Competition, CompetitionDataError, class_names, load_competition  # noqa: E402
+from .data import class_names, load_competition  # noqa: E402
 from .fsutil import begins_with, ensure_dir, write_text_atomic  # noqa: E402
+from .records import Competition, CompetitionDataError  # noqa: E402
 
 DPI = 100
 SCORES = ("precision", "recall", "F1")  # per class, in the chart and the table

@@ -36,13 +36,14 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from . import cli, cluster, runs
-from .cv import cross_validate, git_commit, parse_param, versions
-from .data import Competition, load_competition
+from . import cli, cluster, provenance, runs
+from .cv import cross_validate, parse_param
+from .data import load_competition
 from .errors import InputError
 from .folds import FoldsError, make_folds
 from .fsutil import ensure_dir, release_work_dir, sweep_stale, work_dir, write_json_atomic, write_text_atomic
 from .models import MODELS, make_model, public_params
+from .records import Competition
 
 DEFAULT_MODEL = "lgbm"
 # Telling train from test needs far fewer rounds than telling ten classes apart: early stopping
@@ -285,8 +286,7 @@ def make_settings(model: str, estimator, params: dict, args: argparse.Namespace,
         "data": {"path": str(comp.path.resolve()), "name": comp.name, "fingerprint": comp.fingerprint,
                  "train_rows": len(comp.train_ids), "test_rows": len(comp.test_ids),
                  "image_shape": list(comp.image_shape)},
-        "seconds": round(seconds, 1), "git_commit": git_commit(), "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": sys.argv,
+        "seconds": round(seconds, 1), **provenance.record(),
     }
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .data import MISSING_LABELS, read_csv
 from .errors import InputError
+from .tables import is_missing, read_csv
 
 FITS = ("pad", "crop", "stretch")
 MODES = ("L", "RGB", "RGBA")
@@ -104,7 +104,7 @@ def _walk(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
 def check_label(label: str, where: str) -> str:
     if not label:
         raise SourceError(f"{where}: blank label")
-    if label.lower() in MISSING_LABELS:
+    if is_missing(label):
         raise SourceError(f"{where}: label {label!r} reads as a missing value in a CSV; rename the class")
     return label
 

@@ -29,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli, cluster, metrics, runs, track
-from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, git_commit, parse_param, plan, run_cv, twin_run
-from .data import Competition, load_competition
+from . import cli, cluster, metrics, provenance, runs, track
+from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, parse_param, plan, run_cv, twin_run
+from .data import load_competition
 from .ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
 from .grade import Grader, grade_files
 from .models import MODELS
+from .records import Competition
 from .validate import Sample, SubmissionError, read_sample, validate_submission
 
 
@@ -136,7 +137,7 @@ def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissio
         "recipe": recipe_of(run),
         "cv": cv_record(run, comp),
         "data": {"name": comp.name, "fingerprint": comp.fingerprint},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "git_commit": git_commit(),
+        **provenance.record(),
     }
     sidecar_path = write_new(out_dir / f"{name}.json", (json.dumps(sidecar, indent=2) + "\n").encode())
     try:

@@ -50,10 +50,11 @@ import numpy as np
 from tqdm import tqdm
 
 from . import cli, cluster, cv, metrics, runs, track
-from .data import Competition, load_competition
+from .data import load_competition
 from .errors import InputError
 from .fsutil import atomic_open, ensure_dir
 from .models import MODELS, make_model, public_params
+from .records import Competition
 
 STUDIES = "studies"  # under the runs folder: one folder per study (no config.json: not a run)
 STUDY_FILES = ("study.db", "study.journal")  # SQLite for one process, the journal for parallel trials

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import csv_rows
 from .errors import InputError
+from .tables import csv_rows, id_column_of, is_missing, misfit, repeats
 
 MAX_BYTES = 50 * 1024 * 1024
-MISSING = {"", "nan", "na", "n/a", "null", "none", "#n/a"}
 SHOWN = 3  # how many offending ids or values a message lists
 SUM_TOLERANCE = 1e-3  # how far a row of probabilities may sum from 1 (then it is renormalised)
 
@@ -55,7 +54,7 @@ def read_sample(path: str | Path, probabilities: bool = False) -> Sample:
     if len(rows) < 2:
         raise SubmissionError(f"{path}: a sample submission needs a header and at least one row")
     columns = tuple(rows[0].fields)
-    id_column = "id" if "id" in columns else columns[0]
+    id_column = id_column_of(columns)
     others = [c for c in columns if c != id_column]
     if len(others) != 1 and not probabilities:
         raise SubmissionError(f"{path}: a sample needs an id column and one label column, got {', '.join(columns)}")
@@ -90,25 +89,24 @@ def check_header(header: list[str], sample: Sample, source: str) -> None:
 
 def check_ids(ids: list[str], sample: Sample, source: str) -> None:
     """Each sample id exactly once: duplicated, unknown and missing ids are named (the first few)."""
-    seen, duplicated = set(), []
-    for image_id in ids:
-        (duplicated.append if image_id in seen else seen.add)(image_id)
+    duplicated = repeats(ids)
     count = f"{len(ids):,} data row(s), expected {len(sample.ids):,}"
     if duplicated:
-        unique = sorted(set(duplicated), key=duplicated.index)
+        unique = list(dict.fromkeys(duplicated))
         raise SubmissionError(f"{source}: {len(duplicated)} duplicated id row(s): {_listing(unique)} ({count})")
     expected = set(sample.ids)
     unknown = [i for i in ids if i not in expected]
     if unknown:
         raise SubmissionError(f"{source}: {len(unknown)} id(s) not in the sample submission: {_listing(unknown)} ({count})")
-    missing = [i for i in sample.ids if i not in seen]
+    given = set(ids)
+    missing = [i for i in sample.ids if i not in given]
     if missing:
         raise SubmissionError(f"{source}: {count}; {len(missing)} id(s) of the sample submission missing: "
                               f"{_listing(missing)}")
 
 
 def check_labels(labels: list[str], line_of: list[int], allowed: list[str], column: str, source: str) -> None:
-    empty = [n for n, label in zip(line_of, labels) if label.lower() in MISSING]
+    empty = [n for n, label in zip(line_of, labels) if is_missing(label)]
     if empty:
         raise SubmissionError(f"{source}, line {empty[0]}: empty or NaN prediction in column '{column}'"
                               + (f" ({len(empty)} such rows)" if len(empty) > 1 else ""))
@@ -127,7 +125,7 @@ def check_probability_header(header: list[str], sample: Sample, classes: list, s
     expected = [sample.id_column, *(str(c) for c in classes)]
     missing = [c for c in expected if c not in header]
     extra = [c for c in header if c not in expected]
-    duplicated = sorted({c for c in header if header.count(c) > 1})
+    duplicated = sorted(set(repeats(header)))
     detail = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
         ([f"unexpected column(s) {', '.join(extra)}"] if extra else []) + \
         ([f"duplicated column(s) {', '.join(duplicated)}"] if duplicated else [])
@@ -152,7 +150,7 @@ def read_probabilities(body: list[tuple[int, list[str]]], ids: list[str], at_cla
                 values[r, k] = np.nan
             if np.isnan(values[r, k]):
                 raise SubmissionError(f"{source}, line {line}: {text!r} in column '{header[at_classes[k]]}' is not a "
-                                      "number" + (" (empty or NaN)" if text.lower() in MISSING else ""))
+                                      "number" + (" (empty or NaN)" if is_missing(text) else ""))
     outside = np.argwhere((values < 0) | (values > 1))
     if len(outside):
         (row, k), = outside[:1]
@@ -184,11 +182,11 @@ def validate_submission(data: bytes, sample: Sample, classes: list, *, source: s
         at_classes = check_probability_header(header, sample, classes, source)
     else:
         check_header(header, sample, source)
-    body = [(row.line, row.fields) for row in rows[1:]]
     width = len(sample.columns)
-    for line, row in body:
-        if len(row) != width:
-            raise SubmissionError(f"{source}, line {line}: {len(row)} field(s), expected {width} ({','.join(header)})")
+    odd = misfit(rows[1:], width)
+    if odd:
+        raise SubmissionError(f"{source}, line {odd.line}: {len(odd.fields)} field(s), expected {width} ({','.join(header)})")
+    body = [(row.line, row.fields) for row in rows[1:]]
     if not body:
         raise SubmissionError(f"{source}: no data rows, expected {len(sample.ids):,} (one per sample id)")
     at_id = header.index(sample.id_column)

@@ -16,6 +16,7 @@ from competition.errors import InputWarning
 from competition.folds import make_folds
 from competition.models import MODELS, make_model
 from tests.conftest import make_competition
+from tests.test_provenance import check_provenance
 
 # Small settings so that every model trains in seconds on a few hundred rows.
 QUICK = {
@@ -56,6 +57,7 @@ def check_run_files(run: runs.Run, comp, n_folds: int):
     config = run.config
     assert config["data"]["fingerprint"] == comp.fingerprint and config["folds"] == n_folds
     assert {"git_commit", "versions", "host", "params", "seed"} <= set(config)
+    check_provenance(config)
 
 
 @pytest.mark.parametrize("model", list(QUICK))

@@ -15,10 +15,11 @@ from PIL import Image
 
 from competition import images
 from competition.cache import FOLDER
-from competition.data import CompetitionDataError, CompetitionDataWarning, class_names, load_competition
+from competition.data import class_names, load_competition
 from competition.images import PNG_SIGNATURE
 from competition.idx import find_idx, read_idx
 from competition.prepare import IDX_FILES
+from competition.records import CompetitionDataError, CompetitionDataWarning
 from tests.conftest import SMALL_TEST, SMALL_TRAIN, make_competition, write_png
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -21,8 +23,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
-from competition.errors import InputError
-from competition.models import MODELS, ParameterError, make_model
+from competition.errors import InputError, ParameterError
+from competition.models import MODELS, make_model
 from tests.test_cv import QUICK
 
 NETWORKS = ("mlp", "mlp-seed", "cnn", "cnn-quick", "cnn-seed")
@@ -134,6 +136,17 @@ def test_fit_refuses_an_impossible_value_set_later(model, param, value, allowed)
 def test_defaults_and_quick_settings_are_valid(model):
     make_model(model)
     make_model(model, **QUICK[model])
+
+
+def test_parameter_error_is_made_once_on_first_use_and_crosses_processes():
+    """``competition.errors`` loads without scikit-learn; its ``ParameterError`` is one class, the one
+    ``models`` raises, and comes back whole from a worker process (pickled by name)."""
+    code = ("import pickle, sys; import competition.errors as e; assert 'sklearn' not in sys.modules; "
+            "from competition.models import make_model; from competition.models.pixels import ParameterError; "
+            "assert ParameterError is e.ParameterError; "
+            "assert type(pickle.loads(pickle.dumps(e.ParameterError('x')))) is e.ParameterError")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_unknown_names_are_parameter_errors():

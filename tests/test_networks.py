@@ -11,7 +11,8 @@ import pytest
 
 from competition import cv
 from competition.data import load_competition
-from competition.models import default_keras_backend, keras_backend, make_model
+from competition.models import keras_backend, make_model
+from competition.models.backend import default_keras_backend
 from competition.models.networks import augment, epochs_within, import_keras, in_batches, warmup_cosine
 
 

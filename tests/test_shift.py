@@ -18,6 +18,7 @@ from competition import shift
 from competition.data import load_competition
 from competition.images import PNG_SIGNATURE
 from tests.conftest import SMALL_TEST, SMALL_TRAIN, make_competition
+from tests.test_provenance import check_provenance
 
 BRIGHTER = 60  # added to every pixel of the shifted copy's test images (clipped at 255)
 # Enough rounds to find a brightness shift in a few hundred images; one thread, as LightGBM's threads
@@ -74,6 +75,8 @@ def test_real_train_and_test_slices_look_alike(fashion_small):
 def test_brightened_test_images_are_told_apart(shifted, shifted_run):
     done, out = shifted_run
     saved = json.loads((out / shift.JSON).read_text())
+    check_provenance(saved)
+    assert saved["command"][-2:] == ["--out", str(out)]
     assert saved["auc_mean"] > 0.95 and saved["auc_pooled"] > 0.95 and len(saved["fold_auc"]) == 5
     assert f"ROC AUC {saved['auc_mean']:.4f} +- {saved['auc_std']:.4f}" in done.stdout
     assert "verdict: strong shift" in done.stdout and str(out / shift.CSV) in done.stdout

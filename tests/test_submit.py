@@ -14,11 +14,13 @@ import pytest
 from PIL import Image
 
 from competition import cv, ledger, runs
-from competition.data import load_competition, read_csv
+from competition.data import load_competition
 from competition.ensemble import EnsembleError, ensemble, oof_log_loss
 from competition.submit import recipe_of, submit
+from competition.tables import read_csv
 from competition.validate import SubmissionError, read_sample, validate_submission
 from tests.conftest import make_competition
+from tests.test_provenance import check_provenance
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,7 @@ def test_submission_copies_the_sample_format(fashion, member_runs, tmp_path):
     assert sidecar["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert sidecar["cv"]["accuracy_mean"] == member_runs[1][0].scores["accuracy_mean"]
     assert sidecar["data"]["fingerprint"] == fashion.fingerprint and sidecar["recipe"]["model"] == "logreg"
+    check_provenance(sidecar)
     predicted = pd.read_csv(path)["class"].to_numpy()
     expected = fashion.classes[np.argmax(member_runs[1][0].test(), axis=1)]
     assert np.array_equal(predicted, expected)
@@ -97,6 +100,7 @@ def test_weights_never_worse_than_the_best_member(member_runs, tmp_path):
     assert oof_log_loss(run.oof(), y, used) <= best + 1e-9
     assert len(report["weights"]) == 3 and sum(report["weights"]) == pytest.approx(1)
     assert min(report["weights"]) >= 0
+    check_provenance(run.config)
 
 
 def test_every_method_saves_a_finished_run_that_can_be_submitted(fashion, member_runs, tmp_path):

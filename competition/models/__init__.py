@@ -13,22 +13,14 @@ estimator it wraps (``estimator__max_depth``); an unknown name or an impossible 
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils._param_validation import InvalidParameterError
 
-from ..errors import InputError
+from ..errors import ParameterError
 from . import spaces
-
-
-class ParameterError(InputError, InvalidParameterError):
-    """An unknown model, an unknown parameter, or a parameter value the model cannot take; the one
-    line names the parameter, the value and what is allowed. Also an ``InvalidParameterError``, the
-    error scikit-learn's own estimators raise for the same mistake."""
+from .backend import default_keras_backend
 
 
 @dataclass(frozen=True)
@@ -116,18 +108,6 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256",
               keras=True),
 ]}
-
-
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")  # without KERAS_BACKEND, the first one installed
-
-
-def default_keras_backend() -> str:
-    """``KERAS_BACKEND`` if set, else the first of ``KERAS_BACKENDS`` installed: TensorFlow, the
-    fastest on a CPU here, then JAX, so that a GPU machine with only JAX (or PyTorch) runs the same
-    commands unchanged. With none installed, TensorFlow: Keras' own error then says what is missing."""
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    return next((name for name in KERAS_BACKENDS if importlib.util.find_spec(name) is not None), "tensorflow")
 
 
 def keras_backend(model: str) -> str | None:

@@ -28,7 +28,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from . import default_keras_backend
+from .backend import default_keras_backend
 from .pixels import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, RATE, SEED, ImageClassifier, inner_split
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter (CUDA probing on CPU machines)

@@ -37,7 +37,7 @@ from sklearn.utils._param_validation import (HasMethods, Interval, InvalidParame
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import ParameterError
+from ..errors import ParameterError
 
 # Constraints shared by several parameters (scikit-learn's ``_param_validation``).
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from .. import clock
-from ..data import Layout
+from ..records import Layout
 from ..errors import InputError
 from ..grade import Grader
 from . import settings as rules

@@ -1,0 +1,113 @@
+"""No module-level import circle inside ``competition``: each module's imports, as written at its top
+level, form a graph without cycles, so that the layers stay layers (records and tables below the
+loader and the grader, the model registry above its models). Imports inside functions (made when
+a command runs) and under ``if TYPE_CHECKING:`` (never run) are not edges."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "competition"
+
+
+def module_names(package: Path) -> dict[str, Path]:
+    """Dotted name -> file, for every module of ``package`` (a package is its ``__init__.py``)."""
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def top_level_imports(tree: ast.Module, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``module`` imports when it is imported."""
+    found: set[str] = set()
+    here = module.split(".") if is_package else module.split(".")[:-1]
+
+    def add(name: str) -> None:
+        while name and name not in known:  # ``competition.data.load_competition`` -> its module
+            name = name.rpartition(".")[0]
+        if name and name != module:
+            found.add(name)
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue  # runs when called
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+                continue
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    add(alias.name)
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1]) if node.level else ""
+                target = ".".join(part for part in (base, node.module or "") if part)
+                for alias in node.names:  # ``from . import cache``: a module; ``from .data import x``: a name
+                    add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target)
+            for field in ("body", "orelse", "finalbody", "handlers"):  # if/try/with/for/class bodies
+                inner = getattr(node, field, None)
+                if isinstance(inner, list):
+                    visit(inner)
+
+    visit(tree.body)
+    return found
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    modules = module_names(package)
+    return {name: top_level_imports(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py",
+                                    set(modules))
+            for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle (``[a, b, a]``), or None when the graph is acyclic."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        state[node] = "done"
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_no_module_level_import_circle_in_competition():
+    graph = import_graph(PACKAGE)
+    assert {"competition.data", "competition.records", "competition.models.pixels"} <= set(graph)
+    assert "competition.records" in graph["competition.cache"] and "competition.cache" in graph["competition.data"]
+    cycle = find_cycle(graph)
+    assert cycle is None, "module-level import circle: " + " -> ".join(cycle)
+
+
+def test_the_check_sees_a_circle_and_ignores_imports_made_late(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from . import b\n")
+    (package / "b.py").write_text("try:\n    from .sub.c import thing\nexcept ImportError:\n    pass\n")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..a import x\n"
+                                          "def late():\n    from .. import a\n")
+    assert find_cycle(import_graph(package)) is None
+    (package / "sub" / "c.py").write_text("class Holder:\n    from ..a import x\n")
+    assert find_cycle(import_graph(package)) == ["pkg.a", "pkg.b", "pkg.sub.c", "pkg.a"]
