@@ -49,7 +49,7 @@ WRONG_TOKENS_PER_MINUTE = 20
 MAX_MESSAGE = 500  # characters of a submission's message
 BUSY_SECONDS = 5  # an upload waits this long for the database's write lock, then answers 503
 RETRY_AFTER = "5"
-GRADING_SLOTS = 1  # grading is Python under one interpreter lock: more at once only share it (serve --workers)
+GRADING_SLOTS = 1  # validating and scoring is Python under one interpreter lock: more at once only share it (serve --workers)
 GRADING_WAIT = 120  # seconds an upload waits for its turn before a 503
 PUBLIC_FIELDS = ("id", "time", "member", "name", "message", "status", "error", "public", "public_rows", "selected",
                  "late")
@@ -309,16 +309,17 @@ def create_app(settings: Settings) -> FastAPI:
         if len(message) > MAX_MESSAGE:
             raise HTTPException(400, f"message of {len(message)} characters, over the limit of {MAX_MESSAGE}")
         name = Path((file.filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
+        current, content = keyed.current(stored), file.file.read()
         if not grading.acquire(GRADING_WAIT):
             raise Unavailable(f"the grader is busy (an upload waited {GRADING_WAIT} s for its turn); nothing was "
                               f"stored, try again shortly")
-        try:
-            result = keyed.current(stored).grade(
-                file.file.read(), store, team=team, file=name, name=name, message=message, now=now,
-                extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
-                failed_limit=stored["failed_limit"])
+        try:  # the CPU's part in turn; the disk's part (kept file, row, fsyncs) after, while the next one grades
+            assessed = current.assess(content, source=name)
         finally:
             grading.release()
+        result = current.grade(content, store, team=team, file=name, name=name, message=message, now=now,
+                              extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
+                              failed_limit=stored["failed_limit"], assessed=assessed)
         log_upload(result, team, found["member"])
         quota = {"submissions_left_today": result["submissions_left_today"], "resets_at": result["resets_at"]}
         if result["status"] == "over-limit":
