@@ -1,7 +1,7 @@
 """Benchmark: the grader server against the grading floor, under load and with a full store.
 
     python bench/server.py [--data data/fashion-mnist] [--uploads 200] [--teams 20] [--threads 50]
-                           [--stored 100000] [--filled-teams 50] [--workers N]
+                           [--stored 100000] [--filled-teams 50] [--workers N] [--graders N]
 
 Three measures in one run, each against a figure taken in the same run:
 
@@ -141,8 +141,10 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=100_000)
     parser.add_argument("--filled-teams", type=int, default=50, help="teams of the --stored submissions")
     parser.add_argument("--workers", type=int, default=0, help="serve --workers N (0: serve's default)")
+    parser.add_argument("--graders", type=int, default=0, help="serve --graders N (0: serve's default)")
     args = parser.parse_args()
-    options = ["--workers", str(args.workers)] if args.workers else []
+    options = (["--workers", str(args.workers)] if args.workers else []) + (
+        ["--graders", str(args.graders)] if args.graders else [])
     files = submissions(args.data, args.uploads + 1 + 12)
     rows = files[0].count(b"\n") - 1
     print(f"{args.uploads} uploads of {len(files[0]):,} bytes ({rows:,} rows) from {args.teams} teams, "
