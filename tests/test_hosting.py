@@ -443,3 +443,26 @@ def test_a_log_loss_competition_ranks_ascending_on_the_board_and_in_the_export(t
     assert host(db, "export", "--out", str(tmp_path / "out")).returncode == 0
     assert list(pd.read_csv(tmp_path / "out" / "standings.csv")["team"]) == ["sure", "unsure"]
     assert "Scores are log\\_loss." in (tmp_path / "out" / "leaderboard.md").read_text()
+
+
+def test_the_board_turns_final_when_the_deadline_passes_with_nothing_written(fashion_small, key, tmp_path, monkeypatch):
+    """Boards are read again only when the database changes, or when the end comes: a deadline
+    that passes in silence still turns a projector's board final (private scores, in order)."""
+    from starlette.testclient import TestClient
+
+    from competition.server.app import Settings, create_app
+
+    deadline = clock.now() + timedelta(hours=1)
+    db = tmp_path / "grader.sqlite"
+    tokens = {team: Store(db).add_team(team) for team in ("ants", "bees")}
+    client = TestClient(create_app(Settings(data=fashion_small, db=db, flags={"deadline": deadline})))
+    for team, wrong in (("ants", 2), ("bees", 6)):
+        answer = client.post("/api/submissions", headers={"Authorization": f"Bearer {tokens[team]}"},
+                             files={"file": ("sub.csv", submission(key, wrong=wrong, seed=wrong), "text/csv")})
+        assert answer.status_code == 201, answer.text
+    before = client.get("/api/leaderboard").json()
+    assert [line["team"] for line in before["teams"]] == ["ants", "bees"], "each upload shows at once"
+    assert not before["ended"] and all(line.get("private") is None for line in before["teams"])
+    monkeypatch.setattr(clock, "now", lambda: deadline + timedelta(seconds=1))
+    after = client.get("/api/leaderboard").json()
+    assert after["ended"] and all(line["private"] is not None for line in after["teams"]), after

@@ -295,10 +295,20 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(403, f"team {found['team']!r} is disabled by the host: no uploads or picks")
         return found["team"]
 
+    board = {"version": None, "teams": []}  # the last standings read, and the store's version and end then
+    reading = threading.Lock()
+
     def standings(stored: dict, ended: bool) -> list[dict]:
-        rows, tally = store.standing_rows(keyed.grader.higher_is_better)
-        return team_standings(rows, ended, disabled=store.disabled(), tally=tally,
-                              higher_is_better=keyed.grader.higher_is_better)
+        """The teams' standings, read again only when the database has changed (or the end came):
+        a projector's refreshes and a class's board views cost a version check, whatever is stored."""
+        with reading:
+            version = (store.version(), ended)
+            if board["version"] != version:
+                rows, tally = store.standing_rows(keyed.grader.higher_is_better)
+                board["teams"] = team_standings(rows, ended, disabled=store.disabled(), tally=tally,
+                                                higher_is_better=keyed.grader.higher_is_better)
+                board["version"] = version
+            return board["teams"]
 
     @app.get("/healthz")
     def healthz():
