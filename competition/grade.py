@@ -22,6 +22,7 @@ import json
 import sys
 import warnings
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -111,6 +112,18 @@ def identity(layout: Layout, solution: pd.DataFrame) -> str:
     return f"{layout.root.name}:data+key:{digest.hexdigest()[:16]}"
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """One upload graded but not yet recorded (``Grader.assess``): ``digest`` names its predictions
+    (its sha256 when it failed validation), ``problem`` is the validation error or None, ``scores``
+    the public and private scores of a valid file."""
+
+    sha256: str
+    digest: str
+    problem: str | None
+    scores: dict[str, float] | None
+
+
 class Storage(Protocol):
     """Where graded submissions are kept: the local ledger (``ledger.Ledger``) or the server's
     SQLite store (``server.store.Store``). ``transaction`` serialises the read-then-write of one
@@ -160,44 +173,53 @@ class Grader:
         self.competition = identity(layout, self.solution)
         self.legacy_competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
 
+    def assess(self, data: bytes, source: str = "upload") -> Assessment:
+        """What grading ``data`` computes before it touches any storage: its sha256, its validation
+        error or its predictions' digest and scores. Pure and the slow part, so a server runs it
+        under its grading slot and records outside it (another upload grades while this one's row
+        is written to disk). Scores are computed even for a file the storage will then refuse as a
+        duplicate or over the limit: cheaper than holding the storage's lock while scoring."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        try:
+            predictions = validate_submission(data, self.sample, self.classes, source=source)
+        except SubmissionError as exc:
+            return Assessment(sha256, sha256, str(exc), None)
+        return Assessment(sha256, predictions_digest(predictions), None,
+                          score(predictions, self.solution, self.classes, self.metric))
+
     def grade(self, data: bytes, storage: Storage, *, team: str = ledger.LOCAL_TEAM, file: str = "",
               name: str = "", message: str = "", extra: dict | None = None, now: datetime | None = None,
-              daily_limit: int | None = None, failed_limit: int | None = None) -> dict:
+              daily_limit: int | None = None, failed_limit: int | None = None,
+              assessed: Assessment | None = None) -> dict:
         """Validate, score and record ``data``; return its entry, with ``duplicate`` (an earlier
         result of the same predictions), ``submissions_left_today`` and ``resets_at`` added. Status
         ``ok`` (counted), ``error`` (recorded, not counted) or ``over-limit`` (not recorded).
         ``daily_limit``/``failed_limit`` replace the grader's own for this call (a server whose
-        limits are changed while it runs)."""
+        limits are changed while it runs). ``assessed``: ``assess(data)`` done already."""
         daily_limit, failed_limit = daily_limit or self.daily_limit, failed_limit or self.failed_limit
         now = now or clock.now()
         start, resets = clock.day(now)
-        sha256 = hashlib.sha256(data).hexdigest()
+        assessed = assessed or self.assess(data, source=file or "upload")  # outside the transaction
         entry = {"event": "grade", "time": clock.iso(now), "competition": self.competition, "team": team,
-                 "file": file, "name": name or sha256[:12],
-                 "message": message, "metric": self.metric, "sha256": sha256, "recipe": None, "cv": None,
-                 **(extra or {})}
-        try:  # outside the transaction: validation is pure and the slow part
-            predictions, problem = validate_submission(data, self.sample, self.classes, source=file or "upload"), None
-        except SubmissionError as exc:
-            predictions, problem = None, str(exc)
-        digest = sha256 if predictions is None else predictions_digest(predictions)
-        entry["digest"] = digest
+                 "file": file, "name": name or assessed.sha256[:12],
+                 "message": message, "metric": self.metric, "sha256": assessed.sha256, "recipe": None, "cv": None,
+                 **(extra or {}), "digest": assessed.digest}
         with storage.transaction():
             used = storage.counted_since(team, start)
             quota = {"resets_at": clock.iso(resets),
                      "submissions_left_today": None if daily_limit is None else max(0, daily_limit - used)}
-            earlier = storage.find(team, digest)
+            earlier = storage.find(team, assessed.digest)
             if earlier is not None:
                 return {**earlier, **quota, "duplicate": True}
-            if problem is not None:
+            if assessed.problem is not None:
                 if failed_limit is not None and storage.failed_since(team, start) >= failed_limit:
                     return self._refused(entry, quota, f"{failed_limit} failed uploads today", now, resets)
-                return {**storage.add({**entry, "status": "error", "error": problem}, data), **quota, "duplicate": False}
+                return {**storage.add({**entry, "status": "error", "error": assessed.problem}, data), **quota,
+                        "duplicate": False}
             if daily_limit is not None and used >= daily_limit:
                 return self._refused(entry, quota, f"daily limit of {daily_limit} graded submissions reached",
                                      now, resets)
-            scores = score(predictions, self.solution, self.classes, self.metric)
-            scored = storage.add({**entry, "status": ledger.COUNTED, **scores,
+            scored = storage.add({**entry, "status": ledger.COUNTED, **assessed.scores,
                                   "public_rows": self.public_rows,
                                   "private_rows": len(self.solution) - self.public_rows}, data)
             if daily_limit is not None:

@@ -264,23 +264,30 @@ def test_students_download_the_data_the_teacher_serves(fashion_small, tmp_path):
     assert __import__("hashlib").sha256(raw.content).hexdigest() == raw.headers["x-content-sha256"]
 
 
-def test_rescore_after_fixing_the_answer_key(fashion_small, key, tmp_path):
+@pytest.mark.parametrize("graders", ["1", "2"])
+def test_rescore_after_fixing_the_answer_key(fashion_small, key, tmp_path, graders):
     db = tmp_path / "grader.sqlite"
     token = Store(db).add_team("ants")
     data = submission(key, wrong=0)
-    server = Server(fashion_small, db)
+    served_key = tmp_path / "key.csv"
+    key.to_csv(served_key, index=False)
+    server = Server(fashion_small, db, "--solution", str(served_key), "--graders", graders)
     try:
         first = server.upload(token, data).json()
         assert first["public"] == 1.0
         fixed = key.copy()
         public = fixed.index[fixed["Usage"] == "Public"][:5]
         fixed.loc[public, "class"] = [str((int(v) + 1) % 10) for v in fixed.loc[public, "class"]]
-        fixed.to_csv(tmp_path / "fixed.csv", index=False)
         broken = tmp_path / "broken.csv"
         broken.write_text("id,class,Usage\n1,2,Public\n")
         refused(host(db, "rescore", "--solution", str(broken)), str(broken))
         assert Store(db).submissions()[0]["public"] == 1.0, "a bad key changes nothing"
-        done = host(db, "rescore", "--solution", str(tmp_path / "fixed.csv"))
+        if graders == "1":
+            fixed.to_csv(tmp_path / "fixed.csv", index=False)
+            done = host(db, "rescore", "--solution", str(tmp_path / "fixed.csv"))
+        else:  # corrected in place, the same path: grading processes see the new key by its sha256
+            fixed.to_csv(served_key, index=False)
+            done = host(db, "rescore")
         assert done.returncode == 0 and "re-scored 1 submission(s)" in done.stdout and "1 changed" in done.stdout
         expected = public_score(fixed, data)
         mine = server.get("/api/submissions", token).json()["submissions"]
@@ -436,3 +443,26 @@ def test_a_log_loss_competition_ranks_ascending_on_the_board_and_in_the_export(t
     assert host(db, "export", "--out", str(tmp_path / "out")).returncode == 0
     assert list(pd.read_csv(tmp_path / "out" / "standings.csv")["team"]) == ["sure", "unsure"]
     assert "Scores are log\\_loss." in (tmp_path / "out" / "leaderboard.md").read_text()
+
+
+def test_the_board_turns_final_when_the_deadline_passes_with_nothing_written(fashion_small, key, tmp_path, monkeypatch):
+    """Boards are read again only when the database changes, or when the end comes: a deadline
+    that passes in silence still turns a projector's board final (private scores, in order)."""
+    from starlette.testclient import TestClient
+
+    from competition.server.app import Settings, create_app
+
+    deadline = clock.now() + timedelta(hours=1)
+    db = tmp_path / "grader.sqlite"
+    tokens = {team: Store(db).add_team(team) for team in ("ants", "bees")}
+    client = TestClient(create_app(Settings(data=fashion_small, db=db, flags={"deadline": deadline})))
+    for team, wrong in (("ants", 2), ("bees", 6)):
+        answer = client.post("/api/submissions", headers={"Authorization": f"Bearer {tokens[team]}"},
+                             files={"file": ("sub.csv", submission(key, wrong=wrong, seed=wrong), "text/csv")})
+        assert answer.status_code == 201, answer.text
+    before = client.get("/api/leaderboard").json()
+    assert [line["team"] for line in before["teams"]] == ["ants", "bees"], "each upload shows at once"
+    assert not before["ended"] and all(line.get("private") is None for line in before["teams"])
+    monkeypatch.setattr(clock, "now", lambda: deadline + timedelta(seconds=1))
+    after = client.get("/api/leaderboard").json()
+    assert after["ended"] and all(line["private"] is not None for line in after["teams"]), after

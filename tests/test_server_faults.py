@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import shutil
 import socket
 import sqlite3
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from competition.grade import Grader
 from competition.server.store import Store
 from tests.test_server import Server, free_port, key, submission  # noqa: F401 (key: a fixture)
 
@@ -168,3 +170,35 @@ def test_two_worker_processes_share_one_database_and_its_quota(fashion_small, tm
         assert len(workers.split()) >= 2, "two worker processes"
     finally:
         server.stop()
+
+
+def grading_processes(server: Server) -> list[int]:
+    """The pool's worker processes of ``serve --graders N`` (spawned children; not the resource tracker)."""
+    found = subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", "spawn_main"], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_grading_processes_grade_in_parallel_keep_the_quota_and_recover_from_a_killed_one(fashion_small, tmp_path, key):
+    token = Store(tmp_path / "grader.sqlite").add_team("ants")
+    server = Server(fashion_small, tmp_path / "grader.sqlite", "--graders", "2", "--daily-limit", "4")
+    try:
+        files = [submission(key, n + 1, seed=n) for n in range(10)]
+        with ThreadPoolExecutor(10) as pool:
+            answers = list(pool.map(lambda data: server.upload(token, data), files))
+        assert sorted(a.status_code for a in answers) == [201] * 4 + [429] * 6, "the daily limit holds"
+        local = Grader(fashion_small)
+        for data, answer in zip(files, answers):
+            if answer.status_code == 201:  # the pool scores as the grader does, each file its own score
+                assert answer.json()["public"] == pytest.approx(local.assess(data).scores["public"])
+        workers = grading_processes(server)
+        assert len(workers) == 2, "two grading processes"
+        os.kill(workers[0], signal.SIGKILL)  # out of memory, say
+        other = Store(tmp_path / "grader.sqlite").add_team("bees")
+        refused(server.upload(other, files[0]), "try again")
+        assert [row["team"] for row in Store(tmp_path / "grader.sqlite").submissions()].count("bees") == 0
+        again = server.upload(other, files[0])
+        assert again.status_code == 201, again.text
+        assert len(grading_processes(server)) == 2 and workers[0] not in grading_processes(server)
+    finally:
+        server.stop()
+    assert grading_processes(server) == [], "the grading processes stop with the server"

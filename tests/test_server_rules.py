@@ -333,3 +333,16 @@ def test_activity_counts_each_team_today_and_in_all(tmp_path):
     assert ants == {"team": "ants", "members": ["ann", "abe"], "scored": 2, "scored_today": 1, "failed": 1,
                     "failed_today": 1, "last": "2026-12-01T08:00:00Z", "disabled": False}
     assert bees["disabled"] and bees["scored"] == bees["failed"] == 0 and bees["last"] is None
+
+
+def test_the_store_version_changes_with_every_write_whoever_makes_it(tmp_path):
+    """The board is read again only when ``Store.version`` changes: a write it missed would leave a
+    stale board on every projector."""
+    store = Store(tmp_path / "grader.sqlite")
+    before = store.version()
+    assert store.version() == before, "nothing written: the same version (the board is not read again)"
+    store.add_team("ants")  # this thread's own write
+    mine = store.version()
+    assert mine != before
+    Store(tmp_path / "grader.sqlite").add_team("bees")  # another connection: a host's command, another worker
+    assert store.version() != mine

@@ -117,8 +117,11 @@ def build_parser() -> cli.ArgumentParser:
                        help="the sub-path a reverse proxy serves the grader under (/grader); links follow it")
     serve.add_argument("--ssl-certfile", type=Path, metavar="PEM", help="serve HTTPS with this certificate (uvicorn's)")
     serve.add_argument("--ssl-keyfile", type=Path, metavar="PEM", help="the certificate's private key")
+    serve.add_argument("--graders", type=cli.int_at_least(1), default=1, metavar="N",
+                       help="processes that validate and score uploads, fed from one queue (default 1: the "
+                            "server's own; about one per core for a rush of uploads)")
     serve.add_argument("--workers", type=cli.int_at_least(1), default=1, metavar="N",
-                       help="worker processes grading at once, on the one database (default 1; about one per core)")
+                       help="server processes answering requests, on the one database (default 1)")
     serve.add_argument("--header-timeout", type=cli.positive_number, default=HEADER_TIMEOUT, metavar="S",
                        help=f"close a connection whose request headers take longer (default {HEADER_TIMEOUT:g})")
     serve.add_argument("--body-timeout", type=cli.positive_number, default=BODY_TIMEOUT, metavar="S",
@@ -359,7 +362,8 @@ def serve(args) -> int:
     if root and not root.startswith("/"):
         raise InputError(f"--root-path {args.root_path!r}: must start with / (as /grader)")
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
-    settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags)
+    settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags,
+                        graders=args.graders)
     app = create_app(settings)
     store = app.state.store
     scheme = "https" if args.ssl_certfile else "http"

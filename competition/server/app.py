@@ -20,6 +20,7 @@ import sqlite3
 import sys
 import threading
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +37,9 @@ from ..errors import InputError
 from ..grade import Grader
 from . import settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
+from .grading import InProcess, ProcessPool
 from .standings import rank_of, team_standings
-from .store import FifoSlots, Frozen, Store, StoreError, Unavailable, token_hash
+from .store import Frozen, Store, StoreError, Unavailable, token_hash
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -49,8 +51,6 @@ WRONG_TOKENS_PER_MINUTE = 20
 MAX_MESSAGE = 500  # characters of a submission's message
 BUSY_SECONDS = 5  # an upload waits this long for the database's write lock, then answers 503
 RETRY_AFTER = "5"
-GRADING_SLOTS = 1  # grading is Python under one interpreter lock: more at once only share it (serve --workers)
-GRADING_WAIT = 120  # seconds an upload waits for its turn before a 503
 PUBLIC_FIELDS = ("id", "time", "member", "name", "message", "status", "error", "public", "public_rows", "selected",
                  "late")
 
@@ -64,6 +64,7 @@ class Settings:
     solution: Path | None = None
     max_bytes: int = 10 * 1024 * 1024
     flags: dict = field(default_factory=dict)
+    graders: int = 1  # processes that validate and score uploads (1: the request's thread, one at a time)
 
 
 class BodyTooLarge(Exception):
@@ -229,8 +230,15 @@ def create_app(settings: Settings) -> FastAPI:
                         "metric": grader.metric, "higher_is_better": grader.higher_is_better})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     packed = {"lock": threading.Lock(), "zip": None}
-    grading = FifoSlots(GRADING_SLOTS)  # uploads grade one at a time per process, in arrival order
-    app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None)
+    grading = (ProcessPool(settings.graders, grader, keyed.key_sha256) if settings.graders > 1
+               else InProcess())  # uploads grade in arrival order, one at a time per place
+
+    @asynccontextmanager
+    async def lifespan(app):
+        grading.start()  # the grading processes read the key now, not at the first upload; they end with the server
+        yield
+
+    app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_middleware(LimitBody, max_bytes=settings.max_bytes)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -287,10 +295,20 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(403, f"team {found['team']!r} is disabled by the host: no uploads or picks")
         return found["team"]
 
+    board = {"version": None, "teams": []}  # the last standings read, and the store's version and end then
+    reading = threading.Lock()
+
     def standings(stored: dict, ended: bool) -> list[dict]:
-        rows, tally = store.standing_rows(keyed.grader.higher_is_better)
-        return team_standings(rows, ended, disabled=store.disabled(), tally=tally,
-                              higher_is_better=keyed.grader.higher_is_better)
+        """The teams' standings, read again only when the database has changed (or the end came):
+        a projector's refreshes and a class's board views cost a version check, whatever is stored."""
+        with reading:
+            version = (store.version(), ended)
+            if board["version"] != version:
+                rows, tally = store.standing_rows(keyed.grader.higher_is_better)
+                board["teams"] = team_standings(rows, ended, disabled=store.disabled(), tally=tally,
+                                                higher_is_better=keyed.grader.higher_is_better)
+                board["version"] = version
+            return board["teams"]
 
     @app.get("/healthz")
     def healthz():
@@ -309,16 +327,12 @@ def create_app(settings: Settings) -> FastAPI:
         if len(message) > MAX_MESSAGE:
             raise HTTPException(400, f"message of {len(message)} characters, over the limit of {MAX_MESSAGE}")
         name = Path((file.filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
-        if not grading.acquire(GRADING_WAIT):
-            raise Unavailable(f"the grader is busy (an upload waited {GRADING_WAIT} s for its turn); nothing was "
-                              f"stored, try again shortly")
-        try:
-            result = keyed.current(stored).grade(
-                file.file.read(), store, team=team, file=name, name=name, message=message, now=now,
-                extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
-                failed_limit=stored["failed_limit"])
-        finally:
-            grading.release()
+        current, content = keyed.current(stored), file.file.read()
+        assessed = grading.assess(current, keyed.key_sha256, content, source=name)  # the CPU's part, in turn
+        # the disk's part (kept file, row, fsyncs) here, while the next upload grades
+        result = current.grade(content, store, team=team, file=name, name=name, message=message, now=now,
+                              extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
+                              failed_limit=stored["failed_limit"], assessed=assessed)
         log_upload(result, team, found["member"])
         quota = {"submissions_left_today": result["submissions_left_today"], "resets_at": result["resets_at"]}
         if result["status"] == "over-limit":
@@ -435,7 +449,7 @@ def settings_to_environment(settings: Settings) -> None:
     """For worker processes: the settings ``serve`` checked (and stored, at a first start), as JSON."""
     os.environ[SETTINGS_ENV] = json.dumps({"data": str(settings.data), "db": str(settings.db),
                                            "solution": str(settings.solution) if settings.solution else None,
-                                           "max_bytes": settings.max_bytes})
+                                           "max_bytes": settings.max_bytes, "graders": settings.graders})
 
 
 def app_from_environment() -> FastAPI:
@@ -443,4 +457,5 @@ def app_from_environment() -> FastAPI:
     The first start's settings are in the database already, so a worker passes no flags."""
     given = json.loads(os.environ[SETTINGS_ENV])
     return create_app(Settings(data=Path(given["data"]), db=Path(given["db"]), max_bytes=given["max_bytes"],
+                               graders=given["graders"],
                                solution=Path(given["solution"]) if given["solution"] else None))

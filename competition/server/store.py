@@ -158,6 +158,8 @@ class Store:
         self.busy_seconds = busy_seconds
         self._local = threading.local()
         self._writers = FifoSlots(1)
+        self._watcher: sqlite3.Connection | None = None  # never writes: its data_version counts everyone's commits
+        self._watching = threading.Lock()
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"--db {self.path}: is not a file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,6 +262,18 @@ class Store:
             self.check_file()
         finally:
             self._writers.release()
+
+    def version(self) -> int:
+        """Changes whenever anything is committed to the database, by any thread, process or host's
+        command: the ``data_version`` of a connection of the store's own that never writes (it counts
+        the commits of every other connection). A board read at one version is the board until the
+        version changes."""
+        self.check_file()
+        with self._watching:
+            if self._watcher is None:
+                self._watcher = sqlite3.connect(self.path, timeout=self.busy_seconds, isolation_level=None,
+                                                check_same_thread=False)
+            return self._watcher.execute("PRAGMA data_version").fetchone()[0]
 
     # --- competition.grade.Storage ---
     def find(self, team: str, sha256: str) -> dict | None:

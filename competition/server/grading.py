@@ -1,0 +1,117 @@
+"""Where an upload's CPU work runs: validating and scoring it (``Grader.assess``), one upload at a
+time per place, in order of arrival.
+
+Grading is Python under one interpreter lock, so threads of one process never grade faster than one
+core. ``InProcess`` grades in the request's own thread, one at a time (the default: nothing to start).
+``ProcessPool`` (``serve --graders N``) grades in N worker processes fed from one queue, so every
+core grades while the server's own process only speaks HTTP and writes the rows: under a rush of
+uploads the server runs near the cores' grading floor, and no upload waits behind a busy process
+while another idles (as separate ``--workers`` processes, each with its own connections, can).
+
+Both answer ``Unavailable`` (a 503 with Retry-After) when an upload waits longer than ``wait``
+seconds for its turn: nothing was stored, the client tries again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from ..grade import Assessment, Grader
+from .store import FifoSlots, Unavailable
+
+WAIT = 120  # seconds an upload waits for its turn before a 503
+
+
+def busy(wait: float) -> Unavailable:
+    return Unavailable(f"the grader is busy (an upload waited {wait:g} s for its turn); nothing was stored, "
+                       f"try again shortly")
+
+
+class InProcess:
+    """Grade in the calling thread, one upload at a time in arrival order (``FifoSlots``)."""
+
+    def __init__(self, wait: float = WAIT):
+        self.wait, self._slot = wait, FifoSlots(1)
+
+    def assess(self, grader: Grader, key_sha256: str, data: bytes, source: str) -> Assessment:
+        if not self._slot.acquire(self.wait):
+            raise busy(self.wait)
+        try:
+            return grader.assess(data, source=source)
+        finally:
+            self._slot.release()
+
+    def start(self) -> None:
+        pass
+
+
+# --- in each worker process: the competition's grader, read once and again after a rescore ---
+_loaded: dict[tuple, Grader] = {}
+
+
+def _assess_in_worker(data_dir: str, solution: str, key_sha256: str, data: bytes, source: str) -> Assessment:
+    key = (data_dir, solution, key_sha256)
+    if key not in _loaded:
+        _loaded.clear()  # one answer key at a time: a rescore's corrected key replaces the old one
+        _loaded[key] = Grader(Path(data_dir), Path(solution))
+    return _loaded[key].assess(data, source=source)
+
+
+def _warm(data_dir: str, solution: str, key_sha256: str) -> None:
+    _assess_in_worker(data_dir, solution, key_sha256, b"", "warm-up")
+
+
+class ProcessPool:
+    """Grade in ``processes`` worker processes (spawned: no fork of a threaded server), fed from one
+    first-in first-out queue. Each worker reads the answer key once; ``key_sha256`` tells it when
+    ``rescore`` has changed it. A worker that dies (out of memory) breaks the pool: the upload
+    answers 503 and the next one starts a fresh pool."""
+
+    def __init__(self, processes: int, grader: Grader, key_sha256: str, wait: float = WAIT):
+        self.processes, self.wait = processes, wait
+        self._first = (grader, key_sha256)
+        self._guard = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the workers (at the server's start-up; else at the first upload)."""
+        with self._guard:
+            if self._pool is None:
+                self._pool = self._started(*self._first)
+
+    def _started(self, grader: Grader, key_sha256: str) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        job = (str(grader.data), str(grader.solution_path), key_sha256)
+        for _ in range(self.processes):  # each reads the key now, not at the first upload of a rush
+            pool.submit(_warm, *job)
+        return pool
+
+    def assess(self, grader: Grader, key_sha256: str, data: bytes, source: str) -> Assessment:
+        self.start()
+        with self._guard:
+            pool = self._pool
+        try:
+            future = pool.submit(_assess_in_worker, str(grader.data), str(grader.solution_path), key_sha256,
+                                 data, source)
+        except BrokenProcessPool:
+            self._restart(pool, grader, key_sha256)
+            raise Unavailable("the grader restarted its worker processes; nothing was stored, try again") from None
+        try:
+            return future.result(timeout=self.wait)
+        except FutureTimeout:
+            future.cancel()
+            raise busy(self.wait) from None
+        except BrokenProcessPool:
+            self._restart(pool, grader, key_sha256)
+            raise Unavailable("a grading process stopped (out of memory?) while grading this upload; nothing was "
+                              "stored, try again") from None
+
+    def _restart(self, broken: ProcessPoolExecutor, grader: Grader, key_sha256: str) -> None:
+        with self._guard:
+            if self._pool is broken:
+                self._pool = self._started(grader, key_sha256)
+        broken.shutdown(wait=False, cancel_futures=True)
