@@ -38,7 +38,7 @@ import numpy as np
 from sklearn.base import clone
 from tqdm import tqdm
 
-from . import cli, cluster, runs, track
+from . import cli, cluster, matching, runs, track
 from .cluster import with_threads
 from .data import Competition, load_competition
 from .errors import InputError, InputWarning
@@ -245,7 +245,7 @@ def versions() -> dict[str, str]:
 
 def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int, limit: int | None,
                 comp: Competition, seeds: int = 1, refit: bool = False) -> dict:
-    """Everything needed to reproduce or match a run (see ``runs.differences``)."""
+    """Everything needed to reproduce or match a run (see ``matching``)."""
     return {
         "model": model,
         "params": public_params(estimator),
@@ -300,7 +300,7 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
     y = np.searchsorted(comp.classes, comp.y_train)
     if resume:
         run_dir = Path(resume)
-        mismatch = runs.differences(runs.load_run(run_dir).config, config)
+        mismatch = matching.differences(runs.load_run(run_dir).config, config)
         if mismatch:
             raise RunMismatchError(f"cannot resume {run_dir}: " + "; ".join(mismatch))
         if not np.array_equal(runs.load_run(run_dir).folds(), folds):
@@ -501,8 +501,8 @@ def resolve_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> d
         "seed": args.seed if args.seed is not None else saved.get("seed", cli.SEED),
         "params": params,
         "limit": args.limit if args.limit is not None else saved.get("limit"),
-        "seeds": args.seeds or saved.get("seeds", 1),
-        "refit": args.refit or saved.get("refit", False),
+        "seeds": args.seeds or matching.setting(saved, "seeds"),
+        "refit": args.refit or matching.setting(saved, "refit"),
         "time_budget": args.time_budget,
     }
 

@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import metrics, runs
+from . import matching, metrics, runs
 from .folds import fold_rows
 
 from .errors import InputError
@@ -77,7 +77,7 @@ def check_compatible(members: list[runs.Run]) -> np.ndarray:
     first = members[0]
     folds = first.folds()
     for run in members[1:]:
-        mismatch = runs.differences(run.config, first.config, runs.SAME_FOLDS)
+        mismatch = matching.differences(run.config, first.config, matching.SAME_FOLDS)
         if mismatch or not np.array_equal(run.folds(), folds):
             why = "; ".join(mismatch) or "the fold arrays differ"
             raise EnsembleError(f"{run.path}: its folds or data differ from those of {first.path} ({why})")
@@ -192,7 +192,7 @@ def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs"
     used = folds >= 0
     report = {
         "members": [{"run": str(m.path), "model": m.config["model"], "overrides": m.config.get("overrides", {}),
-                     **{key: m.config.get(key, default) for key, default in runs.OLD_DEFAULTS.items()},
+                     **{key: matching.setting(m.config, key) for key in matching.DEFAULTS},
                      "oof_accuracy": float(np.mean(np.argmax(o[used], 1) == y[used])),
                      "oof_log_loss": oof_log_loss(o, y, used),
                      "oof_score": scorer.from_probabilities(y[used], o[used])} for m, o in zip(members, oofs)],

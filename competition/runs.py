@@ -38,18 +38,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss
 
-from . import cli, metrics
+from . import cli, matching, metrics
 from .errors import InputError, InputWarning
 from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 
 CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
     "config.json", "folds.npy", "labels.npy", "oof.npy", "test.npy", "scores.json", "histories.json")
 REFIT_ARRAYS, REFIT_SCORES = "refit/test.npy", "refit/scores.json"
-# What a run must share with a request to be resumed or reused: the recipe, the folds and the data
-# (the fingerprint, always compared). Ensembles compare only the folds' part (``SAME_FOLDS``).
-SAME_RECIPE = ("model", "params", "folds", "seed", "seeds", "refit", "limit", "keras_backend")
-OLD_DEFAULTS = {"seeds": 1, "refit": False}  # what a config written before a key existed meant by leaving it out
-SAME_FOLDS = ("folds", "seed", "limit")
 LOG_LOSS_EPS = 1e-15  # the one clipping of probabilities for log loss, runs and ensembles alike
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)  # what a damaged .npy/.npz raises
 
@@ -163,30 +158,11 @@ def verify(run: Run) -> Run:
     return run
 
 
-def differences(saved: dict, wanted: dict, keys: tuple[str, ...] = SAME_RECIPE) -> list[str]:
-    """What differs between a run's config and a requested one, in words; empty when the run is
-    the one asked for. The one rule for resuming, reusing and ensembling runs."""
-    found = []
-    for key in keys:
-        before, now = saved.get(key, OLD_DEFAULTS.get(key)), wanted.get(key, OLD_DEFAULTS.get(key))
-        if key == "params" and isinstance(before, dict) and isinstance(now, dict):
-            found += [f"parameter {name}: run has {before.get(name)!r}, now {now.get(name)!r}"
-                      for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]
-        elif before != now:
-            found.append(f"{key}: run has {before!r}, now {now!r}")
-    if saved["data"]["fingerprint"] != wanted["data"]["fingerprint"]:
-        found.append(f"data fingerprint: run has {saved['data']['fingerprint'][:12]}, now "
-                     f"{wanted['data']['fingerprint'][:12]} (the CSVs or images changed)")
-    return found
-
-
 def find_matching(runs_dir: str | Path, config: dict, finished: bool = True) -> Run | None:
     """The newest finished (or, with ``finished=False``, interrupted) run under ``runs_dir`` that
-    ``config`` would reproduce."""
-    for run in reversed(list_runs(runs_dir)):
-        if run.finished == finished and not differences(run.config, config):
-            return run
-    return None
+    ``config`` would reproduce (``matching``)."""
+    found = matching.matching(list_runs(runs_dir), config, finished)
+    return found[-1] if found else None
 
 
 def create(runs_dir: str | Path, name: str, config: dict, folds: np.ndarray, labels: np.ndarray) -> Path:
@@ -392,7 +368,7 @@ _AT_LEAST_0 = (_number(0), "a number of at least 0")
 _PARAMS = (_optional(_is(dict)), "an object of parameters")
 # What every reader takes from a run (key -> (check, what it must be)): ``load_run`` refuses a run
 # that breaks one, so that no listing, comparison or submission trips over it. ``None`` in the
-# optional tables: the key may be left out (``OLD_DEFAULTS``) or be null.
+# optional tables: the key may be left out (``matching.DEFAULTS``) or be null.
 CONFIG_RULES = {"model": _TEXT,
                 "folds": (_number(2, integer=True), "an integer of at least 2"),
                 "seed": (_number(0, integer=True), "an integer of at least 0"),
@@ -485,7 +461,7 @@ def format_seconds(seconds: float) -> str:
 def describe(run: Run) -> str:
     c = run.config
     limit = f" limit {c['limit']}" if c.get("limit") else ""
-    limit += f" {c['seeds']} seeds" if c.get("seeds", 1) != 1 else ""
+    limit += f" {c['seeds']} seeds" if matching.setting(c, "seeds") != 1 else ""
     limit += " refit" if c.get("refit") else ""
     if run.finished:
         s = run.scores
@@ -538,7 +514,7 @@ def compare_table(found: list[Run], metric: str = metrics.DEFAULT) -> pd.DataFra
         c, s, own = run.config, run.scores, run.config.get("params") or {}
         rows.append({"run": run.name, "model": c["model"],
                      **{columns[name]: own.get(name, "") for name in params},
-                     "seeds": c.get("seeds", OLD_DEFAULTS["seeds"]), "folds": c["folds"], "limit": c.get("limit"),
+                     "seeds": matching.setting(c, "seeds"), "folds": c["folds"], "limit": c.get("limit"),
                      "accuracy_mean": s["accuracy_mean"], "accuracy_std": s.get("accuracy_std"),
                      "oof_log_loss": s.get("oof_log_loss"),
                      "seconds": s.get("fit_seconds", 0.0) + s.get("predict_seconds", 0.0)})

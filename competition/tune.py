@@ -12,7 +12,7 @@ maximises the accuracy alone, and ``best_trial`` picks by ``(accuracy, -log loss
 - The space: each model's ``ModelSpec.space`` in the registry (``models.spaces``); ``--param``
   fixes a parameter and takes it out of the search. A new study's first trial is the model's
   defaults, wherever the space holds them.
-- A trial whose recipe a finished run under RUNS already holds (``runs.find_matching``, the one
+- A trial whose recipe a finished run under RUNS already holds (``runs.find_matching``, ``matching``'s one
   rule) takes that run's scores and trains nothing: often the first trial, the defaults.
 - Pruning per fold: after each fold the running mean accuracy is reported (``trial.report``, the
   step is the number of folds done) and Optuna's median pruner stops a trial whose running mean is
@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, cv, metrics, runs, track
+from . import cli, cluster, cv, matching, metrics, runs, track
 from .data import Competition, load_competition
 from .errors import InputError
 from .fsutil import atomic_open, ensure_dir
@@ -115,9 +115,8 @@ def study_name(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAUL
 
 def identity(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAULT) -> dict:
     """What a study records about itself, and checks when it is continued."""
-    return {"model": config["model"], "folds": config["folds"], "seed": config["seed"], "limit": config["limit"],
-            "fixed": jsonable(fixed), "fingerprint": config["data"]["fingerprint"],
-            "keras_backend": config["keras_backend"], **({"metric": metric} if metric != metrics.DEFAULT else {})}
+    return {**matching.study_identity(config), "fixed": jsonable(fixed),
+            **({"metric": metric} if metric != metrics.DEFAULT else {})}
 
 
 def study_metric(study) -> metrics.Metric:
@@ -443,14 +442,14 @@ def save_best(model: str, comp: Competition, best, kept: Kept, origin: dict, *, 
     params = best.user_attrs["params"]
     _, folds, config = cv.plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit)
     config["origin"] = origin
-    matching = [run for run in runs.list_runs(runs_dir) if run.finished and not runs.differences(run.config, config)]
-    ours = [run for run in matching if (run.config.get("origin") or {}).get("study") == origin["study"]]
+    same = matching.matching(runs.list_runs(runs_dir), config)
+    ours = [run for run in same if (run.config.get("origin") or {}).get("study") == origin["study"]]
     if ours:
         return ours[-1], "reused, from this study"
     if kept.number == best.number and kept.result is not None:
         return write_run(model, comp, kept.result, config, folds, runs_dir), "saved"
-    if matching:
-        return matching[-1], "reused, an earlier run of the same recipe"
+    if same:
+        return same[-1], "reused, an earlier run of the same recipe"
     run = cv.run_cv(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit, runs_dir=runs_dir,
                     executor=executor, progress=progress, origin=origin)
     return run, "cross-validated"
