@@ -38,7 +38,7 @@ import numpy as np
 from sklearn.base import clone
 from tqdm import tqdm
 
-from . import cli, cluster, matching, runs, track
+from . import cli, cluster, matching, runs, scoring, track
 from .cluster import with_threads
 from .data import Competition, load_competition
 from .errors import InputError, InputWarning
@@ -84,7 +84,7 @@ class CVResult:
 
     oof: np.ndarray  # (n_train, n_classes); NaN rows outside the folds
     test: np.ndarray  # (n_test, n_classes), the mean of the fold models' probabilities
-    scores: dict  # per fold and overall (``runs.summarise``)
+    scores: dict  # per fold and overall (``scoring.summarise``)
     folds: list[runs.FoldResult]
 
 
@@ -100,7 +100,7 @@ def fit_fold(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, train:
                        model.classes_, classes)  # one pass: networks trace their predict step once
     proba, test_proba = both[: len(held_out)], both[len(held_out) :]
     predicted = time.perf_counter()
-    scores = runs.score_fold(fold, np.searchsorted(classes, y[held_out]), proba, train_rows=len(train),
+    scores = scoring.score_fold(fold, np.searchsorted(classes, y[held_out]), proba, train_rows=len(train),
                              fit_seconds=fitted - start, predict_seconds=predicted - fitted,
                              best_iteration=getattr(model, "best_iteration_", None))
     return runs.FoldResult(fold, held_out, proba, test_proba, scores, getattr(model, "history_", None))
@@ -116,7 +116,7 @@ def average_seeds(members: list[runs.FoldResult], y_held_out: np.ndarray) -> run
     proba = np.mean([m.proba for m in members], axis=0)
     test_proba = np.mean([m.test_proba for m in members], axis=0)
     iterations = [m.scores["best_iteration"] for m in members]
-    scores = runs.score_fold(first.fold, y_held_out, proba, train_rows=first.scores["train_rows"],
+    scores = scoring.score_fold(first.fold, y_held_out, proba, train_rows=first.scores["train_rows"],
                              fit_seconds=sum(m.scores["fit_seconds"] for m in members),
                              predict_seconds=sum(m.scores["predict_seconds"] for m in members),
                              best_iteration=None if None in iterations else round(float(np.mean(iterations))))
@@ -175,7 +175,7 @@ def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, 
                 future.cancel()
             raise
     ordered = [results[fold] for fold in range(n_folds)]
-    oof, test, scores = runs.summarise(ordered, encoded, len(classes))
+    oof, test, scores = scoring.summarise(ordered, encoded, len(classes))
     return CVResult(oof, test, scores, ordered)
 
 
@@ -355,7 +355,8 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
             refitted = refit_on_all_rows(estimator, comp.x_train[used], comp.y_train[used], comp.x_test, result.folds,
                                          seeds=seeds, classes=comp.classes, executor=executor)
             runs.save_refit(run_dir, refitted)
-    runs.finish(run_dir, result.folds, y, len(comp.classes), refitted, comp.overview.metric)
+    runs.finish(run_dir, result.folds,
+                scoring.summarise(result.folds, y, len(comp.classes), refitted, comp.overview.metric))
     return runs.load_run(run_dir)
 
 
@@ -527,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         made = run_models(models, comp, executor=executor, runs_dir=args.runs_dir, resume=args.resume, **options)
     for run in made:
         s = run.scores
-        metric = runs.metric_scores(run, comp.overview.metric)
+        metric = scoring.metric_scores(run, comp.overview.metric)
         scored = "" if metric["metric"] == "accuracy" else (f"{metric['metric']} {metric['score_mean']:.4f} +- "
                                                             f"{metric['score_std']:.4f} (OOF {metric['oof_score']:.4f}), ")
         print(f"{run.config['model']} {run.config['folds']}-fold {scored}accuracy {s['accuracy_mean']:.4f} +- "

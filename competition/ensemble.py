@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import matching, metrics, runs
+from . import matching, metrics, runs, scoring
 from .folds import fold_rows
 
 from .errors import InputError
@@ -85,8 +85,8 @@ def check_compatible(members: list[runs.Run]) -> np.ndarray:
 
 
 def oof_log_loss(proba: np.ndarray, y: np.ndarray, used: np.ndarray) -> float:
-    """Log loss on the OOF rows, computed exactly as a run scores itself (``runs.clipped_log_loss``)."""
-    return runs.clipped_log_loss(y[used], proba[used])
+    """Log loss on the OOF rows, computed exactly as a run scores itself (``scoring.log_loss``)."""
+    return scoring.log_loss(y[used], proba[used])
 
 
 def blend_mean(oofs, tests, y, folds, metric: metrics.Metric | None = None) -> Blend:
@@ -217,7 +217,7 @@ def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_
     for fold in range(first["folds"]):
         _, held_out = fold_rows(folds, fold)
         proba = blend.oof[held_out]
-        scores = runs.score_fold(fold, y[held_out], proba, train_rows=int((folds >= 0).sum() - len(held_out)))
+        scores = scoring.score_fold(fold, y[held_out], proba, train_rows=int((folds >= 0).sum() - len(held_out)))
         results.append(runs.FoldResult(fold, held_out, proba, blend.test, scores))
-    runs.finish(run_dir, results, y, n_classes, metric=metric)
+    runs.finish(run_dir, results, scoring.summarise(results, y, n_classes, metric=metric))
     return runs.load_run(run_dir)

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, cv, matching, metrics, runs, track
+from . import cli, cluster, cv, matching, metrics, runs, scoring, track
 from .data import Competition, load_competition
 from .errors import InputError
 from .fsutil import atomic_open, ensure_dir
@@ -380,7 +380,7 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
                 tqdm.write(f"trial {trial.number}: the recipe of {earlier.path}, already cross-validated: its scores "
                            "taken, nothing trained", file=sys.stdout)
             trial.set_user_attr("run", str(earlier.path))
-            scored = runs.metric_scores(earlier, metric.name)
+            scored = scoring.metric_scores(earlier, metric.name)
             for fold_score in scored["fold_scores"]:
                 report(fold_score)  # for the pruner's medians; a finished run is never pruned
             scores = earlier.scores
@@ -430,7 +430,7 @@ def write_run(model: str, comp: Competition, result: cv.CVResult, config: dict, 
     run_dir = runs.create(runs_dir, model, config, folds, y)
     for fold in result.folds:
         runs.save_fold(run_dir, fold)
-    runs.finish(run_dir, result.folds, y, len(comp.classes), metric=comp.overview.metric)
+    runs.finish(run_dir, result.folds, scoring.summarise(result.folds, y, len(comp.classes), metric=comp.overview.metric))
     return runs.load_run(run_dir)
 
 
@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         if line:
             print(line)
     s, metric = tuned.run.scores, comp.overview.metric
-    scored = runs.metric_scores(tuned.run, metric)
+    scored = scoring.metric_scores(tuned.run, metric)
     shown = "" if metric == metrics.DEFAULT else f"{metric} {scored['score_mean']:.4f} +- {scored['score_std']:.4f}, "
     print(f"best run ({tuned.how}): {shown}accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}, "
           f"{runs.format_seconds(time.perf_counter() - start)} -> {tuned.run.path}")
