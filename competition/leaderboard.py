@@ -12,7 +12,6 @@ the rule behind them, and once the private scores are revealed, how the picks di
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from . import cli, ledger, metrics, standings
 from .errors import InputError
-from .fsutil import begins_with, write_bytes_atomic, write_text_atomic
+from .fsutil import begins_with, picture_bytes, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
@@ -196,10 +195,7 @@ def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
     whole.legend(loc="lower right" if scorer.higher_is_better else "upper left")
     fig.suptitle("CV against public score")
     fig.tight_layout()
-    picture = io.BytesIO()
-    fig.savefig(picture, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return picture.getvalue()
+    return picture_bytes(fig, tight=False)
 
 
 def check_replaceable(path: str | Path) -> None:

@@ -52,7 +52,7 @@ from tqdm import tqdm
 from . import cli, cluster, cv, matching, metrics, runs, scoring, track
 from .data import Competition, load_competition
 from .errors import InputError
-from .fsutil import atomic_open, ensure_dir
+from .fsutil import ensure_dir, write_picture
 from .models import MODELS, make_model, public_params
 
 STUDIES = "studies"  # under the runs folder: one folder per study (no config.json: not a run)
@@ -62,7 +62,6 @@ DEFAULT_TRIALS = 20  # without --trials or --timeout
 PRUNER_STARTUP = 5  # trials that finish before any is pruned (Optuna's MedianPruner default)
 TOP = 10  # trials in the printed table
 LOCK_WAIT = 5.0  # seconds to wait for a study file another process holds locked (SQLite's own default)
-DPI = 100
 
 
 class StudyError(InputError):
@@ -295,15 +294,6 @@ def number_format(pattern: str):
     return lambda value: pattern.format(value) if isinstance(value, float) else str(value)
 
 
-def save_figure(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    with atomic_open(path) as f:
-        fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
 def draw_pictures(study, folder: Path) -> tuple[list[Path], list[str]]:
     """Optuna's optimisation history and parameter importances as PNGs in ``folder``; the second
     needs two finished trials whose parameters differ (else it is skipped, and the reason given)."""
@@ -320,14 +310,14 @@ def draw_pictures(study, folder: Path) -> tuple[list[Path], list[str]]:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if done:
             ax = plot_optimization_history(study, target_name=f"CV {study_metric(study).name}")
-            drawn.append(save_figure(ax.figure, folder / HISTORY))
+            drawn.append(write_picture(folder / HISTORY, ax.figure))
         varied = any(len({repr(t.params.get(name)) for t in done}) > 1 for name in {n for t in done for n in t.params})
         if len(done) < 2 or not varied:
             skipped.append("parameter importances: need 2 finished trials whose parameters differ")
         else:
             try:
                 ax = plot_param_importances(study, target_name=f"CV {study_metric(study).name}")
-                drawn.append(save_figure(ax.figure, folder / IMPORTANCES))
+                drawn.append(write_picture(folder / IMPORTANCES, ax.figure))
             except (ValueError, RuntimeError) as exc:
                 skipped.append(f"parameter importances: {exc}")
     return drawn, skipped
