@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from competition.cv import parse_param, run_cv  # noqa: E402
 from competition.data import load_competition  # noqa: E402
 from competition.folds import fold_rows, make_folds  # noqa: E402
+from competition.fsutil import write_picture  # noqa: E402
 from competition.models import make_model  # noqa: E402
 from competition.models.networks import as_images, import_keras  # noqa: E402
 from competition.models.pixels import scale_pixels  # noqa: E402
@@ -93,7 +94,7 @@ def plot(results: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_picture(path, fig, dpi=110, tight=False)
     print(f"wrote {path}")
 
 

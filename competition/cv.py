@@ -36,7 +36,7 @@ import numpy as np
 from sklearn.base import clone
 from tqdm import tqdm
 
-from . import cli, cluster, provenance, runs, track
+from . import cli, cluster, matching, provenance, runs, scoring, track
 from .cluster import with_threads
 from .data import load_competition
 from .errors import InputError, InputWarning, ParameterError
@@ -82,7 +82,7 @@ class CVResult:
 
     oof: np.ndarray  # (n_train, n_classes); NaN rows outside the folds
     test: np.ndarray  # (n_test, n_classes), the mean of the fold models' probabilities
-    scores: dict  # per fold and overall (``runs.summarise``)
+    scores: dict  # per fold and overall (``scoring.summarise``)
     folds: list[runs.FoldResult]
 
 
@@ -98,7 +98,7 @@ def fit_fold(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, train:
                        model.classes_, classes)  # one pass: networks trace their predict step once
     proba, test_proba = both[: len(held_out)], both[len(held_out) :]
     predicted = time.perf_counter()
-    scores = runs.score_fold(fold, np.searchsorted(classes, y[held_out]), proba, train_rows=len(train),
+    scores = scoring.score_fold(fold, np.searchsorted(classes, y[held_out]), proba, train_rows=len(train),
                              fit_seconds=fitted - start, predict_seconds=predicted - fitted,
                              best_iteration=getattr(model, "best_iteration_", None))
     return runs.FoldResult(fold, held_out, proba, test_proba, scores, getattr(model, "history_", None))
@@ -114,7 +114,7 @@ def average_seeds(members: list[runs.FoldResult], y_held_out: np.ndarray) -> run
     proba = np.mean([m.proba for m in members], axis=0)
     test_proba = np.mean([m.test_proba for m in members], axis=0)
     iterations = [m.scores["best_iteration"] for m in members]
-    scores = runs.score_fold(first.fold, y_held_out, proba, train_rows=first.scores["train_rows"],
+    scores = scoring.score_fold(first.fold, y_held_out, proba, train_rows=first.scores["train_rows"],
                              fit_seconds=sum(m.scores["fit_seconds"] for m in members),
                              predict_seconds=sum(m.scores["predict_seconds"] for m in members),
                              best_iteration=None if None in iterations else round(float(np.mean(iterations))))
@@ -173,7 +173,7 @@ def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, 
                 future.cancel()
             raise
     ordered = [results[fold] for fold in range(n_folds)]
-    oof, test, scores = runs.summarise(ordered, encoded, len(classes))
+    oof, test, scores = scoring.summarise(ordered, encoded, len(classes))
     return CVResult(oof, test, scores, ordered)
 
 
@@ -220,7 +220,7 @@ def refit_on_all_rows(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarra
 
 def make_config(model: str, estimator, overrides: dict, n_folds: int, seed: int, limit: int | None,
                 comp: Competition, seeds: int = 1, refit: bool = False) -> dict:
-    """Everything needed to reproduce or match a run (see ``runs.differences``)."""
+    """Everything needed to reproduce or match a run (see ``matching``)."""
     return {
         "model": model,
         "params": public_params(estimator),
@@ -272,7 +272,7 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
     y = np.searchsorted(comp.classes, comp.y_train)
     if resume:
         run_dir = Path(resume)
-        mismatch = runs.differences(runs.load_run(run_dir).config, config)
+        mismatch = matching.differences(runs.load_run(run_dir).config, config)
         if mismatch:
             raise RunMismatchError(f"cannot resume {run_dir}: " + "; ".join(mismatch))
         if not np.array_equal(runs.load_run(run_dir).folds(), folds):
@@ -327,7 +327,8 @@ def run_cv(model: str, comp: Competition, *, n_folds: int = 5, seed: int = 87, p
             refitted = refit_on_all_rows(estimator, comp.x_train[used], comp.y_train[used], comp.x_test, result.folds,
                                          seeds=seeds, classes=comp.classes, executor=executor)
             runs.save_refit(run_dir, refitted)
-    runs.finish(run_dir, result.folds, y, len(comp.classes), refitted, comp.overview.metric)
+    runs.finish(run_dir, result.folds,
+                scoring.summarise(result.folds, y, len(comp.classes), refitted, comp.overview.metric))
     return runs.load_run(run_dir)
 
 
@@ -473,8 +474,8 @@ def resolve_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> d
         "seed": args.seed if args.seed is not None else saved.get("seed", cli.SEED),
         "params": params,
         "limit": args.limit if args.limit is not None else saved.get("limit"),
-        "seeds": args.seeds or saved.get("seeds", 1),
-        "refit": args.refit or saved.get("refit", False),
+        "seeds": args.seeds or matching.setting(saved, "seeds"),
+        "refit": args.refit or matching.setting(saved, "refit"),
         "time_budget": args.time_budget,
     }
 
@@ -499,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         made = run_models(models, comp, executor=executor, runs_dir=args.runs_dir, resume=args.resume, **options)
     for run in made:
         s = run.scores
-        metric = runs.metric_scores(run, comp.overview.metric)
+        metric = scoring.metric_scores(run, comp.overview.metric)
         scored = "" if metric["metric"] == "accuracy" else (f"{metric['metric']} {metric['score_mean']:.4f} +- "
                                                             f"{metric['score_std']:.4f} (OOF {metric['oof_score']:.4f}), ")
         print(f"{run.config['model']} {run.config['folds']}-fold {scored}accuracy {s['accuracy_mean']:.4f} +- "

@@ -11,15 +11,13 @@ printed: the same fingerprint as the host's folder.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from .errors import InputError
-from .fsutil import check_new_or_empty, place_new_dir, release_work_dir, work_dir
+from .fsutil import check_new_or_empty, new_dir, sha256_file
 from .server.bundle import DATA_SHA256_HEADER
 
 
@@ -72,22 +70,12 @@ def download(url: str, token: str, out: Path, timeout: float = 30.0) -> Path:
     tmp = Path(tmp)
     try:
         announced = fetch(url, token, tmp, timeout)
-        digest = hashlib.sha256()
-        with open(tmp, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != announced:
-            raise DownloadError(f"the data from {url} arrived damaged (sha256 {digest.hexdigest()[:16]}..., the server "
+        digest = sha256_file(tmp)
+        if digest != announced:
+            raise DownloadError(f"the data from {url} arrived damaged (sha256 {digest[:16]}..., the server "
                                 f"announced {announced[:16]}...); nothing was unpacked, try again")
-        build = work_dir(out.parent, out.name)
-        try:
-            with zipfile.ZipFile(tmp) as bundle:
-                bundle.extractall(build, members=safe_names(bundle, f"{url}/api/data"))
-            place_new_dir(build, out, "--out")
-        except BaseException:
-            release_work_dir(build)
-            shutil.rmtree(build, ignore_errors=True)
-            raise
+        with new_dir(out, "--out") as build, zipfile.ZipFile(tmp) as bundle:
+            bundle.extractall(build, members=safe_names(bundle, f"{url}/api/data"))
     except zipfile.BadZipFile as exc:
         raise DownloadError(f"the data from {url} is not a zip ({exc})") from None
     finally:

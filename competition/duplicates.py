@@ -24,6 +24,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .errors import InputError
+from .fsutil import write_picture
 
 MAX_DISTANCE = 4  # bits of 64 (a JPEG re-encoded at another size: at most 4 in 300 Fashion-MNIST trials)
 # Mean grey levels apart at 16x16. Fashion-MNIST's closest pair of different pictures with two labels
@@ -190,4 +191,4 @@ def draw_pairs(groups: Groups, shown: list[str], labels: list[str], image_of, pa
             resample = Image.Resampling.NEAREST if scale >= 2 else Image.Resampling.LANCZOS
             canvas.paste(picture.resize(size, resample), (left, top + 14))
             draw.text((left, top + 16 + cell), f"{_short(shown[k])}\n{_short(labels[k])}", fill="black", font=font)
-    canvas.save(path)
+    write_picture(path, canvas)

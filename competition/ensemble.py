@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import metrics, provenance, runs
+from . import matching, metrics, provenance, runs, scoring
 from .folds import fold_rows
 
 from .errors import InputError
@@ -76,7 +76,7 @@ def check_compatible(members: list[runs.Run]) -> np.ndarray:
     first = members[0]
     folds = first.folds()
     for run in members[1:]:
-        mismatch = runs.differences(run.config, first.config, runs.SAME_FOLDS)
+        mismatch = matching.differences(run.config, first.config, matching.SAME_FOLDS)
         if mismatch or not np.array_equal(run.folds(), folds):
             why = "; ".join(mismatch) or "the fold arrays differ"
             raise EnsembleError(f"{run.path}: its folds or data differ from those of {first.path} ({why})")
@@ -84,8 +84,8 @@ def check_compatible(members: list[runs.Run]) -> np.ndarray:
 
 
 def oof_log_loss(proba: np.ndarray, y: np.ndarray, used: np.ndarray) -> float:
-    """Log loss on the OOF rows, computed exactly as a run scores itself (``runs.clipped_log_loss``)."""
-    return runs.clipped_log_loss(y[used], proba[used])
+    """Log loss on the OOF rows, computed exactly as a run scores itself (``scoring.log_loss``)."""
+    return scoring.log_loss(y[used], proba[used])
 
 
 def blend_mean(oofs, tests, y, folds, metric: metrics.Metric | None = None) -> Blend:
@@ -191,7 +191,7 @@ def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs"
     used = folds >= 0
     report = {
         "members": [{"run": str(m.path), "model": m.config["model"], "overrides": m.config.get("overrides", {}),
-                     **{key: m.config.get(key, default) for key, default in runs.OLD_DEFAULTS.items()},
+                     **{key: matching.setting(m.config, key) for key in matching.DEFAULTS},
                      "oof_accuracy": float(np.mean(np.argmax(o[used], 1) == y[used])),
                      "oof_log_loss": oof_log_loss(o, y, used),
                      "oof_score": scorer.from_probabilities(y[used], o[used])} for m, o in zip(members, oofs)],
@@ -216,7 +216,7 @@ def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_
     for fold in range(first["folds"]):
         _, held_out = fold_rows(folds, fold)
         proba = blend.oof[held_out]
-        scores = runs.score_fold(fold, y[held_out], proba, train_rows=int((folds >= 0).sum() - len(held_out)))
+        scores = scoring.score_fold(fold, y[held_out], proba, train_rows=int((folds >= 0).sum() - len(held_out)))
         results.append(runs.FoldResult(fold, held_out, proba, blend.test, scores))
-    runs.finish(run_dir, results, y, n_classes, metric=metric)
+    runs.finish(run_dir, results, scoring.summarise(results, y, n_classes, metric=metric))
     return runs.load_run(run_dir)

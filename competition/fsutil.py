@@ -1,7 +1,7 @@
 """Write files and folders so that a reader never sees them half-written, and nothing the toolkit
 did not create is ever replaced.
 
-Everything the toolkit writes (competition folders, caches, runs, submissions) goes through
+Everything the toolkit writes (competition folders, caches, runs, submissions, pictures) goes through
 these: write beside the target under a temporary name, then rename, which POSIX makes atomic.
 Temporary folders carry the writer's process id in their name (``.NAME.building-PID-xxxx``) and a
 lock file that the writer and the worker processes it forks hold, so a later writer can tell the
@@ -11,6 +11,8 @@ leftovers of a killed one (``kill -9``, a power cut) from a build in progress, a
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import io
 import json
 import os
 import re
@@ -31,6 +33,7 @@ WORK_LOCK = ".in-use.lock"  # inside a work folder: held while its builder or a 
 _held: dict[Path, int] = {}  # work folder -> the descriptor holding its lock
 
 
+PICTURE_DPI = 100  # every picture the toolkit draws, unless its caller says otherwise
 SECRET_MODE = 0o600  # tokens, the grader's database, the answer key: their owner alone reads them
 
 
@@ -231,3 +234,59 @@ def replace_dir(new: str | Path, final: str | Path) -> None:
         shutil.rmtree(old)
     else:
         new.rename(final)
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of the file ``path``, read in blocks of 1 MiB (a competition's data zip need not
+    fit in memory twice)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def new_dir(final: str | Path, what: str) -> Iterator[Path]:
+    """A folder to build ``final`` in, renamed onto it when the block ends without error: the one
+    build-beside-then-rename of a folder the toolkit fills as a whole (an export, a download, a
+    shift report), so nobody and no crash sees it half-built. ``final`` must be new or empty, before
+    and at the rename (``what`` names the option in the message); the work folder is hidden beside
+    it (``work_dir``), removed on any error, and what a killed builder left there is swept first."""
+    final = Path(final)
+    check_new_or_empty(final, what)
+    parent = ensure_dir(final.parent, what)
+    sweep_stale(parent, final.name)
+    build = work_dir(parent, final.name)
+    try:
+        yield build
+        place_new_dir(build, final, what)
+    except BaseException:
+        release_work_dir(build)
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+
+
+def picture_bytes(picture, *, dpi: float | str = PICTURE_DPI, tight: bool = True) -> bytes:
+    """``picture`` as PNG bytes: a matplotlib figure (then closed; ``dpi`` and ``tight``, cropped
+    to what is drawn, apply to it) or a Pillow image. No "Software" stamp, so that the same figure
+    gives the same bytes under another matplotlib version. matplotlib is imported only by whoever
+    draws."""
+    data = io.BytesIO()
+    if not hasattr(picture, "savefig"):  # a Pillow image
+        picture.save(data, format="PNG")
+        return data.getvalue()
+    import matplotlib.pyplot as plt
+
+    try:
+        picture.savefig(data, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
+                        metadata={"Software": None})
+    finally:
+        plt.close(picture)
+    return data.getvalue()
+
+
+def write_picture(path: str | Path, picture, *, dpi: float | str = PICTURE_DPI, tight: bool = True) -> Path:
+    """The one way a picture is written: ``picture`` as a PNG at ``path`` (``picture_bytes``),
+    atomically, so that a report or a board never links a half-written picture."""
+    return write_bytes_atomic(path, picture_bytes(picture, dpi=dpi, tight=tight))

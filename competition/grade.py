@@ -30,7 +30,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from . import cli, clock, ledger, metrics
+from . import cli, clock, ledger, metrics, standings
 from . import overview as overview_file
 from .data import check_sample_format, read_tables
 from .errors import InputError, InputWarning
@@ -240,10 +240,6 @@ class Grader:
         """The private score of a file graded before (for the reveal of a storage that kept files only)."""
         return self.scores(data)["private"]
 
-    def ranked(self, entries: list[dict]) -> list[dict]:
-        """Counted ``entries`` best public score first, in the metric's direction."""
-        return metrics.ranked(ledger.graded(entries), self.higher_is_better)
-
 
 def check_scorable(solution: pd.DataFrame, classes: list, scorer: metrics.Metric, path: Path) -> None:
     """Refuse an answer key the metric cannot score (ROC AUC on Public rows that lack a class):
@@ -322,7 +318,7 @@ def grade_file(grader: Grader, storage: Storage, path: Path, message: str = "") 
 
 def rank_of(entry: dict, entries: list[dict], higher_is_better: bool = True) -> tuple[int, int]:
     scored = ledger.graded(entries)
-    return metrics.rank(entry["public"], [e["public"] for e in scored], higher_is_better), len(scored)
+    return standings.rank(entry["public"], [e["public"] for e in scored], higher_is_better), len(scored)
 
 
 def report(entry: dict, entries: list[dict], reveal: bool, higher_is_better: bool = True) -> str:

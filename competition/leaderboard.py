@@ -12,15 +12,14 @@ the rule behind them, and once the private scores are revealed, how the picks di
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import sys
 from pathlib import Path
 
-from . import cli, ledger, metrics
+from . import cli, ledger, metrics, standings
 from .errors import InputError
-from .fsutil import begins_with, write_bytes_atomic, write_text_atomic
+from .fsutil import begins_with, picture_bytes, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
@@ -60,11 +59,6 @@ def board_metric(entries: list[dict], metric: str | None = None) -> metrics.Metr
     """The metric a board ranks by: ``metric``, else the newest counted entry's (accuracy if none)."""
     graded = ledger.graded(entries)
     return metrics.get(metric or (graded[-1].get("metric", metrics.DEFAULT) if graded else metrics.DEFAULT))
-
-
-def standings(entries: list[dict], scorer: metrics.Metric = metrics.get(metrics.DEFAULT)) -> list[dict]:
-    """Counted submissions, best public score first in ``scorer``'s direction (earlier first among equals)."""
-    return metrics.ranked(ledger.graded(entries), scorer.higher_is_better)
 
 
 def pooled(entry: dict) -> float | None:
@@ -123,7 +117,7 @@ def table(rows: list[dict], reveal: bool, base: Path, metric: str = metrics.DEFA
 
 def render(entries: list[dict], title: str, base: Path, chart: str | None, metric: str | None = None) -> str:
     scorer = board_metric(entries, metric)
-    rows = standings(entries, scorer)
+    rows = standings.files(entries, scorer.higher_is_better)
     reveal = ledger.revealed(entries)
     lines = [f"{HEADING}{title}", ""]
     if not rows:
@@ -158,7 +152,7 @@ def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
     the picks are drawn again, zoomed, where the decisions are made, the ``NAMED`` best and the picks
     with their names."""
     scorer = board_metric(entries, metric)
-    rows = [e for e in standings(entries, scorer) if ledger.cv_score(e)]
+    rows = [e for e in standings.files(entries, scorer.higher_is_better) if ledger.cv_score(e)]
     if not rows:
         return None
     import matplotlib
@@ -166,8 +160,9 @@ def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    picks = {id(e) for e, _ in final_picks(standings(entries, scorer), scorer)}
-    ranks = {id(e): rank for rank, e in enumerate(standings(entries, scorer), start=1)}
+    board = standings.files(entries, scorer.higher_is_better)
+    picks = {id(e) for e, _ in final_picks(board, scorer)}
+    ranks = {id(e): rank for rank, e in enumerate(board, start=1)}
     top = [e for e in rows if ranks[id(e)] <= ZOOMED or id(e) in picks]
     fig, (whole, zoom) = plt.subplots(1, 2, figsize=(13, 6.2), dpi=100)
     for ax, shown, title in ((whole, rows, "every submission (by rank)"),
@@ -200,10 +195,7 @@ def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
     whole.legend(loc="lower right" if scorer.higher_is_better else "upper left")
     fig.suptitle("CV against public score")
     fig.tight_layout()
-    picture = io.BytesIO()
-    fig.savefig(picture, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return picture.getvalue()
+    return picture_bytes(fig, tight=False)
 
 
 def check_replaceable(path: str | Path) -> None:

@@ -116,17 +116,6 @@ def encode(labels: Iterable[str], classes: list) -> np.ndarray:
     return np.array([index[str(label)] for label in labels], dtype=np.int64)
 
 
-def ranked(entries: list[dict], higher_is_better: bool, key: str = "public", tie: str = "time") -> list[dict]:
-    """``entries`` best ``key`` first (ascending when lower is better), earlier ``tie`` first among equals."""
-    sign = -1 if higher_is_better else 1
-    return sorted(entries, key=lambda e: (sign * e[key], e[tie]))
-
-
-def rank(value: float, values: Iterable[float], higher_is_better: bool) -> int:
-    """1 + how many of ``values`` beat ``value`` (ties share a rank)."""
-    return 1 + sum(1 for v in values if (v > value if higher_is_better else v < value))
-
-
 def cv_scores(metric: Metric, oof: np.ndarray, y: np.ndarray, folds: np.ndarray) -> dict:
     """``metric`` on each fold's held-out rows (fold ``k``: ``folds == k``; -1 is left out) and on
     all OOF rows together: the record a run, a sidecar and a board compare to public scores."""

@@ -26,10 +26,9 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  #
 
 from . import cli, runs  # noqa: E402
 from .data import class_names, load_competition  # noqa: E402
-from .fsutil import begins_with, ensure_dir, write_text_atomic  # noqa: E402
+from .fsutil import begins_with, ensure_dir, write_picture, write_text_atomic  # noqa: E402
 from .records import Competition, CompetitionDataError  # noqa: E402
 
-DPI = 100
 SCORES = ("precision", "recall", "F1")  # per class, in the chart and the table
 RUN_FILES = ("report.md", "learning_curves.png", "confusion_matrix.png", "per_class.png", "mistakes.png")
 DATA_FILES = ("report.md", "samples.png", "class_balance.png")
@@ -63,12 +62,6 @@ def show(ax, image: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-def save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
 def learning_curves(histories: dict, path: Path) -> Path | None:
     """Keras: loss and accuracy per epoch, train solid and validation dashed (when the model held
     rows out), one colour a fold. Boosting: validation log loss per round."""
@@ -93,7 +86,7 @@ def learning_curves(histories: dict, path: Path) -> Path | None:
     fig.suptitle("learning curves (validation: a split of each fold's training rows)" if watched else
                  "learning curves (training rows, augmented; the fold's held-out rows are scored once, at the end)")
     fig.tight_layout()
-    return save(fig, path)
+    return write_picture(path, fig)
 
 
 def confusion_figure(matrix: np.ndarray, names: list[str], path: Path) -> Path:
@@ -112,7 +105,7 @@ def confusion_figure(matrix: np.ndarray, names: list[str], path: Path) -> Path:
                     ax.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=7,
                             color="white" if values[i, j] > threshold else "black")
     fig.tight_layout()
-    return save(fig, path)
+    return write_picture(path, fig)
 
 
 def per_class_figure(table: pd.DataFrame, path: Path) -> Path:
@@ -125,7 +118,7 @@ def per_class_figure(table: pd.DataFrame, path: Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
-    return save(fig, path)
+    return write_picture(path, fig)
 
 
 def mistakes_figure(comp: Competition, oof: np.ndarray, y: np.ndarray, names: list[str], path: Path,
@@ -148,7 +141,7 @@ def mistakes_figure(comp: Competition, oof: np.ndarray, y: np.ndarray, names: li
         ax.set_title(f"{names[y[row]]} -> {names[guess]} ({oof[row, guess]:.2f})", fontsize=8)
     fig.suptitle("most confident OOF mistakes: true -> predicted (probability)")
     fig.tight_layout()
-    return save(fig, path), chosen.tolist()
+    return write_picture(path, fig), chosen.tolist()
 
 
 def per_class_table(y: np.ndarray, predicted: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -235,14 +228,14 @@ def data_report(data_dir: str | Path, out: str | Path | None = None, per_class: 
             axes[k][0].spines[side].set_visible(False)
     fig.suptitle(f"{comp.name}: {per_class} random training images per class")
     fig.tight_layout()
-    save(fig, out / "samples.png")
+    write_picture(out / "samples.png", fig)
     counts = np.array([(comp.y_train == label).sum() for label in comp.classes])
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 4))
     ax.bar(names, counts, color="tab:blue")
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set(ylabel="training images", title=f"class balance ({len(comp.y_train):,} training images)")
     fig.tight_layout()
-    save(fig, out / "class_balance.png")
+    write_picture(out / "class_balance.png", fig)
     lines = [f"# Data: {comp.name}", "", f"{len(comp.y_train):,} training and {len(comp.test_ids):,} test images, "
              f"{comp.image_shape[1]}x{comp.image_shape[0]}, {comp.image_shape[2]} channel(s), {len(names)} classes.", "",
              "![samples](samples.png)", "", "![class balance](class_balance.png)", "",

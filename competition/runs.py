@@ -36,21 +36,14 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss
 
-from . import cli, metrics
+from . import cli, matching, metrics, scoring
 from .errors import InputError, InputWarning
 from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 
 CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
     "config.json", "folds.npy", "labels.npy", "oof.npy", "test.npy", "scores.json", "histories.json")
 REFIT_ARRAYS, REFIT_SCORES = "refit/test.npy", "refit/scores.json"
-# What a run must share with a request to be resumed or reused: the recipe, the folds and the data
-# (the fingerprint, always compared). Ensembles compare only the folds' part (``SAME_FOLDS``).
-SAME_RECIPE = ("model", "params", "folds", "seed", "seeds", "refit", "limit", "keras_backend")
-OLD_DEFAULTS = {"seeds": 1, "refit": False}  # what a config written before a key existed meant by leaving it out
-SAME_FOLDS = ("folds", "seed", "limit")
-LOG_LOSS_EPS = 1e-15  # the one clipping of probabilities for log loss, runs and ensembles alike
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)  # what a damaged .npy/.npz raises
 
 
@@ -154,39 +147,18 @@ def fold_problem(result: FoldResult, held_out: np.ndarray, n_test: int, n_classe
 def verify(run: Run) -> Run:
     """``run`` if its saved scores are those of its arrays (the OOF accuracy recomputed), else a
     ``RunError``: a scores.json edited by hand must not become a submission's CV score."""
-    oof, labels = run.oof(), run.labels()
-    used = run.folds() >= 0
-    accuracy = float(np.mean(np.argmax(oof[used], axis=1) == labels[used])) if used.any() else 0.0
+    accuracy = scoring.oof_accuracy(run.oof(), run.labels(), run.folds() >= 0)
     if abs(accuracy - run.scores["oof_accuracy"]) > 1e-9:
         raise RunError(f"{run.path / SCORES}: says OOF accuracy {run.scores['oof_accuracy']:.4f}, its arrays give "
                        f"{accuracy:.4f}; the run was changed after it finished")
     return run
 
 
-def differences(saved: dict, wanted: dict, keys: tuple[str, ...] = SAME_RECIPE) -> list[str]:
-    """What differs between a run's config and a requested one, in words; empty when the run is
-    the one asked for. The one rule for resuming, reusing and ensembling runs."""
-    found = []
-    for key in keys:
-        before, now = saved.get(key, OLD_DEFAULTS.get(key)), wanted.get(key, OLD_DEFAULTS.get(key))
-        if key == "params" and isinstance(before, dict) and isinstance(now, dict):
-            found += [f"parameter {name}: run has {before.get(name)!r}, now {now.get(name)!r}"
-                      for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]
-        elif before != now:
-            found.append(f"{key}: run has {before!r}, now {now!r}")
-    if saved["data"]["fingerprint"] != wanted["data"]["fingerprint"]:
-        found.append(f"data fingerprint: run has {saved['data']['fingerprint'][:12]}, now "
-                     f"{wanted['data']['fingerprint'][:12]} (the CSVs or images changed)")
-    return found
-
-
 def find_matching(runs_dir: str | Path, config: dict, finished: bool = True) -> Run | None:
     """The newest finished (or, with ``finished=False``, interrupted) run under ``runs_dir`` that
-    ``config`` would reproduce."""
-    for run in reversed(list_runs(runs_dir)):
-        if run.finished == finished and not differences(run.config, config):
-            return run
-    return None
+    ``config`` would reproduce (``matching``)."""
+    found = matching.matching(list_runs(runs_dir), config, finished)
+    return found[-1] if found else None
 
 
 def create(runs_dir: str | Path, name: str, config: dict, folds: np.ndarray, labels: np.ndarray) -> Path:
@@ -211,28 +183,6 @@ def new_run_dir(runs_dir: str | Path, model: str) -> Path:
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a run folder in {runs_dir}")
-
-
-def clipped_log_loss(y: np.ndarray, proba: np.ndarray) -> float:
-    """Log loss of encoded labels ``y``, with probabilities kept off 0 (and rows renormalised):
-    one confident miss must not make it infinite. The one log loss of runs, ensembles and reports."""
-    proba = np.clip(proba, LOG_LOSS_EPS, 1)
-    return float(log_loss(y, proba / proba.sum(axis=1, keepdims=True), labels=np.arange(proba.shape[1])))
-
-
-def score_fold(fold: int, y: np.ndarray, proba: np.ndarray, *, train_rows: int, fit_seconds: float = 0.0,
-               predict_seconds: float = 0.0, best_iteration: int | None = None) -> dict:
-    """One fold's scores: ``y`` are encoded labels, ``proba`` the held-out rows' probabilities."""
-    return {
-        "fold": fold,
-        "accuracy": float(np.mean(np.argmax(proba, axis=1) == y)),
-        "log_loss": clipped_log_loss(y, proba),
-        "rows": int(len(y)),
-        "train_rows": int(train_rows),
-        "fit_seconds": round(fit_seconds, 3),
-        "predict_seconds": round(predict_seconds, 3),
-        "best_iteration": best_iteration,
-    }
 
 
 def fold_paths(run_dir: Path, fold: int) -> tuple[Path, Path]:
@@ -302,63 +252,15 @@ def done_folds(run_dir: Path, n_folds: int) -> list[int]:
     return [k for k in range(n_folds) if fold_paths(run_dir, k)[1].is_file()]
 
 
-def summarise(results: list[FoldResult], y: np.ndarray, n_classes: int,
-              refit: RefitResult | None = None, metric: str = metrics.DEFAULT) -> tuple[np.ndarray, np.ndarray, dict]:
-    """OOF and test probabilities and the run's scores from its folds; ``y`` is the encoded labels
-    of every train row. The test probabilities are the fold models' mean, or the ``refit``'s.
-    Beside accuracy and log loss, the competition's ``metric`` on each fold and the OOF rows
-    (``metric``, ``score_mean``, ``score_std``, ``fold_scores``, ``oof_score``)."""
-    oof = np.full((len(y), n_classes), np.nan)
-    for result in results:
-        oof[result.rows] = result.proba
-    used = ~np.isnan(oof[:, 0])
-    test = np.mean([result.test_proba for result in results], axis=0)
-    accuracy = [r.scores["accuracy"] for r in results]
-    losses = [r.scores["log_loss"] for r in results]
-    scores = {
-        "folds": [r.scores for r in results],
-        "accuracy_mean": float(np.mean(accuracy)), "accuracy_std": float(np.std(accuracy)),
-        "log_loss_mean": float(np.mean(losses)), "log_loss_std": float(np.std(losses)),
-        "oof_accuracy": float(np.mean(np.argmax(oof[used], axis=1) == y[used])),
-        "oof_log_loss": clipped_log_loss(y[used], oof[used]),
-        "oof_rows": int(used.sum()),
-        "fit_seconds": float(sum(r.scores["fit_seconds"] for r in results)),
-        "predict_seconds": float(sum(r.scores["predict_seconds"] for r in results)),
-    }
-    fold_of = np.full(len(y), -1)
-    for result in results:
-        fold_of[result.rows] = result.fold
-    scores.update(metrics.cv_scores(metrics.get(metric), oof, y, fold_of))
-    if refit is not None:
-        test = refit.test_proba
-        scores["refit"] = refit.scores
-        scores["fit_seconds"] += refit.scores["fit_seconds"]
-        scores["predict_seconds"] += refit.scores["predict_seconds"]
-    return oof, test, scores
-
-
-def finish(run_dir: Path, results: list[FoldResult], y: np.ndarray, n_classes: int,
-           refit: RefitResult | None = None, metric: str = metrics.DEFAULT) -> dict:
-    """Write ``oof.npy``, ``test.npy``, ``histories.json`` and finally ``scores.json``."""
-    oof, test, scores = summarise(results, y, n_classes, refit, metric)
+def finish(run_dir: Path, results: list[FoldResult], summary: tuple[np.ndarray, np.ndarray, dict]) -> dict:
+    """Write the ``summary`` of ``results`` (``scoring.summarise``: OOF and test probabilities,
+    scores) as ``oof.npy``, ``test.npy``, ``histories.json`` and finally ``scores.json``."""
+    oof, test, scores = summary
     save_npy_atomic(run_dir / OOF, oof)
     save_npy_atomic(run_dir / TEST, test)
     write_json_atomic(run_dir / HISTORIES, {str(r.fold): r.history for r in results})
     write_json_atomic(run_dir / SCORES, scores)
     return scores
-
-
-def metric_scores(run: Run, metric: str) -> dict:
-    """The finished ``run``'s CV in ``metric`` (``metrics.cv_scores``' record): as saved when the
-    run was scored by it, else computed from its arrays (a run made before competition.json said
-    otherwise, or by accuracy alone)."""
-    if run.scores.get("metric") == metric and "score_mean" in run.scores:
-        return {key: run.scores[key] for key in ("metric", "score_mean", "score_std", "fold_scores", "oof_score")}
-    if metric == metrics.DEFAULT:  # every run's scores hold accuracy
-        s = run.scores
-        return {"metric": metric, "score_mean": s["accuracy_mean"], "score_std": s["accuracy_std"],
-                "fold_scores": [fold["accuracy"] for fold in s["folds"]], "oof_score": s["oof_accuracy"]}
-    return metrics.cv_scores(metrics.get(metric), run.oof(), run.labels(), run.folds())
 
 
 def _read_json(path: Path) -> dict:
@@ -392,7 +294,7 @@ _AT_LEAST_0 = (_number(0), "a number of at least 0")
 _PARAMS = (_optional(_is(dict)), "an object of parameters")
 # What every reader takes from a run (key -> (check, what it must be)): ``load_run`` refuses a run
 # that breaks one, so that no listing, comparison or submission trips over it. ``None`` in the
-# optional tables: the key may be left out (``OLD_DEFAULTS``) or be null.
+# optional tables: the key may be left out (``matching.DEFAULTS``) or be null.
 CONFIG_RULES = {"model": _TEXT,
                 "folds": (_number(2, integer=True), "an integer of at least 2"),
                 "seed": (_number(0, integer=True), "an integer of at least 0"),
@@ -485,7 +387,7 @@ def format_seconds(seconds: float) -> str:
 def describe(run: Run) -> str:
     c = run.config
     limit = f" limit {c['limit']}" if c.get("limit") else ""
-    limit += f" {c['seeds']} seeds" if c.get("seeds", 1) != 1 else ""
+    limit += f" {c['seeds']} seeds" if matching.setting(c, "seeds") != 1 else ""
     limit += " refit" if c.get("refit") else ""
     if run.finished:
         s = run.scores
@@ -538,7 +440,7 @@ def compare_table(found: list[Run], metric: str = metrics.DEFAULT) -> pd.DataFra
         c, s, own = run.config, run.scores, run.config.get("params") or {}
         rows.append({"run": run.name, "model": c["model"],
                      **{columns[name]: own.get(name, "") for name in params},
-                     "seeds": c.get("seeds", OLD_DEFAULTS["seeds"]), "folds": c["folds"], "limit": c.get("limit"),
+                     "seeds": matching.setting(c, "seeds"), "folds": c["folds"], "limit": c.get("limit"),
                      "accuracy_mean": s["accuracy_mean"], "accuracy_std": s.get("accuracy_std"),
                      "oof_log_loss": s.get("oof_log_loss"),
                      "seconds": s.get("fit_seconds", 0.0) + s.get("predict_seconds", 0.0)})
@@ -548,7 +450,7 @@ def compare_table(found: list[Run], metric: str = metrics.DEFAULT) -> pd.DataFra
     table[numbers] = table[numbers].astype(float)
     if metric == metrics.DEFAULT:
         return table.sort_values("accuracy_mean", ascending=False, kind="stable", ignore_index=True)
-    scored = [metric_scores(run, metric) for run in finished]
+    scored = [scoring.metric_scores(run, metric) for run in finished]
     table["score_mean"] = [float(x["score_mean"]) for x in scored]
     table["score_std"] = [float(x["score_std"]) for x in scored]
     table = table.sort_values("score_mean", ascending=not metrics.get(metric).higher_is_better, kind="stable",

@@ -24,7 +24,6 @@ returns a ``ShiftResult`` in memory; the command saves a new folder (``runs/<tim
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from .cv import cross_validate, parse_param
 from .data import load_competition
 from .errors import InputError
 from .folds import FoldsError, make_folds
-from .fsutil import ensure_dir, release_work_dir, sweep_stale, work_dir, write_json_atomic, write_text_atomic
+from .fsutil import new_dir, write_json_atomic, write_text_atomic
 from .models import MODELS, make_model, public_params
 from .records import Competition
 
@@ -162,7 +161,8 @@ def extremes_figure(x_train: np.ndarray, x_test: np.ndarray, result: ShiftResult
                     per_row: int = PER_ROW) -> Path:
     """Four rows of images, each titled with its P(test): the training images most and least like
     the test set (highest and lowest P(test)), then the test images. Any size and channel count."""
-    from .report import plt, save, show
+    from .fsutil import write_picture
+    from .report import plt, show
 
     groups = []
     for name, images, p in (("train", x_train, result.p_train_rows), ("test", x_test, result.p_test_rows)):
@@ -187,7 +187,7 @@ def extremes_figure(x_train: np.ndarray, x_test: np.ndarray, result: ShiftResult
     fig.suptitle(f"training and test images by their out-of-fold P(test) (above each), ROC AUC {result.auc_mean:.3f}",
                  fontsize=10)
     fig.tight_layout()
-    return save(fig, path)
+    return write_picture(path, fig)
 
 
 def report_text(comp: Competition, result: ShiftResult, settings: dict, top_rows: int, csv_path: Path) -> str:
@@ -240,21 +240,14 @@ def save_outputs(folder: Path, comp: Competition, result: ShiftResult, settings:
 
 
 def publish(final: Path, write: Callable[[Path], None], *, made_final: bool = False) -> Path:
-    """Build the output folder beside ``final`` and rename it into place, so that nobody (and no
-    crash) sees it half-written. ``final`` must be missing or an empty folder: renaming onto an
-    empty folder replaces it, onto one that has gained files it fails and they stay.
+    """Build the output folder beside ``final`` and rename it into place (``fsutil.new_dir``), so
+    that nobody (and no crash) sees it half-written. ``final`` must be missing or an empty folder,
+    also at the rename: one that has gained files meanwhile stays as it is.
     ``made_final``: ``final`` is an empty folder made for this run, removed again on failure."""
-    parent = ensure_dir(final.parent, "output folder")
-    sweep_stale(parent, final.name)
-    work = work_dir(parent, final.name)
     try:
-        write(work)
-        release_work_dir(work)
-        work.chmod(final.stat().st_mode & 0o7777 if final.is_dir() else 0o755)  # a work folder is private (0700)
-        work.rename(final)
+        with new_dir(final, "--out") as work:
+            write(work)
     except BaseException:
-        release_work_dir(work)
-        shutil.rmtree(work, ignore_errors=True)
         if made_final:
             try:
                 final.rmdir()

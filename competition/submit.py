@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli, cluster, metrics, provenance, runs, track
+from . import cli, cluster, matching, metrics, provenance, runs, track
 from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, parse_param, plan, run_cv, twin_run
 from .data import load_competition
 from .ensemble import METHODS, ensemble, resolve_member
@@ -115,7 +115,7 @@ def recipe_of(run: runs.Run) -> dict:
     c = run.config
     recipe = {"model": c["model"], "params": c["params"], "overrides": c.get("overrides", {}), "run": str(run.path),
               "folds": c["folds"], "seed": c["seed"], "limit": c.get("limit"),
-              **{key: c.get(key, default) for key, default in runs.OLD_DEFAULTS.items()}}
+              **{key: matching.setting(c, key) for key in matching.DEFAULTS}}
     if "members" in c:
         recipe["members"] = c["members"]
         recipe["method"] = c.get("method")

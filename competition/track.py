@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from . import cli, runs
+from . import cli, matching, runs
 from .errors import InputError
 
 INSTALL = "pip install -e '.[tracking]'"
@@ -142,7 +142,7 @@ def flatten(params: dict, prefix: str = "") -> dict[str, Any]:
 
 def params_of(config: dict) -> dict[str, str]:
     """The run's settings and its model's parameters, as MLflow params (text)."""
-    found = {key: param_text(config.get(key, runs.OLD_DEFAULTS.get(key))) for key in SETTINGS}
+    found = {key: param_text(matching.setting(config, key)) for key in SETTINGS}
     for name, value in flatten(config.get("params") or {}).items():
         found[f"model.{name}" if name in SETTINGS else name] = param_text(value)
     return found

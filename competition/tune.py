@@ -12,7 +12,7 @@ maximises the accuracy alone, and ``best_trial`` picks by ``(accuracy, -log loss
 - The space: each model's ``ModelSpec.space`` in the registry (``models.spaces``); ``--param``
   fixes a parameter and takes it out of the search. A new study's first trial is the model's
   defaults, wherever the space holds them.
-- A trial whose recipe a finished run under RUNS already holds (``runs.find_matching``, the one
+- A trial whose recipe a finished run under RUNS already holds (``runs.find_matching``, ``matching``'s one
   rule) takes that run's scores and trains nothing: often the first trial, the defaults.
 - Pruning per fold: after each fold the running mean accuracy is reported (``trial.report``, the
   step is the number of folds done) and Optuna's median pruner stops a trial whose running mean is
@@ -49,10 +49,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, cv, metrics, runs, track
+from . import cli, cluster, cv, matching, metrics, runs, scoring, track
 from .data import load_competition
 from .errors import InputError
-from .fsutil import atomic_open, ensure_dir
+from .fsutil import ensure_dir, write_picture
 from .models import MODELS, make_model, public_params
 from .records import Competition
 
@@ -63,7 +63,6 @@ DEFAULT_TRIALS = 20  # without --trials or --timeout
 PRUNER_STARTUP = 5  # trials that finish before any is pruned (Optuna's MedianPruner default)
 TOP = 10  # trials in the printed table
 LOCK_WAIT = 5.0  # seconds to wait for a study file another process holds locked (SQLite's own default)
-DPI = 100
 
 
 class StudyError(InputError):
@@ -116,9 +115,8 @@ def study_name(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAUL
 
 def identity(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAULT) -> dict:
     """What a study records about itself, and checks when it is continued."""
-    return {"model": config["model"], "folds": config["folds"], "seed": config["seed"], "limit": config["limit"],
-            "fixed": jsonable(fixed), "fingerprint": config["data"]["fingerprint"],
-            "keras_backend": config["keras_backend"], **({"metric": metric} if metric != metrics.DEFAULT else {})}
+    return {**matching.study_identity(config), "fixed": jsonable(fixed),
+            **({"metric": metric} if metric != metrics.DEFAULT else {})}
 
 
 def study_metric(study) -> metrics.Metric:
@@ -297,15 +295,6 @@ def number_format(pattern: str):
     return lambda value: pattern.format(value) if isinstance(value, float) else str(value)
 
 
-def save_figure(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    with atomic_open(path) as f:
-        fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
 def draw_pictures(study, folder: Path) -> tuple[list[Path], list[str]]:
     """Optuna's optimisation history and parameter importances as PNGs in ``folder``; the second
     needs two finished trials whose parameters differ (else it is skipped, and the reason given)."""
@@ -322,14 +311,14 @@ def draw_pictures(study, folder: Path) -> tuple[list[Path], list[str]]:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if done:
             ax = plot_optimization_history(study, target_name=f"CV {study_metric(study).name}")
-            drawn.append(save_figure(ax.figure, folder / HISTORY))
+            drawn.append(write_picture(folder / HISTORY, ax.figure))
         varied = any(len({repr(t.params.get(name)) for t in done}) > 1 for name in {n for t in done for n in t.params})
         if len(done) < 2 or not varied:
             skipped.append("parameter importances: need 2 finished trials whose parameters differ")
         else:
             try:
                 ax = plot_param_importances(study, target_name=f"CV {study_metric(study).name}")
-                drawn.append(save_figure(ax.figure, folder / IMPORTANCES))
+                drawn.append(write_picture(folder / IMPORTANCES, ax.figure))
             except (ValueError, RuntimeError) as exc:
                 skipped.append(f"parameter importances: {exc}")
     return drawn, skipped
@@ -382,7 +371,7 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
                 tqdm.write(f"trial {trial.number}: the recipe of {earlier.path}, already cross-validated: its scores "
                            "taken, nothing trained", file=sys.stdout)
             trial.set_user_attr("run", str(earlier.path))
-            scored = runs.metric_scores(earlier, metric.name)
+            scored = scoring.metric_scores(earlier, metric.name)
             for fold_score in scored["fold_scores"]:
                 report(fold_score)  # for the pruner's medians; a finished run is never pruned
             scores = earlier.scores
@@ -432,7 +421,7 @@ def write_run(model: str, comp: Competition, result: cv.CVResult, config: dict, 
     run_dir = runs.create(runs_dir, model, config, folds, y)
     for fold in result.folds:
         runs.save_fold(run_dir, fold)
-    runs.finish(run_dir, result.folds, y, len(comp.classes), metric=comp.overview.metric)
+    runs.finish(run_dir, result.folds, scoring.summarise(result.folds, y, len(comp.classes), metric=comp.overview.metric))
     return runs.load_run(run_dir)
 
 
@@ -444,14 +433,14 @@ def save_best(model: str, comp: Competition, best, kept: Kept, origin: dict, *, 
     params = best.user_attrs["params"]
     _, folds, config = cv.plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit)
     config["origin"] = origin
-    matching = [run for run in runs.list_runs(runs_dir) if run.finished and not runs.differences(run.config, config)]
-    ours = [run for run in matching if (run.config.get("origin") or {}).get("study") == origin["study"]]
+    same = matching.matching(runs.list_runs(runs_dir), config)
+    ours = [run for run in same if (run.config.get("origin") or {}).get("study") == origin["study"]]
     if ours:
         return ours[-1], "reused, from this study"
     if kept.number == best.number and kept.result is not None:
         return write_run(model, comp, kept.result, config, folds, runs_dir), "saved"
-    if matching:
-        return matching[-1], "reused, an earlier run of the same recipe"
+    if same:
+        return same[-1], "reused, an earlier run of the same recipe"
     run = cv.run_cv(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit, runs_dir=runs_dir,
                     executor=executor, progress=progress, origin=origin)
     return run, "cross-validated"
@@ -609,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         if line:
             print(line)
     s, metric = tuned.run.scores, comp.overview.metric
-    scored = runs.metric_scores(tuned.run, metric)
+    scored = scoring.metric_scores(tuned.run, metric)
     shown = "" if metric == metrics.DEFAULT else f"{metric} {scored['score_mean']:.4f} +- {scored['score_std']:.4f}, "
     print(f"best run ({tuned.how}): {shown}accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}, "
           f"{runs.format_seconds(time.perf_counter() - start)} -> {tuned.run.path}")

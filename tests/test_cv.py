@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from competition import cv, runs
+from competition import cv, matching, runs
 from competition.data import load_competition
 from competition.errors import InputWarning
 from competition.folds import make_folds
@@ -432,7 +432,7 @@ def test_a_run_of_other_seeds_is_neither_resumed_nor_reused(fashion, tmp_path):
     _, _, plain = cv.plan("dt", fashion, n_folds=3, params={"max_depth": 3})
     assert runs.find_matching(tmp_path, plain) is None
     old = {k: v for k, v in plain.items() if k != "seeds"}  # a config written before --seeds existed
-    assert runs.differences(old, plain) == [] and runs.differences(old, {**plain, "seeds": 2})
+    assert matching.differences(old, plain) == [] and matching.differences(old, {**plain, "seeds": 2})
 
 
 def test_refit_trains_on_every_row_for_the_folds_mean_rounds(fashion, tmp_path):

@@ -25,6 +25,7 @@ from PIL import Image
 from competition import clock
 from competition.data import load_competition
 from competition.server.store import Store
+from tests.test_fsutil import leftover
 from tests.test_server import Server, public_score, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
@@ -242,6 +243,7 @@ def test_students_download_the_data_the_teacher_serves(fashion_small, tmp_path):
     token = Store(db).add_team("ants")
     server = Server(fashion_small, db)
     client = [sys.executable, "-m", "competition.upload", "download", "--url", server.url, "--token", token]
+    dead = leftover(tmp_path, "mine")  # what a download killed with kill -9 left
     try:
         assert server.get("/api/data").status_code == 401
         done = subprocess.run([*client, "--out", str(tmp_path / "mine")], capture_output=True, text=True, timeout=120)
@@ -253,6 +255,7 @@ def test_students_download_the_data_the_teacher_serves(fashion_small, tmp_path):
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr
+    assert not dead.exists(), "the killed download's work folder was swept"
     theirs, ours = load_competition(tmp_path / "mine", cache=False), load_competition(fashion_small, cache=False)
     assert theirs.fingerprint == ours.fingerprint and theirs.fingerprint[:16] in done.stdout
     names = zipfile.ZipFile(io.BytesIO(raw.content)).namelist()

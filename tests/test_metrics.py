@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from competition import grade, ledger, metrics, overview
+from competition import grade, ledger, metrics, overview, standings
 from competition.data import load_competition, summary
 from competition.errors import InputError, InputWarning
 from competition.leaderboard import write_leaderboard
@@ -107,10 +107,10 @@ def test_an_unknown_metric_is_refused_with_the_list():
 
 def test_ranking_helpers_follow_the_direction():
     entries = [{"public": 0.5, "time": "1"}, {"public": 0.2, "time": "2"}, {"public": 0.2, "time": "0"}]
-    assert [e["time"] for e in metrics.ranked(entries, higher_is_better=False)] == ["0", "2", "1"]
-    assert [e["time"] for e in metrics.ranked(entries, higher_is_better=True)] == ["1", "0", "2"]
-    assert metrics.rank(0.2, [0.5, 0.2, 0.2], higher_is_better=False) == 1
-    assert metrics.rank(0.2, [0.5, 0.2, 0.2], higher_is_better=True) == 2
+    assert [e["time"] for e in standings.ranked(entries, higher_is_better=False)] == ["0", "2", "1"]
+    assert [e["time"] for e in standings.ranked(entries, higher_is_better=True)] == ["1", "0", "2"]
+    assert standings.rank(0.2, [0.5, 0.2, 0.2], higher_is_better=False) == 1
+    assert standings.rank(0.2, [0.5, 0.2, 0.2], higher_is_better=True) == 2
 
 
 # --- competition.json ------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def test_a_lower_is_better_competition_ranks_ascending_on_the_local_board(log_lo
     assert "[sharp]" in rows[0] and "[blunt]" in rows[1] and "0.6000 ± 0.0200" in rows[0]
     assert "1. **sharp** — best CV score" in text
     entries = ledger.read(tmp_path / "ledger.jsonl")
-    assert [e["name"] for e in grade.Grader(log_loss_comp).ranked(entries)] == ["sharp", "blunt"]
+    assert [e["name"] for e in standings.files(entries, grade.Grader(log_loss_comp).higher_is_better)] == ["sharp", "blunt"]
     redrawn = subprocess.run([sys.executable, "-m", "competition.leaderboard", "--ledger", str(tmp_path / "ledger.jsonl"),
                               "--out", str(tmp_path / "again.md")], capture_output=True, text=True, timeout=120)
     assert redrawn.returncode == 0, redrawn.stderr  # the board's metric read from the ledger alone

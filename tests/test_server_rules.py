@@ -11,7 +11,7 @@ import pytest
 from competition import clock
 from competition.grade import predictions_digest
 from competition.server import settings as rules
-from competition.server.standings import rank_of, team_standings
+from competition.standings import rank_of, team_standings
 from competition.server.store import Frozen, Store, StoreError
 
 DEADLINE = datetime(2026, 12, 18, 17, 0, 0, tzinfo=timezone.utc)
@@ -57,6 +57,15 @@ def test_after_the_end_teams_rank_by_the_private_score_of_their_picks():
     assert after[0]["picks"] == [2] and after[0]["final_public"] == 0.80 and after[1]["picks"] == [3], \
         "no pick: the best-public submission counts"
     assert [line["public_rank"] for line in after] == [2, 3, 1]
+
+
+def test_of_two_picks_the_better_private_score_counts_in_the_metrics_direction():
+    rows = [row(1, "ants", 0.90, 0.70, selected=1), row(2, "ants", 0.80, 0.95, selected=1),
+            row(3, "bees", 0.85, 0.90)]
+    (ants, bees) = team_standings(rows, True)
+    assert (ants["team"], ants["private"], ants["final_public"], ants["picks"]) == ("ants", 0.95, 0.80, [1, 2])
+    lower = {line["team"]: line for line in team_standings(rows, True, higher_is_better=False)}
+    assert lower["ants"]["private"] == 0.70 and lower["ants"]["final_public"] == 0.90
 
 
 def test_ties_go_to_the_team_that_got_there_first_and_late_entries_never_rank():

@@ -13,7 +13,7 @@ import pytest
 
 optuna = pytest.importorskip("optuna")  # the `tune` extra
 
-from competition import cv, runs, tune  # noqa: E402
+from competition import cv, matching, runs, tune  # noqa: E402
 from competition.data import load_competition  # noqa: E402
 from competition.folds import make_folds  # noqa: E402
 from competition.models import MODELS, make_model, public_params  # noqa: E402
@@ -82,7 +82,7 @@ def test_the_best_run_saved_from_memory_is_the_run_cv_would_make(fashion, tmp_pa
     assert tuned.how == "saved" and tuned.run.config["origin"]["trial"] == tuned.best.number
     fresh = cv.run_cv("dt", fashion, n_folds=3, params=tuned.best.user_attrs["params"], runs_dir=tmp_path / "fresh",
                       progress=False)
-    assert runs.differences(fresh.config, tuned.run.config) == []
+    assert matching.differences(fresh.config, tuned.run.config) == []
     assert np.array_equal(fresh.oof(), tuned.run.oof()) and np.array_equal(fresh.test(), tuned.run.test())
     assert [f["accuracy"] for f in fresh.scores["folds"]] == [f["accuracy"] for f in tuned.run.scores["folds"]]
     runs.verify(tuned.run)

@@ -37,8 +37,8 @@ from ..errors import InputError
 from ..grade import Grader
 from . import settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
+from ..standings import rank_of, team_standings
 from .grading import InProcess, ProcessPool
-from .standings import rank_of, team_standings
 from .store import Frozen, Store, StoreError, Unavailable, token_hash
 
 TEMPLATES = Path(__file__).with_name("templates")

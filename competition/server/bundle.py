@@ -10,12 +10,11 @@ the same bytes and the same sha256, which the server sends in a header and the c
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from pathlib import Path
 
-from ..fsutil import atomic_open
+from ..fsutil import atomic_open, sha256_file
 
 DATA_SHA256_HEADER = "X-Content-SHA256"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
@@ -48,8 +47,4 @@ def pack_competition(root: Path, into: Path, exclude: list[Path] = ()) -> tuple[
                 info.compress_type = zipfile.ZIP_DEFLATED if path.suffix.lower() in COMPRESSED else zipfile.ZIP_STORED
                 info.external_attr = 0o644 << 16
                 bundle.writestr(info, path.read_bytes())
-    digest = hashlib.sha256()
-    with open(target, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return target, digest.hexdigest()
+    return target, sha256_file(target)

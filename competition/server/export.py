@@ -5,7 +5,7 @@ folder beside DIR, which is renamed into place only when complete, so an export 
 It holds:
 
 - ``standings.csv``: rank, team, members, final private score, its public score, the picks, the
-  submissions counted (one standings rule: ``standings.team_standings``);
+  submissions counted (the one set of ranking rules: ``competition.standings``);
 - ``submissions.csv``: every submission, failed ones with their reasons;
 - ``leaderboard.md``: the standings, then each team's entries, every link inside DIR;
 - ``leaderboard.png``: a chart of the standings;
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from .. import clock
 from ..errors import InputError
-from ..fsutil import check_new_or_empty, place_new_dir, release_work_dir, work_dir
-from .standings import team_standings
+from ..fsutil import check_new_or_empty, new_dir, write_picture
+from ..standings import team_standings
 from .store import Store
 
 SUBMISSION_COLUMNS = ("id", "team", "member", "time", "file", "name", "message", "status", "error", "public",
@@ -139,8 +139,7 @@ def draw(lines: list[dict], ended: bool, path: Path, title: str, metric: str = "
     ax.set_title(f"{'Final' if ended else 'Provisional'} standings — {title.replace('$', chr(92) + '$')}"
                  + (f" (top {len(shown)} of {len(lines)})" if len(lines) > len(shown) else ""))
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    write_picture(path, fig, tight=False)
 
 
 def export(store: Store, out: Path, title: str) -> Path:
@@ -154,9 +153,7 @@ def export(store: Store, out: Path, title: str) -> Path:
     if missing:
         raise InputError(f"{missing[0]}: a scored submission's kept file is missing ({len(missing)} in all); "
                          f"nothing was written")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = work_dir(out.parent, out.name)
-    try:
+    with new_dir(out, "--out") as build:
         (build / "files").mkdir()
         for source, name in kept:
             shutil.copyfile(source, build / "files" / name)
@@ -165,9 +162,4 @@ def export(store: Store, out: Path, title: str) -> Path:
         metric = store.settings().get("metric", "accuracy")
         (build / "leaderboard.md").write_text(render(title, lines, rows, ended, metric), encoding="utf-8")
         draw(lines, ended, build / "leaderboard.png", title, metric)
-        place_new_dir(build, out, "--out")
-    except BaseException:
-        release_work_dir(build)
-        shutil.rmtree(build, ignore_errors=True)
-        raise
     return out

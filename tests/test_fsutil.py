@@ -1,0 +1,83 @@
+"""fsutil: the one build-beside-then-rename of a folder, the one picture writer and the one file hash."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from competition import fsutil
+from competition.errors import InputError
+from competition.server.export import export
+from competition.server.store import Store
+
+
+def leftover(parent: Path, name: str) -> Path:
+    """What ``kill -9`` leaves of a build of ``parent/name``: its hidden work folder, with a lock
+    file nobody holds and the id of a process that has ended."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = parent / f".{name}.building-{dead.pid}-abcd1234"
+    folder.mkdir(parents=True)
+    (folder / fsutil.WORK_LOCK).touch()
+    (folder / "half-written.csv").write_text("id,class\n")
+    return folder
+
+
+def test_a_new_folder_is_built_beside_swept_of_dead_builds_and_placed_whole(tmp_path):
+    dead = leftover(tmp_path, "out")
+    alive = tmp_path / f".out.building-{os.getpid()}-live0000"  # a build of this process: in use
+    alive.mkdir()
+    with fsutil.new_dir(tmp_path / "out", "--out") as build:
+        assert not dead.exists(), "a killed build's folder is swept before building"
+        assert build.parent == tmp_path and build.name.startswith(".out.building-")
+        (build / "a.txt").write_text("a")
+        assert not (tmp_path / "out").exists(), "nothing in the final place before the block ends"
+    assert (tmp_path / "out" / "a.txt").read_text() == "a" and alive.is_dir(), "a build in progress is kept"
+    with pytest.raises(RuntimeError), fsutil.new_dir(tmp_path / "failed", "--out") as build:
+        (build / "b.txt").write_text("b")
+        raise RuntimeError("a failed build")
+    assert not (tmp_path / "failed").exists() and not list(tmp_path.glob(".failed.*"))
+    with pytest.raises(InputError, match="--out .*out: not empty"), fsutil.new_dir(tmp_path / "out", "--out"):
+        pass
+
+
+def test_a_server_export_sweeps_what_a_killed_export_left(tmp_path):
+    dead = leftover(tmp_path, "result")
+    export(Store(tmp_path / "grader.sqlite"), tmp_path / "result", "class")
+    assert not dead.exists() and (tmp_path / "result" / "standings.csv").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".result")) == []
+
+
+def test_a_picture_is_written_whole_and_the_same_figure_gives_the_same_bytes(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for name in ("one.png", "two.png"):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1, 2], [2, 0, 1])
+        written.append(fsutil.write_picture(tmp_path / name, fig).read_bytes())
+        assert not plt.get_fignums(), "the figure is closed once written"
+    assert written[0] == written[1] and b"Software" not in written[0]
+    with Image.open(tmp_path / "one.png") as picture:
+        assert picture.format == "PNG"
+    canvas = Image.fromarray(np.full((4, 6, 3), 200, dtype=np.uint8))
+    fsutil.write_picture(tmp_path / "canvas.png", canvas)
+    with Image.open(tmp_path / "canvas.png") as picture:
+        assert picture.format == "PNG" and picture.size == (6, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["canvas.png", "one.png", "two.png"], "no temporary left"
+
+
+def test_a_files_hash_read_in_blocks_is_its_whole_contents_hash(tmp_path):
+    data = os.urandom((1 << 20) * 2 + 7)  # across block boundaries
+    (tmp_path / "data.zip").write_bytes(data)
+    assert fsutil.sha256_file(tmp_path / "data.zip") == hashlib.sha256(data).hexdigest()
