@@ -38,12 +38,12 @@ import numpy as np
 from sklearn.base import clone
 from tqdm import tqdm
 
-from . import cli, cluster, runs, track
+from . import cli, cluster, extras, runs, track
 from .cluster import with_threads
 from .data import Competition, load_competition
 from .errors import InputError, InputWarning
 from .folds import fold_rows, make_folds
-from .models import MODELS, ParameterError, check_seeds, keras_backend, make_model, public_params, reseeded
+from .models import MODELS, ParameterError, check_seeds, keras_backend, make_model, missing, public_params, reseeded
 
 SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
               "into one run (default 1); with --workers or --scheduler every seed of every fold runs at once")
@@ -435,10 +435,16 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def list_models() -> str:
+    """Each model, what it is and its default parameters; one whose libraries are missing is marked
+    with what to install (its parameters are its library's, so they cannot be shown)."""
     lines = []
     for spec in MODELS.values():
-        params = public_params(spec.build())
-        shown = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
+        lacking = missing(spec.name)
+        if lacking:
+            shown = f"not installed: {extras.missing_message(lacking[0], 'it')}"
+        else:
+            params = public_params(spec.build())
+            shown = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
         lines.append(f"{spec.name:<9} {spec.summary}\n          {shown}")
     return "\n".join(lines)
 
@@ -475,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list the models and their default parameters")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) when it ends")
     parser.add_argument("--track", choices=["mlflow"], help="log each finished run to MLflow (MLFLOW_TRACKING_URI "
-                        "says where; needs pip install -e '.[tracking]'), after its folder is saved")
+                        "says where; needs pip install 'competition[tracking]'), after its folder is saved")
     return parser
 
 

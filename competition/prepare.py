@@ -42,7 +42,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from . import cli, metrics, workers
+from . import cli, extras, metrics, workers
 from . import duplicates, sources
 from . import overview as overview_file
 from .errors import InputError, InputWarning
@@ -82,7 +82,8 @@ def load_source(source: Path | None) -> dict[str, np.ndarray]:
     if source:
         raise PrepareError(f"--source {source}: not a folder")
     print(f"{DEBIAN_SOURCE} not found (apt-get install dataset-fashion-mnist); trying Keras' downloader")
-    from keras.datasets import fashion_mnist  # needs internet: a fallback only
+    extras.require("keras", f"downloading Fashion-MNIST (no {DEBIAN_SOURCE})")  # needs internet: a fallback only
+    from keras.datasets import fashion_mnist
 
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
@@ -183,12 +184,9 @@ def intact(out: Path, recipe: dict) -> bool:
 
 
 def _write_pngs(job: tuple[Path, list[str], np.ndarray]) -> list[str]:
-    import cv2
-
     folder, ids, images = job
     for image_id, image in zip(ids, images):
-        if not cv2.imwrite(str(folder / f"{image_id}.png"), image):
-            raise OSError(f"could not write {folder / image_id}.png")
+        sources.write_png(str(folder / f"{image_id}.png"), image)
     return ids
 
 

@@ -161,7 +161,9 @@ def extremes_figure(x_train: np.ndarray, x_test: np.ndarray, result: ShiftResult
                     per_row: int = PER_ROW) -> Path:
     """Four rows of images, each titled with its P(test): the training images most and least like
     the test set (highest and lowest P(test)), then the test images. Any size and channel count."""
-    from .report import plt, save, show
+    from .report import pyplot, save, show
+
+    plt = pyplot()
 
     groups = []
     for name, images, p in (("train", x_train, result.p_train_rows), ("test", x_test, result.p_test_rows)):

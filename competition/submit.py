@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--upload", action="store_true",
                         help="upload the new submission to the grader server (competition.upload's URL and token)")
     parser.add_argument("--track", choices=["mlflow"], help="log the run and the submission file to MLflow "
-                        "(MLFLOW_TRACKING_URI says where; needs pip install -e '.[tracking]'), after both are saved")
+                        "(MLFLOW_TRACKING_URI says where; needs pip install 'competition[tracking]'), after both are saved")
     parser.add_argument("-m", "--message", default="", help="a note stored with the graded or uploaded file")
     return parser
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, cv, metrics, runs, track
+from . import cli, cluster, cv, extras, metrics, runs, track
 from .data import Competition, load_competition
 from .errors import InputError
 from .fsutil import atomic_open, ensure_dir
@@ -73,10 +73,7 @@ class StudyError(InputError):
 def import_optuna():
     """Optuna (the ``tune`` extra), its per-trial log silenced in favour of the progress bar (a
     failed trial's error reaches the user as one line anyway)."""
-    try:
-        import optuna
-    except ImportError:
-        raise StudyError("tuning needs Optuna: pip install -e '.[tune]'") from None
+    optuna = extras.require("optuna", "tuning (competition tune)")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 

@@ -13,7 +13,6 @@ estimator it wraps (``estimator__max_depth``); an unknown name or an impossible 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -21,6 +20,7 @@ from typing import Any, Callable, Mapping
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import InvalidParameterError
 
+from .. import extras
 from ..errors import InputError
 from . import spaces
 
@@ -37,6 +37,7 @@ class ModelSpec:
     build: Callable[[], BaseEstimator]  # returns the model with its default parameters
     summary: str
     keras: bool = False  # trained by Keras: its backend is part of what a run must match
+    needs: tuple[str, ...] = ()  # optional libraries it trains with (``extras.LIBRARIES``), Keras' backend aside
     # What ``competition.tune`` varies: parameter name -> range (``spaces``); None: not tunable
     space: Mapping[str, Any] | None = None
 
@@ -100,8 +101,9 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("logreg", _logreg, "logistic regression on pixels: the quick linear baseline", space=spaces.LINEAR),
     ModelSpec("dt", _dt, "a decision tree on pixels (the blog's recipe, random_state 87)", space=spaces.TREE),
     ModelSpec("rf", _rf, "a random forest of 100 trees on pixels (the blog's recipe)", space=spaces.FOREST),
-    ModelSpec("xgb", _xgb, "XGBoost, hist trees, early stopping on an inner split", space=spaces.XGB),
-    ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split", space=spaces.LGBM),
+    ModelSpec("xgb", _xgb, "XGBoost, hist trees, early stopping on an inner split", needs=("xgboost",),
+              space=spaces.XGB),
+    ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split", needs=("lightgbm",), space=spaces.LGBM),
     ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)", keras=True, space=spaces.MLP),
     # the blog's recipes are kept as published: no search space
     ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2",
@@ -127,7 +129,7 @@ def default_keras_backend() -> str:
     commands unchanged. With none installed, TensorFlow: Keras' own error then says what is missing."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    return next((name for name in KERAS_BACKENDS if importlib.util.find_spec(name) is not None), "tensorflow")
+    return next((name for name in KERAS_BACKENDS if extras.installed(name)), "tensorflow")
 
 
 def keras_backend(model: str) -> str | None:
@@ -136,6 +138,20 @@ def keras_backend(model: str) -> str | None:
     if not MODELS[model].keras:
         return None
     return default_keras_backend()
+
+
+def requirements(name: str) -> tuple[str, ...]:
+    """The optional libraries model ``name`` needs: its own, and Keras with its backend for a network."""
+    spec = MODELS[name]
+    if not spec.keras:
+        return spec.needs
+    backend = default_keras_backend()  # one Keras does not name here (KERAS_BACKEND=openvino) is Keras' to report
+    return spec.needs + ("keras",) + ((backend,) if backend in extras.LIBRARIES else ())
+
+
+def missing(name: str) -> list[str]:
+    """The libraries model ``name`` needs that are not installed (``cv --list`` marks them)."""
+    return [module for module in requirements(name) if not extras.installed(module)]
 
 
 def resolve_params(model: BaseEstimator, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +173,8 @@ def make_model(name: str, **overrides: Any) -> BaseEstimator:
     refused here (``ParameterError``), before any data is read, not when the first fold trains."""
     if name not in MODELS:
         raise ParameterError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    for module in requirements(name):
+        extras.require(module, f"the model {name!r}")
     model = MODELS[name].build()
     model.set_params(**resolve_params(model, overrides))
     model._validate_params()  # scikit-learn's hook, which our models answer with ParameterError

@@ -16,11 +16,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .. import cli, clock
+from .. import cli, clock, extras
 from ..errors import InputError
 from . import settings as rules
-from . import serving
-from .serving import BODY_TIMEOUT, HEADER_TIMEOUT
+from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, token_hash
 
 DB = Path("grader.sqlite")
@@ -351,6 +350,9 @@ def set_settings_from(store: Store, args, argv: list[str]) -> str:
 
 
 def serve(args) -> int:
+    for module in ("fastapi", "uvicorn", "jinja2"):
+        extras.require(module, "competition server serve")
+    from . import serving
     from .app import Settings, create_app, settings_to_environment
 
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
