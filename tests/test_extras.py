@@ -23,8 +23,10 @@ from competition.__main__ import VERBS
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL = sorted(set(extras.LIBRARIES) | {"isal", "cv2", "dask", "h11"})  # all a base install lacks
+# what --help must not wait for: the optional libraries, and the base's slow ones (scikit-learn alone
+# took 1.7 of cv --help's 1.8 s), imported when a command runs
 HEAVY = ("tensorflow", "keras", "xgboost", "lightgbm", "optuna", "mlflow", "dask", "distributed", "torch", "jax",
-         "fastapi", "uvicorn", "sklearn.ensemble", "matplotlib.pyplot")
+         "fastapi", "uvicorn", "httpx", "sklearn", "scipy", "pandas", "matplotlib")
 
 SITECUSTOMIZE = """\
 import atexit, json, os, sys

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
-
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils._param_validation import InvalidParameterError
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .. import extras
 from ..errors import InputError
 from . import spaces
 
+if TYPE_CHECKING:  # scikit-learn is imported when a model is built, not when a command reads its options
+    from sklearn.base import BaseEstimator
 
-class ParameterError(InputError, InvalidParameterError):
+
+class ParameterError(InputError):
     """An unknown model, an unknown parameter, or a parameter value the model cannot take; the one
-    line names the parameter, the value and what is allowed. Also an ``InvalidParameterError``, the
-    error scikit-learn's own estimators raise for the same mistake."""
+    line names the parameter, the value and what is allowed. A model's own validation raises it as
+    scikit-learn's ``InvalidParameterError`` too (``pixels.EstimatorParameterError``)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,8 @@ def check_seeds(name: str, model: BaseEstimator, seeds: int) -> None:
 def reseeded(model: BaseEstimator, offset: int) -> BaseEstimator:
     """A copy of ``model`` with every seed moved by ``offset``: member ``offset`` of a seed average
     (offset 0 is the model itself, so one seed is exactly the plain run)."""
+    from sklearn.base import clone
+
     model = clone(model)
     params = model.get_params(deep=True)
     return model.set_params(**{key: (params[key] + offset) % SEED_LIMIT for key in seed_keys(model)})

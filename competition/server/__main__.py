@@ -106,7 +106,7 @@ def build_parser() -> cli.ArgumentParser:
     change.add_argument("--end-now", action="store_true", help="allow a deadline that has passed: it ends the "
                                                               "competition now")
     serve = commands.add_parser("serve", help="run the grader server")
-    serve.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR", help=f"competition folder (default {cli.DATA})")
+    cli.add_data(serve)
     serve.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=cli.int_at_least(1, 65535), default=8000, help="port (default 8000)")
