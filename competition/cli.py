@@ -99,7 +99,8 @@ def parse_param(text: str) -> tuple[str, Any]:
 # does besides, in that command.
 
 def add_data(parser, *, default: Path | None = DATA) -> None:
-    parser.add_argument("--data", type=Path, default=default, metavar="DIR", help=f"competition folder (default {DATA})")
+    parser.add_argument("--data", type=Path, default=default, metavar="DIR",
+                        help=f"competition folder (default {DATA})")
 
 
 def add_folds(parser, *, default: int | None = FOLDS) -> None:

@@ -102,7 +102,8 @@ def test_cv_list_marks_the_models_whose_extra_is_missing(without):
      "error: the grader's client (upload, download, submit --upload) needs httpx: pip install 'competition[client]'"),
     (["download", "--url", "http://127.0.0.1:9", "--token", "t"],
      "error: the grader's client (upload, download, submit --upload) needs httpx: pip install 'competition[client]'"),
-    (["cv", "--model", "dt", "--workers", "2"], "error: --workers/--scheduler needs Dask: pip install 'competition[dask]'"),
+    (["cv", "--model", "dt", "--workers", "2"],
+     "error: --workers/--scheduler needs Dask: pip install 'competition[dask]'"),
 ], ids=["tune", "track", "serve", "upload", "download", "cv-workers"])
 def test_a_command_without_its_extra_says_what_to_install(args, line, without, fashion_small, tmp_path):
     if args[0] in ("tune", "cv"):
