@@ -299,8 +299,7 @@ def write_png(path: str, pixels: np.ndarray) -> None:
     extra) in a third of Pillow's time; without it Pillow writes the same pixels, as fast a compression."""
     cv2 = _opencv()
     if cv2 is None:
-        Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels).save(
-            path, format="PNG", compress_level=1)
+        Image.fromarray(pixels).save(path, format="PNG", compress_level=1)
         return
     if pixels.ndim == 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
