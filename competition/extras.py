@@ -55,15 +55,18 @@ def installed(module: str) -> bool:
         return False
 
 
+def ensure(modules: tuple[str, ...] | list[str], what: str) -> None:
+    """``MissingExtra`` for the first of ``modules`` (keys of ``LIBRARIES``) not installed, without
+    importing any: a model checks its libraries before data is read, and Keras must not be imported
+    before its backend is chosen (``models.networks``), nor TensorFlow's seconds spent on a check."""
+    for module in modules:
+        if not installed(module):
+            raise MissingExtra(missing_message(module, what))
+
+
 def require(module: str, what: str) -> ModuleType:
     """The module ``module`` (a key of ``LIBRARIES``), or ``MissingExtra``: ``WHAT needs LIBRARY: pip
     install 'competition[EXTRA]'``. A library that is there but fails inside (one of its own
     dependencies missing or broken) keeps its traceback: that is no extra to install."""
-    if module not in LIBRARIES:
-        raise KeyError(f"{module!r} is not an optional library (see competition.extras.LIBRARIES)")
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        if exc.name != module:
-            raise
-        raise MissingExtra(missing_message(module, what)) from None
+    ensure([module], what)
+    return importlib.import_module(module)

@@ -173,8 +173,7 @@ def make_model(name: str, **overrides: Any) -> BaseEstimator:
     refused here (``ParameterError``), before any data is read, not when the first fold trains."""
     if name not in MODELS:
         raise ParameterError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    for module in requirements(name):
-        extras.require(module, f"the model {name!r}")
+    extras.ensure(requirements(name), f"the model {name!r}")
     model = MODELS[name].build()
     model.set_params(**resolve_params(model, overrides))
     model._validate_params()  # scikit-learn's hook, which our models answer with ParameterError
