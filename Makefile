@@ -38,7 +38,7 @@ $(CHROMIUM):
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,server,dask,tune,tracking]'
+	$(PY) -m pip install -q -e '.[all,test]'
 	touch $@
 
 data: setup

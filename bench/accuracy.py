@@ -30,7 +30,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition.cv import parse_param, run_cv  # noqa: E402
+from competition.cli import parse_param  # noqa: E402
+from competition.cv import run_cv  # noqa: E402
 from competition.data import load_competition  # noqa: E402
 from competition.folds import fold_rows, make_folds  # noqa: E402
 from competition.fsutil import write_picture  # noqa: E402

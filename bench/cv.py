@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition.cv import parse_param, run_cv  # noqa: E402
+from competition.cli import parse_param  # noqa: E402
+from competition.cv import run_cv  # noqa: E402
 from competition.data import load_competition  # noqa: E402
 from competition.runs import format_seconds  # noqa: E402
 

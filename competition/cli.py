@@ -1,21 +1,24 @@
 """What every command line shares: the defaults, option types that refuse impossible numbers at
-parse time, and one way to turn a foreseen error into one line on stderr and exit code 1.
+parse time, the options several commands take (declared once here, so that their help reads the
+same everywhere), and one way to turn a foreseen error into one line on stderr and exit code 1.
 
     @cli.guarded
     def main(argv=None) -> int:
         parser = cli.ArgumentParser(prog="python -m competition.cv", description=...)
-        parser.add_argument("--folds", type=cli.int_at_least(2), default=cli.FOLDS)
+        cli.add_data(parser)
+        cli.add_folds(parser)
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import math
 import functools
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import InputError, InputWarning
 
@@ -73,6 +76,64 @@ def positive_number(text: str) -> float:
 
 
 seed = int_at_least(0, MAX_SEED)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``"max_depth=8"`` -> ``("max_depth", 8)``: numbers, booleans, None, tuples as Python literals."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--param expects name=value, got {text!r}")
+    value = value.strip()
+    words = {"true": True, "false": False, "none": None, "null": None}
+    if value.lower() in words:
+        return name.strip(), words[value.lower()]
+    try:
+        return name.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name.strip(), value
+
+
+# The options of the commands that cross-validate (cv, tune, shift, submit) and of those that read a
+# competition or run folders. ``default=None`` where a command fills the gap itself (cv --resume
+# takes the resumed run's); the help says the usual default either way. ``also``: what the option
+# does besides, in that command.
+
+def add_data(parser, *, default: Path | None = DATA) -> None:
+    parser.add_argument("--data", type=Path, default=default, metavar="DIR",
+                        help=f"competition folder (default {DATA})")
+
+
+def add_folds(parser, *, default: int | None = FOLDS) -> None:
+    parser.add_argument("--folds", type=int_at_least(2), default=default, metavar="K",
+                        help=f"number of stratified folds (default {FOLDS})")
+
+
+def add_seed(parser, *, default: int | None = SEED, also: str = "") -> None:
+    parser.add_argument("--seed", type=seed, default=default, metavar="S",
+                        help=f"seed of the folds and the --limit sample{also} (default {SEED})")
+
+
+def add_limit(parser, *, rows: str = "training rows", minimum: int = 1) -> None:
+    parser.add_argument("--limit", type=int_at_least(minimum), default=None, metavar="N",
+                        help=f"use a stratified sample of N {rows} (faster)")
+
+
+def add_param(parser, *, also: str = "") -> None:
+    parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
+                        help=f"set a model parameter, e.g. --param max_depth=8 (repeatable){also}")
+
+
+def add_runs_dir(parser, *, also: str = "") -> None:
+    parser.add_argument("--runs-dir", type=Path, default=RUNS, metavar="DIR",
+                        help=f"the folder of run folders{also} (default {RUNS})")
+
+
+def add_cluster(parser) -> None:
+    """``--workers N`` and ``--scheduler ADDRESS``: where the folds train (``competition.cluster``)."""
+    parser.add_argument("--workers", type=int_at_least(1), metavar="N",
+                        help="train the folds on a local Dask cluster of N single-thread worker processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="train the folds on a running Dask cluster (default: COMPETITION_SCHEDULER, if set)")
 
 
 def describe_os_error(exc: OSError) -> str:

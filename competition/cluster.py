@@ -26,6 +26,7 @@ from typing import Iterator
 
 import numpy as np
 
+from . import extras
 from .errors import InputError
 
 RETRIES = 2  # a fold that raised (a passing fault: a full disk, a lost connection) is tried again this often
@@ -124,10 +125,9 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
     if not workers and not address:
         yield None
         return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ClusterError("--workers and --scheduler need Dask: pip install -e '.[dask]'") from None
+    extras.require("distributed", "--workers/--scheduler")
+    from distributed import Client, LocalCluster
+
     cluster = None
     try:
         if address:

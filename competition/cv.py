@@ -21,7 +21,6 @@ Two layers, as scikit-learn's ``model_selection`` and nyaggle's ``cross_validate
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import platform
 import sys
@@ -33,15 +32,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.base import clone
 from tqdm import tqdm
 
-from . import cli, cluster, matching, provenance, runs, scoring, track
+from . import cli, cluster, extras, matching, provenance, runs, scoring, track
 from .cluster import with_threads
 from .data import load_competition
 from .errors import InputError, InputWarning, ParameterError
 from .folds import fold_rows, make_folds
-from .models import MODELS, check_seeds, keras_backend, make_model, public_params, reseeded
+from .models import MODELS, check_seeds, keras_backend, make_model, missing, public_params, reseeded
 from .records import Competition
 
 SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
@@ -90,6 +88,8 @@ def fit_fold(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, train:
              classes: np.ndarray, fold: int) -> runs.FoldResult:
     """Train a fresh clone of ``estimator`` on the rows ``train`` and predict the rows ``held_out``
     and the test set; ``y`` are the labels as given, ``classes`` their sorted set (the columns)."""
+    from sklearn.base import clone
+
     model = clone(estimator)
     start = time.perf_counter()
     model.fit(x[train], y[train])
@@ -133,6 +133,8 @@ def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, 
     (``submit(fn, *args)`` returning futures; None: here, one after another); all jobs are
     submitted at once. ``on_fold``: called with each new fold's result as it completes (all its
     seeds done). ``done``: folds computed before (a resumed run), not computed again."""
+    from sklearn.base import clone
+
     classes = np.unique(y) if classes is None else np.asarray(classes)
     encoded = np.searchsorted(classes, y)
     n_folds = int(folds.max()) + 1
@@ -180,6 +182,8 @@ def cross_validate(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, 
 def fit_all(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, dict]:
     """Train a fresh clone of ``estimator`` on every row given and predict the test set: one
     member of a refit."""
+    from sklearn.base import clone
+
     model = clone(estimator)
     start = time.perf_counter()
     model.fit(x, y)
@@ -195,6 +199,8 @@ def refit_on_all_rows(estimator, x: np.ndarray, y: np.ndarray, x_test: np.ndarra
     epochs as the folds' early stopping kept on average (``refit_params``), ``seeds`` copies
     averaged; its test probabilities replace the fold models' average. The CV scores stay the
     folds': a refit has no held-out rows to score."""
+    from sklearn.base import clone
+
     classes = np.unique(y) if classes is None else np.asarray(classes)
     iterations = [result.scores.get("best_iteration") for result in folds]
     best = None if None in iterations else max(1, round(float(np.mean(iterations))))
@@ -392,26 +398,17 @@ def run_models(models: list[str], comp: Competition, *, executor=None, **options
         return [future.result() for future in futures]
 
 
-def parse_param(text: str) -> tuple[str, Any]:
-    """``"max_depth=8"`` -> ``("max_depth", 8)``: numbers, booleans, None, tuples as Python literals."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"--param expects name=value, got {text!r}")
-    value = value.strip()
-    words = {"true": True, "false": False, "none": None, "null": None}
-    if value.lower() in words:
-        return name.strip(), words[value.lower()]
-    try:
-        return name.strip(), ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return name.strip(), value
-
-
 def list_models() -> str:
+    """Each model, what it is and its default parameters; one whose libraries are missing is marked
+    with what to install (its parameters are its library's, so they cannot be shown)."""
     lines = []
     for spec in MODELS.values():
-        params = public_params(spec.build())
-        shown = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
+        lacking = missing(spec.name)
+        if lacking:
+            shown = f"not installed: {extras.missing_message(lacking[0], 'it')}"
+        else:
+            params = public_params(spec.build())
+            shown = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
         lines.append(f"{spec.name:<9} {spec.summary}\n          {shown}")
     return "\n".join(lines)
 
@@ -424,31 +421,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", nargs="+", choices=list(MODELS), metavar="NAME",
                         help="model(s) to cross-validate, each into its own run folder (see --list); with "
                              "--workers or --scheduler all their folds go to the cluster at once")
-    parser.add_argument("--data", type=Path, default=None, metavar="DIR", help=f"competition folder (default {cli.DATA})")
-    parser.add_argument("--folds", type=cli.int_at_least(2), default=None, metavar="K",
-                        help=f"number of folds (default {cli.FOLDS})")
-    parser.add_argument("--seed", type=cli.seed, default=None, metavar="S",
-                        help=f"seed of the folds and --limit sample (default {cli.SEED})")
-    parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
-                        help="override a model parameter, e.g. --param epochs=30 (repeatable)")
-    parser.add_argument("--limit", type=cli.int_at_least(1), default=None, metavar="N",
-                        help="use a stratified sample of N training rows")
+    # no defaults here: --resume takes the resumed run's (resolve_args)
+    cli.add_data(parser, default=None)
+    cli.add_folds(parser, default=None)
+    cli.add_seed(parser, default=None)
+    cli.add_param(parser)
+    cli.add_limit(parser)
     parser.add_argument("--seeds", type=cli.int_at_least(1), default=None, metavar="N",
                         help=SEEDS_HELP)
     parser.add_argument("--refit", action="store_true", default=None, help=REFIT_HELP)
     parser.add_argument("--time-budget", type=cli.positive_number, default=None, metavar="MINUTES",
                         help=TIME_BUDGET_HELP)
-    parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR",
-                        help=f"where run folders go (default {cli.RUNS})")
+    cli.add_runs_dir(parser)
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish the missing folds of an interrupted run")
-    parser.add_argument("--workers", type=cli.int_at_least(1), metavar="N",
-                        help="run the folds on a local Dask cluster of N single-thread worker processes")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the folds on a running Dask cluster (default: COMPETITION_SCHEDULER, if set)")
+    cli.add_cluster(parser)
     parser.add_argument("--list", action="store_true", help="list the models and their default parameters")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) when it ends")
     parser.add_argument("--track", choices=["mlflow"], help="log each finished run to MLflow (MLFLOW_TRACKING_URI "
-                        "says where; needs pip install -e '.[tracking]'), after its folder is saved")
+                        "says where; needs pip install 'competition[tracking]'), after its folder is saved")
     return parser
 
 

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy.fft import dct
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .errors import InputError
 from .fsutil import write_picture
+
+if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
+    import pandas as pd
 
 MAX_DISTANCE = 4  # bits of 64 (a JPEG re-encoded at another size: at most 4 in 300 Fashion-MNIST trials)
 # Mean grey levels apart at 16x16. Fashion-MNIST's closest pair of different pictures with two labels
@@ -85,6 +85,8 @@ def near_pairs(hashes: np.ndarray, max_distance: int = MAX_DISTANCE) -> np.ndarr
 def perceptual_hashes(thumbnails: np.ndarray) -> np.ndarray:
     """pHash of each ``(32, 32)`` grey thumbnail as a uint64: the signs, against their median, of the
     8x8 lowest frequencies of its 2-D DCT (``imagehash.phash``'s method and bit order)."""
+    from scipy.fft import dct
+
     frequencies = dct(dct(thumbnails.astype(np.float64), axis=1), axis=2)[:, :8, :8].reshape(len(thumbnails), 64)
     bits = frequencies > np.median(frequencies, axis=1, keepdims=True)
     return np.packbits(bits, axis=1).view(">u8").ravel().astype(np.uint64)
@@ -112,6 +114,9 @@ def exact_pairs(digests: list[bytes]) -> np.ndarray:
 def find_groups(digests: list[bytes], thumbnails: np.ndarray, keep_duplicates: bool = False) -> Groups:
     """Group exact and near copies (``thumbnails``: ``(n, 32, 32)`` grey); drop every exact copy but
     the first unless ``keep_duplicates``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     n = len(digests)
     hashes = perceptual_hashes(thumbnails)
     exact = exact_pairs(digests)
@@ -154,6 +159,8 @@ def check_labels(groups: Groups, labels: list[str], shown: list[str]) -> None:
 
 def report_table(groups: Groups, labels: list[str], shown: list[str]) -> pd.DataFrame:
     """``group,file,label,status,distance`` for every image that has a copy."""
+    import pandas as pd
+
     members = np.flatnonzero(groups.group >= 0)
     members = members[np.lexsort((members, groups.group[members]))]
     return pd.DataFrame({"group": groups.group[members], "file": [shown[i] for i in members],

@@ -24,10 +24,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import minimize
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from . import matching, metrics, provenance, runs, scoring
 from .folds import fold_rows
@@ -109,6 +105,8 @@ def blend_vote(oofs, tests, y, folds, metric: metrics.Metric | None = None) -> B
 
 
 def blend_weights(oofs, tests, y, folds, metric: metrics.Metric = metrics.get(metrics.DEFAULT)) -> Blend:
+    from scipy.optimize import minimize
+
     used = folds >= 0
     n = len(oofs)
     objective = metric if metric.smooth else metrics.get("log_loss")
@@ -135,6 +133,10 @@ def _stack_features(probas: np.ndarray) -> np.ndarray:
 
 
 def blend_stack(oofs, tests, y, folds, metric: metrics.Metric | None = None, make_meta: Callable | None = None) -> Blend:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     make_meta = make_meta or (lambda: make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)))
     features = _stack_features(np.nan_to_num(oofs, nan=1.0))
     n_classes = oofs.shape[2]

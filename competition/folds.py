@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .errors import InputError
 
@@ -20,6 +19,8 @@ class FoldsError(InputError):
 
 def subsample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
     """Sorted indices of a stratified sample of ``limit`` rows (all rows if ``limit`` >= len(y))."""
+    from sklearn.model_selection import train_test_split
+
     rows = np.arange(len(y))
     if limit >= len(y):
         return rows
@@ -33,6 +34,8 @@ def make_folds(y: np.ndarray, n_folds: int = 5, seed: int = 87, limit: int | Non
     ``StratifiedKFold(n_folds, shuffle=True, random_state=seed)`` over the (sampled) rows: the
     same labels, fold count, seed and limit always give the same folds.
     """
+    from sklearn.model_selection import StratifiedKFold
+
     if n_folds < 2:
         raise FoldsError(f"need at least 2 folds, got {n_folds}")
     if limit is not None and limit < 1:

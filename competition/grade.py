@@ -25,10 +25,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
 
 from . import cli, clock, ledger, metrics, standings
 from . import overview as overview_file
@@ -37,6 +36,9 @@ from .errors import InputError, InputWarning
 from .records import Layout
 from .tables import read_csv
 from .validate import Sample, SubmissionError, check_ids, check_labels, read_sample, validate_submission
+
+if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
+    import pandas as pd
 
 USAGES = ("Public", "Private")
 
@@ -49,6 +51,8 @@ def read_solution(path: Path, sample: Sample, classes: list, label_column: str |
     """The answer key (``id``, the label column, ``Usage``; all text), checked like a submission:
     the id and label columns (``label_column``: train.csv's, which a probability sample lacks),
     every sample id once, only known classes, and Public and Private rows only."""
+    import pandas as pd
+
     if not path.is_file():
         raise AnswerKeyError(f"{path}: no answer key (python -m competition.prepare writes it)")
     table = read_csv(path, AnswerKeyError)
@@ -394,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m competition.grade",
                                      description="Validate and score submission CSVs; record them and redraw leaderboard.md.")
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="submission CSV(s)")
-    parser.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR", help=f"competition folder (default {cli.DATA})")
+    cli.add_data(parser)
     parser.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
     parser.add_argument("--reveal", action="store_true",
                         help="end the competition: score the kept files on the private rows and show them from now on")

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
-from sklearn import metrics as sk
 
 from .errors import InputError
 
@@ -30,19 +29,23 @@ LOG_LOSS_EPS = 1e-15  # Kaggle's clipping: one confident miss costs -log(1e-15),
 
 def clipped_log_loss(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
     """Log loss with probabilities clipped to [1e-15, 1 - 1e-15] and rows renormalised, as Kaggle does."""
+    from sklearn.metrics import log_loss
+
     proba = np.clip(np.asarray(proba, dtype=np.float64), LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
-    return float(sk.log_loss(y_true, proba / proba.sum(axis=1, keepdims=True), labels=np.arange(n_classes)))
+    return float(log_loss(y_true, proba / proba.sum(axis=1, keepdims=True), labels=np.arange(n_classes)))
 
 
 def roc_auc_ovr(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
     """One-vs-rest ROC AUC, macro-averaged; with two classes the AUC of class 1's probability."""
+    from sklearn.metrics import roc_auc_score
+
     absent = sorted(set(range(n_classes)) - set(np.asarray(y_true).tolist()))
     if absent:  # scikit-learn would warn and answer NaN
         raise InputError(f"roc_auc_ovr is undefined on rows without class index {absent[0]} (every class must occur)")
     proba = np.asarray(proba, dtype=np.float64)
     if n_classes == 2:
-        return float(sk.roc_auc_score(y_true, proba[:, 1]))
-    return float(sk.roc_auc_score(y_true, proba, multi_class="ovr", labels=np.arange(n_classes)))
+        return float(roc_auc_score(y_true, proba[:, 1]))
+    return float(roc_auc_score(y_true, proba, multi_class="ovr", labels=np.arange(n_classes)))
 
 
 @dataclass(frozen=True)
@@ -78,23 +81,35 @@ class Metric:
         return "maximize" if self.higher_is_better else "minimize"
 
 
-def _labels(function: Callable, **options) -> Callable[[np.ndarray, np.ndarray, int], float]:
-    return lambda y_true, y_pred, n_classes: function(y_true, y_pred, **options)
+def _labels(name: str, **options) -> Callable[[np.ndarray, np.ndarray, int], float]:
+    """scikit-learn's label metric ``name`` with ``options``, imported when it first scores (the
+    registry is read by every command's options; scikit-learn takes seconds to import)."""
+
+    def score(y_true, y_pred, n_classes):
+        from sklearn import metrics
+
+        return getattr(metrics, name)(y_true, y_pred, **options)
+
+    return score
+
+
+def _kappa_quadratic(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    from sklearn.metrics import cohen_kappa_score
+
+    return cohen_kappa_score(y_true, y_pred, weights="quadratic", labels=np.arange(n_classes))
 
 
 REGISTRY: dict[str, Metric] = {m.name: m for m in [
-    Metric("accuracy", _labels(sk.accuracy_score), True, LABELS, False, "share of rows whose class is right"),
-    Metric("balanced_accuracy", _labels(sk.balanced_accuracy_score), True, LABELS, False,
+    Metric("accuracy", _labels("accuracy_score"), True, LABELS, False, "share of rows whose class is right"),
+    Metric("balanced_accuracy", _labels("balanced_accuracy_score"), True, LABELS, False,
            "mean recall over the classes"),
-    Metric("f1_macro", _labels(sk.f1_score, average="macro", zero_division=0), True, LABELS, False,
+    Metric("f1_macro", _labels("f1_score", average="macro", zero_division=0), True, LABELS, False,
            "F1 of each class, averaged with equal weights"),
-    Metric("f1_weighted", _labels(sk.f1_score, average="weighted", zero_division=0), True, LABELS, False,
+    Metric("f1_weighted", _labels("f1_score", average="weighted", zero_division=0), True, LABELS, False,
            "F1 of each class, weighted by its rows"),
-    Metric("mcc", _labels(sk.matthews_corrcoef), True, LABELS, False, "Matthews correlation coefficient"),
-    Metric("cohen_kappa_quadratic",
-           lambda y_true, y_pred, n_classes: sk.cohen_kappa_score(y_true, y_pred, weights="quadratic",
-                                                                  labels=np.arange(n_classes)),
-           True, LABELS, False, "Cohen's kappa with quadratic weights, classes ordered as sorted labels"),
+    Metric("mcc", _labels("matthews_corrcoef"), True, LABELS, False, "Matthews correlation coefficient"),
+    Metric("cohen_kappa_quadratic", _kappa_quadratic, True, LABELS, False,
+           "Cohen's kappa with quadratic weights, classes ordered as sorted labels"),
     Metric("log_loss", clipped_log_loss, False, PROBABILITIES, True,
            "multi-class log loss of the probabilities, clipped at 1e-15"),
     Metric("roc_auc_ovr", roc_auc_ovr, True, PROBABILITIES, False, "one-vs-rest ROC AUC, macro-averaged"),

@@ -35,19 +35,21 @@ import sys
 import warnings
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from . import cli, metrics, workers
+from . import cli, extras, metrics, workers
 from . import duplicates, sources
 from . import overview as overview_file
 from .errors import InputError, InputWarning
 from .fsutil import lock, release_work_dir, replace_dir, sweep_stale, work_dir, write_bytes_atomic, write_json_atomic
 from .idx import find_idx, read_idx
+
+if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
+    import pandas as pd
 
 # The one place the data set's location is written down: Debian's package dataset-fashion-mnist.
 DEBIAN_SOURCE = Path("/usr/share/datasets/fashion-mnist")
@@ -82,7 +84,8 @@ def load_source(source: Path | None) -> dict[str, np.ndarray]:
     if source:
         raise PrepareError(f"--source {source}: not a folder")
     print(f"{DEBIAN_SOURCE} not found (apt-get install dataset-fashion-mnist); trying Keras' downloader")
-    from keras.datasets import fashion_mnist  # needs internet: a fallback only
+    extras.require("keras", f"downloading Fashion-MNIST (no {DEBIAN_SOURCE})")  # needs internet: a fallback only
+    from keras.datasets import fashion_mnist
 
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
@@ -183,12 +186,9 @@ def intact(out: Path, recipe: dict) -> bool:
 
 
 def _write_pngs(job: tuple[Path, list[str], np.ndarray]) -> list[str]:
-    import cv2
-
     folder, ids, images = job
     for image_id, image in zip(ids, images):
-        if not cv2.imwrite(str(folder / f"{image_id}.png"), image):
-            raise OSError(f"could not write {folder / image_id}.png")
+        sources.write_png(str(folder / f"{image_id}.png"), image)
     return ids
 
 
@@ -220,6 +220,8 @@ def write_competition(competition: Path, grader: Path, train: pd.DataFrame, test
     order) and ``test`` (``id,class,Usage``) give train.csv, test_sample.csv (ids in numeric order, one
     placeholder class), classes.csv when ``class_names`` and, in ``grader``, solution.csv (the host's
     alone: 0600); then ``competition.json`` in both (``declare``). Every source ends here."""
+    import pandas as pd
+
     train.to_csv(competition / "train.csv", index=False)
     test = test.iloc[np.argsort(test["id"].astype(np.int64).to_numpy(), kind="stable")]
     placeholder = min(train["class"].tolist())
@@ -235,6 +237,8 @@ def write_competition(competition: Path, grader: Path, train: pd.DataFrame, test
 def declare(competition: Path, grader: Path, declared: overview_file.Overview) -> None:
     """Write ``competition.json`` in both folders; a probability metric's sample gets one column
     per class (headed as train.csv writes the class), each row the uniform guess, as Kaggle's do."""
+    import pandas as pd
+
     for folder in (competition, grader):
         overview_file.write(folder, declared)
     if declared.probabilities:
@@ -252,6 +256,8 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
           class_names: list[str] | None = None, public_fraction: float = PUBLIC_FRACTION,
           declared: overview_file.Overview | None = None) -> None:
     """Write the competitor's folder and the answer key (to fresh, not yet existing folders)."""
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     n_train, n_test = len(arrays["x_train"]), len(arrays["x_test"])
     train_ids = [str(i) for i in range(n_train)]
@@ -453,6 +459,8 @@ def build_from_images(listing: sources.Listing, competition: Path, grader: Path,
                       test_size: float, public: float, size: tuple[int, int] | None, fit: str, mode: str | None,
                       seed: int, keep_duplicates: bool, strict: bool, declared: overview_file.Overview) -> str:
     """Read, fit, check for copies, split and write: the image-folder source's ``make`` for ``build_once``."""
+    import pandas as pd
+
     files = listing.files
     chunks = [range(i, min(i + _CHUNK, len(files))) for i in range(0, len(files), _CHUNK)]
     failed = {}

@@ -16,18 +16,17 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
+from typing import TYPE_CHECKING
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
+import numpy as np
 
-from . import cli, runs  # noqa: E402
-from .data import class_names, load_competition  # noqa: E402
-from .fsutil import begins_with, ensure_dir, write_picture, write_text_atomic  # noqa: E402
-from .records import Competition, CompetitionDataError  # noqa: E402
+from . import cli, runs
+from .data import class_names, load_competition
+from .fsutil import begins_with, ensure_dir, write_picture, write_text_atomic
+from .records import Competition, CompetitionDataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCORES = ("precision", "recall", "F1")  # per class, in the chart and the table
 RUN_FILES = ("report.md", "learning_curves.png", "confusion_matrix.png", "per_class.png", "mistakes.png")
@@ -52,6 +51,17 @@ def report_folder(out: Path, names: tuple[str, ...], own: bool = False) -> Path:
     return out
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files, no window), imported when a picture is drawn: it
+    takes most of a second that ``report --help`` need not wait."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def show(ax, image: np.ndarray) -> None:
     """An (H, W, C) uint8 image: grey with a grey colour map, else as colour."""
     if image.shape[2] < 3:  # grey, or grey + alpha
@@ -65,6 +75,7 @@ def show(ax, image: np.ndarray) -> None:
 def learning_curves(histories: dict, path: Path) -> Path | None:
     """Keras: loss and accuracy per epoch, train solid and validation dashed (when the model held
     rows out), one colour a fold. Boosting: validation log loss per round."""
+    plt = pyplot()
     folds = {k: h for k, h in histories.items() if h and (h.get("val_loss") or h.get("loss"))}
     if not folds:
         return None
@@ -90,6 +101,7 @@ def learning_curves(histories: dict, path: Path) -> Path | None:
 
 
 def confusion_figure(matrix: np.ndarray, names: list[str], path: Path) -> Path:
+    plt = pyplot()
     normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = max(6, 0.55 * len(names) + 3)
     fig, axes = plt.subplots(1, 2, figsize=(2 * size, size))
@@ -109,6 +121,7 @@ def confusion_figure(matrix: np.ndarray, names: list[str], path: Path) -> Path:
 
 
 def per_class_figure(table: pd.DataFrame, path: Path) -> Path:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(7, 0.7 * len(table) + 2), 4.5))
     positions = np.arange(len(table))
     for offset, column in zip((-0.27, 0, 0.27), SCORES):
@@ -124,6 +137,7 @@ def per_class_figure(table: pd.DataFrame, path: Path) -> Path:
 def mistakes_figure(comp: Competition, oof: np.ndarray, y: np.ndarray, names: list[str], path: Path,
                     count: int = 25) -> tuple[Path, list[int]]:
     """The ``count`` OOF rows predicted wrong with the highest confidence."""
+    plt = pyplot()
     used = np.flatnonzero(~np.isnan(oof[:, 0]))
     predicted = np.argmax(oof[used], axis=1)
     wrong = used[predicted != y[used]]
@@ -148,6 +162,9 @@ def per_class_table(y: np.ndarray, predicted: np.ndarray, names: list[str]) -> p
     labels = np.arange(len(names))
     """Precision, recall and F1 of each class. Not one-vs-rest accuracy: with ten classes it reads
     0.97-0.998 for every class (the other nine's rows are mostly right), hiding a recall of 0.80."""
+    import pandas as pd
+    from sklearn.metrics import precision_recall_fscore_support
+
     precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
     return pd.DataFrame({"class": names, "precision": precision, "recall": recall, "F1": f1, "support": support})
 
@@ -161,6 +178,8 @@ def markdown_table(table: pd.DataFrame) -> list[str]:
 
 def run_report(run_dir: str | Path, out: str | Path | None = None, comp: Competition | None = None) -> Path:
     """Draw the pictures of a finished run and write ``report.md``; return its path."""
+    from sklearn.metrics import confusion_matrix
+
     run = runs.load_run(run_dir)
     if not run.finished:
         raise runs.RunError(f"{run.path}: unfinished run; nothing to report yet")
@@ -209,6 +228,7 @@ def _load_matching(run: runs.Run) -> Competition | None:
 
 def data_report(data_dir: str | Path, out: str | Path | None = None, per_class: int = 8, seed: int = 0) -> Path:
     """Sample images of each class and the class balance of the training set."""
+    plt = pyplot()
     comp = load_competition(data_dir)
     out = Path(out) if out else Path("reports") / f"{comp.name}-data"
     out = report_folder(out, DATA_FILES)

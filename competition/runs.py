@@ -32,14 +32,16 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from . import cli, matching, metrics, scoring
 from .errors import InputError, InputWarning
 from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CONFIG, FOLDS, LABELS, OOF, TEST, SCORES, HISTORIES = (
     "config.json", "folds.npy", "labels.npy", "oof.npy", "test.npy", "scores.json", "histories.json")
@@ -432,6 +434,8 @@ def compare_table(found: list[Run], metric: str = metrics.DEFAULT) -> pd.DataFra
     and std, OOF log loss and seconds of fitting and predicting. With another ``metric`` than
     accuracy, its CV mean and std too (``score_mean``, ``score_std``), ranked by it in its direction.
     Meant for runs on one data set (``group_by_data``)."""
+    import pandas as pd
+
     finished = [run for run in found if run.finished]
     params = differing_params(finished)
     columns = {name: f"param.{name}" if name in COMPARE_COLUMNS else name for name in params}
@@ -461,6 +465,8 @@ def compare_table(found: list[Run], metric: str = metrics.DEFAULT) -> pd.DataFra
 
 def format_table(table: pd.DataFrame) -> str:
     """The table as aligned text: CV as mean +- std, times as 1m05s."""
+    import pandas as pd
+
     shown = table.drop(columns=["accuracy_mean", "accuracy_std", "oof_log_loss", "seconds", "score_mean",
                                 "score_std"], errors="ignore").astype(object)
     shown["limit"] = table["limit"].map(lambda v: "-" if v is None else v)
@@ -500,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(prog="python -m competition.runs", description="List cross-validation runs, or compare "
                                 "the finished ones side by side (--compare).",
                                 epilog="example: python -m competition.runs --compare --model dt rf")
-    parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, help=f"folder of runs (default: {cli.RUNS})")
+    cli.add_runs_dir(parser)
     parser.add_argument("--compare", action="store_true",
                         help="a table of the finished runs: model, the parameters that differ among them, seeds, "
                              "folds, limit, CV accuracy, OOF log loss, time; best first, one table per data set")

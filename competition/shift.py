@@ -28,21 +28,22 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from . import cli, cluster, provenance, runs
-from .cv import cross_validate, parse_param
+from .cv import cross_validate
 from .data import load_competition
 from .errors import InputError
 from .folds import FoldsError, make_folds
 from .fsutil import new_dir, write_json_atomic, write_text_atomic
 from .models import MODELS, make_model, public_params
 from .records import Competition
+
+if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
+    import pandas as pd
 
 DEFAULT_MODEL = "lgbm"
 # Telling train from test needs far fewer rounds than telling ten classes apart: early stopping
@@ -93,6 +94,8 @@ class ShiftResult:
 
 def fold_auc(result: runs.FoldResult, is_test: np.ndarray) -> float:
     """ROC AUC of one fold's held-out rows (stratified folds hold both kinds)."""
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(is_test[result.rows], result.proba[:, 1]))
 
 
@@ -103,6 +106,8 @@ def adversarial_validate(estimator, x_train: np.ndarray, x_test: np.ndarray, *, 
     1 = test) on ``n_folds`` stratified folds; ``limit``: a sample of that many rows, stratified
     over train and test. ``executor`` and the folds are ``cv.cross_validate``'s, so a Dask
     cluster runs them as it runs any CV; ``on_fold(fold, auc)`` is called as each fold completes."""
+    from sklearn.metrics import roc_auc_score
+
     x = np.concatenate([x_train, x_test])
     is_test = np.repeat([0, 1], [len(x_train), len(x_test)])
     if limit is not None and limit >= len(x):
@@ -152,6 +157,8 @@ def shift_model(name: str, params: dict[str, Any]):
 def most_test_like(comp: Competition, p_train: np.ndarray, top: int) -> pd.DataFrame:
     """The ``top`` training rows with the highest P(test): id and class as train.csv names and
     writes them, the row in train.csv (0-based) and P(test)."""
+    import pandas as pd
+
     rows = ranked(p_train)[:top]
     return pd.DataFrame({comp.id_column: comp.train_ids[rows], comp.label_column: comp.y_train[rows],
                          "row": rows, "p_test": p_train[rows]})
@@ -162,7 +169,9 @@ def extremes_figure(x_train: np.ndarray, x_test: np.ndarray, result: ShiftResult
     """Four rows of images, each titled with its P(test): the training images most and least like
     the test set (highest and lowest P(test)), then the test images. Any size and channel count."""
     from .fsutil import write_picture
-    from .report import plt, show
+    from .report import pyplot, show
+
+    plt = pyplot()
 
     groups = []
     for name, images, p in (("train", x_train, result.p_train_rows), ("test", x_test, result.p_test_rows)):
@@ -291,31 +300,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "CV will mislead). Saves the most test-like training rows as a CSV (a validation subset), a "
                     "picture of the most train-like and test-like images and a report.md in a new folder.",
         epilog="example: python -m competition.shift --data data/fashion-mnist --limit 20000 --top 5000")
-    parser.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR",
-                        help=f"competition folder (default {cli.DATA})")
+    cli.add_data(parser)
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), metavar="NAME",
                         help=f"the classifier (default {DEFAULT_MODEL}; any of python -m competition.cv --list); "
                              + ", ".join(f"{m} starts from {', '.join(f'{k}={v}' for k, v in p.items())}"
                                          for m, p in QUICK.items()))
-    parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
-                        help="override a model parameter, e.g. --param n_estimators=300 (repeatable)")
-    parser.add_argument("--folds", type=cli.int_at_least(2), default=cli.FOLDS, metavar="K",
-                        help=f"number of folds (default {cli.FOLDS})")
-    parser.add_argument("--seed", type=cli.seed, default=cli.SEED, metavar="S",
-                        help=f"seed of the folds and the --limit sample (default {cli.SEED})")
-    parser.add_argument("--limit", type=cli.int_at_least(2), default=None, metavar="N",
-                        help="use a sample of N images, stratified over train and test (faster)")
+    cli.add_param(parser)
+    cli.add_folds(parser)
+    cli.add_seed(parser)
+    cli.add_limit(parser, rows="images, stratified over train and test,", minimum=2)
     parser.add_argument("--top", type=cli.int_at_least(1), default=None, metavar="N",
                         help="training rows in the CSV, most test-like first (default: one fold's share of the "
                              "training rows, as many as a CV holdout)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--out", type=Path, metavar="DIR", help="output folder; must be new or empty")
-    where.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR",
-                       help=f"where the new <time>-shift folder goes when --out is not given (default {cli.RUNS})")
-    parser.add_argument("--workers", type=cli.int_at_least(1), metavar="N",
-                        help="run the folds on a local Dask cluster of N single-thread worker processes")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the folds on a running Dask cluster (default: COMPETITION_SCHEDULER, if set)")
+    cli.add_runs_dir(where, also=", where the new <time>-shift folder goes without --out")
+    cli.add_cluster(parser)
     return parser
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cli, cluster, matching, metrics, provenance, runs, track
-from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, parse_param, plan, run_cv, twin_run
+from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, plan, run_cv, twin_run
 from .data import load_competition
 from .ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
@@ -195,34 +195,28 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--ensemble", nargs="+", metavar="RUN_OR_MODEL",
                         help="blend these runs (a model name means its newest finished run)")
     parser.add_argument("--method", choices=list(METHODS), default="mean", help="how to blend an --ensemble (default mean)")
-    parser.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR", help=f"competition folder (default {cli.DATA})")
-    parser.add_argument("--folds", type=cli.int_at_least(2), default=cli.FOLDS, metavar="K",
-                        help=f"CV folds when a run is needed (default {cli.FOLDS})")
-    parser.add_argument("--seed", type=cli.seed, default=cli.SEED, metavar="S", help=f"fold seed (default {cli.SEED})")
-    parser.add_argument("--limit", type=cli.int_at_least(1), default=None, metavar="N",
-                        help="cross-validate on N sampled rows")
-    parser.add_argument("--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
-                        help="model parameter override (repeatable)")
+    cli.add_data(parser)
+    cli.add_folds(parser)  # the folds of a run it cross-validates, or finds
+    cli.add_seed(parser)
+    cli.add_limit(parser)
+    cli.add_param(parser)
     parser.add_argument("--seeds", type=cli.int_at_least(1), default=1, metavar="N", help=SEEDS_HELP)
     parser.add_argument("--refit", action="store_true", help=REFIT_HELP)
     parser.add_argument("--time-budget", type=cli.positive_number, default=None, metavar="MINUTES",
                         help=TIME_BUDGET_HELP)
     parser.add_argument("--name", help="submission name (default <model>-<time>): letters, digits, . _ + -; "
                                         "never overwrites")
-    parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR", help=f"run folders (default {cli.RUNS})")
+    cli.add_runs_dir(parser)
     parser.add_argument("--out", type=Path, default=cli.SUBMISSIONS, metavar="DIR",
                         help=f"where submissions go (default {cli.SUBMISSIONS})")
     parser.add_argument("--report", action="store_true", help="draw the run's report (competition.report) too")
-    parser.add_argument("--workers", type=cli.int_at_least(1), metavar="N",
-                        help="cross-validate on a local Dask cluster of N single-thread worker processes")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="cross-validate on a running Dask cluster (default: COMPETITION_SCHEDULER, if set)")
+    cli.add_cluster(parser)
     parser.add_argument("--grade", action="store_true",
                         help="grade the new submission locally and redraw leaderboard.md (needs the answer key)")
     parser.add_argument("--upload", action="store_true",
                         help="upload the new submission to the grader server (competition.upload's URL and token)")
     parser.add_argument("--track", choices=["mlflow"], help="log the run and the submission file to MLflow "
-                        "(MLFLOW_TRACKING_URI says where; needs pip install -e '.[tracking]'), after both are saved")
+                        "(MLFLOW_TRACKING_URI says where; needs pip install 'competition[tracking]'), after both are saved")
     parser.add_argument("-m", "--message", default="", help="a note stored with the graded or uploaded file")
     return parser
 

@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from . import cli, matching, runs
+from . import cli, extras, matching, runs
 from .errors import InputError
 
-INSTALL = "pip install -e '.[tracking]'"
 SETTINGS = ("model", "folds", "seed", "seeds", "limit", "keras_backend")  # the run's own params besides the model's
 METRICS = ("accuracy_mean", "accuracy_std", "log_loss_mean", "log_loss_std", "oof_accuracy", "oof_log_loss",
            "fit_seconds", "predict_seconds")
@@ -70,10 +69,7 @@ def require():
     any work starts, so a missing MLflow is not found out after a 20-minute cross-validation."""
     for name, value in RETRIES.items():
         os.environ.setdefault(name, value)  # before MLflow reads them; a value the user set is kept
-    try:
-        import mlflow
-    except ImportError:
-        raise TrackingError(f"--track mlflow needs MLflow, which is not installed here: {INSTALL}") from None
+    mlflow = extras.require("mlflow", "tracking (--track mlflow, competition track)")
     check_store(mlflow.get_tracking_uri())
     return mlflow
 
@@ -368,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submission", type=Path, metavar="CSV",
                         help="a submission written from the (one) run: the CSV and its sidecar .json are logged too")
     args = parser.parse_args(argv)
+    require()  # a missing MLflow or unusable store is said before the folders are read
     if args.submission is not None and len(args.run_dirs) != 1:
         parser.error("--submission goes with one RUN_DIR, the run it was written from")
     if args.submission is not None and not args.submission.is_file():

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, cv, matching, metrics, runs, scoring, track
+from . import cli, cluster, cv, extras, matching, metrics, runs, scoring, track
 from .data import load_competition
 from .errors import InputError
 from .fsutil import ensure_dir, write_picture
@@ -73,10 +73,7 @@ class StudyError(InputError):
 def import_optuna():
     """Optuna (the ``tune`` extra), its per-trial log silenced in favour of the progress bar (a
     failed trial's error reaches the user as one line anyway)."""
-    try:
-        import optuna
-    except ImportError:
-        raise StudyError("tuning needs Optuna: pip install -e '.[tune]'") from None
+    optuna = extras.require("optuna", "tuning (competition tune)")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 
@@ -540,28 +537,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, choices=[m for m in MODELS], metavar="NAME",
                         help="model to tune (python -m competition.cv --list; the blog's recipes have no search space)")
-    parser.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR",
-                        help=f"competition folder (default {cli.DATA})")
-    parser.add_argument("--folds", type=cli.int_at_least(2), default=cli.FOLDS, metavar="K",
-                        help=f"number of folds (default {cli.FOLDS})")
-    parser.add_argument("--seed", type=cli.seed, default=cli.SEED, metavar="S",
-                        help=f"seed of the folds, the --limit sample and the sampler (default {cli.SEED})")
-    parser.add_argument("--param", type=cv.parse_param, action="append", default=[], metavar="NAME=VALUE",
-                        help="fix a model parameter, out of the search (repeatable); another set of fixed "
-                             "parameters is another study")
-    parser.add_argument("--limit", type=cli.int_at_least(1), default=None, metavar="N",
-                        help="tune on a stratified sample of N training rows")
+    cli.add_data(parser)
+    cli.add_folds(parser)
+    cli.add_seed(parser, also=" and of the sampler")
+    cli.add_param(parser, also=": fixed, out of the search; another set of fixed parameters is another study")
+    cli.add_limit(parser)
     parser.add_argument("--trials", type=cli.int_at_least(1), default=None, metavar="N",
                         help=f"run N more trials (default {DEFAULT_TRIALS}, or as many as --timeout allows)")
     parser.add_argument("--timeout", type=cli.int_at_least(1), default=None, metavar="SECONDS",
                         help="start no trial after this many seconds (the one running finishes)")
-    parser.add_argument("--runs-dir", type=Path, default=cli.RUNS, metavar="DIR",
-                        help=f"run folders; the study goes to DIR/{STUDIES}/ (default {cli.RUNS})")
-    parser.add_argument("--workers", type=cli.int_at_least(1), metavar="N",
-                        help="run each trial's folds on a local Dask cluster of N single-thread worker processes")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run each trial's folds on a running Dask cluster (default: COMPETITION_SCHEDULER, "
-                             "if set)")
+    cli.add_runs_dir(parser, also=f"; the study goes to DIR/{STUDIES}/")
+    cli.add_cluster(parser)
     parser.add_argument("--jobs", type=cli.int_at_least(1), default=1, metavar="N",
                         help="trials at once, their folds all on the cluster (needs --workers or --scheduler; "
                              "a new study then keeps Optuna's journal file instead of SQLite)")

@@ -27,7 +27,7 @@ import stat
 import sys
 from pathlib import Path
 
-from . import cli
+from . import cli, extras
 from .errors import InputError
 
 VERBS = ("submit", "submissions", "leaderboard", "select", "unselect", "download")
@@ -75,8 +75,9 @@ def read_credentials(path: Path) -> dict:
 
 def server_address(url: str, source: str) -> str:
     """``url`` checked and without a trailing ``/``: http(s), a host, and at most a path (the sub-path a
-    proxy serves the grader under, ``https://host/grader``); a query or fragment has no place in it."""
-    import httpx
+    proxy serves the grader under, ``https://host/grader``); a query or fragment has no place in it.
+    The first step of every command that talks to a grader: without httpx, it says what to install."""
+    httpx = extras.require("httpx", "the grader's client (upload, download, submit --upload)")
 
     try:
         parsed = httpx.URL(url)
@@ -208,10 +209,9 @@ def describe_upload(path: Path, answer: dict) -> str:
 
 def to_kaggle(path: Path, competition: str, message: str) -> str:
     """Hand the file to the official ``kaggle`` package (``competition_submit``); say what is missing."""
-    try:
-        from kaggle.api.kaggle_api_extended import KaggleApi
-    except ImportError:
-        raise UploadError("--kaggle needs the official Kaggle package: pip install kaggle") from None
+    extras.require("kaggle", "--kaggle")
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
     api = KaggleApi()
     try:
         api.authenticate()

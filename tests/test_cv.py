@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from competition import cv, matching, runs
+from competition import cli, cv, matching, runs
 from competition.data import load_competition
 from competition.errors import InputWarning
 from competition.folds import make_folds
@@ -149,9 +149,9 @@ def test_params_map_to_the_wrapped_estimator_and_unknown_ones_are_refused():
     assert params["estimator__max_depth"] == 3 and params["early_stopping_rounds"] == 7
     with pytest.raises(ValueError, match="unknown parameter 'depth'.*max_depth"):
         make_model("dt", depth=3)
-    assert cv.parse_param("hidden=(64, 32)") == ("hidden", (64, 32))
-    assert cv.parse_param("augment=false") == ("augment", False)
-    assert cv.parse_param("max_features=sqrt") == ("max_features", "sqrt")
+    assert cli.parse_param("hidden=(64, 32)") == ("hidden", (64, 32))
+    assert cli.parse_param("augment=false") == ("augment", False)
+    assert cli.parse_param("max_features=sqrt") == ("max_features", "sqrt")
 
 
 def run_cli(*args, cwd):

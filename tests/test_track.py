@@ -223,7 +223,7 @@ def test_missing_mlflow_is_one_line_before_any_work(fashion_small, tmp_path, mon
                       str(tmp_path / "runs"), "--track", "mlflow"])
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and err.startswith("error:")
-    assert "pip install -e '.[tracking]'" in err
+    assert "needs MLflow: pip install 'competition[tracking]'" in err
     assert not (tmp_path / "runs").exists()  # refused before the cross-validation
 
 

@@ -14,13 +14,15 @@ estimator it wraps (``estimator__max_depth``); an unknown name or an impossible 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from sklearn.base import BaseEstimator, clone
-
+from .. import extras
 from ..errors import ParameterError
 from . import spaces
 from .backend import default_keras_backend
+
+if TYPE_CHECKING:  # scikit-learn is imported when a model is built, not when a command reads its options
+    from sklearn.base import BaseEstimator
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class ModelSpec:
     build: Callable[[], BaseEstimator]  # returns the model with its default parameters
     summary: str
     keras: bool = False  # trained by Keras: its backend is part of what a run must match
+    needs: tuple[str, ...] = ()  # optional libraries it trains with (``extras.LIBRARIES``), Keras' backend aside
     # What ``competition.tune`` varies: parameter name -> range (``spaces``); None: not tunable
     space: Mapping[str, Any] | None = None
 
@@ -92,8 +95,9 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("logreg", _logreg, "logistic regression on pixels: the quick linear baseline", space=spaces.LINEAR),
     ModelSpec("dt", _dt, "a decision tree on pixels (the blog's recipe, random_state 87)", space=spaces.TREE),
     ModelSpec("rf", _rf, "a random forest of 100 trees on pixels (the blog's recipe)", space=spaces.FOREST),
-    ModelSpec("xgb", _xgb, "XGBoost, hist trees, early stopping on an inner split", space=spaces.XGB),
-    ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split", space=spaces.LGBM),
+    ModelSpec("xgb", _xgb, "XGBoost, hist trees, early stopping on an inner split", needs=("xgboost",),
+              space=spaces.XGB),
+    ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split", needs=("lightgbm",), space=spaces.LGBM),
     ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)", keras=True, space=spaces.MLP),
     # the blog's recipes are kept as published: no search space
     ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2",
@@ -118,6 +122,20 @@ def keras_backend(model: str) -> str | None:
     return default_keras_backend()
 
 
+def requirements(name: str) -> tuple[str, ...]:
+    """The optional libraries model ``name`` needs: its own, and Keras with its backend for a network."""
+    spec = MODELS[name]
+    if not spec.keras:
+        return spec.needs
+    backend = default_keras_backend()  # one Keras does not name here (KERAS_BACKEND=openvino) is Keras' to report
+    return spec.needs + ("keras",) + ((backend,) if backend in extras.LIBRARIES else ())
+
+
+def missing(name: str) -> list[str]:
+    """The libraries model ``name`` needs that are not installed (``cv --list`` marks them)."""
+    return [module for module in requirements(name) if not extras.installed(module)]
+
+
 def resolve_params(model: BaseEstimator, overrides: dict[str, Any]) -> dict[str, Any]:
     """Map plain names to ``set_params`` keys: ``max_depth`` -> ``estimator__max_depth`` when the
     wrapper itself has no such parameter. Unknown names raise ``ParameterError`` listing the valid ones."""
@@ -137,6 +155,7 @@ def make_model(name: str, **overrides: Any) -> BaseEstimator:
     refused here (``ParameterError``), before any data is read, not when the first fold trains."""
     if name not in MODELS:
         raise ParameterError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    extras.ensure(requirements(name), f"the model {name!r}")
     model = MODELS[name].build()
     model.set_params(**resolve_params(model, overrides))
     model._validate_params()  # scikit-learn's hook, which our models answer with ParameterError
@@ -164,6 +183,8 @@ def check_seeds(name: str, model: BaseEstimator, seeds: int) -> None:
 def reseeded(model: BaseEstimator, offset: int) -> BaseEstimator:
     """A copy of ``model`` with every seed moved by ``offset``: member ``offset`` of a seed average
     (offset 0 is the model itself, so one seed is exactly the plain run)."""
+    from sklearn.base import clone
+
     model = clone(model)
     params = model.get_params(deep=True)
     return model.set_params(**{key: (params[key] + offset) % SEED_LIMIT for key in seed_keys(model)})

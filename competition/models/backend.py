@@ -4,8 +4,9 @@ import without importing the registry that builds the networks."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
+
+from .. import extras
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")  # without KERAS_BACKEND, the first one installed
 
@@ -13,7 +14,7 @@ KERAS_BACKENDS = ("tensorflow", "jax", "torch")  # without KERAS_BACKEND, the fi
 def default_keras_backend() -> str:
     """``KERAS_BACKEND`` if set, else the first of ``KERAS_BACKENDS`` installed: TensorFlow, the
     fastest on a CPU here, then JAX, so that a GPU machine with only JAX (or PyTorch) runs the same
-    commands unchanged. With none installed, TensorFlow: Keras' own error then says what is missing."""
+    commands unchanged. With none installed, TensorFlow: ``make_model`` then says which extra installs it."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    return next((name for name in KERAS_BACKENDS if importlib.util.find_spec(name) is not None), "tensorflow")
+    return next((name for name in KERAS_BACKENDS if extras.installed(name)), "tensorflow")

@@ -50,6 +50,11 @@ SEED = Interval(Integral, 0, 2**32 - 1, closed="both")  # what NumPy and Keras t
 MAX_IMAGE_DIMS = 4  # (N, H, W, C)
 
 
+class EstimatorParameterError(ParameterError, InvalidParameterError):
+    """A parameter value a model refuses: our one-line error, and scikit-learn's own kind, which its
+    tools (``check_estimator``, ``GridSearchCV``) expect. Here, where scikit-learn is loaded anyway."""
+
+
 def scale_pixels(x: np.ndarray) -> np.ndarray:
     """float32 values for the models: uint8 pixels / 255, any other dtype as given.
 
@@ -94,13 +99,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _validate_params(self) -> None:
-        """scikit-learn's parameter validation, its error turned into ours (a ``ParameterError``
-        is still an ``InvalidParameterError``, so scikit-learn's tools see what they expect)."""
+        """scikit-learn's parameter validation, its error turned into ours (an
+        ``EstimatorParameterError``: still an ``InvalidParameterError``, so scikit-learn's tools see
+        what they expect)."""
         try:
             super()._validate_params()
             self._validate_more_params()
-        except InvalidParameterError as error:
-            raise ParameterError(str(error)) from None
+        except (InvalidParameterError, ParameterError) as error:
+            raise EstimatorParameterError(str(error)) from None
 
     def _validate_more_params(self) -> None:
         """Parameters the class's own constraints cannot reach (a wrapped estimator's)."""

@@ -16,11 +16,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .. import cli, clock
+from .. import cli, clock, extras
 from ..errors import InputError
 from . import settings as rules
-from . import serving
-from .serving import BODY_TIMEOUT, HEADER_TIMEOUT
+from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, token_hash
 
 DB = Path("grader.sqlite")
@@ -107,7 +106,7 @@ def build_parser() -> cli.ArgumentParser:
     change.add_argument("--end-now", action="store_true", help="allow a deadline that has passed: it ends the "
                                                               "competition now")
     serve = commands.add_parser("serve", help="run the grader server")
-    serve.add_argument("--data", type=Path, default=cli.DATA, metavar="DIR", help=f"competition folder (default {cli.DATA})")
+    cli.add_data(serve)
     serve.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=cli.int_at_least(1, 65535), default=8000, help="port (default 8000)")
@@ -354,6 +353,9 @@ def set_settings_from(store: Store, args, argv: list[str]) -> str:
 
 
 def serve(args) -> int:
+    for module in ("fastapi", "uvicorn", "jinja2"):
+        extras.require(module, "competition server serve")
+    from . import serving
     from .app import Settings, create_app, settings_to_environment
 
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):

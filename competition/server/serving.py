@@ -17,8 +17,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
-HEADER_TIMEOUT = 10.0  # seconds for a request's headers
-BODY_TIMEOUT = 60.0  # seconds for a whole request, its body included (10 MiB on a slow school network)
+from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 MAX_HEADER_BYTES = 16 * 1024  # a request's headers larger than this are refused (h11's buffer)
 KEEP_ALIVE = 5  # seconds an idle kept-alive connection stays open
 MAX_CONNECTIONS = 1000  # beyond this, new requests get uvicorn's 503 rather than exhausting descriptors

@@ -22,6 +22,9 @@ DEFAULTS = {"deadline": None, "daily_limit": 5, "failed_limit": 20, "final_picks
 FLAGS = {"deadline": "--deadline", "daily_limit": "--daily-limit", "failed_limit": "--failed-limit",
          "final_picks": "--final-picks", "title": "--title", "late": "--late"}
 MAX_TITLE = 100
+# serve's defaults for a slow client (``serving``), here so that ``serve --help`` shows them without uvicorn
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers
+BODY_TIMEOUT = 60.0  # seconds for a whole request, its body included (10 MiB on a slow school network)
 
 
 class SettingsError(InputError):
