@@ -34,15 +34,17 @@ def free_port() -> int:
 class Server:
     """``python -m competition.server serve`` in a child process, until ``stop``."""
 
-    def __init__(self, data: Path, db: Path, *options: str):
+    def __init__(self, data: Path, db: Path, *options: str, graders: str | None = "1"):
         self.data, self.db, self.options = data, db, options
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(db).with_name(f"serve-{self.port}.log")  # the server's output, read by tests
+        # one grading process (the server's own) unless a test asks for more, or (None) serve's default
+        graders = [] if graders is None or "--graders" in options or "--workers" in options else ["--graders", graders]
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "competition.server", "serve", "--data", str(data), "--db", str(db),
-                 "--port", str(self.port), *options], stdout=log, stderr=subprocess.STDOUT, text=True)
+                 "--port", str(self.port), *graders, *options], stdout=log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -116,9 +116,9 @@ def build_parser() -> cli.ArgumentParser:
                        help="the sub-path a reverse proxy serves the grader under (/grader); links follow it")
     serve.add_argument("--ssl-certfile", type=Path, metavar="PEM", help="serve HTTPS with this certificate (uvicorn's)")
     serve.add_argument("--ssl-keyfile", type=Path, metavar="PEM", help="the certificate's private key")
-    serve.add_argument("--graders", type=cli.int_at_least(1), default=1, metavar="N",
-                       help="processes that validate and score uploads, fed from one queue (default 1: the "
-                            "server's own; about one per core for a rush of uploads)")
+    serve.add_argument("--graders", type=cli.int_at_least(1), metavar="N",
+                       help="processes that validate and score uploads, fed from one queue (default: one per "
+                            "core, or 1 with --workers; 1: the server's own process grades)")
     serve.add_argument("--workers", type=cli.int_at_least(1), default=1, metavar="N",
                        help="server processes answering requests, on the one database (default 1)")
     serve.add_argument("--header-timeout", type=cli.positive_number, default=HEADER_TIMEOUT, metavar="S",
@@ -365,7 +365,7 @@ def serve(args) -> int:
         raise InputError(f"--root-path {args.root_path!r}: must start with / (as /grader)")
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
     settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags,
-                        graders=args.graders)
+                        graders=args.graders or (1 if args.workers > 1 else len(os.sched_getaffinity(0))))
     app = create_app(settings)
     store = app.state.store
     scheme = "https" if args.ssl_certfile else "http"

@@ -12,6 +12,7 @@ line per upload goes to the server's output (never a token, never a private scor
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -236,6 +237,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app):
         grading.start()  # the grading processes read the key now, not at the first upload; they end with the server
+        gc.freeze()  # the application and its key stay out of every collection: no long pause every few uploads
         yield
 
     app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)

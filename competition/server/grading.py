@@ -14,6 +14,7 @@ seconds for its turn: nothing was stored, the client tries again.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
@@ -58,6 +59,7 @@ def _assess_in_worker(data_dir: str, solution: str, key_sha256: str, data: bytes
     if key not in _loaded:
         _loaded.clear()  # one answer key at a time: a rescore's corrected key replaces the old one
         _loaded[key] = Grader(Path(data_dir), Path(solution))
+        gc.freeze()  # what is loaded stays out of every collection: no 70 ms pause every few uploads
     return _loaded[key].assess(data, source=source)
 
 
