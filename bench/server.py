@@ -17,7 +17,8 @@ Three measures in one run, each against a figure taken in the same run:
    large class) against an empty one.
 
 The last line sums it up: ``summary: throughput 84% of the floor (95% of the cores' parallel limit); p50 410 ms;
-p95 980 ms; 1.2x at 100k stored``. ``--graders 2`` (one grading process a core) is the fast setting.
+p95 980 ms; 1.2x at 100k stored``. The server runs with serve's defaults (a grading process a core) unless
+``--workers``/``--graders`` say otherwise.
 """
 
 from __future__ import annotations
@@ -143,10 +144,10 @@ def fill(db: Path, stored: int, teams: int) -> None:
                         f"WHERE status = 'ok' GROUP BY team)")
 
 
-def costs(data: Path, db: Path, files: list[bytes], options: list[str], views: int = 20) -> tuple[float, float]:
+def costs(data: Path, db: Path, files: list[bytes], options: list[str], views: int = 100) -> tuple[float, float]:
     """Median seconds of one upload and of one board view, one request at a time."""
     token = Store(db).add_team("measured")
-    server = Server(data, db, "--daily-limit", str(len(files) + 1), *options)
+    server = Server(data, db, "--daily-limit", str(len(files) + 1), *options, graders=None)
     try:
         server.upload(token, files[0])  # warm up
         uploads = []
@@ -174,7 +175,7 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=100_000)
     parser.add_argument("--filled-teams", type=int, default=50, help="teams of the --stored submissions")
     parser.add_argument("--workers", type=int, default=0, help="serve --workers N (0: serve's default)")
-    parser.add_argument("--graders", type=int, default=0, help="serve --graders N (0: serve's default)")
+    parser.add_argument("--graders", type=int, default=0, help="serve --graders N (0: serve's default, one a core)")
     args = parser.parse_args()
     options = (["--workers", str(args.workers)] if args.workers else []) + (
         ["--graders", str(args.graders)] if args.graders else [])
@@ -193,7 +194,7 @@ def main() -> None:
         store = Store(tmp / "load.sqlite")
         tokens = [store.add_team(f"team{n:02d}") for n in range(args.teams)]
         per_team = -(-args.uploads // args.teams) + 1  # + the warm-up upload
-        server = Server(args.data, tmp / "load.sqlite", "--daily-limit", str(per_team), *options)
+        server = Server(args.data, tmp / "load.sqlite", "--daily-limit", str(per_team), *options, graders=None)
         jobs = [(tokens[n % args.teams], files[n]) for n in range(args.uploads)]
 
         client = httpx.Client(timeout=300, limits=httpx.Limits(max_connections=args.threads))
