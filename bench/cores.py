@@ -38,8 +38,8 @@ ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP
 
 def child(args) -> None:
     """Train and print one JSON line: steady epochs' seconds, CPU seconds and augmentation seconds."""
-    from competition.data import load_competition
-    from competition.folds import fold_rows, make_folds
+    from competition.data.loader import load_competition
+    from competition.cv.folds import fold_rows, make_folds
     from competition.models import make_model
     from competition.models import networks
 

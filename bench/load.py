@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition.cache import FOLDER  # noqa: E402
-from competition.data import load_competition, read_tables  # noqa: E402
-from competition.images import _read, _split_png  # noqa: E402
-from competition.records import Layout  # noqa: E402
+from competition.data.cache import FOLDER  # noqa: E402
+from competition.data.loader import load_competition, read_tables  # noqa: E402
+from competition.data.images import _read, _split_png  # noqa: E402
+from competition.data.records import Layout  # noqa: E402
 
 
 def seed_loader(layout: Layout, tables: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +73,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is kept")
     args = parser.parse_args()
     if not args.data.is_dir():
-        from competition.prepare import prepare
+        from competition.prepare.core import prepare
 
         prepare(args.data)
     layout = Layout(args.data)

@@ -41,8 +41,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition import clock, ledger  # noqa: E402
-from competition.grade import Grader  # noqa: E402
+from competition import clock  # noqa: E402
+from competition.grade import ledger  # noqa: E402
+from competition.grade.core import Grader  # noqa: E402
 from competition.server.store import Store, token_hash  # noqa: E402
 from tests.test_server import Server  # noqa: E402
 

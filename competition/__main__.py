@@ -14,22 +14,22 @@ import sys
 
 from . import cli
 
-# verb -> (module, arguments put before the user's, what it does)
+# verb -> (module with its main(), its `python -m competition.NAME` name, arguments put before the user's, what it does)
 VERBS = {
-    "prepare": ("prepare", [], "build a competition folder and its answer key"),
-    "check": ("data", ["check"], "validate a competition folder and print its summary"),
-    "cv": ("cv", [], "cross-validate a model on stratified folds"),
-    "runs": ("runs", [], "list or compare cross-validation runs"),
-    "tune": ("tune", [], "search a model's parameters on the folds (Optuna)"),
-    "shift": ("shift", [], "check train against test (adversarial validation)"),
-    "submit": ("submit", [], "write a validated submission (and grade or upload it)"),
-    "grade": ("grade", [], "score submissions locally into the ledger and leaderboard.md"),
-    "leaderboard": ("leaderboard", [], "redraw leaderboard.md from the ledger"),
-    "report": ("report", [], "draw a run's or the data's pictures"),
-    "track": ("track", [], "log runs to MLflow"),
-    "server": ("server", [], "host a competition: teams, serve, set, export ..."),
-    "upload": ("upload", [], "upload to a grader, list submissions, pick finals (Kaggle's verbs)"),
-    "download": ("upload", ["download"], "fetch a competition's data from its grader"),
+    "prepare": ("prepare.core", "prepare", [], "build a competition folder and its answer key"),
+    "check": ("data.loader", "data", ["check"], "validate a competition folder and print its summary"),
+    "cv": ("cv.core", "cv", [], "cross-validate a model on stratified folds"),
+    "runs": ("cv.runs", "runs", [], "list or compare cross-validation runs"),
+    "tune": ("tune", "tune", [], "search a model's parameters on the folds (Optuna)"),
+    "shift": ("analysis.shift", "shift", [], "check train against test (adversarial validation)"),
+    "submit": ("submit", "submit", [], "write a validated submission (and grade or upload it)"),
+    "grade": ("grade.core", "grade", [], "score submissions locally into the ledger and leaderboard.md"),
+    "leaderboard": ("grade.leaderboard", "leaderboard", [], "redraw leaderboard.md from the ledger"),
+    "report": ("analysis.report", "report", [], "draw a run's or the data's pictures"),
+    "track": ("cv.track", "track", [], "log runs to MLflow"),
+    "server": ("server.__main__", "server", [], "host a competition: teams, serve, set, export ..."),
+    "upload": ("client.upload", "upload", [], "upload to a grader, list submissions, pick finals (Kaggle's verbs)"),
+    "download": ("client.upload", "upload", ["download"], "fetch a competition's data from its grader"),
 }
 
 
@@ -46,7 +46,7 @@ def usage() -> str:
     width = max(map(len, VERBS))
     lines = ["usage: competition VERB [options]   (competition VERB --help for a verb's options)", "",
              "A Kaggle-style competition toolkit.", "", "verbs:"]
-    lines += [f"  {verb:<{width}}  {text}" for verb, (_, _, text) in VERBS.items()]
+    lines += [f"  {verb:<{width}}  {text}" for verb, (_, _, _, text) in VERBS.items()]
     lines += ["", "  --version  print the version", "",
               "Each verb is also `python -m competition.MODULE` (check: competition.data check)."]
     return "\n".join(lines)
@@ -64,10 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if verb not in VERBS:
         print(f"error: unknown verb {verb!r}; one of: {', '.join(VERBS)} (see competition --help)", file=sys.stderr)
         return 1
-    module, before, _ = VERBS[verb]
-    cli.PROG_NAMES[f"python -m competition.{module}"] = "competition" if before else f"competition {verb}"
-    if module == "server":
-        module = "server.__main__"
+    module, name, before, _ = VERBS[verb]
+    cli.PROG_NAMES[f"python -m competition.{name}"] = "competition" if before else f"competition {verb}"
     return importlib.import_module(f"competition.{module}").main(before + rest)
 
 

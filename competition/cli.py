@@ -129,7 +129,7 @@ def add_runs_dir(parser, *, also: str = "") -> None:
 
 
 def add_cluster(parser) -> None:
-    """``--workers N`` and ``--scheduler ADDRESS``: where the folds train (``competition.cluster``)."""
+    """``--workers N`` and ``--scheduler ADDRESS``: where the folds train (``competition.cv.cluster``)."""
     parser.add_argument("--workers", type=int_at_least(1), metavar="N",
                         help="train the folds on a local Dask cluster of N single-thread worker processes")
     parser.add_argument("--scheduler", metavar="ADDRESS",

@@ -9,7 +9,7 @@
 A model's submission reuses the newest finished run with the same model, parameters, seeds, data,
 folds, seed and limit (and says so), or cross-validates first; its prediction is the fold-averaged test
 probability. The CSV copies the sample submission's format exactly: header, column order, ids as
-written, row order, line ends. It is validated with the grader's own checks (``competition.validate``)
+written, row order, line ends. It is validated with the grader's own checks (``competition.grade.validate``)
 before it is written, never overwrites an earlier file, and gets a sidecar ``<name>.json`` with the
 recipe, the CV score and the CSV's sha256, which the grader and the leaderboard read.
 """
@@ -29,15 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli, cluster, matching, metrics, provenance, runs, track
-from .cv import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, plan, run_cv, twin_run
-from .data import load_competition
-from .ensemble import METHODS, ensemble, resolve_member
+from . import cli
+from .cv import cluster, matching, provenance, runs, track
+from .data import metrics
+from .cv.core import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, plan, run_cv, twin_run
+from .data.loader import load_competition
+from .cv.ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
-from .grade import Grader, grade_files
+from .grade.core import Grader, grade_files
 from .models import MODELS
-from .records import Competition
-from .validate import Sample, SubmissionError, read_sample, validate_submission
+from .data.records import Competition
+from .grade.validate import Sample, SubmissionError, read_sample, validate_submission
 
 
 def format_csv(sample: Sample, labels: dict) -> bytes:
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.track:
         track.require()  # a missing MLflow is said before any cross-validation, not after
     if args.upload:
-        from .upload import resolve
+        from .client.upload import resolve
 
         server = resolve(None, None)  # a missing URL or token, too
     comp = load_competition(args.data, min_class_rows=args.folds)
@@ -274,12 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = submit(run, comp, out_dir=args.out, name=args.name)
     print(describe_submission(csv_path, run, comp))
     if args.report:
-        from .report import run_report
+        from .analysis.report import run_report
 
         print(f"report: {run_report(run.path, comp=comp)}")
     status = grade_files([csv_path], Grader(args.data), message=args.message) if args.grade else 0
     if args.upload:
-        from .upload import describe_upload, upload
+        from .client.upload import describe_upload, upload
 
         print(describe_upload(csv_path, upload(csv_path, *server, args.message)))
     if args.track:

@@ -49,12 +49,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, cv, extras, matching, metrics, runs, scoring, track
-from .data import load_competition
+from . import cli, extras
+from .cv import cluster, core as cv, matching, runs, scoring, track
+from .data import metrics
+from .data.loader import load_competition
 from .errors import InputError
 from .fsutil import ensure_dir, write_picture
 from .models import MODELS, make_model, public_params
-from .records import Competition
+from .data.records import Competition
 
 STUDIES = "studies"  # under the runs folder: one folder per study (no config.json: not a run)
 STUDY_FILES = ("study.db", "study.journal")  # SQLite for one process, the journal for parallel trials

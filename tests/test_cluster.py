@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from competition import cluster, cv, runs
-from competition.data import load_competition
+from competition.cv import cluster, core as cv, runs
+from competition.data.loader import load_competition
 from tests.test_server import free_port
 
 
@@ -132,7 +132,7 @@ def test_a_client_killed_mid_run_resumes_to_the_same_result(fashion_small, fashi
     script = tmp_path / "client.py"
     script.write_text(
         "import sys\nfrom pathlib import Path\n"
-        "from competition import cluster, cv\nfrom competition.data import load_competition\n"
+        "from competition.cv import cluster, core as cv\nfrom competition.data.loader import load_competition\n"
         "from tests.test_cluster import gated_executor\n"
         "class OnlyFoldZero(cluster.DaskExecutor):\n"
         "    def submit(self, fn, *args):\n"

@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from competition import cli, cv, matching, runs
-from competition.data import load_competition
+from competition import cli
+from competition.cv import core as cv, matching, runs
+from competition.data.loader import load_competition
 from competition.errors import InputWarning
-from competition.folds import make_folds
+from competition.cv.folds import make_folds
 from competition.models import MODELS, make_model
 from tests.conftest import make_competition
 from tests.test_provenance import check_provenance

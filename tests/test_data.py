@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition import images
-from competition.cache import FOLDER
-from competition.data import class_names, load_competition
-from competition.images import PNG_SIGNATURE
-from competition.idx import find_idx, read_idx
-from competition.prepare import IDX_FILES
-from competition.records import CompetitionDataError, CompetitionDataWarning
+from competition.data import images
+from competition.data.cache import FOLDER
+from competition.data.loader import class_names, load_competition
+from competition.data.images import PNG_SIGNATURE
+from competition.prepare.idx import find_idx, read_idx
+from competition.prepare.core import IDX_FILES
+from competition.data.records import CompetitionDataError, CompetitionDataWarning
 from tests.conftest import SMALL_TEST, SMALL_TRAIN, make_competition, write_png
 
 
@@ -82,7 +82,7 @@ def test_unwritable_folder_loads_without_cache(fashion_copy, monkeypatch):
 
     # as in a read-only folder (root ignores chmod): neither the lock file nor the build folder can be made
     monkeypatch.setattr("competition.fsutil.tempfile.mkdtemp", refuse)
-    monkeypatch.setattr("competition.cache.lock", refuse)
+    monkeypatch.setattr("competition.data.cache.lock", refuse)
     comp = load_competition(fashion_copy)
     assert comp.cache_status.startswith("off (") and "not writable" in comp.cache_status
     assert not (fashion_copy / FOLDER).exists() and comp.x_train.shape == (SMALL_TRAIN, 28, 28, 1)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from competition import extras, sources
+from competition import extras
+from competition.prepare import sources
 from competition.__main__ import VERBS
 
 ROOT = Path(__file__).resolve().parents[1]

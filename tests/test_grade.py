@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition import grade, ledger
+from competition.grade import core as grade, ledger
 from competition.errors import InputWarning
-from competition.leaderboard import write_leaderboard
+from competition.grade.leaderboard import write_leaderboard
 
 
 @pytest.fixture
@@ -302,7 +302,7 @@ def test_a_leaderboard_or_ledger_path_naming_another_file_is_refused(fashion_sma
 def test_the_leaderboard_is_drawn_from_the_ledger_inside_its_lock(fashion_small, key, tmp_path, monkeypatch):
     """A grader drawing a slow chart must not let another one record a file and then write its own
     board over the newer one: the second grader waits for the lock, so the last board lists both."""
-    from competition import leaderboard
+    from competition.grade import leaderboard
 
     first, second = (make_submission(tmp_path, key, name, correct=c, seed=s, cv=c)
                      for name, c, s in (("first", 0.6, 1), ("second", 0.8, 2)))
@@ -328,7 +328,7 @@ def test_the_leaderboard_is_drawn_from_the_ledger_inside_its_lock(fashion_small,
 
 
 def test_a_ledger_of_another_competition_is_refused(fashion_small, key, tmp_path, fashion_source):
-    from competition.prepare import prepare
+    from competition.prepare.core import prepare
 
     other = prepare(tmp_path / "other", limit_train=40, limit_test=20)
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
@@ -365,14 +365,14 @@ def test_leaderboard_refuses_a_missing_or_folder_ledger(tmp_path):
 
 
 def test_the_leaderboard_tells_a_refit_and_averaged_seeds_from_the_folds_mean():
-    from competition.leaderboard import recipe_text
+    from competition.grade.leaderboard import recipe_text
 
     assert recipe_text({"recipe": {"model": "cnn", "refit": False, "seeds": 1}}) == "cnn"
     assert recipe_text({"recipe": {"model": "cnn", "refit": True, "seeds": 3}}) == "cnn [3 seeds] [refit on all rows]"
 
 
 def test_the_leaderboard_tells_an_ensembles_members_apart_by_what_they_changed():
-    from competition.leaderboard import recipe_text
+    from competition.grade.leaderboard import recipe_text
 
     members = [{"model": "cnn", "overrides": {}}, {"model": "cnn", "overrides": {"random_state": 88}, "seeds": 2},
                {"model": "xgb", "refit": True}]
@@ -429,7 +429,7 @@ def test_an_edit_above_the_notes_line_is_refused_before_grading(fashion_small, k
 
 
 def test_a_board_drawn_before_the_notes_line_is_redrawn_only_if_unedited(fashion_small, key, tmp_path):
-    from competition.leaderboard import render
+    from competition.grade.leaderboard import render
 
     board = tmp_path / "lb.md"
     assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1)).returncode == 0
@@ -448,7 +448,7 @@ def test_a_board_drawn_before_the_notes_line_is_redrawn_only_if_unedited(fashion
 
 
 def test_shared_files_follow_the_umask_and_the_answer_key_is_secret(fashion_small, key, tmp_path):
-    from competition.prepare import prepare
+    from competition.prepare.core import prepare
 
     board = tmp_path / "lb.md"
     board_mode = lambda: board.stat().st_mode & 0o777  # noqa: E731
@@ -480,7 +480,7 @@ def test_a_leaderboard_or_ledger_that_is_a_pipe_is_refused_naming_the_option(fas
 
 def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
     """Same folder name, same sample, other answers: the ledger of the first refuses the second."""
-    from competition.prepare import prepare
+    from competition.prepare.core import prepare
 
     out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
     sample = pd.read_csv(out / "test_sample.csv", dtype=str)
@@ -505,7 +505,7 @@ def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
 def test_an_older_versions_ledger_is_kept_when_its_files_still_score_the_same(tmp_path):
     """Entries an older version wrote name the competition by folder and sample alone: accepted when
     their kept files rescore as they did (the same answer key), refused after a re-prepare that changed it."""
-    from competition.prepare import prepare
+    from competition.prepare.core import prepare
 
     out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
     key = pd.read_csv(out.with_name("comp.grader") / "solution.csv", dtype=str)

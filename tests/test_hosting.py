@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from competition import clock
-from competition.data import load_competition
+from competition.data.loader import load_competition
 from competition.server.store import Store
 from tests.test_fsutil import leftover
 from tests.test_server import Server, public_score, submission
@@ -425,7 +425,7 @@ def probabilities(key: pd.DataFrame, confidence: float, classes: list[str]) -> b
 
 
 def test_a_log_loss_competition_ranks_ascending_on_the_board_and_in_the_export(tmp_path):
-    from competition.prepare import prepare
+    from competition.prepare.core import prepare
 
     data = prepare(tmp_path / "logloss", limit_train=200, limit_test=60, seed=5, metric="log_loss")
     key = pd.read_csv(tmp_path / "logloss.grader" / "solution.csv", dtype=str)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from competition.images import ImageError, decode_pngs
+from competition.data.images import ImageError, decode_pngs
 
 
 def smooth_image(rng, shape):
@@ -130,7 +130,7 @@ def write_raw_png(path, width, height, depth, colour, idat: bytes):
 
 BOMB_CHECK = """
 import sys, tracemalloc
-from competition.images import ImageError, decode_pngs
+from competition.data.images import ImageError, decode_pngs
 tracemalloc.start()
 try:
     decode_pngs([sys.argv[1]])

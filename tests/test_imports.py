@@ -28,7 +28,7 @@ def top_level_imports(tree: ast.Module, module: str, is_package: bool, known: se
     here = module.split(".") if is_package else module.split(".")[:-1]
 
     def add(name: str) -> None:
-        while name and name not in known:  # ``competition.data.load_competition`` -> its module
+        while name and name not in known:  # ``competition.data.loader.load_competition`` -> its module
             name = name.rpartition(".")[0]
         if name and name != module:
             found.add(name)
@@ -93,8 +93,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_module_level_import_circle_in_competition():
     graph = import_graph(PACKAGE)
-    assert {"competition.data", "competition.records", "competition.models.pixels"} <= set(graph)
-    assert "competition.records" in graph["competition.cache"] and "competition.cache" in graph["competition.data"]
+    assert {"competition.data.loader", "competition.data.records", "competition.models.pixels"} <= set(graph)
+    assert "competition.data.records" in graph["competition.data.cache"] and "competition.data.cache" in graph["competition.data.loader"]
     cycle = find_cycle(graph)
     assert cycle is None, "module-level import circle: " + " -> ".join(cycle)
 

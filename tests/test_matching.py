@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
-from competition import cv, matching, submit
-from competition.data import load_competition
+from competition.cv import core as cv, matching
+from competition import submit
+from competition.data.loader import load_competition
 
 PARAMS = {"max_depth": 3}
 

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from competition import grade, ledger, metrics, overview, standings
-from competition.data import load_competition, summary
+from competition.grade import core as grade, ledger, standings
+from competition.data import metrics, overview
+from competition.data.loader import load_competition, summary
 from competition.errors import InputError, InputWarning
-from competition.leaderboard import write_leaderboard
-from competition.prepare import prepare
-from competition.validate import SubmissionError, read_sample, validate_submission
+from competition.grade.leaderboard import write_leaderboard
+from competition.prepare.core import prepare
+from competition.grade.validate import SubmissionError, read_sample, validate_submission
 
 LABEL_METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "mcc", "cohen_kappa_quadratic"]
 PROBABILITY_METRICS = ["log_loss", "roc_auc_ovr"]
@@ -386,7 +387,7 @@ def test_submit_writes_probabilities_that_the_grader_scores_by_log_loss(log_loss
 @pytest.fixture(scope="module")
 def log_loss_runs(log_loss_comp, tmp_path_factory):
     """Two cross-validated trees of different depths on the log-loss competition."""
-    from competition import cv
+    from competition.cv import core as cv
 
     comp = load_competition(log_loss_comp)
     runs_dir = tmp_path_factory.mktemp("runs")
@@ -409,7 +410,7 @@ def test_cv_scores_each_fold_and_the_oof_rows_by_the_competitions_metric(log_los
 
 
 def test_runs_compare_ranks_by_the_metric_in_its_direction(log_loss_runs):
-    from competition import runs
+    from competition.cv import runs
 
     _, runs_dir, made = log_loss_runs
     table = runs.compare_table(made, "log_loss")
@@ -421,7 +422,7 @@ def test_runs_compare_ranks_by_the_metric_in_its_direction(log_loss_runs):
 
 @pytest.mark.parametrize("metric", ["log_loss", "f1_macro"])
 def test_ensemble_weights_optimise_a_smooth_metric_else_log_loss_and_report_it(log_loss_runs, tmp_path, metric):
-    from competition.ensemble import ensemble
+    from competition.cv.ensemble import ensemble
 
     _, _, members = log_loss_runs
     run, report = ensemble(members, "weights", tmp_path, metric)

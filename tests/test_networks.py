@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from competition import cv
-from competition.data import load_competition
+from competition.cv import core as cv
+from competition.data.loader import load_competition
 from competition.models import keras_backend, make_model
 from competition.models.backend import default_keras_backend
 from competition.models.networks import augment, epochs_within, import_keras, in_batches, warmup_cosine

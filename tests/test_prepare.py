@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from competition.fsutil import _in_use, sweep_stale
-from competition.idx import IdxError, find_idx, read_idx
-from competition.prepare import IDX_FILES, main, prepare
+from competition.prepare.idx import IdxError, find_idx, read_idx
+from competition.prepare.core import IDX_FILES, main, prepare
 from tests.conftest import SMALL_TEST, SMALL_TRAIN
 
 

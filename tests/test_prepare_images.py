@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition.duplicates import near_pairs, perceptual_hashes
-from competition.idx import find_idx, read_idx
-from competition.prepare import IDX_FILES, split_by_group
-from competition.sources import fit_image, write_png
+from competition.prepare.duplicates import near_pairs, perceptual_hashes
+from competition.prepare.idx import find_idx, read_idx
+from competition.prepare.core import IDX_FILES, split_by_group
+from competition.prepare.sources import fit_image, write_png
 from competition.server.store import Store
 from tests.conftest import make_competition
 from tests.test_prepare import default_ctrl_c

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from competition import cv, runs
-from competition.data import load_competition
+from competition.cv import core as cv, runs
+from competition.data.loader import load_competition
 from competition.models import make_model
 
 

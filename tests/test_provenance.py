@@ -1,4 +1,4 @@
-"""One provenance record (``competition.provenance``) for runs, shift studies, blends and submissions."""
+"""One provenance record (``competition.cv.provenance``) for runs, shift studies, blends and submissions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from competition import clock, provenance
+from competition import clock
+from competition.cv import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 

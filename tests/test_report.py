@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from sklearn.metrics import classification_report, confusion_matrix
 
-from competition import cv, runs
-from competition.data import load_competition
-from competition.report import data_report, run_report
+from competition.cv import core as cv, runs
+from competition.data.loader import load_competition
+from competition.analysis.report import data_report, run_report
 from tests.conftest import make_competition
 
 

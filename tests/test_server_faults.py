@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from competition.grade import Grader
+from competition.grade.core import Grader
 from competition.server.store import Store
 from tests.test_server import Server, free_port, key, submission  # noqa: F401 (key: a fixture)
 

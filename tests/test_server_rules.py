@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from competition import clock
-from competition.grade import predictions_digest
+from competition.grade.core import predictions_digest
 from competition.server import settings as rules
-from competition.standings import rank_of, team_standings
+from competition.grade.standings import rank_of, team_standings
 from competition.server.store import Frozen, Store, StoreError
 
 DEADLINE = datetime(2026, 12, 18, 17, 0, 0, tzinfo=timezone.utc)
@@ -180,7 +180,7 @@ def test_a_first_schema_database_keeps_its_teams_tokens_and_submissions(tmp_path
 
 
 def test_the_quota_counts_a_team_from_the_first_second_of_its_utc_day(fashion_small, tmp_path):
-    from competition.grade import Grader
+    from competition.grade.core import Grader
     from tests.test_server import submission
 
     key = __import__("pandas").read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv",
@@ -280,7 +280,7 @@ def test_a_download_that_arrives_damaged_is_refused_and_nothing_is_unpacked(tmp_
     import http.server
     import threading
 
-    from competition.download import DownloadError, download
+    from competition.client.download import DownloadError, download
     from competition.server.bundle import DATA_SHA256_HEADER
 
     body = b"PK\x05\x06" + bytes(18)  # an empty zip

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition import cv, ledger, runs
-from competition.data import load_competition
-from competition.ensemble import EnsembleError, ensemble, oof_log_loss
+from competition.cv import core as cv, runs
+from competition.grade import ledger
+from competition.data.loader import load_competition
+from competition.cv.ensemble import EnsembleError, ensemble, oof_log_loss
 from competition.submit import recipe_of, submit
-from competition.tables import read_csv
-from competition.validate import SubmissionError, read_sample, validate_submission
+from competition.data.tables import read_csv
+from competition.grade.validate import SubmissionError, read_sample, validate_submission
 from tests.conftest import make_competition
 from tests.test_provenance import check_provenance
 
@@ -232,7 +233,7 @@ def test_ensemble_reports_log_loss_as_the_runs_score_it(member_runs, tmp_path):
 
 
 def test_an_ensembles_recipe_names_what_each_member_changed(member_runs, tmp_path):
-    from competition.leaderboard import recipe_text
+    from competition.grade.leaderboard import recipe_text
 
     run, _ = ensemble(member_runs[1], "mean", tmp_path)
     assert recipe_text({"recipe": recipe_of(run)}) == \

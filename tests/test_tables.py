@@ -1,4 +1,4 @@
-"""One CSV reader and one rule set (``competition.tables``) for the loader, the validator and the
+"""One CSV reader and one rule set (``competition.data.tables``) for the loader, the validator and the
 grader: a table one of them accepts or refuses, the others read the same way."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from competition import grade
-from competition.data import load_competition
-from competition.records import CompetitionDataError
-from competition.validate import SubmissionError, read_sample, validate_submission
+from competition.grade import core as grade
+from competition.data.loader import load_competition
+from competition.data.records import CompetitionDataError
+from competition.grade.validate import SubmissionError, read_sample, validate_submission
 from tests.conftest import make_competition
 
 TRAIN = {f"r{i}": "ab"[i % 2] for i in range(6)}

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from competition import cv, runs, submit, track
-from competition.data import load_competition
+from competition.cv import core as cv, runs, track
+from competition import submit
+from competition.data.loader import load_competition
 
 # MLflow's own SQLAlchemy use, inside MLflow
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
@@ -91,7 +92,7 @@ def test_cv_track_logs_the_run_as_scores_json_says(tracked, client):
 def test_logging_a_folder_again_updates_its_mlflow_run(tracked, client, store, monkeypatch):
     _, run = tracked
     (before,) = logged_runs(client, run)
-    from competition.report import run_report
+    from competition.analysis.report import run_report
 
     run_report(run.path)  # drawn after the run was logged: logging again brings the pictures
     again = track.log_run(run, tags={"study": "again"}, client=client)
@@ -124,7 +125,7 @@ def test_submit_track_adds_the_submission_to_the_runs_mlflow_run(tracked, client
 def test_without_track_mlflow_is_never_imported(fashion_small, tmp_path):
     code = f"""
 import sys
-from competition import cv, runs, submit
+from competition.cv import core as cv, runs; from competition import submit
 assert cv.main(["--model", "dt", "--folds", "3", "--data", {str(fashion_small)!r}, "--runs-dir", "runs"]) == 0
 (run,) = runs.list_runs("runs")
 assert submit.main(["--run", str(run.path), "--data", {str(fashion_small)!r}, "--out", "subs"]) == 0

@@ -13,9 +13,10 @@ import pytest
 
 optuna = pytest.importorskip("optuna")  # the `tune` extra
 
-from competition import cv, matching, runs, tune  # noqa: E402
-from competition.data import load_competition  # noqa: E402
-from competition.folds import make_folds  # noqa: E402
+from competition.cv import core as cv, matching, runs  # noqa: E402
+from competition import tune  # noqa: E402
+from competition.data.loader import load_competition  # noqa: E402
+from competition.cv.folds import make_folds  # noqa: E402
 from competition.models import MODELS, make_model, public_params  # noqa: E402
 from competition.models.spaces import Choice  # noqa: E402
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from competition.validate import SubmissionError, read_sample, validate_submission
+from competition.grade.validate import SubmissionError, read_sample, validate_submission
 
 CLASSES = [0, 1, 2, 3]
 IDS = ["0007", "0012", "0003", "0020", "0001"]
@@ -83,7 +83,7 @@ def test_malformed_submission_is_refused_with_its_cause(sample, case):
     "id,class\n1,\u00a02\n", "id,class\n1\n2,3,4\n", "id,class\r1,2\r", 'id,class\n"1",2\n', "id,class\n1,\x002\n",
     "id,class\n1," + "9" * 200_000 + "\n", ",\n,,\n", "id\n", ""])
 def test_the_fast_reading_of_plain_files_reads_them_as_the_csv_module_does(text):
-    from competition.tables import csv_rows
+    from competition.data.tables import csv_rows
 
     data = text.encode("utf-8")
     try:

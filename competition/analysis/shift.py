@@ -33,14 +33,15 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, provenance, runs
-from .cv import cross_validate
-from .data import load_competition
-from .errors import InputError
-from .folds import FoldsError, make_folds
-from .fsutil import new_dir, write_json_atomic, write_text_atomic
-from .models import MODELS, make_model, public_params
-from .records import Competition
+from .. import cli
+from ..cv import cluster, provenance, runs
+from ..cv.core import cross_validate
+from ..data.loader import load_competition
+from ..errors import InputError
+from ..cv.folds import FoldsError, make_folds
+from ..fsutil import new_dir, write_json_atomic, write_text_atomic
+from ..models import MODELS, make_model, public_params
+from ..data.records import Competition
 
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
     import pandas as pd
@@ -168,7 +169,7 @@ def extremes_figure(x_train: np.ndarray, x_test: np.ndarray, result: ShiftResult
                     per_row: int = PER_ROW) -> Path:
     """Four rows of images, each titled with its P(test): the training images most and least like
     the test set (highest and lowest P(test)), then the test images. Any size and channel count."""
-    from .fsutil import write_picture
+    from ..fsutil import write_picture
     from .report import pyplot, show
 
     plt = pyplot()
@@ -221,7 +222,7 @@ def report_text(comp: Competition, result: ShiftResult, settings: dict, top_rows
         "that resembles the test set:", "",
         "```python",
         "import numpy as np, pandas as pd",
-        "from competition.data import load_competition",
+        "from competition.data.loader import load_competition",
         f"comp = load_competition({str(comp.path)!r})",
         f"holdout = np.isin(comp.train_ids, pd.read_csv({str(csv_path)!r}, dtype=str)[{id_column!r}])",
         "x_fit, y_fit = comp.x_train[~holdout], comp.y_train[~holdout]",

@@ -16,9 +16,9 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import InputError
-from .fsutil import check_new_or_empty, new_dir, sha256_file
-from .server.bundle import DATA_SHA256_HEADER
+from ..errors import InputError
+from ..fsutil import check_new_or_empty, new_dir, sha256_file
+from ..server.bundle import DATA_SHA256_HEADER
 
 
 class DownloadError(InputError):

@@ -27,8 +27,8 @@ import stat
 import sys
 from pathlib import Path
 
-from . import cli, extras
-from .errors import InputError
+from .. import cli, extras
+from ..errors import InputError
 
 VERBS = ("submit", "submissions", "leaderboard", "select", "unselect", "download")
 CREDENTIALS = Path.home() / ".competition" / "credentials.json"
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                           else []) + ["selected", "late", "message"]
         print(table(rows, columns))
     elif args.verb == "download":
-        from .data import load_competition, summary
+        from ..data.loader import load_competition, summary
         from .download import download
 
         out = download(url, token, args.out, args.timeout)

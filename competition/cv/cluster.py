@@ -26,8 +26,8 @@ from typing import Iterator
 
 import numpy as np
 
-from . import extras
-from .errors import InputError
+from .. import extras
+from ..errors import InputError
 
 RETRIES = 2  # a fold that raised (a passing fault: a full disk, a lost connection) is tried again this often
 TENSORFLOW_THREADS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")

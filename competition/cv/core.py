@@ -34,13 +34,14 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, cluster, extras, matching, provenance, runs, scoring, track
+from .. import cli, extras
+from . import cluster, matching, provenance, runs, scoring, track
 from .cluster import with_threads
-from .data import load_competition
-from .errors import InputError, InputWarning, ParameterError
+from ..data.loader import load_competition
+from ..errors import InputError, InputWarning, ParameterError
 from .folds import fold_rows, make_folds
-from .models import MODELS, check_seeds, keras_backend, make_model, missing, public_params, reseeded
-from .records import Competition
+from ..models import MODELS, check_seeds, keras_backend, make_model, missing, public_params, reseeded
+from ..data.records import Competition
 
 SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
               "into one run (default 1); with --workers or --scheduler every seed of every fold runs at once")
@@ -497,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{s['accuracy_std']:.4f}, log loss {s['oof_log_loss']:.4f}, "
               f"{runs.format_seconds(time.perf_counter() - start)} -> {run.path}")
         if args.report:
-            from .report import run_report
+            from ..analysis.report import run_report
 
             print(f"report: {run_report(run.path, comp=comp)}")
     if args.track:

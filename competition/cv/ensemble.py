@@ -25,10 +25,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import matching, metrics, provenance, runs, scoring
+from . import matching, provenance, runs, scoring
+from ..data import metrics
 from .folds import fold_rows
 
-from .errors import InputError
+from ..errors import InputError
 
 EPS = 1e-7  # floor of probabilities before the stack takes their logarithm
 

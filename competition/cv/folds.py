@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 
 class FoldsError(InputError):

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import clock
+from .. import clock
 
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "tensorflow", "jax", "torch")
 
@@ -24,7 +24,7 @@ PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "keras", "
 def git_commit() -> str | None:
     """The commit of this checkout, ``-dirty`` when tracked files have uncommitted edits; None
     outside a git checkout (an installed package) or without git."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

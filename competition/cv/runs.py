@@ -36,9 +36,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from . import cli, matching, metrics, scoring
-from .errors import InputError, InputWarning
-from .fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
+from .. import cli
+from . import matching, scoring
+from ..data import metrics
+from ..errors import InputError, InputWarning
+from ..fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import metrics
+from ..data import metrics
 
 if TYPE_CHECKING:
     from .runs import FoldResult, RefitResult, Run

@@ -24,8 +24,8 @@ from typing import Iterator
 
 import numpy as np
 
-from . import workers
-from .fsutil import lock, release_work_dir, replace_dir, save_npy_atomic, sweep_stale, work_dir, write_json_atomic
+from .. import workers
+from ..fsutil import lock, release_work_dir, replace_dir, save_npy_atomic, sweep_stale, work_dir, write_json_atomic
 from .records import Competition, Layout
 
 CACHE_VERSION = 2

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .workers import pool as worker_pool
+from ..errors import InputError
+from ..workers import pool as worker_pool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # PNG colour type -> channels, whatever the bits per sample

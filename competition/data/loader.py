@@ -9,7 +9,7 @@ size, channels, the class count, the form of ids and the type of labels all come
     comp.x_train.shape      # (60000, 28, 28, 1) uint8
     python -m competition.data check data/fashion-mnist
 
-Decoded arrays are cached in ``<folder>/.cache`` (see ``competition.cache``), so the second load
+Decoded arrays are cached in ``<folder>/.cache`` (see ``competition.data.cache``), so the second load
 costs a few file checks instead of 70,000 decodes.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cache as cache_store
-from . import cli
+from .. import cli
 from . import overview as overview_file
 from .images import ImageError, decode_pngs, describe_shape
 from .records import Competition, CompetitionDataError, CompetitionDataWarning, Layout

@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 LABELS, PROBABILITIES = "labels", "probabilities"
 LOG_LOSS_EPS = 1e-15  # Kaggle's clipping: one confident miss costs -log(1e-15), not infinity

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import metrics
-from .errors import InputError
-from .fsutil import write_json_atomic
+from ..errors import InputError
+from ..fsutil import write_json_atomic
 
 FILE = "competition.json"
 

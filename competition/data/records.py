@@ -1,7 +1,7 @@
 """The competition's records: where a competition folder's parts are (``Layout``) and what loading
 it gives (``Competition``), with the error and warning that the folder's checks raise.
 
-One floor below the loader (``competition.data``) and its cache (``competition.cache``), which
+One floor below the loader (``competition.data``) and its cache (``competition.data.cache``), which
 both build and read these records: neither needs the other to know their shape.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import overview as overview_file
-from .errors import InputError, InputWarning
+from ..errors import InputError, InputWarning
 
 
 class CompetitionDataError(InputError):

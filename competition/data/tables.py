@@ -1,5 +1,5 @@
 """The one CSV reader, and the rules, of every table the toolkit reads: train.csv and the sample
-submission (the loader, ``competition.data``), submissions (the validator, ``competition.validate``),
+submission (the loader, ``competition.data``), submissions (the validator, ``competition.grade.validate``),
 the answer key (the grader, ``competition.grade``), and the label lists of ``prepare``'s sources.
 A file one part accepts reads the same in every other: the same tolerated spellings, the same id
 column, the same missing values, the same duplicate check. Each caller words its own errors
@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
-from .errors import InputError
+from ..errors import InputError
 from .records import CompetitionDataError
 
 MISSING = frozenset({"", "nan", "na", "n/a", "null", "none", "#n/a"})  # lowered; see is_missing

@@ -4,14 +4,14 @@
                                 [--message M] [--daily-limit N] [--metric NAME]
 
 One grading core, two front doors. ``Grader.grade`` takes a submission's bytes and a team,
-validates them with the checks ``submit`` runs too (``competition.validate``), scores them
-(``score``) and records them through a ``Storage``: the local ledger (``competition.ledger``, this
+validates them with the checks ``submit`` runs too (``competition.grade.validate``), scores them
+(``score``) and records them through a ``Storage``: the local ledger (``competition.grade.ledger``, this
 command) or the grader server's SQLite store (``competition.server``). A file that fails validation
 is recorded with its error and counts against no quota; the same bytes from the same team return
 the earlier result, not counted again; the daily limit counts per UTC day, and a refusal says when
 it resets. Private scores are kept only by the grader and shown after the reveal; the answer key's
 labels are never printed or copied anywhere. The score is the competition's metric, as its
-``competition.json`` declares it (``competition.metrics``; accuracy without one).
+``competition.json`` declares it (``competition.data.metrics``; accuracy without one).
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from . import cli, clock, ledger, metrics, standings
-from . import overview as overview_file
-from .data import check_sample_format, read_tables
-from .errors import InputError, InputWarning
-from .records import Layout
-from .tables import read_csv
+from .. import cli, clock
+from . import ledger, standings
+from ..data import metrics
+from ..data import overview as overview_file
+from ..data.loader import check_sample_format, read_tables
+from ..errors import InputError, InputWarning
+from ..data.records import Layout
+from ..data.tables import read_csv
 from .validate import Sample, SubmissionError, check_ids, check_labels, read_sample, validate_submission
 
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options

@@ -17,9 +17,11 @@ import re
 import sys
 from pathlib import Path
 
-from . import cli, ledger, metrics, standings
-from .errors import InputError
-from .fsutil import begins_with, picture_bytes, write_bytes_atomic, write_text_atomic
+from .. import cli
+from . import ledger, standings
+from ..data import metrics
+from ..errors import InputError
+from ..fsutil import begins_with, picture_bytes, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn

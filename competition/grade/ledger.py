@@ -24,10 +24,10 @@ from typing import Callable
 
 from filelock import FileLock
 
-from . import clock
-from .errors import InputError, InputWarning
-from .fsutil import lock as file_lock
-from .fsutil import write_bytes_atomic
+from .. import clock
+from ..errors import InputError, InputWarning
+from ..fsutil import lock as file_lock
+from ..fsutil import write_bytes_atomic
 
 LEDGER = Path("submissions/ledger.jsonl")
 KEPT = "graded"  # beside the ledger: counted files by sha256, scored on the private rows at the reveal
@@ -163,7 +163,7 @@ def revealed(entries: list[dict]) -> bool:
 
 
 class Ledger:
-    """``competition.grade.Storage`` on a JSON-lines file: the local grader's."""
+    """``competition.grade.core.Storage`` on a JSON-lines file: the local grader's."""
 
     def __init__(self, path: str | Path = LEDGER):
         self.path = Path(path)

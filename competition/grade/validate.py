@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .tables import csv_rows, id_column_of, is_missing, misfit, repeats
+from ..errors import InputError
+from ..data.tables import csv_rows, id_column_of, is_missing, misfit, repeats
 
 MAX_BYTES = 50 * 1024 * 1024
 SHOWN = 3  # how many offending ids or values a message lists

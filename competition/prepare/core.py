@@ -10,8 +10,8 @@ say). The answer key goes
 OUTSIDE that folder, to ``<out>.grader/solution.csv`` (``id,class,Usage``; ``Usage`` is ``Public``
 for a seeded ~30% of the rows, ``Private`` for the rest), so a competitor can be handed the folder
 alone. Test ids are a seeded permutation: the sample's row order says nothing about the labels.
-From ``--images`` (``competition.sources`` reads them), the split keeps copies of one picture on one
-side (``competition.duplicates``), and the answer key's folder also gets ``sources.csv`` (id -> file)
+From ``--images`` (``competition.prepare.sources`` reads them), the split keeps copies of one picture on one
+side (``competition.prepare.duplicates``), and the answer key's folder also gets ``sources.csv`` (id -> file)
 and the leak report ``duplicates.csv`` / ``duplicates.png``.
 
 Both folders are built beside their final place and renamed into it, so an interrupted run leaves
@@ -41,11 +41,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from . import cli, extras, metrics, workers
+from .. import cli, extras, workers
+from ..data import metrics
 from . import duplicates, sources
-from . import overview as overview_file
-from .errors import InputError, InputWarning
-from .fsutil import lock, release_work_dir, replace_dir, sweep_stale, work_dir, write_bytes_atomic, write_json_atomic
+from ..data import overview as overview_file
+from ..errors import InputError, InputWarning
+from ..fsutil import lock, release_work_dir, replace_dir, sweep_stale, work_dir, write_bytes_atomic, write_json_atomic
 from .idx import find_idx, read_idx
 
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import InputError
-from .fsutil import write_picture
+from ..errors import InputError
+from ..fsutil import write_picture
 
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
     import pandas as pd

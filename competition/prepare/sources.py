@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import InputError
-from .tables import is_missing, read_csv
+from ..errors import InputError
+from ..data.tables import is_missing, read_csv
 
 FITS = ("pad", "crop", "stretch")
 MODES = ("L", "RGB", "RGBA")

@@ -9,5 +9,5 @@
 sha256 beside it, never served); ``settings`` the rules for changing settings and for the end;
 ``standings`` the one ranking rule; ``app`` is the FastAPI application; ``bundle`` the competitor's
 folder as a zip; ``export`` the class result; ``templates/`` the leaderboard and upload pages. The
-grading itself is ``competition.grade.Grader``, the same core as the local ``grade`` command.
+grading itself is ``competition.grade.core.Grader``, the same core as the local ``grade`` command.
 """

@@ -258,7 +258,7 @@ def _given(argv: list[str], flag: str) -> bool:
 
 def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     """Validate the corrected key and re-score every scored file with it, in one transaction."""
-    from ..grade import Grader
+    from ..grade.core import Grader
 
     stored = store.settings()
     data = data or (Path(stored["data"]) if stored.get("data") else None)

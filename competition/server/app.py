@@ -33,12 +33,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from .. import clock
-from ..records import Layout
+from ..data.records import Layout
 from ..errors import InputError
-from ..grade import Grader
+from ..grade.core import Grader
 from . import settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
-from ..standings import rank_of, team_standings
+from ..grade.standings import rank_of, team_standings
 from .grading import InProcess, ProcessPool
 from .store import Frozen, Store, StoreError, Unavailable, token_hash
 

@@ -5,7 +5,7 @@ folder beside DIR, which is renamed into place only when complete, so an export 
 It holds:
 
 - ``standings.csv``: rank, team, members, final private score, its public score, the picks, the
-  submissions counted (the one set of ranking rules: ``competition.standings``);
+  submissions counted (the one set of ranking rules: ``competition.grade.standings``);
 - ``submissions.csv``: every submission, failed ones with their reasons;
 - ``leaderboard.md``: the standings, then each team's entries, every link inside DIR;
 - ``leaderboard.png``: a chart of the standings;
@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import clock
 from ..errors import InputError
 from ..fsutil import check_new_or_empty, new_dir, write_picture
-from ..standings import team_standings
+from ..grade.standings import team_standings
 from .store import Store
 
 SUBMISSION_COLUMNS = ("id", "team", "member", "time", "file", "name", "message", "status", "error", "public",

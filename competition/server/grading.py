@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeou
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from ..grade import Assessment, Grader
+from ..grade.core import Assessment, Grader
 from .store import FifoSlots, Unavailable
 
 WAIT = 120  # seconds an upload waits for its turn before a 503
