@@ -21,7 +21,7 @@ from typing import Iterator
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     if not sys.platform.startswith("linux"):
         return
@@ -38,7 +38,7 @@ def pool(max_workers: int | None = None) -> Iterator[ProcessPoolExecutor]:
     """A process pool whose workers are killed when this process dies; when the block fails (Ctrl-C
     included) the jobs not started are cancelled and only the running ones are waited for, so the
     caller can then remove what they wrote."""
-    executor = ProcessPoolExecutor(max_workers=max_workers, initializer=_die_with_parent, initargs=(os.getpid(),))
+    executor = ProcessPoolExecutor(max_workers=max_workers, initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         yield executor
     except BaseException:

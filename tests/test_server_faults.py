@@ -15,6 +15,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -172,6 +173,15 @@ def test_two_worker_processes_share_one_database_and_its_quota(fashion_small, tm
         server.stop()
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as found:
+            return found.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def grading_processes(server: Server) -> list[int]:
     """The pool's worker processes of ``serve --graders N`` (spawned children; not the resource tracker)."""
     found = subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", "spawn_main"], capture_output=True, text=True)
@@ -201,6 +211,10 @@ def test_grading_processes_grade_in_parallel_keep_the_quota_and_recover_from_a_k
         again = server.upload(other, files[0])
         assert again.status_code == 201, again.text
         assert len(grading_processes(server)) == len(workers) and workers[0] not in grading_processes(server)
+        workers = grading_processes(server)
     finally:
         server.stop()
-    assert grading_processes(server) == [], "the grading processes stop with the server"
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "the grading processes end with the server"

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from .. import workers
 from ..grade.core import Assessment, Grader
 from .store import FifoSlots, Unavailable
 
@@ -68,8 +70,8 @@ def _warm(data_dir: str, solution: str, key_sha256: str) -> None:
 
 
 class ProcessPool:
-    """Grade in ``processes`` worker processes (spawned: no fork of a threaded server), fed from one
-    first-in first-out queue. Each worker reads the answer key once; ``key_sha256`` tells it when
+    """Grade in ``processes`` worker processes (spawned: no fork of a threaded server; killed by the
+    kernel when the server dies, however it dies), fed from one first-in first-out queue. Each worker reads the answer key once; ``key_sha256`` tells it when
     ``rescore`` has changed it. A worker that dies (out of memory) breaks the pool: the upload
     answers 503 and the next one starts a fresh pool."""
 
@@ -86,7 +88,8 @@ class ProcessPool:
                 self._pool = self._started(*self._first)
 
     def _started(self, grader: Grader, key_sha256: str) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=workers.die_with_parent, initargs=(os.getpid(),))
         job = (str(grader.data), str(grader.solution_path), key_sha256)
         for _ in range(self.processes):  # each reads the key now, not at the first upload of a rush
             pool.submit(_warm, *job)
