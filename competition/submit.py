@@ -266,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SubmissionError(f"{args.out / args.name}.csv or .json already exists; choose another --name")
     if args.track:
         track.require()  # a missing MLflow is said before any cross-validation, not after
+    cluster.require(args.workers, args.scheduler)  # and a missing Dask
     if args.upload:
         from .client.upload import resolve
 

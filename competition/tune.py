@@ -568,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     fixed = dict(args.param)
     if args.track:
         track.require()  # a missing MLflow is said before the study, not after
+    cluster.require(args.workers, args.scheduler)  # and a missing Dask
     import_optuna()
     search_space(args.model, fixed)
     make_model(args.model, **fixed)  # an impossible --param is refused before any data is read

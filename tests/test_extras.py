@@ -116,6 +116,15 @@ def test_a_command_without_its_extra_says_what_to_install(args, line, without, f
     assert not (tmp_path / "runs").exists() or args[0] == "track"  # refused before any work
 
 
+@pytest.mark.parametrize("verb,cluster", [("cv", "--workers=2"), ("submit", "--workers=2"), ("tune", "--workers=2"),
+                                         ("shift", "--workers=2"), ("cv", "--scheduler=tcp://127.0.0.1:9")])
+def test_a_missing_dask_is_said_before_any_data_is_read(verb, cluster, without, tmp_path):
+    """Said at once, not after the data is loaded: a folder that is not there is never looked at."""
+    done, _ = without([verb, "--model", "dt", cluster, "--data", str(tmp_path / "no-such-folder")],
+                      blocked=["dask", "distributed"], cwd=tmp_path)
+    one_line(done, "error: --workers/--scheduler needs Dask: pip install 'competition[dask]'")
+
+
 def test_an_installed_library_broken_inside_keeps_its_traceback(tmp_path, monkeypatch):
     (tmp_path / "xgboost").mkdir()
     (tmp_path / "xgboost" / "__init__.py").write_text("import a_dependency_that_is_not_here\n")

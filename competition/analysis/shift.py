@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     params = dict(args.param)
     estimator = shift_model(args.model, params)  # before a cluster starts or any data is read
+    cluster.require(args.workers, args.scheduler)  # a missing Dask too
     if args.out is not None:
         check_out(args.out)
     elif args.runs_dir.exists() and not args.runs_dir.is_dir():  # made only once there is something to save

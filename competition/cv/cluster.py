@@ -117,6 +117,13 @@ def bounded_workers(workers: int | None, tasks: int) -> int | None:
     return bound
 
 
+def require(workers: int | None, scheduler: str | None) -> None:
+    """A missing Dask, when ``--workers`` or a scheduler asks for a cluster, said in one line before
+    any data is read (``executor`` would say it only once the data is loaded)."""
+    if workers or scheduler_address(scheduler):
+        extras.ensure(["distributed"], "--workers/--scheduler")
+
+
 @contextmanager
 def executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[DaskExecutor | None]:
     """None (folds run in-process) unless ``workers`` (a local cluster of that many single-thread

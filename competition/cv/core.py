@@ -482,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     models = options.pop("models")
     if args.track:
         track.require()  # a missing MLflow is said before the cross-validation, not after
+    cluster.require(args.workers, args.scheduler)  # and a missing Dask
     check_models(models, options["params"], options["seeds"], options["time_budget"], options["n_folds"],
                  options["refit"])  # before a cluster starts or any data is read
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
