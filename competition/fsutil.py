@@ -207,8 +207,8 @@ def _in_use(folder: Path, pid: int) -> bool:
 
 
 def sweep_stale(parent: str | Path, name: str) -> list[Path]:
-    """Remove the work folders for ``parent/NAME`` (``work_dir``, ``replace_dir``'s old copy) that
-    no living process uses; return them."""
+    """Remove the work folders for ``parent/NAME`` (``work_dir``, ``replace_dir``'s old copy), and
+    the work files named the same way (a download's zip), that no living process uses; return them."""
     parent = Path(parent)
     pattern = re.compile(rf"{re.escape(_hidden(name))}\.(building|old)-(\d+)-")
     removed = []
@@ -217,7 +217,10 @@ def sweep_stale(parent: str | Path, name: str) -> list[Path]:
     for entry in parent.iterdir():
         match = pattern.match(entry.name)
         if match and not _in_use(entry, int(match.group(2))):
-            shutil.rmtree(entry, ignore_errors=True)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
 

@@ -243,7 +243,9 @@ def test_students_download_the_data_the_teacher_serves(fashion_small, tmp_path):
     token = Store(db).add_team("ants")
     server = Server(fashion_small, db)
     client = [sys.executable, "-m", "competition.upload", "download", "--url", server.url, "--token", token]
-    dead = leftover(tmp_path, "mine")  # what a download killed with kill -9 left
+    dead = leftover(tmp_path, "mine")  # what a download killed with kill -9 left: its work folder
+    zipped = dead.with_name(dead.name + ".zip")  # and the zip it was fetching
+    zipped.write_bytes(b"PK half a zip")
     try:
         assert server.get("/api/data").status_code == 401
         done = subprocess.run([*client, "--out", str(tmp_path / "mine")], capture_output=True, text=True, timeout=120)
@@ -255,7 +257,7 @@ def test_students_download_the_data_the_teacher_serves(fashion_small, tmp_path):
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr
-    assert not dead.exists(), "the killed download's work folder was swept"
+    assert not dead.exists() and not zipped.exists(), "the killed download's work folder and zip were swept"
     theirs, ours = load_competition(tmp_path / "mine", cache=False), load_competition(fashion_small, cache=False)
     assert theirs.fingerprint == ours.fingerprint and theirs.fingerprint[:16] in done.stdout
     names = zipfile.ZipFile(io.BytesIO(raw.content)).namelist()

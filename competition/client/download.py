@@ -65,7 +65,8 @@ def download(url: str, token: str, out: Path, timeout: float = 30.0) -> Path:
     out = Path(out)
     check_new_or_empty(out, "--out")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".zip")
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name.lstrip('.')}.building-{os.getpid()}-",
+                               suffix=".zip")  # named as a work folder: new_dir sweeps it if this process is killed
     os.close(fd)
     tmp = Path(tmp)
     try:
