@@ -70,10 +70,11 @@ def _warm(data_dir: str, solution: str, key_sha256: str) -> None:
 
 
 class ProcessPool:
-    """Grade in ``processes`` worker processes (spawned: no fork of a threaded server; killed by the
-    kernel when the server dies, however it dies), fed from one first-in first-out queue. Each worker reads the answer key once; ``key_sha256`` tells it when
-    ``rescore`` has changed it. A worker that dies (out of memory) breaks the pool: the upload
-    answers 503 and the next one starts a fresh pool."""
+    """Grade in ``processes`` worker processes fed from one first-in first-out queue: spawned (no
+    fork of a threaded server) and killed by the kernel when the server dies, however it dies.
+    Each reads the answer key once; ``key_sha256`` tells it when ``rescore`` has changed it. A
+    worker that dies (out of memory) breaks the pool: the upload answers 503 and the next one
+    starts a fresh pool."""
 
     def __init__(self, processes: int, grader: Grader, key_sha256: str, wait: float = WAIT):
         self.processes, self.wait = processes, wait
@@ -81,11 +82,12 @@ class ProcessPool:
         self._guard = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
-    def start(self) -> None:
-        """Start the workers (at the server's start-up; else at the first upload)."""
+    def start(self) -> ProcessPoolExecutor:
+        """The workers, started now if they are not yet (at the server's start-up, else at the first upload)."""
         with self._guard:
             if self._pool is None:
                 self._pool = self._started(*self._first)
+            return self._pool
 
     def _started(self, grader: Grader, key_sha256: str) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
@@ -96,24 +98,17 @@ class ProcessPool:
         return pool
 
     def assess(self, grader: Grader, key_sha256: str, data: bytes, source: str) -> Assessment:
-        self.start()
-        with self._guard:
-            pool = self._pool
+        pool, future = self.start(), None
         try:
             future = pool.submit(_assess_in_worker, str(grader.data), str(grader.solution_path), key_sha256,
                                  data, source)
-        except BrokenProcessPool:
-            self._restart(pool, grader, key_sha256)
-            raise Unavailable("the grader restarted its worker processes; nothing was stored, try again") from None
-        try:
             return future.result(timeout=self.wait)
         except FutureTimeout:
             future.cancel()
             raise busy(self.wait) from None
-        except BrokenProcessPool:
+        except BrokenProcessPool:  # found broken by submit, or broken while grading this upload
             self._restart(pool, grader, key_sha256)
-            raise Unavailable("a grading process stopped (out of memory?) while grading this upload; nothing was "
-                              "stored, try again") from None
+            raise Unavailable("a grading process stopped (out of memory?); nothing was stored, try again") from None
 
     def _restart(self, broken: ProcessPoolExecutor, grader: Grader, key_sha256: str) -> None:
         with self._guard:
