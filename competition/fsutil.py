@@ -170,6 +170,15 @@ def work_dir(parent: str | Path, name: str) -> Path:
     return path
 
 
+def work_file(parent: str | Path, name: str, suffix: str = "") -> Path:
+    """A new hidden file ``parent/.NAME.building-PID-xxxx<suffix>`` to fetch something for
+    ``parent/NAME`` into: named as ``work_dir``'s folders, so ``sweep_stale`` removes it once the
+    process that made it is gone (a kill -9); the caller removes it when done."""
+    fd, path = tempfile.mkstemp(dir=parent, prefix=f"{_hidden(name)}.building-{os.getpid()}-", suffix=suffix)
+    os.close(fd)
+    return Path(path)
+
+
 def release_work_dir(path: str | Path) -> None:
     """Drop a work folder's lock (its lock file too, so it does not travel with the folder)."""
     path = Path(path)

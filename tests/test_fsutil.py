@@ -81,3 +81,14 @@ def test_a_files_hash_read_in_blocks_is_its_whole_contents_hash(tmp_path):
     data = os.urandom((1 << 20) * 2 + 7)  # across block boundaries
     (tmp_path / "data.zip").write_bytes(data)
     assert fsutil.sha256_file(tmp_path / "data.zip") == hashlib.sha256(data).hexdigest()
+
+
+def test_a_work_file_whose_process_ended_is_swept_and_a_live_ones_kept(tmp_path):
+    """What a download killed mid-fetch leaves (its zip) goes with the next sweep; this process's stays."""
+    made = subprocess.run([sys.executable, "-c", "import sys; from competition import fsutil; "
+                           "print(fsutil.work_file(sys.argv[1], 'out', '.zip'))", str(tmp_path)],
+                          capture_output=True, text=True, check=True)
+    left = Path(made.stdout.strip())
+    mine = fsutil.work_file(tmp_path, "out", ".zip")
+    assert left.is_file() and left.parent == tmp_path and left.suffix == ".zip"
+    assert fsutil.sweep_stale(tmp_path, "out") == [left] and not left.exists() and mine.exists()

@@ -11,13 +11,11 @@ printed: the same fingerprint as the host's folder.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
-from ..fsutil import check_new_or_empty, new_dir, sha256_file
+from ..fsutil import check_new_or_empty, new_dir, sha256_file, work_file
 from ..server.bundle import DATA_SHA256_HEADER
 
 
@@ -65,10 +63,7 @@ def download(url: str, token: str, out: Path, timeout: float = 30.0) -> Path:
     out = Path(out)
     check_new_or_empty(out, "--out")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name.lstrip('.')}.building-{os.getpid()}-",
-                               suffix=".zip")  # named as a work folder: new_dir sweeps it if this process is killed
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = work_file(out.parent, out.name, ".zip")  # new_dir sweeps it if this process is killed
     try:
         announced = fetch(url, token, tmp, timeout)
         digest = sha256_file(tmp)
