@@ -57,6 +57,7 @@ from .errors import InputError
 from .fsutil import ensure_dir, write_picture
 from .models import MODELS, make_model, public_params
 from .data.records import Competition
+from .workers import bounded
 
 STUDIES = "studies"  # under the runs folder: one folder per study (no config.json: not a run)
 STUDY_FILES = ("study.db", "study.journal")  # SQLite for one process, the journal for parallel trials
@@ -575,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     comp = load_competition(args.data, min_class_rows=args.folds)
     n_trials = args.trials if args.trials or args.timeout else DEFAULT_TRIALS
     start = time.perf_counter()
-    with cluster.executor(cluster.bounded_workers(args.workers, args.jobs * args.folds), args.scheduler) as executor:
+    with cluster.executor(bounded(args.workers, args.jobs * args.folds), args.scheduler) as executor:
         tuned = tune(args.model, comp, n_folds=args.folds, seed=args.seed, fixed=fixed, limit=args.limit,
                      n_trials=n_trials, timeout=args.timeout, runs_dir=args.runs_dir, executor=executor, jobs=args.jobs)
     print(describe_study(tuned.study, tuned.path))

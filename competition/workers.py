@@ -45,3 +45,17 @@ def pool(max_workers: int | None = None) -> Iterator[ProcessPoolExecutor]:
         executor.shutdown(wait=True, cancel_futures=True)
         raise
     executor.shutdown(wait=True)
+
+
+def bounded(count: int | None, tasks: int, flag: str = "--workers") -> int | None:
+    """``count`` processes asked for by ``flag`` (``--workers``, ``serve --graders``), but no more
+    than the tasks there are to run at once, nor the cores here: more only start idle processes
+    (a thousand take minutes to start, if they ever do, and hold their memory). Says so on stderr."""
+    if count is None:
+        return None
+    cores = len(os.sched_getaffinity(0))
+    bound = max(1, min(count, tasks, cores))
+    if bound < count:
+        why = f"the {cores} cores here" if cores <= tasks else f"the {tasks} fits to run"
+        print(f"{flag} {count}: starting {bound}, one for each of {why}", file=sys.stderr)
+    return bound

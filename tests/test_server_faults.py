@@ -218,3 +218,16 @@ def test_grading_processes_grade_in_parallel_keep_the_quota_and_recover_from_a_k
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers), "the grading processes end with the server"
+
+
+def test_more_grading_processes_than_cores_are_not_started(fashion_small, tmp_path):
+    """``--graders 64`` on a small machine starts one a core and says so: the rest would only wait, each
+    holding the answer key in memory."""
+    server = Server(fashion_small, tmp_path / "grader.sqlite", "--graders", "64")
+    try:
+        cores = len(os.sched_getaffinity(0))
+        assert len(grading_processes(server)) == cores
+        assert f"--graders 64: starting {cores}, one for each of the {cores} cores here" in server.output()
+    finally:
+        server.stop()
+

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -102,19 +101,6 @@ def check_scheduler(address: str, option: str) -> None:
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"{option} {address}: no Dask scheduler there; it does not answer within {CONNECT_SECONDS} s"
                            f" ({exc or 'no handshake'})") from None
-
-
-def bounded_workers(workers: int | None, tasks: int) -> int | None:
-    """``--workers``, but no more than the fits a run has to run at once, nor the cores here: more
-    only start idle processes (a thousand take minutes to start, if they ever do). Says so on stderr."""
-    if workers is None:
-        return None
-    cores = len(os.sched_getaffinity(0))
-    bound = max(1, min(workers, tasks, cores))
-    if bound < workers:
-        why = f"the {cores} cores here" if cores <= tasks else f"the {tasks} fits to run"
-        print(f"--workers {workers}: starting {bound}, one for each of {why}", file=sys.stderr)
-    return bound
 
 
 def require(workers: int | None, scheduler: str | None) -> None:

@@ -41,6 +41,7 @@ from ..data.loader import load_competition
 from ..errors import InputError, InputWarning, ParameterError
 from .folds import fold_rows, make_folds
 from ..models import MODELS, check_seeds, keras_backend, make_model, missing, public_params, reseeded
+from ..workers import bounded
 from ..data.records import Competition
 
 SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
@@ -488,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     comp = load_competition(options.pop("data"), min_class_rows=options["n_folds"])
     start = time.perf_counter()
     fits = len(models) * options["seeds"] * (options["n_folds"] + bool(options["refit"]))
-    with cluster.executor(cluster.bounded_workers(args.workers, fits), args.scheduler) as executor:
+    with cluster.executor(bounded(args.workers, fits), args.scheduler) as executor:
         made = run_models(models, comp, executor=executor, runs_dir=args.runs_dir, resume=args.resume, **options)
     for run in made:
         s = run.scores

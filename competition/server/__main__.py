@@ -21,6 +21,7 @@ from ..errors import InputError
 from . import settings as rules
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, token_hash
+from ..workers import bounded
 
 DB = Path("grader.sqlite")
 SERVE_DEFAULTS = "(default %(default)s; stored with the competition at its first start, then changed with 'set')"
@@ -365,7 +366,7 @@ def serve(args) -> int:
         raise InputError(f"--root-path {args.root_path!r}: must start with / (as /grader)")
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
     settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags,
-                        graders=args.graders or (1 if args.workers > 1 else len(os.sched_getaffinity(0))))
+                        graders=bounded(args.graders, args.graders, "--graders") or (1 if args.workers > 1 else len(os.sched_getaffinity(0))))
     app = create_app(settings)
     store = app.state.store
     scheme = "https" if args.ssl_certfile else "http"
