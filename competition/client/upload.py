@@ -208,18 +208,29 @@ def describe_upload(path: Path, answer: dict) -> str:
 
 
 def to_kaggle(path: Path, competition: str, message: str) -> str:
-    """Hand the file to the official ``kaggle`` package (``competition_submit``); say what is missing."""
+    """Hand the file to the official ``kaggle`` package (``competition_submit``): to Kaggle, or to a
+    grader of ours when its environment says so (``competition server kaggle-config``); its refusal
+    is said in one line."""
     extras.require("kaggle", "--kaggle")
     from kaggle.api.kaggle_api_extended import KaggleApi
+    from requests import RequestException
 
     api = KaggleApi()
     try:
         api.authenticate()
-    except (OSError, ValueError) as exc:
-        raise UploadError(f"the kaggle package is not configured ({exc}); put your API token in "
+    except (OSError, ValueError, SystemExit) as exc:  # kaggle 2.x exits after printing its sign-up help
+        why = f" ({exc})" if not isinstance(exc, SystemExit) else ""
+        raise UploadError(f"the kaggle package is not configured{why}; put your username and key in "
                           "~/.kaggle/kaggle.json (chmod 600)") from None
-    result = api.competition_submit(str(path), message or path.stem, competition)
-    return f"{path}: handed to Kaggle competition {competition!r}: {result}"
+    try:
+        result = api.competition_submit(str(path), message or path.stem, competition, quiet=True)
+    except RequestException as exc:
+        status = f" (HTTP {exc.response.status_code})" if exc.response is not None else ""
+        raise UploadError(f"{path}: Kaggle competition {competition!r} refused it: {exc}{status}") from None
+    said = getattr(result, "message", result)  # kaggle 2.x answers an object, 1.x a string
+    if said == getattr(api, "COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE", None):
+        raise UploadError(f"{path}: the upload to Kaggle competition {competition!r} failed: {said}")
+    return f"{path}: handed to Kaggle competition {competition!r}: {said}"
 
 
 def rows_of(answer: dict, key: str, url: str) -> list[dict]:
