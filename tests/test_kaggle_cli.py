@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -143,22 +144,24 @@ def test_refusals_end_in_the_cli_with_our_message_and_store_nothing(grader, key,
     before = Store(running.db).submissions()
 
     def submit(member, token, path=good, competition=name):
-        return kaggle(running, tmp_path, member, token, "competitions", "submit", competition, "-f", str(path),
+        home = tmp_path / f"{member}-{token[:4]}-{competition}-{path.stem}"  # a kaggle.json each
+        return kaggle(running, home, member, token, "competitions", "submit", competition, "-f", str(path),
                       "-m", "x")
 
-    wrong_token = submit("cat", "not-a-token")
-    assert wrong_token.returncode == 1 and "wrong token: the key in kaggle.json is no member's token" \
-        in wrong_token.stderr, wrong_token.stdout + wrong_token.stderr
-    someone_else = submit("alice", tokens["cat"])
-    assert someone_else.returncode == 1 and "wrong username 'alice': this token is member 'cat'" in someone_else.stderr
-    disabled = submit("bob", tokens["bob"])
-    assert disabled.returncode == 1 and "team 'bees' is disabled by the host: no uploads or picks" in disabled.stderr
-    elsewhere = submit("cat", tokens["cat"], competition="titanic")
-    assert elsewhere.returncode == 1 and "Could not find competition" in elsewhere.stderr
-    assert f"no competition 'titanic' on this grader: it serves '{name}'" in elsewhere.stderr
     columns = tmp_path / "columns.csv"
     columns.write_text("id,label\n" + "".join(f"{i},0\n" for i in key["id"]))
-    invalid = submit("cat", tokens["cat"], columns)
+    with ThreadPoolExecutor(4) as pool:  # independent refusals at once: the CLI takes seconds to start
+        wrong_token, disabled, elsewhere, invalid = pool.map(lambda args: submit(*args), [
+            ("cat", "not-a-token"), ("bob", tokens["bob"]), ("cat", tokens["cat"], good, "titanic"),
+            ("cat", tokens["cat"], columns)])
+    assert wrong_token.returncode == 1 and "wrong token: the key in kaggle.json is no member's token" \
+        in wrong_token.stderr, wrong_token.stdout + wrong_token.stderr
+    someone_else = rpc(running, "StartSubmissionUpload", {"competitionName": name}, "alice", tokens["cat"])
+    assert someone_else.status_code == 403 and someone_else.json()["message"] == \
+        "wrong username 'alice': this token is member 'cat''s (kaggle.json's username must be 'cat')"
+    assert disabled.returncode == 1 and "team 'bees' is disabled by the host: no uploads or picks" in disabled.stderr
+    assert elsewhere.returncode == 1 and "Could not find competition" in elsewhere.stderr
+    assert f"no competition 'titanic' on this grader: it serves '{name}'" in elsewhere.stderr
     assert invalid.returncode == 1 and "columns.csv" in invalid.stderr and "class" in invalid.stderr, invalid.stderr
     ours = running.upload(tokens["cat"], columns.read_bytes(), name="columns.csv").json()["error"]
     assert ours.split(":", 1)[1] in invalid.stderr, "the validator's own message"
@@ -169,7 +172,7 @@ def test_refusals_end_in_the_cli_with_our_message_and_store_nothing(grader, key,
     over = submit("cat", tokens["cat"])
     assert over.returncode == 1 and "daily limit" in over.stderr, over.stderr
     assert [r["status"] for r in Store(running.db).submissions("cats")].count("ok") == 2
-    limits = kaggle(running, tmp_path, None, None, "competitions", "submission-limits", name)
+    limits = kaggle(running, tmp_path, "cat", tokens["cat"], "competitions", "submission-limits", name)
     assert limits.stdout.splitlines() == ["Submissions today: 2", "Lifetime submissions: 2", "Remaining today: 0"]
 
 
