@@ -27,6 +27,7 @@ from kagglesdk.kaggle_object import KaggleObject, KaggleObjectSerializer, ListSe
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 RPC = "/api/v1/competitions.CompetitionApiService/"
+MAX_BYTES = 100_000  # a submission of the small slice is 1 kB
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
@@ -45,7 +46,7 @@ def grader(fashion_small, tmp_path_factory):
     tokens = {member: token for _, member, token in
               store.add_members([("ants", "alice"), ("ants", "ann"), ("bees", "bob"), ("cats", "cat")])}
     store.set_disabled("bees", True)
-    running = Server(fashion_small, folder / "grader.sqlite", "--daily-limit", "2")
+    running = Server(fashion_small, folder / "grader.sqlite", "--daily-limit", "2", "--max-bytes", str(MAX_BYTES))
     yield running, tokens
     running.stop()
 
@@ -190,6 +191,11 @@ def test_every_answer_loads_with_the_pinned_kagglesdk(grader, key, tmp_path):
     created = conforms(sdk.ApiCreateSubmissionResponse, ask("CreateSubmission", {
         "competitionName": name, "blobFileTokens": upload.token, "submissionDescription": "via rpc"}).json())
     assert created.message.startswith(f"Successfully submitted to {name}: submission {created.ref}")
+    big = ask("StartSubmissionUpload", {"competitionName": name, "fileName": "big.csv", "contentLength": MAX_BYTES + 1})
+    assert big.status_code == 413 and big.json()["message"] == \
+        f"file of {MAX_BYTES + 1:,} bytes, over the limit of {MAX_BYTES:,} bytes"
+    lying = ask("StartSubmissionUpload", {"competitionName": name, "fileName": "s.csv", "contentLength": 9}).json()
+    assert httpx.put(lying["createUrl"], content=b"x" * (MAX_BYTES + 1)).status_code == 413, "the PUT is bounded too"
     reused = ask("CreateSubmission", {"competitionName": name, "blobFileTokens": upload.token})
     assert reused.status_code == 404 and reused.json()["code"] == 404, "a ticket submits once"
     got = conforms(sdk.ApiSubmission, ask("GetSubmission", {"ref": created.ref}).json())
@@ -201,7 +207,7 @@ def test_every_answer_loads_with_the_pinned_kagglesdk(grader, key, tmp_path):
     conforms(sdk.ApiSubmissionLimits, ask("GetSubmissionLimits", {"competitionName": name}).json())
     board = conforms(sdk.ApiGetLeaderboardResponse, ask("GetLeaderboard", {"competitionName": name}).json())
     ours = running.get("/api/leaderboard").json()["teams"]
-    assert [(s.team_name, float(s.score)) for s in board.submissions] == [(t["team"], t["public"]) for t in ours]
+    assert [(s.team_name, s.score) for s in board.submissions] == [(t["team"], f"{t['public']:.6f}") for t in ours]
     files = conforms(sdk.ApiListDataFilesResponse, ask("ListDataFiles", {"competitionName": name, "pageSize": 3}).json())
     assert [f.name for f in files.files] == ["classes.csv", "competition.json", "images/test/0.png"]
     assert files.next_page_token == "3"
