@@ -188,6 +188,9 @@ def test_every_answer_loads_with_the_pinned_kagglesdk(grader, key, tmp_path):
     assert httpx.put(upload.create_url, content=data).status_code == 200
     again = httpx.put(upload.create_url, content=b"other")
     assert again.status_code == 409 and again.json()["message"] == "this upload URL has been used already: submit again"
+    theirs = rpc(running, "CreateSubmission", {"competitionName": name, "blobFileTokens": upload.token}, "cat",
+                 tokens["cat"])
+    assert theirs.status_code == 403 and theirs.json()["message"] == "this upload was started by another member"
     created = conforms(sdk.ApiCreateSubmissionResponse, ask("CreateSubmission", {
         "competitionName": name, "blobFileTokens": upload.token, "submissionDescription": "via rpc"}).json())
     assert created.message.startswith(f"Successfully submitted to {name}: submission {created.ref}")
@@ -208,7 +211,8 @@ def test_every_answer_loads_with_the_pinned_kagglesdk(grader, key, tmp_path):
     board = conforms(sdk.ApiGetLeaderboardResponse, ask("GetLeaderboard", {"competitionName": name}).json())
     ours = running.get("/api/leaderboard").json()["teams"]
     assert [(s.team_name, s.score) for s in board.submissions] == [(t["team"], f"{t['public']:.6f}") for t in ours]
-    files = conforms(sdk.ApiListDataFilesResponse, ask("ListDataFiles", {"competitionName": name, "pageSize": 3}).json())
+    files = conforms(sdk.ApiListDataFilesResponse,
+                     ask("ListDataFiles", {"competitionName": name, "pageSize": 3}).json())
     assert [f.name for f in files.files] == ["classes.csv", "competition.json", "images/test/0.png"]
     assert files.next_page_token == "3"
     found = conforms(sdk.ApiListCompetitionsResponse, ask("ListCompetitions", {}).json())
@@ -234,10 +238,19 @@ def test_absolute_form_targets_and_kaggle_config(grader, tmp_path):
     assert lines[4:6] == ["export KAGGLE_API_ENVIRONMENT=LOCALHOST", f"export HTTP_PROXY={running.url}"]
     assert Store(running.db).member_of(given["key"])["member"] == given["username"] == "ann"
     with httpx.Client(proxy=running.url) as proxied:  # the target goes out as http://localhost/api/v1/...
-        answer = proxied.post("http://localhost" + RPC + "GetSubmissionLimits", json={"competitionName": running.data.name},
-                              auth=(given["username"], given["key"]))
+        answer = proxied.post("http://localhost" + RPC + "GetSubmissionLimits",
+                              json={"competitionName": running.data.name}, auth=(given["username"], given["key"]))
     assert answer.status_code == 200 and conforms(sdk.ApiSubmissionLimits, answer.json())
     assert given["key"] not in running.output()
+    again = subprocess.run([sys.executable, "-m", "competition.server", "kaggle-config", "--db", str(running.db),
+                            "--member", "ann", "--url", running.url, "--token", given["key"]], capture_output=True,
+                           text=True, timeout=60)
+    assert json.loads(again.stdout.splitlines()[2]) == given, "the current token, not a new one"
+    wrong = subprocess.run([sys.executable, "-m", "competition.server", "kaggle-config", "--db", str(running.db),
+                            "--member", "alice", "--url", running.url, "--token", given["key"]], capture_output=True,
+                           text=True, timeout=60)
+    assert (wrong.returncode, wrong.stderr) == (1, "error: --token: not 'alice''s current token (leave it out to make "
+                                                   "a new one)\n")
 
 
 def test_after_the_end_a_file_is_refused_and_private_scores_show(grader, key, tmp_path):
