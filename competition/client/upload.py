@@ -5,7 +5,7 @@
     python -m competition.upload leaderboard          # kaggle competitions leaderboard --show
     python -m competition.upload select ID | unselect ID
     python -m competition.upload download [--out DIR]  # kaggle competitions download
-    python -m competition.upload FILE --kaggle COMPETITION   # hand the file to Kaggle's own API
+    python -m competition.upload FILE --kaggle COMPETITION   # through the official kaggle package
 
 The server's address and the team's token come from ``--url``/``--token``, else the variables
 ``COMPETITION_URL``/``COMPETITION_TOKEN``, else a credentials file (``~/.competition/credentials.json``
@@ -260,7 +260,9 @@ def build_parser() -> cli.ArgumentParser:
     submit = verbs.add_parser("submit", help="upload FILE (the default verb: 'upload FILE' means 'upload submit FILE')")
     submit.add_argument("file", type=Path, metavar="FILE", help="submission CSV")
     submit.add_argument("-m", "--message", default="", help="a note shown with the submission")
-    submit.add_argument("--kaggle", metavar="COMPETITION", help="hand the file to Kaggle's API instead of our server")
+    submit.add_argument("--kaggle", metavar="COMPETITION",
+                        help="hand the file to the official kaggle package (to Kaggle, or to the grader its "
+                             "environment names: see 'server kaggle-config')")
     verbs.add_parser("submissions", help="list your team's submissions")
     verbs.add_parser("leaderboard", help="show the leaderboard")
     for verb in ("select", "unselect"):
