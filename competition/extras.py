@@ -32,7 +32,7 @@ LIBRARIES: dict[str, tuple[str, str]] = {
     "uvicorn": ("Uvicorn", "'competition[server]'"),
     "jinja2": ("Jinja2", "'competition[server]'"),
     "httpx": ("httpx", "'competition[client]'"),
-    "kaggle": ("the official Kaggle package", "kaggle"),
+    "kaggle": ("the official Kaggle package", "'competition[kaggle]'"),
 }
 
 

@@ -105,7 +105,9 @@ def test_cv_list_marks_the_models_whose_extra_is_missing(without):
      "error: the grader's client (upload, download, submit --upload) needs httpx: pip install 'competition[client]'"),
     (["cv", "--model", "dt", "--workers", "2"],
      "error: --workers/--scheduler needs Dask: pip install 'competition[dask]'"),
-], ids=["tune", "track", "serve", "upload", "download", "cv-workers"])
+    (["upload", "sub.csv", "--kaggle", "fashion"],
+     "error: --kaggle needs the official Kaggle package: pip install 'competition[kaggle]'"),
+], ids=["tune", "track", "serve", "upload", "download", "cv-workers", "upload-kaggle"])
 def test_a_command_without_its_extra_says_what_to_install(args, line, without, fashion_small, tmp_path):
     if args[0] in ("tune", "cv"):
         args = args + ["--data", str(fashion_small), "--runs-dir", str(tmp_path / "runs")]

@@ -286,30 +286,32 @@ def test_a_url_may_carry_a_proxys_sub_path_but_no_query(server, stub, tmp_path):
     assert scheme.returncode == 1 and "--url 'ftp://127.0.0.1': expected http://HOST[:PORT]" in scheme.stderr
 
 
-def test_kaggle_hand_over_says_what_is_missing_and_passes_the_file(tmp_path):
+def test_kaggle_hand_over_goes_through_the_real_package_to_our_grader(server, key, tmp_path):
+    pytest.importorskip("kaggle", reason="the [kaggle] extra: pip install 'competition[kaggle]'")
+    running, _ = server
+    token = Store(running.db).add_team("kag")  # a team of one: its member is named as the team
+    config = tmp_path / "kaggle"
+    config.mkdir()
+    (config / "kaggle.json").write_text(json.dumps({"username": "kag", "key": token}))
+    (config / "kaggle.json").chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                                                                     "NO_PROXY") and not k.startswith("KAGGLE")}
+    env.update(HOME=str(tmp_path), KAGGLE_CONFIG_DIR=str(config), KAGGLE_API_ENVIRONMENT="LOCALHOST",
+               HTTP_PROXY=running.url)
     path = tmp_path / "sub.csv"
-    path.write_text("id,class\n1,2\n")
-    missing = client(path, "--kaggle", "fashion", cwd=tmp_path, env={"PYTHONPATH": os.environ.get("PYTHONPATH", "")})
-    assert missing.returncode == 1 and "--kaggle needs the official Kaggle package: pip install kaggle" in missing.stderr
-    fake = tmp_path / "fake" / "kaggle" / "api"  # stands in for the real package: records what it is handed
-    fake.mkdir(parents=True)
-    (tmp_path / "fake" / "kaggle" / "__init__.py").write_text("")
-    (fake / "__init__.py").write_text("")
-    (fake / "kaggle_api_extended.py").write_text(
-        "import json, os\n"
-        "class KaggleApi:\n"
-        "    def authenticate(self):\n"
-        "        pass\n"
-        "    def competition_submit(self, file_name, message, competition):\n"
-        "        open(os.environ['KAGGLE_RECORD'], 'w').write(json.dumps([file_name, message, competition]))\n"
-        "        return 'Successfully submitted'\n")
-    paths = os.pathsep.join(filter(None, [str(tmp_path / "fake"), os.environ.get("PYTHONPATH")]))
-    record = tmp_path / "record.json"
-    done = client(path, "-m", "my note", "--kaggle", "fashion", cwd=tmp_path,
-                  env={"PYTHONPATH": paths, "KAGGLE_RECORD": str(record)})
+    path.write_bytes(submission(key, wrong=9, seed=9))
+    done = client(path, "-m", "my note", "--kaggle", running.data.name, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
-    assert json.loads(record.read_text()) == [str(path), "my note", "fashion"]
-    assert "handed to Kaggle competition 'fashion': Successfully submitted" in done.stdout
+    row = Store(running.db).submissions("kag")[-1]
+    assert (row["status"], row["message"], row["name"], row["member"]) == ("ok", "my note", "sub.csv", "kag")
+    assert done.stdout.startswith(f"{path}: handed to Kaggle competition {running.data.name!r}: Successfully "
+                                  f"submitted to {running.data.name}: submission {row['id']}, rank ")
+    assert done.stdout.endswith(f", public {row['public']:.4f}\n"), done.stdout
+    refused = client(path, "--kaggle", "titanic", cwd=tmp_path, env=env)
+    assert refused.returncode == 1 and refused.stderr == (
+        f"error: {path}: Kaggle competition 'titanic' refused it: no competition 'titanic' on this grader: it serves "
+        f"{running.data.name!r} (HTTP 404)\n"), refused.stderr
+    assert len(Store(running.db).submissions("kag")) == 1
 
 
 def test_submit_upload_sends_the_file_it_wrote(server, fashion_small, tmp_path):

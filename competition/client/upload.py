@@ -5,7 +5,7 @@
     python -m competition.upload leaderboard          # kaggle competitions leaderboard --show
     python -m competition.upload select ID | unselect ID
     python -m competition.upload download [--out DIR]  # kaggle competitions download
-    python -m competition.upload FILE --kaggle COMPETITION   # hand the file to Kaggle's own API
+    python -m competition.upload FILE --kaggle COMPETITION   # through the official kaggle package
 
 The server's address and the team's token come from ``--url``/``--token``, else the variables
 ``COMPETITION_URL``/``COMPETITION_TOKEN``, else a credentials file (``~/.competition/credentials.json``
@@ -208,18 +208,29 @@ def describe_upload(path: Path, answer: dict) -> str:
 
 
 def to_kaggle(path: Path, competition: str, message: str) -> str:
-    """Hand the file to the official ``kaggle`` package (``competition_submit``); say what is missing."""
+    """Hand the file to the official ``kaggle`` package (``competition_submit``): to Kaggle, or to a
+    grader of ours when its environment says so (``competition server kaggle-config``); its refusal
+    is said in one line."""
     extras.require("kaggle", "--kaggle")
     from kaggle.api.kaggle_api_extended import KaggleApi
+    from requests import RequestException
 
     api = KaggleApi()
     try:
         api.authenticate()
-    except (OSError, ValueError) as exc:
-        raise UploadError(f"the kaggle package is not configured ({exc}); put your API token in "
+    except (OSError, ValueError, SystemExit) as exc:  # kaggle 2.x exits after printing its sign-up help
+        why = f" ({exc})" if not isinstance(exc, SystemExit) else ""
+        raise UploadError(f"the kaggle package is not configured{why}; put your username and key in "
                           "~/.kaggle/kaggle.json (chmod 600)") from None
-    result = api.competition_submit(str(path), message or path.stem, competition)
-    return f"{path}: handed to Kaggle competition {competition!r}: {result}"
+    try:
+        result = api.competition_submit(str(path), message or path.stem, competition, quiet=True)
+    except RequestException as exc:
+        status = f" (HTTP {exc.response.status_code})" if exc.response is not None else ""
+        raise UploadError(f"{path}: Kaggle competition {competition!r} refused it: {exc}{status}") from None
+    said = getattr(result, "message", result)  # kaggle 2.x answers an object, 1.x a string
+    if said == getattr(api, "COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE", None):
+        raise UploadError(f"{path}: the upload to Kaggle competition {competition!r} failed: {said}")
+    return f"{path}: handed to Kaggle competition {competition!r}: {said}"
 
 
 def rows_of(answer: dict, key: str, url: str) -> list[dict]:
@@ -249,7 +260,9 @@ def build_parser() -> cli.ArgumentParser:
     submit = verbs.add_parser("submit", help="upload FILE (the default verb: 'upload FILE' means 'upload submit FILE')")
     submit.add_argument("file", type=Path, metavar="FILE", help="submission CSV")
     submit.add_argument("-m", "--message", default="", help="a note shown with the submission")
-    submit.add_argument("--kaggle", metavar="COMPETITION", help="hand the file to Kaggle's API instead of our server")
+    submit.add_argument("--kaggle", metavar="COMPETITION",
+                        help="hand the file to the official kaggle package (to Kaggle, or to the grader its "
+                             "environment names: see 'server kaggle-config')")
     verbs.add_parser("submissions", help="list your team's submissions")
     verbs.add_parser("leaderboard", help="show the leaderboard")
     for verb in ("select", "unselect"):

@@ -96,6 +96,13 @@ def build_parser() -> cli.ArgumentParser:
     rotate = commands.add_parser("rotate-token", help="print a new token for a member; the old one stops at once")
     rotate.add_argument("team")
     rotate.add_argument("--member", help="whose token (needed when the team has several members)")
+    kaggle = commands.add_parser("kaggle-config", help="print one student's kaggle.json and the two lines that point "
+                                                       "the official Kaggle CLI at this grader")
+    kaggle.add_argument("--member", required=True, help="the roster member (kaggle.json's username)")
+    kaggle.add_argument("--url", required=True, metavar="http://HOST:PORT",
+                        help="the grader's address as the student's machine reaches it")
+    kaggle.add_argument("--token", help="the member's current token (from add-teams' file); without it a new token "
+                                        "is made and the old one stops working")
     for verb, text in (("disable-team", "stop a team's uploads and picks (its entries stay on the board, marked)"),
                        ("enable-team", "let a disabled team upload and pick again")):
         commands.add_parser(verb, help=text).add_argument("team")
@@ -308,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "rotate-token":
         member, token = store.rotate_token(args.team, args.member)
         print(f"new token for {member!r} of team {args.team!r} (the old one no longer works; shown only now):\n{token}")
+    elif args.command == "kaggle-config":
+        print(kaggle_config(store, args.member, args.url, args.token))
     elif args.command in ("disable-team", "enable-team"):
         store.set_disabled(args.team, args.command == "disable-team")
         print(f"team {args.team!r} {'disabled: no uploads or picks' if args.command == 'disable-team' else 'enabled'}")
@@ -334,6 +343,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}/ (standings.csv, submissions.csv, leaderboard.md, leaderboard.png, files/)"
               + ("" if store.ended() else "; provisional: the competition has not ended, private scores withheld"))
     return 0
+
+
+def kaggle_config(store: Store, member: str, url: str, token: str | None) -> str:
+    """What one student needs to use the official Kaggle CLI here: kaggle.json (username = member,
+    key = token) and the two environment lines (docs/hosting.md, "Students who use the Kaggle CLI")."""
+    if not url.startswith(("http://", "https://")) or "://" not in url or not url.split("://", 1)[1].strip("/"):
+        raise InputError(f"--url {url!r}: expected the grader's address, http://HOST:PORT")
+    team = next((name for name, names in store.members().items() if member in names), None)
+    if team is None:
+        raise InputError(f"--member {member!r}: no such member (python -m competition.server teams lists them)")
+    if token is None:
+        _, token = store.rotate_token(team, member)
+        head = f"a new token for {member!r} of team {team!r} (the old one no longer works; shown only now)"
+    elif (store.member_of(token) or {}).get("member") != member:
+        raise InputError(f"--token: not {member!r}'s current token (leave it out to make a new one)")
+    else:
+        head = f"the token of {member!r} of team {team!r}"
+    name = Path(store.settings().get("data") or "COMPETITION").name
+    return (f"{head}; hand the student these lines.\n"
+            f"~/.kaggle/kaggle.json (then: chmod 600 ~/.kaggle/kaggle.json):\n"
+            f"{json.dumps({'username': member, 'key': token})}\n"
+            f"environment (the shell that runs kaggle):\n"
+            f"export KAGGLE_API_ENVIRONMENT=LOCALHOST\n"
+            f"export HTTP_PROXY={url.rstrip('/')}\n"
+            f"then: kaggle competitions submit {name} -f FILE -m MESSAGE")
 
 
 def set_settings_from(store: Store, args, argv: list[str]) -> str:

@@ -36,7 +36,7 @@ from .. import clock
 from ..data.records import Layout
 from ..errors import InputError
 from ..grade.core import Grader
-from . import settings as rules
+from . import kaggle_api, settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from ..grade.standings import rank_of, team_standings
 from .grading import InProcess, ProcessPool
@@ -73,14 +73,14 @@ class BodyTooLarge(Exception):
 
 
 class LimitBody:
-    """ASGI middleware: refuse a POST body over ``max_bytes`` with 413, by its Content-Length or
+    """ASGI middleware: refuse a POST (or PUT) body over ``max_bytes`` with 413, by its Content-Length or
     while it streams in (a client may lie or send no length), before the application reads on."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
             return await self.app(scope, receive, send)
         too_large = JSONResponse({"error": f"request body over the limit of {self.max_bytes:,} bytes"}, status_code=413)
         length = dict(scope["headers"]).get(b"content-length")
@@ -320,6 +320,12 @@ def create_app(settings: Settings) -> FastAPI:
     def upload(request: Request, file: UploadFile = File(...), message: str = Form(""),
                authorization: str | None = Header(None)):
         found = member_of(authorization, request)
+        status, body = take_upload(found, file.file.read(), file.filename or "", message)
+        return JSONResponse(body, status_code=status)
+
+    def take_upload(found: dict, content: bytes, filename: str, message: str) -> tuple[int, dict]:
+        """One upload of a roster member (``found``: ``Store.member_of``), by any route (this API, the
+        Kaggle CLI's): the one rule set. ``(HTTP status, answer)``; a refusal before grading raises."""
         team = active(found)
         now = clock.now()
         stored = {**rules.DEFAULTS, **store.settings()}
@@ -328,8 +334,8 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(403, "the competition has ended: uploads are closed")
         if len(message) > MAX_MESSAGE:
             raise HTTPException(400, f"message of {len(message)} characters, over the limit of {MAX_MESSAGE}")
-        name = Path((file.filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
-        current, content = keyed.current(stored), file.file.read()
+        name = Path((filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
+        current = keyed.current(stored)
         assessed = grading.assess(current, keyed.key_sha256, content, source=name)  # the CPU's part, in turn
         # the disk's part (kept file, row, fsyncs) here, while the next upload grades
         result = current.grade(content, store, team=team, file=name, name=name, message=message, now=now,
@@ -338,12 +344,12 @@ def create_app(settings: Settings) -> FastAPI:
         log_upload(result, team, found["member"])
         quota = {"submissions_left_today": result["submissions_left_today"], "resets_at": result["resets_at"]}
         if result["status"] == "over-limit":
-            return JSONResponse({"error": result["error"], **quota}, status_code=429)
+            return 429, {"error": result["error"], **quota}
         if result["status"] == "error":
-            return JSONResponse({"error": result["error"], "id": result["id"], **quota}, status_code=400)
+            return 400, {"error": result["error"], "id": result["id"], **quota}
         body = {**public_view(result, late), **quota, "duplicate": result["duplicate"],
                 "rank": None if result.get("late") else rank_of(team, standings(stored, False))}
-        return JSONResponse(body, status_code=200 if result["duplicate"] else 201)
+        return 200 if result["duplicate"] else 201, body
 
     @app.get("/api/submissions")
     def own_submissions(request: Request, authorization: str | None = Header(None)):
@@ -400,13 +406,17 @@ def create_app(settings: Settings) -> FastAPI:
                                                            "status", "error", "public", "private", "late",
                                                            "selected")} for row in store.submissions()]}
 
-    @app.get("/api/data")
-    def data(request: Request, authorization: str | None = Header(None)):
-        member_of(authorization, request)
+    def data_zip() -> tuple[Path, str]:
+        """The competitor's folder as one zip (built at the first download): its path and sha256."""
         with packed["lock"]:
             if packed["zip"] is None:
                 packed["zip"] = pack_competition(grader.data, store.files, exclude=[keyed.grader.solution_path])
-        path, sha256 = packed["zip"]
+            return packed["zip"]
+
+    @app.get("/api/data")
+    def data(request: Request, authorization: str | None = Header(None)):
+        member_of(authorization, request)
+        path, sha256 = data_zip()
         return FileResponse(path, media_type="application/zip", filename=f"{grader.data.name}.zip",
                             headers={DATA_SHA256_HEADER: sha256})
 
@@ -440,6 +450,10 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         return page("submit", request, page="submit", daily_limit=stored["daily_limit"], max_bytes=settings.max_bytes)
 
+    app.include_router(kaggle_api.router(kaggle_api.Served(
+        name=grader.data.name, store=store, keyed=keyed, max_bytes=settings.max_bytes, take_upload=take_upload,
+        standings=standings, data_zip=data_zip, wrong_token=throttle.failed, title=title)))
+    app.add_middleware(kaggle_api.AbsoluteForm)  # outermost: 'POST http://localhost/api/v1/... HTTP/1.1' too
     app.state.store, app.state.grader = store, grader
     return app
 
