@@ -62,6 +62,20 @@ def test_upload_list_select_and_leaderboard_like_the_kaggle_cli(fashion_small, k
         assert client("unselect", "1", cwd=tmp_path, env=env).stdout.strip() == "submission 1 is no longer a final pick"
         board = client("leaderboard", cwd=tmp_path, env={"COMPETITION_URL": running.url})
         assert board.returncode == 0 and board.stdout.splitlines()[1].split()[:2] == ["1", "ants"]
+        worse = tmp_path / "worse.csv"
+        worse.write_bytes(submission(key, wrong=40, seed=6))
+        assert client(worse, cwd=tmp_path, env=env).returncode == 0
+        assert client("select", "2", cwd=tmp_path, env=env).returncode == 0
+        reveal = subprocess.run([sys.executable, "-m", "competition.server", "reveal", "--db", str(tmp_path / "grader.sqlite")],
+                                capture_output=True, text=True, timeout=120)
+        assert reveal.returncode == 0, reveal.stderr
+        ended = client("leaderboard", cwd=tmp_path, env={"COMPETITION_URL": running.url})
+        picked = {row["id"]: row for row in Store(tmp_path / "grader.sqlite").submissions()}
+        head, line = ended.stdout.splitlines()[-2:]
+        assert head.split()[:4] == ["rank", "team", "public", "private"] and "deciding pick" in ended.stdout
+        assert line.split()[2:4] == [f"{picked[2]['public']:.4f}", f"{picked[2]['private']:.4f}"], \
+            "after the end the public score beside the private one is the pick's, as on the page"
+        assert picked[1]["public"] > picked[2]["public"]
     finally:
         running.stop()
 

@@ -294,8 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"downloaded into {out}/\n{summary(load_competition(out))}")
     elif args.verb == "leaderboard":
         answer = call("GET", url, "/api/leaderboard", None, BOARD, args.timeout)
+        rows = rows_of(answer, "teams", url)
+        if answer["revealed"]:  # as the page and the export: the public score of the pick that decided the rank
+            print("ended: ranked by the private score of each team's deciding pick; public is that pick's public score")
+            rows = [{**row, "public": row.get("final_public", row.get("public"))} for row in rows]
         columns = ["rank", "team", "public"] + (["private"] if answer["revealed"] else []) + ["submissions", "last"]
-        print(table(rows_of(answer, "teams", url), columns))
+        print(table(rows, columns))
     else:
         answer = call("POST" if args.verb == "select" else "DELETE", url, f"/api/submissions/{args.id}/select", token,
                       PICKED, args.timeout)
