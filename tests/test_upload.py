@@ -88,6 +88,8 @@ def test_refusals_exit_1_with_the_servers_message(server, key, tmp_path):
     assert done.returncode == 1 and "expected columns id,class, got id,label" in done.stderr and "(HTTP 400)" in done.stderr
     wrong = client(path, "--url", running.url, "--token", "nope", cwd=tmp_path)
     assert wrong.returncode == 1 and "missing or invalid token (send Authorization: Bearer TOKEN) (HTTP 401)" in wrong.stderr
+    assert ("(HTTP 401): give your team's token (from your teacher) with --token TOKEN or COMPETITION_TOKEN=TOKEN, "
+            f"or save it in the credentials file {tmp_path / 'no-credentials.json'} (see --help)") in wrong.stderr
     for n in range(2):
         path.write_bytes(submission(key, wrong=10 + n, seed=10 + n))
         assert client(path, "--url", running.url, "--token", tokens["bees"], cwd=tmp_path).returncode == 0
@@ -459,3 +461,15 @@ def test_download_into_the_empty_working_folder(server, fashion_small, tmp_path)
     assert load_competition(here).fingerprint == load_competition(fashion_small, cache=False).fingerprint
     again = client("download", "--url", running.url, "--token", tokens["ants"], "--out", ".", cwd=here)
     assert again.returncode == 1 and "not empty" in again.stderr
+
+
+@pytest.mark.parametrize("verb", [["download"], ["submit"], ["leaderboard"], []])
+def test_help_says_what_the_credentials_file_is_and_where_it_lives(tmp_path, monkeypatch, capsys, verb):
+    from competition.client.upload import build_parser
+
+    monkeypatch.setenv("COMPETITION_CREDENTIALS", str(tmp_path / "mine.json"))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*verb, "--help"])
+    shown = capsys.readouterr().out
+    assert f"the credentials file:\n  {tmp_path / 'mine.json'}\n" in shown
+    assert '{"url": "http://HOST:PORT", "token": "..."}' in shown and "chmod 600" in shown
