@@ -473,3 +473,10 @@ def test_help_says_what_the_credentials_file_is_and_where_it_lives(tmp_path, mon
     shown = capsys.readouterr().out
     assert f"the credentials file:\n  {tmp_path / 'mine.json'}\n" in shown
     assert '{"url": "http://HOST:PORT", "token": "..."}' in shown and "chmod 600" in shown
+
+
+def test_a_zips_budget_is_its_ratio_within_a_floor_and_a_ceiling():
+    from competition.client.download import MAX_BYTES, MAX_RATIO, RATIO_FLOOR, budget
+
+    assert budget(1_000) == RATIO_FLOOR, "a few tiny CSVs may compress well"
+    assert budget(10 << 20) == MAX_RATIO * (10 << 20) and budget(1 << 40) == MAX_BYTES

@@ -269,7 +269,7 @@ def build_parser() -> cli.ArgumentParser:
         picked = verbs.add_parser(verb, help=f"{verb} a submission as a final pick")
         picked.add_argument("id", type=cli.int_at_least(1), help="submission id")
     fetch = verbs.add_parser("download", help="fetch the competition's data into a new or empty folder and check it")
-    fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR", help=f"where to unpack (default {cli.DATA})")
+    fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR", help=f"a new or empty folder to unpack into, '.' included (default {cli.DATA})")
     for verb in verbs.choices.values():
         verb.formatter_class = argparse.RawDescriptionHelpFormatter
         verb.epilog = CREDENTIALS_HELP.format(path=credentials_file())
