@@ -138,14 +138,21 @@ def check_new_or_empty(path: str | Path, what: str) -> None:
 def place_new_dir(build: str | Path, final: str | Path, what: str) -> Path:
     """Move the complete ``work_dir`` folder ``build`` to ``final``, which must still be new or
     empty (an empty folder is replaced by the rename itself); it gets the umask's mode, like any
-    folder the user makes (``mkdtemp`` makes it 0700)."""
+    folder the user makes (``mkdtemp`` makes it 0700). An empty ``final`` that is the working
+    folder (``--out .``) is filled instead, entry by entry: replacing it would leave the user's
+    shell standing in a deleted folder that looks empty."""
     build, final = Path(build), Path(final)
     release_work_dir(build)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(build, 0o777 & ~umask)
     check_new_or_empty(final, what)
-    os.replace(build, final)
+    if final.is_dir() and os.path.samefile(final, os.curdir):
+        for entry in sorted(build.iterdir()):
+            os.rename(entry, final / entry.name)
+        build.rmdir()
+    else:
+        os.replace(build, final)
     return final
 
 
@@ -265,7 +272,7 @@ def new_dir(final: str | Path, what: str) -> Iterator[Path]:
     shift report), so nobody and no crash sees it half-built. ``final`` must be new or empty, before
     and at the rename (``what`` names the option in the message); the work folder is hidden beside
     it (``work_dir``), removed on any error, and what a killed builder left there is swept first."""
-    final = Path(final)
+    final = Path(os.path.abspath(final))  # "--out ." builds beside the working folder, not inside it
     check_new_or_empty(final, what)
     parent = ensure_dir(final.parent, what)
     sweep_stale(parent, final.name)

@@ -92,3 +92,20 @@ def test_a_work_file_whose_process_ended_is_swept_and_a_live_ones_kept(tmp_path)
     mine = fsutil.work_file(tmp_path, "out", ".zip")
     assert left.is_file() and left.parent == tmp_path and left.suffix == ".zip"
     assert fsutil.sweep_stale(tmp_path, "out") == [left] and not left.exists() and mine.exists()
+
+
+def test_a_new_folder_for_the_empty_working_folder_is_built_beside_and_fills_it(tmp_path, monkeypatch):
+    """``--out .`` (a download, an export) in an empty folder: the work folder goes beside it, not
+    into it (where it made the folder look taken), and the folder the user stands in is filled."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with fsutil.new_dir(".", "--out") as build:
+        assert build.parent == tmp_path
+        (build / "train.csv").write_text("id,class\n")
+        (build / "images").mkdir()
+    assert sorted(p.name for p in here.iterdir()) == ["images", "train.csv"]
+    assert os.path.samefile(".", here) and sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+    with pytest.raises(InputError, match="not empty"):
+        with fsutil.new_dir(".", "--out"):
+            pass

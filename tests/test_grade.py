@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -19,7 +20,7 @@ from PIL import Image
 
 from competition.grade import core as grade, ledger
 from competition.errors import InputWarning
-from competition.grade.leaderboard import write_leaderboard
+from competition.grade.leaderboard import chart_png, write_leaderboard
 
 
 @pytest.fixture
@@ -520,3 +521,49 @@ def test_an_older_versions_ledger_is_kept_when_its_files_still_score_the_same(tm
     prepare(out, limit_train=40, limit_test=30, seed=5)
     done = grade_into(tmp_path, out, make_submission(tmp_path, key, "c", correct=0.9, seed=3))
     assert done.returncode == 1 and f"holds submissions of another competition ({legacy})" in done.stderr
+
+
+def test_after_the_reveal_every_file_graded_shows_its_private_score(fashion_small, key, tmp_path, capsys):
+    paths = [make_submission(tmp_path, key, n, correct=c, seed=s) for n, c, s in [("a", 0.6, 1), ("b", 0.7, 2),
+                                                                                   ("c", 0.8, 3)]]
+    grader = grade.Grader(fashion_small)
+    options = {"ledger_path": tmp_path / "ledger.jsonl", "leaderboard_path": tmp_path / "leaderboard.md"}
+    for path, reveal in zip(paths, (True, True, False)):  # a reveal, --reveal again, then a plain grade
+        assert grade.grade_files([path], grader, reveal=reveal, **options) == 0
+        shown = capsys.readouterr().out
+        assert f"private {expected_scores(path, key)[1]:.4f}" in shown and "hidden" not in shown, shown
+    board = (tmp_path / "leaderboard.md").read_text()
+    assert "| hidden |" not in board and "| unknown |" not in board
+    assert len([e for e in ledger.read(tmp_path / "ledger.jsonl") if e["event"] == "reveal"]) == 3
+    store = ledger.Ledger(tmp_path / "ledger.jsonl")
+    gone = make_submission(tmp_path, key, "gone", correct=0.9, seed=4)
+    grade.grade_file(grader, store, gone)  # graded by another way than grade_files, then its bytes lost
+    (tmp_path / "graded" / f"{hashlib.sha256(gone.read_bytes()).hexdigest()}.csv").unlink()
+    gone.write_text("changed\n")
+    with pytest.warns(InputWarning, match="graded bytes are gone"):
+        assert store.reveal(grader.private_score) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.reveal(grader.private_score) == 0, "tried once: no second warning"
+    lost = next(e for e in store.entries() if e.get("name") == "gone")
+    assert "private: unknown" in grade.report(lost, store.entries(), True)
+
+
+def test_a_board_ranks_only_the_competitions_metric_and_says_what_it_left_out(fashion_small, key, tmp_path, capsys):
+    options = {"ledger_path": tmp_path / "ledger.jsonl", "leaderboard_path": tmp_path / "leaderboard.md"}
+    low, high = (make_submission(tmp_path, key, n, correct=c, seed=s, cv=c) for n, c, s in [("low", 0.5, 1),
+                                                                                             ("high", 0.9, 2)])
+    assert grade.grade_files([low], grade.Grader(fashion_small), **options) == 0
+    with pytest.warns(InputWarning, match="--metric f1_macro overrides"):
+        f1 = grade.Grader(fashion_small, metric="f1_macro")
+    capsys.readouterr()
+    assert grade.grade_files([high], f1, **options) == 0
+    shown = capsys.readouterr().out
+    assert "public f1_macro" in shown and "(rank 1 of 1)" in shown, "ranked among its metric's files only"
+    board = (tmp_path / "leaderboard.md").read_text()
+    ranked = [line for line in board.splitlines() if line.startswith("| 1")]
+    assert len(ranked) == 1 and "[low]" in ranked[0] and "[high]" not in board, "the competition's metric decides"
+    assert ("1 graded submission(s) scored by another metric (f1_macro, through `grade --metric`) are left out: "
+            "only accuracy scores rank here.") in board
+    accuracy_only = [e for e in ledger.read(tmp_path / "ledger.jsonl") if e.get("metric") != "f1_macro"]
+    assert (tmp_path / "leaderboard.png").read_bytes() == chart_png(accuracy_only, "accuracy"), "the chart too"

@@ -62,6 +62,20 @@ def test_upload_list_select_and_leaderboard_like_the_kaggle_cli(fashion_small, k
         assert client("unselect", "1", cwd=tmp_path, env=env).stdout.strip() == "submission 1 is no longer a final pick"
         board = client("leaderboard", cwd=tmp_path, env={"COMPETITION_URL": running.url})
         assert board.returncode == 0 and board.stdout.splitlines()[1].split()[:2] == ["1", "ants"]
+        worse = tmp_path / "worse.csv"
+        worse.write_bytes(submission(key, wrong=40, seed=6))
+        assert client(worse, cwd=tmp_path, env=env).returncode == 0
+        assert client("select", "2", cwd=tmp_path, env=env).returncode == 0
+        reveal = subprocess.run([sys.executable, "-m", "competition.server", "reveal", "--db", str(tmp_path / "grader.sqlite")],
+                                capture_output=True, text=True, timeout=120)
+        assert reveal.returncode == 0, reveal.stderr
+        ended = client("leaderboard", cwd=tmp_path, env={"COMPETITION_URL": running.url})
+        picked = {row["id"]: row for row in Store(tmp_path / "grader.sqlite").submissions()}
+        head, line = ended.stdout.splitlines()[-2:]
+        assert head.split()[:4] == ["rank", "team", "public", "private"] and "deciding pick" in ended.stdout
+        assert line.split()[2:4] == [f"{picked[2]['public']:.4f}", f"{picked[2]['private']:.4f}"], \
+            "after the end the public score beside the private one is the pick's, as on the page"
+        assert picked[1]["public"] > picked[2]["public"]
     finally:
         running.stop()
 
@@ -74,6 +88,8 @@ def test_refusals_exit_1_with_the_servers_message(server, key, tmp_path):
     assert done.returncode == 1 and "expected columns id,class, got id,label" in done.stderr and "(HTTP 400)" in done.stderr
     wrong = client(path, "--url", running.url, "--token", "nope", cwd=tmp_path)
     assert wrong.returncode == 1 and "missing or invalid token (send Authorization: Bearer TOKEN) (HTTP 401)" in wrong.stderr
+    assert ("(HTTP 401): give your team's token (from your teacher) with --token TOKEN or COMPETITION_TOKEN=TOKEN, "
+            f"or save it in the credentials file {tmp_path / 'no-credentials.json'} (see --help)") in wrong.stderr
     for n in range(2):
         path.write_bytes(submission(key, wrong=10 + n, seed=10 + n))
         assert client(path, "--url", running.url, "--token", tokens["bees"], cwd=tmp_path).returncode == 0
@@ -336,3 +352,133 @@ def test_submit_upload_without_a_server_stops_before_cross_validating(fashion_sm
                           timeout=120)
     assert done.returncode == 1 and done.stderr.startswith("error: no server address: give --url")
     assert not (tmp_path / "runs").exists() and done.stdout == ""
+
+
+class Zips(BaseHTTPRequestHandler):
+    """Serves ``server.body`` at any path as a grader's data zip: with its true sha256 announced, so
+    that only the client's own bounds stand between a hostile zip and the disk."""
+
+    def do_GET(self):
+        import hashlib
+
+        from competition.server.bundle import DATA_SHA256_HEADER
+
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header(DATA_SHA256_HEADER, hashlib.sha256(self.server.body).hexdigest())
+        self.send_header("Content-Length", str(len(self.server.body)))
+        self.end_headers()
+        self.wfile.write(self.server.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hostile():
+    """A loopback server that hands out whatever zip a test puts in ``hostile.body``."""
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Zips)
+    http.body, http.url = b"", f"http://127.0.0.1:{http.server_address[1]}"
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    yield http
+    http.shutdown()
+    http.server_close()
+
+
+def zipped(*entries) -> bytes:
+    """A zip of ``(name, bytes)`` entries (deflated), or of ready ``ZipInfo``s with their bytes."""
+    import io
+    import zipfile
+
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, content in entries:
+            bundle.writestr(name, content)
+    return data.getvalue()
+
+
+def link(name: str, target: str):
+    import zipfile
+
+    info = zipfile.ZipInfo(name)
+    info.external_attr = 0o120777 << 16  # a symbolic link, as `zip --symlinks` stores one
+    return info, target
+
+
+HOSTILE = {  # zip -> the words of its one-line refusal
+    "dotdot": (lambda: zipped(("train.csv", "id,class\n"), ("../escape.txt", "out")), "unsafe name '../escape.txt'"),
+    "absolute": (lambda: zipped((f"/tmp/escape-{os.getpid()}.txt", "out")), "unsafe name '/tmp/escape-"),
+    "backslash": (lambda: zipped(("..\\escape.txt", "out")), "unsafe name '..\\\\escape.txt'"),
+    "link": (lambda: zipped(link("images", "/etc")), "unsafe name 'images'"),
+    "deep": (lambda: zipped(("d/" * 2000 + "f.txt", "x")), "a path 2001 parts deep ('d/d/d/"),
+    "shallow bomb": (lambda: zipped(("train.csv", bytes(16 << 20))), "claims to unpack to 16.0 MiB, over the"),
+    "many small": (lambda: zipped(*((f"images/{i}.png", bytes(256 << 10)) for i in range(40))),
+                   "claims to unpack to 10.0 MiB, over the"),
+    "twice": (lambda: zipped(("train.csv", "a"), ("./train.csv", "b")), "holds './train.csv' twice"),
+    "file and folder": (lambda: zipped(("images", "a"), ("images/1.png", "b")), "also holds a folder or a file"),
+    "no competition": (lambda: zipped(("notes.txt", "hello")), "not a competition's data (train.csv: missing"),
+    "not a zip": (lambda: b"PK\x03\x04 and then nothing", "not a whole zip"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_zip_is_refused_in_one_line_and_leaves_nothing(hostile, tmp_path, case):
+    from competition.client.download import DownloadError, download
+
+    make, words = HOSTILE[case]
+    hostile.body = make()
+    out = tmp_path / "box" / "data"
+    with pytest.raises(DownloadError) as refused:
+        download(hostile.url, "token", out, timeout=10)
+    assert words in str(refused.value) and "\n" not in str(refused.value), str(refused.value)
+    assert list((tmp_path / "box").iterdir()) == [], "no --out, no work folder, no zip left"
+    assert not (tmp_path / "escape.txt").exists() and not os.path.exists(f"/tmp/escape-{os.getpid()}.txt")
+
+
+def test_a_zip_bomb_at_the_command_line_is_one_line_and_an_empty_out_stays_empty(hostile, tmp_path):
+    from competition.client.download import MAX_RATIO, RATIO_FLOOR
+
+    hostile.body = zipped(("train.csv", bytes(24 << 20)))  # 24 MiB of zeros in ~24 KB: the ratio, not the floor
+    assert RATIO_FLOOR < len(hostile.body) * MAX_RATIO < 24 << 20
+    out = tmp_path / "data"
+    out.mkdir()
+    done = client("download", "--url", hostile.url, "--token", "t", "--out", out, cwd=tmp_path)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"error: {hostile.url}/api/data: the zip of ") and "zip bomb" in done.stderr
+    assert list(tmp_path.iterdir()) == [out] and list(out.iterdir()) == []
+
+
+def test_download_into_the_empty_working_folder(server, fashion_small, tmp_path):
+    from competition.data.loader import load_competition
+
+    running, tokens = server
+    here = tmp_path / "here"
+    here.mkdir()
+    before = here.stat().st_ino
+    done = client("download", "--url", running.url, "--token", tokens["ants"], "--out", ".", cwd=here)
+    assert done.returncode == 0, done.stderr
+    assert f"downloaded into {here}/" in done.stdout
+    assert here.stat().st_ino == before, "the folder the user stands in is filled, not replaced"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"], "nothing left beside it"
+    assert load_competition(here).fingerprint == load_competition(fashion_small, cache=False).fingerprint
+    again = client("download", "--url", running.url, "--token", tokens["ants"], "--out", ".", cwd=here)
+    assert again.returncode == 1 and "not empty" in again.stderr
+
+
+@pytest.mark.parametrize("verb", [["download"], ["submit"], ["leaderboard"], []])
+def test_help_says_what_the_credentials_file_is_and_where_it_lives(tmp_path, monkeypatch, capsys, verb):
+    from competition.client.upload import build_parser
+
+    monkeypatch.setenv("COMPETITION_CREDENTIALS", str(tmp_path / "mine.json"))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*verb, "--help"])
+    shown = capsys.readouterr().out
+    assert f"the credentials file:\n  {tmp_path / 'mine.json'}\n" in shown
+    assert '{"url": "http://HOST:PORT", "token": "..."}' in shown and "chmod 600" in shown
+
+
+def test_a_zips_budget_is_its_ratio_within_a_floor_and_a_ceiling():
+    from competition.client.download import MAX_BYTES, MAX_RATIO, RATIO_FLOOR, budget
+
+    assert budget(1_000) == RATIO_FLOOR, "a few tiny CSVs may compress well"
+    assert budget(10 << 20) == MAX_RATIO * (10 << 20) and budget(1 << 40) == MAX_BYTES

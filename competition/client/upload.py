@@ -45,6 +45,16 @@ BOARD = {"revealed": bool, "teams": list}
 PICKED = {"id": int, "selected": bool}
 
 
+TOKEN_HINT = ("give your team's token (from your teacher) with --token TOKEN or COMPETITION_TOKEN=TOKEN, or save "
+              "it in the credentials file {path} (see --help)")
+CREDENTIALS_HELP = """the credentials file:
+  {path}
+  (or the file COMPETITION_CREDENTIALS names) saves the grader's address and your team's
+  token, so that you need not type them: {{"url": "http://HOST:PORT", "token": "..."}}.
+  Only you may read it (chmod 600); its token is sent only to its url. --url and --token,
+  then COMPETITION_URL and COMPETITION_TOKEN, come before it."""
+
+
 class UploadError(InputError):
     """The server refused, could not be reached, or the credentials are missing or unsafe."""
 
@@ -152,6 +162,8 @@ def call(method: str, url: str, path: str, token: str | None, expect: dict, time
         answer = None
     error = answer.get("error") if isinstance(answer, dict) else None
     if response.status_code >= 400:
+        if isinstance(error, str) and response.status_code == 401:
+            raise UploadError(f"{error} (HTTP 401): {TOKEN_HINT.format(path=credentials_file())}")
         if isinstance(error, str) and (response.status_code != 404 or path.endswith("/select")):
             raise UploadError(f"{error} (HTTP {response.status_code})")
         raise not_a_grader(url, f"HTTP {response.status_code} for {path}")
@@ -254,7 +266,8 @@ def build_parser() -> cli.ArgumentParser:
                                 description="Upload submissions to a grader server and see the leaderboard "
                                             "(verbs as in the Kaggle CLI).",
                                 epilog="examples:\n  python -m competition.upload submissions/cnn.csv -m 'flip TTA'\n"
-                                       "  python -m competition.upload leaderboard",
+                                       "  python -m competition.upload leaderboard\n\n"
+                                       + CREDENTIALS_HELP.format(path=credentials_file()),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="{FILE,submissions,leaderboard,select,unselect,download}")
     submit = verbs.add_parser("submit", help="upload FILE (the default verb: 'upload FILE' means 'upload submit FILE')")
@@ -269,8 +282,10 @@ def build_parser() -> cli.ArgumentParser:
         picked = verbs.add_parser(verb, help=f"{verb} a submission as a final pick")
         picked.add_argument("id", type=cli.int_at_least(1), help="submission id")
     fetch = verbs.add_parser("download", help="fetch the competition's data into a new or empty folder and check it")
-    fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR", help=f"where to unpack (default {cli.DATA})")
+    fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR", help=f"a new or empty folder to unpack into, '.' included (default {cli.DATA})")
     for verb in verbs.choices.values():
+        verb.formatter_class = argparse.RawDescriptionHelpFormatter
+        verb.epilog = CREDENTIALS_HELP.format(path=credentials_file())
         verb.add_argument("--url", help="grader server (default: COMPETITION_URL or the credentials file)")
         verb.add_argument("--token", help="team token (default: COMPETITION_TOKEN, or the credentials file's "
                                           "when the server is the file's)")
@@ -307,8 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"downloaded into {out}/\n{summary(load_competition(out))}")
     elif args.verb == "leaderboard":
         answer = call("GET", url, "/api/leaderboard", None, BOARD, args.timeout)
+        rows = rows_of(answer, "teams", url)
+        if answer["revealed"]:  # as the page and the export: the public score of the pick that decided the rank
+            print("ended: ranked by the private score of each team's deciding pick; public is that pick's public score")
+            rows = [{**row, "public": row.get("final_public", row.get("public"))} for row in rows]
         columns = ["rank", "team", "public"] + (["private"] if answer["revealed"] else []) + ["submissions", "last"]
-        print(table(rows_of(answer, "teams", url), columns))
+        print(table(rows, columns))
     else:
         answer = call("POST" if args.verb == "select" else "DELETE", url, f"/api/submissions/{args.id}/select", token,
                       PICKED, args.timeout)

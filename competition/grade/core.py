@@ -323,7 +323,8 @@ def grade_file(grader: Grader, storage: Storage, path: Path, message: str = "") 
 
 
 def rank_of(entry: dict, entries: list[dict], higher_is_better: bool = True) -> tuple[int, int]:
-    scored = ledger.graded(entries)
+    """The file's rank among the files scored by its metric, and how many they are."""
+    scored = ledger.graded(entries, entry.get("metric", metrics.DEFAULT))
     return standings.rank(entry["public"], [e["public"] for e in scored], higher_is_better), len(scored)
 
 
@@ -344,6 +345,7 @@ def report(entry: dict, entries: list[dict], reveal: bool, higher_is_better: boo
         text += f"\n  {entry['submissions_left_today']} submission(s) left today (resets {entry['resets_at']})"
     private = entry.get("private")
     text += (f"\n  private {private:.4f}" if reveal and private is not None
+             else "\n  private: unknown (its graded bytes are gone)" if reveal
              else "\n  private: hidden (--reveal shows it)")
     return text
 
@@ -380,11 +382,11 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
                          f"{grader.competition}; give this one its own --ledger and --leaderboard")
     results = [grade_file(grader, store, path, message) for path in paths]
     with store.transaction():  # the board is drawn from the whole ledger, never from a stale read
-        if reveal:
+        if reveal or ledger.revealed(before):  # once revealed, each file graded since is scored on the private rows too
             store.reveal(grader.private_score)
         everything = store.entries()
         write_leaderboard(everything, leaderboard_path, title=grader.overview.title or grader.data.name,
-                          metric=grader.metric, previous=before)
+                          metric=grader.overview.metric, previous=before)  # the competition's, whatever --metric
     revealed = ledger.revealed(everything)
     private = {e["sha256"]: e.get("private") for e in ledger.graded(everything)}
     for result in results:

@@ -4,7 +4,8 @@ always gives the same files.
     python -m competition.leaderboard [--ledger submissions/ledger.jsonl] [--out leaderboard.md]
 
 The table ranks counted submissions by public score in the competition's metric (ascending when
-lower is better, as log loss), with each one's CV score in that metric beside it. Below
+lower is better, as log loss), with each one's CV score in that metric beside it; files a
+``grade --metric`` override scored by another metric are left out, and a line says how many. Below
 it: how well CV predicted public (Spearman rank correlation), the two suggested final picks and
 the rule behind them, and once the private scores are revealed, how the picks did there.
 """
@@ -119,11 +120,17 @@ def table(rows: list[dict], reveal: bool, base: Path, metric: str = metrics.DEFA
 
 def render(entries: list[dict], title: str, base: Path, chart: str | None, metric: str | None = None) -> str:
     scorer = board_metric(entries, metric)
-    rows = standings.files(entries, scorer.higher_is_better)
+    rows = standings.files(entries, scorer.higher_is_better, scorer.name)
     reveal = ledger.revealed(entries)
     lines = [f"{HEADING}{title}", ""]
+    others = sorted({e.get("metric", metrics.DEFAULT) for e in ledger.graded(entries)} - {scorer.name})
+    if others:
+        left_out = len(ledger.graded(entries)) - len(rows)
+        lines += [f"{left_out} graded submission(s) scored by another metric ({', '.join(others)}, through "
+                  f"`grade --metric`) are left out: only {scorer.name} scores rank here.", ""]
     if not rows:
-        return "\n".join(lines + ["No submission has been graded yet: `python -m competition.grade FILE`.", ""])
+        return "\n".join(lines + [f"No submission has been {'scored by ' + scorer.name if others else 'graded'} yet: "
+                                   "`python -m competition.grade FILE`.", ""])
     public_rows = rows[0].get("public_rows")
     lines += [f"{len(rows)} graded submission(s), ranked by public {scorer.name} "
               f"({'higher' if scorer.higher_is_better else 'lower'} is better)"
@@ -154,7 +161,8 @@ def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
     the picks are drawn again, zoomed, where the decisions are made, the ``NAMED`` best and the picks
     with their names."""
     scorer = board_metric(entries, metric)
-    rows = [e for e in standings.files(entries, scorer.higher_is_better) if ledger.cv_score(e)]
+    board = standings.files(entries, scorer.higher_is_better, scorer.name)
+    rows = [e for e in board if ledger.cv_score(e)]
     if not rows:
         return None
     import matplotlib
@@ -162,7 +170,6 @@ def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    board = standings.files(entries, scorer.higher_is_better)
     picks = {id(e) for e, _ in final_picks(board, scorer)}
     ranks = {id(e): rank for rank, e in enumerate(board, start=1)}
     top = [e for e in rows if ranks[id(e)] <= ZOOMED or id(e) in picks]

@@ -4,7 +4,9 @@
 events: ``{"event": "grade", ...}`` for a graded (or refused) file and ``{"event": "reveal", ...}``
 once the private scores may be shown. Private scores are never written before the reveal: each
 counted file is kept by its sha256 in ``submissions/graded/``, and ``--reveal`` scores the kept
-files on the private rows and writes those scores in the reveal event.
+files on the private rows and writes those scores in the reveal event; every grading after it
+scores the files graded since in a reveal event of their own, so that a file graded after the
+reveal shows its private score at once.
 
 A line that is not JSON (torn by a crash, edited by hand) or a counted entry whose scores are not
 numbers is skipped with a warning naming its line: one bad line never stops the grader or the
@@ -153,9 +155,12 @@ def append(entry: dict, path: str | Path = LEDGER) -> None:
         f.flush()
 
 
-def graded(entries: list[dict]) -> list[dict]:
-    """Entries of files that were scored and count (no errors), in ledger order."""
-    return [e for e in entries if e.get("event") == "grade" and e.get("status") == COUNTED]
+def graded(entries: list[dict], metric: str | None = None) -> list[dict]:
+    """Entries of files that were scored and count (no errors), in ledger order; only those scored
+    by ``metric`` when given (an entry that names none was scored by accuracy): scores of two
+    metrics never share a ranking."""
+    return [e for e in entries if e.get("event") == "grade" and e.get("status") == COUNTED
+            and (metric is None or e.get("metric", "accuracy") == metric)]
 
 
 def revealed(entries: list[dict]) -> bool:
@@ -203,21 +208,24 @@ class Ledger:
         return entry
 
     def reveal(self, private_score: Callable[[bytes], float]) -> int:
-        """Score every counted file on the private rows (once) and record the reveal; the number of
-        files scored. A file is taken from the kept copies, else from its path if unchanged."""
+        """Score on the private rows every counted file no reveal has scored yet (at the first
+        reveal all of them, later those graded since) and record it in a reveal event; the number of
+        files scored. A file is taken from the kept copies, else from its path if unchanged; one
+        whose bytes are gone is recorded as unknown (null), so that it is warned about once."""
         entries = self.entries()
-        if revealed(entries):
+        tried = {sha256 for e in entries if e.get("event") == "reveal" for sha256 in e.get("private", {})}
+        pending = {e["sha256"]: e for e in graded(entries) if e["sha256"] not in tried}
+        if revealed(entries) and not pending:
             return 0
         scores = {}
-        for entry in graded(entries):
+        for sha256, entry in pending.items():
             data = self.kept_bytes(entry)
             if data is None:
                 warnings.warn(f"{entry['file']}: its graded bytes are gone, so its private score is unknown",
                               InputWarning, stacklevel=2)
-            else:
-                scores[entry["sha256"]] = private_score(data)
+            scores[sha256] = None if data is None else private_score(data)
         append({"event": "reveal", "time": clock.iso(clock.now()), "private": scores}, self.path)
-        return len(scores)
+        return sum(score is not None for score in scores.values())
 
     def kept_bytes(self, entry: dict) -> bytes | None:
         for candidate in (self.kept / f"{entry['sha256']}.csv", Path(entry["file"])):

@@ -6,7 +6,8 @@ an upload's answer, ``/api/leaderboard``) and its exported result (``server expo
 - Among equal scores the one reached first ranks first: the earlier file, the team that reached its
   score first (then, for teams, the name).
 - Only counted submissions rank: failed ones never, late ones (scored after the deadline) never,
-  and late ones are never picks.
+  and late ones are never picks. A local board ranks the files scored by its metric only (a ledger
+  may hold files scored by another through ``grade --metric``; the board says how many it leaves out).
 - Before the end a team stands by its best public score. At the end it stands by Kaggle's rule:
   the best private score among its final picks, or, when it picked none, the private score of its
   best-public submission.
@@ -31,9 +32,10 @@ def rank(value: float, values: list[float], higher_is_better: bool) -> int:
     return 1 + sum(1 for v in values if (v > value if higher_is_better else v < value))
 
 
-def files(entries: list[dict], higher_is_better: bool) -> list[dict]:
-    """The counted ledger ``entries``, best public score first (``ranked``): the local board."""
-    return ranked(ledger.graded(entries), higher_is_better)
+def files(entries: list[dict], higher_is_better: bool, metric: str | None = None) -> list[dict]:
+    """The counted ledger ``entries`` (those scored by ``metric`` when given), best public score
+    first (``ranked``): the local board."""
+    return ranked(ledger.graded(entries, metric), higher_is_better)
 
 
 def team_standings(rows: list[dict], ended: bool, *, disabled: set[str] = frozenset(),
