@@ -85,16 +85,21 @@ def score(predictions: dict, solution: pd.DataFrame, classes: list, metric: str 
     probabilities in the order of ``classes``) by ``metric``, each on its own rows only: one pure
     function for the command line and any server. ``classes``: the loader's order (kappa's order)."""
     scorer = metrics.get(metric)
+    return {usage.lower(): scorer.score(*scored_rows(predictions, solution, classes, scorer, usage), len(classes))
+            for usage in USAGES}
+
+
+def scored_rows(predictions: dict, solution: pd.DataFrame, classes: list, scorer: metrics.Metric,
+                usage: str) -> tuple[np.ndarray, np.ndarray]:
+    """The true class indices of the ``usage`` rows (Public or Private) and what ``scorer`` scores
+    of ``predictions`` there (class indices, or the probability matrix): a score's rows, for its
+    interval and for comparing two files row by row (``data.uncertainty``)."""
     id_column, label_column = solution.columns[0], solution.columns[1]
-    result = {}
-    for usage in USAGES:
-        part = solution[solution["Usage"] == usage]
-        predicted = [predictions[i] for i in part[id_column].tolist()]
-        if scorer.needs == metrics.LABELS:
-            predicted = metrics.encode(predicted, classes)
-        result[usage.lower()] = scorer.score(metrics.encode(part[label_column], classes), np.array(predicted),
-                                             len(classes))
-    return result
+    part = solution[solution["Usage"] == usage]
+    predicted = [predictions[i] for i in part[id_column].tolist()]
+    if scorer.needs == metrics.LABELS:
+        predicted = metrics.encode(predicted, classes)
+    return metrics.encode(part[label_column], classes), np.array(predicted)
 
 
 def predictions_digest(predictions: dict) -> str:
@@ -241,6 +246,11 @@ class Grader:
         """Public and private scores of a file graded before (a reveal, a re-score with a corrected key)."""
         predictions = validate_submission(data, self.sample, self.classes, source=source)
         return score(predictions, self.solution, self.classes, self.metric)
+
+    def rows(self, data: bytes, usage: str = "Public", source: str = "kept file") -> tuple[np.ndarray, np.ndarray]:
+        """``scored_rows`` of a file: its true classes and predictions on the ``usage`` rows."""
+        predictions = validate_submission(data, self.sample, self.classes, source=source)
+        return scored_rows(predictions, self.solution, self.classes, self.scorer, usage)
 
     def private_score(self, data: bytes) -> float:
         """The private score of a file graded before (for the reveal of a storage that kept files only)."""
