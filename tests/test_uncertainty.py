@@ -121,6 +121,17 @@ def test_mcnemar_on_a_hand_made_table():
     assert result.low < -0.09 < result.high < 0
 
 
+def test_the_bootstrap_p_value_is_taken_under_the_null():
+    """Four differing rows, all one way: a resample draws them N ~ Poisson(4) times. Moved to the
+    null, |N - 4| >= 4 (N = 0 or N >= 8) has probability 0.069, and the four rows are not separated,
+    as exact McNemar (p = 0.125) says; the tail beyond zero alone (N = 0, twice) would say 0.037."""
+    from scipy.stats import poisson
+
+    drawn = np.random.default_rng(9).poisson(4, 20000)
+    p = uncertainty.bootstrap_p(-drawn / 3000, -4 / 3000)
+    assert p == pytest.approx(poisson.pmf(0, 4) + poisson.sf(7, 4), abs=0.006) and p > 0.05
+
+
 def test_identical_predictions_cannot_be_told_apart():
     rng = np.random.default_rng(4)
     y = rng.integers(0, 10, 2000)
@@ -177,10 +188,11 @@ def test_tiers_are_holm_corrected():
 
 
 def test_shakeup_by_hand():
-    """Public 1 2 3 4, private 2 1 3 4: Spearman 1 - 6*2/60 = 0.8, Kendall (5 - 1)/6, mean move
-    2/4 over N=4 = 0.125; the best 10% (at least one) is the private #1, who moved one place."""
-    answer = uncertainty.shakeup([1, 2, 3, 4], [2, 1, 3, 4])
-    assert answer == pytest.approx({"spearman": 0.8, "kendall": 4 / 6, "shakeup": 0.125, "shakeup_top10": 0.25})
+    """Public 1 2 3 4, private 3 1 2 4: Spearman 1 - 6*6/60 = 0.4, Kendall (4 - 2)/6, mean move
+    4/4 over N=4 = 0.25; the best 10% (at least one) is the private #1, who moved one place (the
+    public #1 moved two)."""
+    answer = uncertainty.shakeup([1, 2, 3, 4], [3, 1, 2, 4])
+    assert answer == pytest.approx({"spearman": 0.4, "kendall": 2 / 6, "shakeup": 0.25, "shakeup_top10": 0.25})
     assert uncertainty.shakeup([1], [1]) == {"spearman": None, "kendall": None, "shakeup": 0.0, "shakeup_top10": 0.0}
     twenty = uncertainty.shakeup(list(range(1, 21)), [2, 1] + list(range(3, 21)))
     assert twenty["shakeup_top10"] == pytest.approx((1 / 20 + 1 / 20) / 2)
