@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import cli, clock
 from . import ledger, standings
-from ..data import metrics
+from ..data import metrics, uncertainty
 from ..data import overview as overview_file
 from ..data.loader import check_sample_format, read_tables
 from ..errors import InputError, InputWarning
@@ -85,16 +85,21 @@ def score(predictions: dict, solution: pd.DataFrame, classes: list, metric: str 
     probabilities in the order of ``classes``) by ``metric``, each on its own rows only: one pure
     function for the command line and any server. ``classes``: the loader's order (kappa's order)."""
     scorer = metrics.get(metric)
+    return {usage.lower(): scorer.score(*scored_rows(predictions, solution, classes, scorer, usage), len(classes))
+            for usage in USAGES}
+
+
+def scored_rows(predictions: dict, solution: pd.DataFrame, classes: list, scorer: metrics.Metric,
+                usage: str) -> tuple[np.ndarray, np.ndarray]:
+    """The true class indices of the ``usage`` rows (Public or Private) and what ``scorer`` scores
+    of ``predictions`` there (class indices, or the probability matrix): a score's rows, for its
+    interval and for comparing two files row by row (``data.uncertainty``)."""
     id_column, label_column = solution.columns[0], solution.columns[1]
-    result = {}
-    for usage in USAGES:
-        part = solution[solution["Usage"] == usage]
-        predicted = [predictions[i] for i in part[id_column].tolist()]
-        if scorer.needs == metrics.LABELS:
-            predicted = metrics.encode(predicted, classes)
-        result[usage.lower()] = scorer.score(metrics.encode(part[label_column], classes), np.array(predicted),
-                                             len(classes))
-    return result
+    part = solution[solution["Usage"] == usage]
+    predicted = [predictions[i] for i in part[id_column].tolist()]
+    if scorer.needs == metrics.LABELS:
+        predicted = metrics.encode(predicted, classes)
+    return metrics.encode(part[label_column], classes), np.array(predicted)
 
 
 def predictions_digest(predictions: dict) -> str:
@@ -242,6 +247,11 @@ class Grader:
         predictions = validate_submission(data, self.sample, self.classes, source=source)
         return score(predictions, self.solution, self.classes, self.metric)
 
+    def rows(self, data: bytes, usage: str = "Public", source: str = "kept file") -> tuple[np.ndarray, np.ndarray]:
+        """``scored_rows`` of a file: its true classes and predictions on the ``usage`` rows."""
+        predictions = validate_submission(data, self.sample, self.classes, source=source)
+        return scored_rows(predictions, self.solution, self.classes, self.scorer, usage)
+
     def private_score(self, data: bytes) -> float:
         """The private score of a file graded before (for the reveal of a storage that kept files only)."""
         return self.scores(data)["private"]
@@ -363,6 +373,31 @@ def same_answers(grader: Grader, store: ledger.Ledger, entries: list[dict]) -> b
         return False
 
 
+def public_bounds(grader: Grader, store: ledger.Ledger, entries: list[dict],
+                  confidence: float = uncertainty.DEFAULT_CONFIDENCE) -> dict[str, dict]:
+    """Each counted file's public interval and tier on the local board (sha256 -> ``{"low", "high",
+    "tier"}``), recomputed from its kept copy and the answer key at every draw, so that they follow
+    the key as the scores do. A file whose bytes are gone (or no longer valid) is left out and the
+    others are tiered without it."""
+    scored = []
+    for entry in standings.files(entries, grader.higher_is_better, grader.metric):
+        data = store.kept_bytes(entry)
+        if data is None or entry["sha256"] in {sha for sha, _ in scored}:
+            continue
+        try:
+            y_true, predicted = grader.rows(data)
+        except SubmissionError:
+            continue
+        scored.append((entry["sha256"], predicted))
+    if not scored:
+        return {}
+    predictions = [predicted for _, predicted in scored]
+    spans = uncertainty.intervals(grader.scorer, y_true, predictions, len(grader.classes), confidence)
+    tiers = uncertainty.tiers(grader.scorer, y_true, predictions, len(grader.classes), alpha=1 - confidence)
+    return {sha: {"low": low, "high": high, "tier": tier}
+            for (sha, _), (low, high), tier in zip(scored, spans, tiers)}
+
+
 def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger.LEDGER,
                 leaderboard_path: Path = Path("leaderboard.md"), message: str = "", reveal: bool = False) -> int:
     """The local grader: grade ``paths`` into the ledger, reveal if asked, redraw the leaderboard
@@ -386,7 +421,9 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
             store.reveal(grader.private_score)
         everything = store.entries()
         write_leaderboard(everything, leaderboard_path, title=grader.overview.title or grader.data.name,
-                          metric=grader.overview.metric, previous=before)  # the competition's, whatever --metric
+                          metric=grader.overview.metric, previous=before,  # the competition's, whatever --metric
+                          bounds=public_bounds(grader, store, everything) if grader.metric == grader.overview.metric
+                          else None)
     revealed = ledger.revealed(everything)
     private = {e["sha256"]: e.get("private") for e in ledger.graded(everything)}
     for result in results:
