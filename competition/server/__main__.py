@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import os
@@ -258,7 +257,9 @@ def _given(argv: list[str], flag: str) -> bool:
 
 
 def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
-    """Validate the corrected key and re-score every scored file with it, in one transaction."""
+    """Validate the corrected key, keep the grader's own copy of it (``Store.own_key``: the host's file
+    may then move or go) and re-score every scored file with it, in one transaction; uploads scored
+    meanwhile with the old key are scored again inside it (``Store.rescore``)."""
     from ..grade.core import Grader
 
     stored = store.settings()
@@ -268,23 +269,26 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     solution = solution or Path(stored.get("solution") or stored.get("solution_default")
                                 or data.with_name(data.name + ".grader") / "solution.csv")
     grader = Grader(data, solution)
-    rows = [row for row in store.submissions() if row["status"] == "ok"]
-    scores, changed = {}, []
-    for row in rows:
+    shares = {"public_rows": grader.public_rows, "private_rows": len(grader.solution) - grader.public_rows}
+
+    def scored(row: dict) -> dict:
         kept = store.files / f"{row['sha256']}.csv"
         try:
-            new = grader.scores(kept.read_bytes(), source=str(kept))
+            return {**grader.scores(kept.read_bytes(), source=str(kept)), **shares}
         except OSError as exc:
             raise InputError(f"{kept}: submission {row['id']}'s kept file cannot be read ({exc.strerror}); nothing "
                              f"was re-scored") from None
-        scores[row["id"]] = {**new, "public_rows": grader.public_rows,
-                             "private_rows": len(grader.solution) - grader.public_rows}
+
+    rows = [row for row in store.submissions() if row["status"] == "ok"]
+    scores, changed = {}, []
+    for row in rows:
+        new = scores[row["id"]] = scored(row)
         if abs(new["public"] - row["public"]) > 1e-12 or abs(new["private"] - (row["private"] or 0)) > 1e-12:
             changed.append(f"  {row['id']:>5} {row['team']}: public {row['public']:.4f} -> {new['public']:.4f}, "
                            f"private {row['private']:.4f} -> {new['private']:.4f}")
-    key_sha256 = hashlib.sha256(grader.solution_path.read_bytes()).hexdigest()
-    store.rescore(scores, {"solution": str(grader.solution_path.resolve()), "key_sha256": key_sha256})
-    head = f"re-scored {len(rows)} submission(s) with {solution}: {len(changed)} changed"
+    _, key_sha256 = store.own_key(grader.solution_path)
+    during = store.rescore(scores, {"solution": str(grader.solution_path.resolve()), "key_sha256": key_sha256}, scored)
+    head = f"re-scored {len(rows) + during} submission(s) with {solution}: {len(changed)} changed"
     return "\n".join([head + (":" if changed else "")] + changed)
 
 

@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .. import workers
+from ..errors import InputError
 from ..grade.core import Assessment, Grader
 from .store import FifoSlots, Unavailable
 
@@ -109,6 +110,9 @@ class ProcessPool:
         except BrokenProcessPool:  # found broken by submit, or broken while grading this upload
             self._restart(pool, grader, key_sha256)
             raise Unavailable("a grading process stopped (out of memory?); nothing was stored, try again") from None
+        except InputError as exc:  # the grading process could not read the answer key
+            raise Unavailable(f"the grader cannot read its answer key now ({exc}); nothing was stored, try again "
+                              f"later (the host must restore it or run rescore)") from None
 
     def _restart(self, broken: ProcessPoolExecutor, grader: Grader, key_sha256: str) -> None:
         with self._guard:
