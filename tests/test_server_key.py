@@ -86,21 +86,6 @@ def test_rescore_owns_the_corrected_key_and_an_upload_graded_during_it_ends_scor
         server.stop()
 
 
-def test_rows_scored_while_a_rescore_scored_are_rescored_under_its_lock(tmp_path):
-    """``Store.rescore``: a row stored with the old key after the rescore read the rows (so not in
-    ``scores``) is scored inside the rescore's transaction."""
-    store = Store(tmp_path / "grader.sqlite")
-    store.add_team("ants")
-    row = {"team": "ants", "time": "2026-12-01T10:00:00Z", "file": "a.csv", "name": "a.csv", "message": "",
-           "metric": "accuracy", "status": "ok", "public": 0.5, "private": 0.5, "public_rows": 1, "private_rows": 1}
-    with store.transaction():
-        first = store.add({**row, "sha256": "a", "key_sha256": None}, b"a")
-        late = store.add({**row, "sha256": "b", "key_sha256": None}, b"b")
-    new = {"public": 0.9, "private": 0.8, "public_rows": 1, "private_rows": 1}
-    assert store.rescore({first["id"]: new}, {"key_sha256": "new", "solution": "fixed.csv"}, lambda r: new) == 1
-    assert [(r["public"], r["key_sha256"]) for r in store.submissions()] == [(0.9, "new")] * 2
-
-
 def test_a_key_the_grader_cannot_read_answers_json_a_student_can_act_on(fashion_small, key, tmp_path):
     """The worst case: the grader's own copy is removed too after a rescore; the upload is refused as
     JSON (503, try again later), never a plain-text 500."""

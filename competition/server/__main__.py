@@ -11,6 +11,7 @@ import io
 import json
 import os
 import secrets
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from .store import Store, StoreError, check_name, token_hash
 from ..workers import bounded
 
 DB = Path("grader.sqlite")
+HOST_BUSY_SECONDS = 5  # a host's command waits this long for another process's write lock, then says so
 SERVE_DEFAULTS = "(default %(default)s; stored with the competition at its first start, then changed with 'set')"
 
 
@@ -301,7 +303,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.command not in ("add-team", "add-teams") and not args.db.is_file():
         raise InputError(f"--db {args.db}: no grader database here (python -m competition.server add-team NAME "
                          f"or add-teams ROSTER.csv makes one)")
-    store = Store(args.db)
+    try:
+        return command(Store(args.db, busy_seconds=HOST_BUSY_SECONDS), args, argv)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise
+        held = holders(args.db)
+        raise InputError(f"--db {args.db}: the grader's database is busy (another process holds its write lock"
+                         + (f"; open in {', '.join(held)}" if held else "") + "); nothing was changed, try again "
+                         f"in a moment") from None
+
+
+def holders(db: Path) -> list[str]:
+    """The other processes that have ``db`` open (``pid N (command)``), as far as /proc shows them."""
+    target, found = str(db.resolve()), []
+    for fds in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fds.parent.name)
+        try:
+            if pid != os.getpid() and any(os.readlink(link) == target for link in fds.iterdir()):
+                command = (fds.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append(f"pid {pid} ({command.strip()[:80]})")
+        except OSError:  # another user's, or gone meanwhile
+            continue
+    return found
+
+
+def command(store: Store, args, argv: list[str]) -> int:
+    """One host's command on the grader's database."""
     if args.command == "add-team":
         token = store.add_team(args.name)
         print(f"team {args.name.strip()!r} added; its token (shown only now, keep it secret):\n{token}")

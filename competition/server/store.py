@@ -83,6 +83,11 @@ COLUMNS = ("id", "team", "time", "file", "name", "message", "metric", "sha256", 
 # since the first schema; key_sha256: the answer key a row was scored with (a rescore re-scores every other)
 ADDED_COLUMNS = {"member": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0", "digest": "TEXT", "key_sha256": "TEXT"}
 MAX_NAME = 40
+APPLICATION_ID = 0x47524452  # "GRDR" in the database header (PRAGMA application_id): this file is a grader's
+# what a grader's database made before the application id holds: its tables, and the first schema's core columns
+GRADER_TABLES = {"teams", "members", "submissions", "settings", "wrong_tokens", "team_tally", "teams_v1",
+                 "sqlite_sequence"}
+FIRST_COLUMNS = {"id", "team", "time", "file", "sha256", "status", "public", "private"}
 
 
 class StoreError(InputError):
@@ -174,10 +179,35 @@ class Store:
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # and -shm the same mode)
         found = self.path.stat()
         self._identity = (found.st_dev, found.st_ino)  # the file this store serves, and no other
+        self._claim()
         db = self.connection()
         db.executescript(SCHEMA)  # idempotent; a first-schema database keeps its old teams table
         with self.transaction():
             self._migrate()
+
+    def _claim(self) -> None:
+        """Refuse another program's SQLite file before anything is written to it (no table added, no
+        switch to WAL): a grader's database carries ``APPLICATION_ID``; a new (empty) file, or one a
+        grader made before the id existed (only its tables), is given it now."""
+        probe = sqlite3.connect(self.path, timeout=self.busy_seconds, isolation_level=None)
+        try:
+            found = probe.execute("PRAGMA application_id").fetchone()[0]
+            if found == APPLICATION_ID:
+                return
+            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            columns = {row[1] for row in probe.execute("PRAGMA table_info(submissions)")}
+            if found != 0 or (tables and not (tables <= GRADER_TABLES and {"teams", "submissions"} <= tables
+                                              and FIRST_COLUMNS <= columns)):
+                what = f"application id {found}" if found else f"tables {', '.join(sorted(tables))}"
+                raise StoreError(f"--db {self.path}: another program's SQLite database ({what}), not a grader's; "
+                                 f"nothing was changed (name a new file, or a grader's database)")
+            probe.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        except sqlite3.OperationalError:
+            raise  # busy, read-only: a passing state
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"--db {self.path}: not a grader database ({exc}); nothing was changed") from None
+        finally:
+            probe.close()
 
     def _migrate(self) -> None:
         """A database of the first schema (one token per team, in ``teams``): each team becomes a
