@@ -111,3 +111,24 @@ def test_a_host_command_on_a_locked_database_says_so_within_seconds(tmp_path):
     finally:
         holder.communicate("")
     assert host(db, "set", "--daily-limit", "3").returncode == 0
+
+
+def in_folder(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """A host's command run in ``folder`` without ``--db``."""
+    return subprocess.run([sys.executable, "-m", "competition.server", *args], cwd=folder, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_default_database_never_lands_inside_a_competition_folder(fashion_copy, tmp_path):
+    inside = fashion_copy / "images"
+    before = sorted(path.name for path in fashion_copy.iterdir())
+    assert in_folder(inside, "add-team", "ants").returncode == 0
+    beside = fashion_copy.with_name(fashion_copy.name + ".grader") / "grader.sqlite"
+    assert Store(beside).teams() == ["ants"] and sorted(path.name for path in fashion_copy.iterdir()) == before
+    assert "ants" in in_folder(fashion_copy, "teams").stdout, "every command there finds the same database"
+    outside = tmp_path / "class"
+    outside.mkdir()
+    assert in_folder(outside, "add-team", "bees").returncode == 0 and Store(outside / "grader.sqlite").teams() == ["bees"]
+    Store(fashion_copy / "grader.sqlite")  # where an earlier version put it: refused, never a second database
+    refused(in_folder(fashion_copy, "teams"), "move it and its grader.sqlite.* folders to")
+    assert in_folder(fashion_copy, "teams", "--db", "grader.sqlite").returncode == 0, "an explicit --db still works"

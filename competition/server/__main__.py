@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import cli, clock, extras
+from ..data.records import Layout
 from ..errors import InputError
 from . import settings as rules
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
@@ -140,7 +141,8 @@ def build_parser() -> cli.ArgumentParser:
                         help="a new or empty folder (default export)")
     export.add_argument("--title", default="", help="competition name in the heading (default: the stored title)")
     for command in commands.choices.values():
-        command.add_argument("--db", type=Path, default=DB, help=f"the grader's database (default {DB})")
+        command.add_argument("--db", type=Path, help=f"the grader's database (default {DB} here; inside a competition "
+                                                    f"folder, <folder>.grader/{DB} beside it, never in what it serves)")
     return parser
 
 
@@ -294,10 +296,27 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     return "\n".join([head + (":" if changed else "")] + changed)
 
 
+def default_db(here: Path) -> Path:
+    """``grader.sqlite`` in the folder ``here``, unless ``here`` is inside a competition folder (a host
+    who ran ``cd data/s; serve --data .``): then ``<folder>.grader/grader.sqlite`` beside it, where
+    ``prepare`` keeps the answer key, so that the database (every team's scores, token hashes) never
+    lands among the files it serves. Every command run from the same folder finds the same one."""
+    for folder in (here, *here.parents):
+        layout = Layout(folder)
+        if layout.train_csv.is_file() and layout.sample_csv.is_file():
+            if (here / DB).is_file():  # put there by an earlier version: never silently start a new one
+                raise InputError(f"{here / DB}: a grader database inside the competition folder {folder} (its data "
+                                 f"could hand it out); move it and its {DB}.* folders to {folder}.grader/, or name "
+                                 f"it with --db")
+            return folder.with_name(folder.name + ".grader") / DB
+    return DB
+
+
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.db = args.db or default_db(Path.cwd())
     if args.command == "serve":
         return serve(args)
     if args.command not in ("add-team", "add-teams") and not args.db.is_file():
