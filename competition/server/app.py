@@ -229,6 +229,8 @@ class KeyedGrader:
                 try:
                     self.grader = Grader(self.grader.data, self.store.key_file(wanted))
                 except (InputError, OSError) as exc:
+                    print(f"error: the answer key in force cannot be read ({exc}); restore it, or run rescore "
+                          f"--solution CORRECTED.csv", file=sys.stderr, flush=True)
                     raise Unavailable(f"the grader cannot read its corrected answer key ({exc}); nothing was "
                                       f"stored, try again later (the host has been told in the server's log)") from None
                 self.key_sha256 = wanted

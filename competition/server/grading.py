@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -118,6 +119,8 @@ class ProcessPool:
             except BrokenProcessPool:  # found broken by submit, or broken while grading this upload
                 self._restart(pool, grader, key_sha256)
             except InputError as exc:  # the grading process could not read the answer key
+                print(f"error: a grading process cannot read the answer key ({exc}); restore it, or run rescore "
+                      f"--solution CORRECTED.csv", file=sys.stderr, flush=True)
                 raise Unavailable(f"the grader cannot read its answer key now ({exc}); nothing was stored, try "
                                   f"again later (the host must restore it or run rescore)") from None
         raise Unavailable("a grading process stopped while grading this upload (out of memory?); nothing was "
