@@ -220,8 +220,8 @@ def test_html_and_sql_in_names_and_messages_are_inert(grader, key):
 def test_final_picks_are_own_counted_submissions_up_to_the_limit(grader, key):
     server, tokens = grader
     token = server.team("pickers")
+    assert server.upload(token, b"junk").status_code == 400  # first: at its daily limit a team's uploads are refused
     ids = [server.upload(token, submission(key, wrong=w, seed=w)).json()["id"] for w in (11, 12, 13)]
-    assert server.upload(token, b"junk").status_code == 400
     bees = {"Authorization": f"Bearer {token}"}
     ants = {"Authorization": f"Bearer {tokens['ants']}"}
     post = lambda i, h: httpx.post(f"{server.url}/api/submissions/{i}/select", headers=h, timeout=30)  # noqa: E731

@@ -15,6 +15,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,6 +23,7 @@ import httpx
 import pytest
 
 from competition.grade.core import Grader
+from competition.server.grading import ProcessPool
 from competition.server.store import Store
 from tests.test_server import Server, free_port, key, submission  # noqa: F401 (key: a fixture)
 
@@ -204,10 +206,11 @@ def test_grading_processes_grade_in_parallel_keep_the_quota_and_recover_from_a_k
                 assert answer.json()["public"] == pytest.approx(local.assess(data).scores["public"])
         workers = grading_processes(server)
         assert len(workers) == len(os.sched_getaffinity(0)), "by default, a grading process a core"
-        os.kill(workers[0], signal.SIGKILL)  # out of memory, say
+        os.kill(workers[0], signal.SIGKILL)  # out of memory, say, while idle: the next upload never sees it
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:  # the pool ends the others
+            time.sleep(0.1)
         other = Store(tmp_path / "grader.sqlite").add_team("bees")
-        refused(server.upload(other, files[0]), "try again")
-        assert [row["team"] for row in Store(tmp_path / "grader.sqlite").submissions()].count("bees") == 0
         again = server.upload(other, files[0])
         assert again.status_code == 201, again.text
         assert len(grading_processes(server)) == len(workers) and workers[0] not in grading_processes(server)
@@ -231,3 +234,35 @@ def test_more_grading_processes_than_cores_are_not_started(fashion_small, tmp_pa
     finally:
         server.stop()
 
+
+
+def test_a_restarted_pool_outlives_the_thread_that_found_it_broken(fashion_small, key):
+    """``PR_SET_PDEATHSIG`` kills a grading process when the thread that started it ends: a pool found
+    broken by a request's thread (which the server retires when idle) is started from the pool's own
+    thread, and the upload that found it broken is graded, not refused."""
+    grader = Grader(fashion_small)
+    pool = ProcessPool(2, grader, "key")
+    data = submission(key, 3)
+
+    def children() -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "spawn_main"], capture_output=True, text=True)
+        return [int(pid) for pid in found.stdout.split()]
+
+    try:
+        assert pool.assess(grader, "key", data, "first.csv").scores == grader.assess(data).scores
+        first = children()
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in first) and time.monotonic() < deadline:  # the pool is found broken and
+            time.sleep(0.1)  # ends its other processes
+        graded = []
+        request = threading.Thread(target=lambda: graded.append(pool.assess(grader, "key", data, "sub.csv")))
+        request.start()
+        request.join()
+        assert graded[0].scores == grader.assess(data).scores, "the upload after an idle process died is graded"
+        time.sleep(1)  # the request's thread has ended: processes it had started would be dead by now
+        now = children()
+        assert len(now) == 2 and first[0] not in now and all(alive(pid) for pid in now)
+        assert pool.assess(grader, "key", data, "again.csv").scores == grader.assess(data).scores
+    finally:
+        pool.start().shutdown(wait=True, cancel_futures=True)

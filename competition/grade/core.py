@@ -239,8 +239,12 @@ class Grader:
 
     @staticmethod
     def _refused(entry: dict, quota: dict, why: str, now: datetime, resets: datetime) -> dict:
-        return {**entry, **quota, "status": "over-limit", "duplicate": False,
-                "error": f"{why}; the limit resets at {clock.iso(resets)} (UTC midnight, in {clock.until(now, resets)})"}
+        return {**entry, **quota, "status": "over-limit", "duplicate": False, "error": Grader.refusal(why, now, resets)}
+
+    @staticmethod
+    def refusal(why: str, now: datetime, resets: datetime) -> str:
+        """What a team over a limit is told (``why``: which limit)."""
+        return f"{why}; the limit resets at {clock.iso(resets)} (UTC midnight, in {clock.until(now, resets)})"
 
     def scores(self, data: bytes, source: str = "kept file") -> dict[str, float]:
         """Public and private scores of a file graded before (a reveal, a re-score with a corrected key)."""

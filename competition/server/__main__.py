@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import os
 import secrets
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from .. import cli, clock, extras
+from ..data.records import Layout
 from ..errors import InputError
 from . import settings as rules
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
@@ -24,6 +25,7 @@ from .store import Store, StoreError, check_name, token_hash
 from ..workers import bounded
 
 DB = Path("grader.sqlite")
+HOST_BUSY_SECONDS = 5  # a host's command waits this long for another process's write lock, then says so
 SERVE_DEFAULTS = "(default %(default)s; stored with the competition at its first start, then changed with 'set')"
 
 
@@ -146,7 +148,8 @@ def build_parser() -> cli.ArgumentParser:
                         help="a new or empty folder (default export)")
     export.add_argument("--title", default="", help="competition name in the heading (default: the stored title)")
     for command in commands.choices.values():
-        command.add_argument("--db", type=Path, default=DB, help=f"the grader's database (default {DB})")
+        command.add_argument("--db", type=Path, help=f"the grader's database (default {DB} here; inside a competition "
+                                                    f"folder, <folder>.grader/{DB} beside it, never in what it serves)")
     return parser
 
 
@@ -265,7 +268,9 @@ def _given(argv: list[str], flag: str) -> bool:
 
 
 def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
-    """Validate the corrected key and re-score every scored file with it, in one transaction."""
+    """Validate the corrected key, keep the grader's own copy of it (``Store.own_key``: the host's file
+    may then move or go) and re-score every scored file with it, in one transaction; uploads scored
+    meanwhile with the old key are scored again inside it (``Store.rescore``)."""
     from ..grade.core import Grader
 
     stored = store.settings()
@@ -275,36 +280,82 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     solution = solution or Path(stored.get("solution") or stored.get("solution_default")
                                 or data.with_name(data.name + ".grader") / "solution.csv")
     grader = Grader(data, solution)
-    rows = [row for row in store.submissions() if row["status"] == "ok"]
-    scores, changed = {}, []
-    for row in rows:
+    shares = {"public_rows": grader.public_rows, "private_rows": len(grader.solution) - grader.public_rows}
+
+    def scored(row: dict) -> dict:
         kept = store.files / f"{row['sha256']}.csv"
         try:
-            new = grader.scores(kept.read_bytes(), source=str(kept))
+            return {**grader.scores(kept.read_bytes(), source=str(kept)), **shares}
         except OSError as exc:
             raise InputError(f"{kept}: submission {row['id']}'s kept file cannot be read ({exc.strerror}); nothing "
                              f"was re-scored") from None
-        scores[row["id"]] = {**new, "public_rows": grader.public_rows,
-                             "private_rows": len(grader.solution) - grader.public_rows}
+
+    rows = [row for row in store.submissions() if row["status"] == "ok"]
+    scores, changed = {}, []
+    for row in rows:
+        new = scores[row["id"]] = scored(row)
         if abs(new["public"] - row["public"]) > 1e-12 or abs(new["private"] - (row["private"] or 0)) > 1e-12:
             changed.append(f"  {row['id']:>5} {row['team']}: public {row['public']:.4f} -> {new['public']:.4f}, "
                            f"private {row['private']:.4f} -> {new['private']:.4f}")
-    key_sha256 = hashlib.sha256(grader.solution_path.read_bytes()).hexdigest()
-    store.rescore(scores, {"solution": str(grader.solution_path.resolve()), "key_sha256": key_sha256})
-    head = f"re-scored {len(rows)} submission(s) with {solution}: {len(changed)} changed"
+    _, key_sha256 = store.own_key(grader.solution_path)
+    during = store.rescore(scores, {"solution": str(grader.solution_path.resolve()), "key_sha256": key_sha256}, scored)
+    head = f"re-scored {len(rows) + during} submission(s) with {solution}: {len(changed)} changed"
     return "\n".join([head + (":" if changed else "")] + changed)
+
+
+def default_db(here: Path) -> Path:
+    """``grader.sqlite`` in the folder ``here``, unless ``here`` is inside a competition folder (a host
+    who ran ``cd data/s; serve --data .``): then ``<folder>.grader/grader.sqlite`` beside it, where
+    ``prepare`` keeps the answer key, so that the database (every team's scores, token hashes) never
+    lands among the files it serves. Every command run from the same folder finds the same one."""
+    for folder in (here, *here.parents):
+        layout = Layout(folder)
+        if layout.train_csv.is_file() and layout.sample_csv.is_file():
+            if (here / DB).is_file():  # put there by an earlier version: never silently start a new one
+                raise InputError(f"{here / DB}: a grader database inside the competition folder {folder} (its data "
+                                 f"could hand it out); move it and its {DB}.* folders to {folder}.grader/, or name "
+                                 f"it with --db")
+            return folder.with_name(folder.name + ".grader") / DB
+    return DB
 
 
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.db = args.db or default_db(Path.cwd())
     if args.command == "serve":
         return serve(args)
     if args.command not in ("add-team", "add-teams") and not args.db.is_file():
         raise InputError(f"--db {args.db}: no grader database here (python -m competition.server add-team NAME "
                          f"or add-teams ROSTER.csv makes one)")
-    store = Store(args.db)
+    try:
+        return command(Store(args.db, busy_seconds=HOST_BUSY_SECONDS), args, argv)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise
+        held = holders(args.db)
+        raise InputError(f"--db {args.db}: the grader's database is busy (another process holds its write lock"
+                         + (f"; open in {', '.join(held)}" if held else "") + "); nothing was changed, try again "
+                         f"in a moment") from None
+
+
+def holders(db: Path) -> list[str]:
+    """The other processes that have ``db`` open (``pid N (command)``), as far as /proc shows them."""
+    target, found = str(db.resolve()), []
+    for fds in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fds.parent.name)
+        try:
+            if pid != os.getpid() and any(os.readlink(link) == target for link in fds.iterdir()):
+                command = (fds.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append(f"pid {pid} ({command.strip()[:80]})")
+        except OSError:  # another user's, or gone meanwhile
+            continue
+    return found
+
+
+def command(store: Store, args, argv: list[str]) -> int:
+    """One host's command on the grader's database."""
     if args.command == "add-team":
         token = store.add_team(args.name)
         print(f"team {args.name.strip()!r} added; its token (shown only now, keep it secret):\n{token}")

@@ -40,7 +40,7 @@ from . import kaggle_api, settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from ..grade.standings import rank_of, team_standings
 from .grading import InProcess, ProcessPool
-from .store import Frozen, Store, StoreError, Unavailable, token_hash
+from .store import Frozen, StaleKey, Store, StoreError, Unavailable, token_hash
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -184,28 +184,63 @@ def uploads_per_hour(store: Store, now, most_hours: int = 14 * 24) -> list[dict]
 
 
 class KeyedGrader:
-    """The competition's ``Grader``, reloaded when ``rescore`` has recorded a corrected answer key
-    (settings ``solution`` and ``key_sha256``) since it was read."""
+    """The competition's ``Grader`` with the answer key in force: the server's own copy of it, kept
+    beside the database (``Store.own_key``) and named by the sha256 recorded in the settings, so a
+    host's file moved, deleted or edited after ``serve`` or ``rescore`` changes nothing (a restart
+    grades with the copy too). Reloaded when a rescore has recorded another key since it was read.
+    ``note``: what ``serve`` tells the host when its ``--solution`` is not the key in force."""
 
-    def __init__(self, data: Path, solution: Path | None):
-        self.lock = threading.Lock()
-        self.grader = Grader(data, solution)
-        self.key_sha256 = hashlib.sha256(self.grader.solution_path.read_bytes()).hexdigest()
+    def __init__(self, data: Path, solution: Path | None, store: Store):
+        self.lock, self.store, self.note = threading.Lock(), store, None
+        self.key_sha256 = store.setting("key_sha256")
+        owned = store.key_file(self.key_sha256) if self.key_sha256 else None
+        try:
+            given = Grader(data, solution)  # checked at every start, as the host expects of --solution
+        except InputError as exc:
+            if owned is None or not owned.is_file():
+                raise
+            self.given, self.grader = None, Grader(data, owned)  # the host's file is gone: ours is enough
+            self.note = f"{exc}; grading with the grader's own copy of the key in force"
+            return
+        self.given = given.solution_path  # the host's file: never read again, and never in the data zip
+        given_sha256 = hashlib.sha256(given.solution_path.read_bytes()).hexdigest()
+        if self.key_sha256 is None:  # the first start (or a database made before keys were owned)
+            owned, self.key_sha256 = store.own_key(given.solution_path)
+            store.set_settings({"key_sha256": given_sha256, "solution": str(given.solution_path.resolve())})
+        elif not owned.is_file():  # rescored before keys were owned: own the rescore's file now
+            source = Path(store.setting("solution") or given.solution_path)
+            if not source.is_file() or hashlib.sha256(source.read_bytes()).hexdigest() != self.key_sha256:
+                raise InputError(f"the answer key in force (sha256 {self.key_sha256[:12]}, from {source}) is gone or "
+                                 f"changed and the grader has no copy; run: python -m competition.server rescore "
+                                 f"--db {store.path} --solution CORRECTED.csv")
+            store.own_key(source)
+        if given_sha256 != self.key_sha256:
+            self.grader = Grader(data, owned)
+            self.note = (f"{self.given} is not the answer key this grader scores with (its own copy, sha256 "
+                         f"{self.key_sha256[:12]}); to change the key, run rescore --solution {self.given}")
+        else:  # the same bytes: only where grading processes read them from changes
+            self.grader, given.solution_path = given, owned
 
-    def current(self, stored: dict) -> Grader:
+    def current(self, stored: dict) -> tuple[Grader, str]:
+        """The grader of the key in force and that key's sha256 (read together: another thread may switch)."""
         wanted = stored.get("key_sha256")
-        if wanted and wanted != self.key_sha256:
-            with self.lock:
-                if wanted != self.key_sha256:
-                    self.grader = Grader(self.grader.data, Path(stored["solution"]))
-                    self.key_sha256 = wanted
-        return self.grader
+        with self.lock:
+            if wanted and wanted != self.key_sha256:
+                try:
+                    self.grader = Grader(self.grader.data, self.store.key_file(wanted))
+                except (InputError, OSError) as exc:
+                    print(f"error: the answer key in force cannot be read ({exc}); restore it, or run rescore "
+                          f"--solution CORRECTED.csv", file=sys.stderr, flush=True)
+                    raise Unavailable(f"the grader cannot read its corrected answer key ({exc}); nothing was "
+                                      f"stored, try again later (the host has been told in the server's log)") from None
+                self.key_sha256 = wanted
+            return self.grader, self.key_sha256
 
 
-def fingerprint(grader: Grader) -> dict:
+def fingerprint(data: Path) -> dict:
     """Which competition a database belongs to: the data folder's name and its sample submission's
     sha256 (not the answer key, which ``rescore`` may correct)."""
-    return {"folder": grader.data.name, "sample_sha256": hashlib.sha256(Layout(grader.data).sample_csv.read_bytes()).hexdigest()}
+    return {"folder": data.name, "sample_sha256": hashlib.sha256(Layout(data).sample_csv.read_bytes()).hexdigest()}
 
 
 def check_fingerprint(stored: dict, found: dict, db: Path, data: Path) -> None:
@@ -220,14 +255,18 @@ def check_fingerprint(stored: dict, found: dict, db: Path, data: Path) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     """The application for one competition (the answer key is read and checked here, once)."""
-    keyed = KeyedGrader(settings.data, settings.solution)
-    grader = keyed.grader
     store = Store(settings.db, busy_seconds=BUSY_SECONDS)
     stored = store.settings()
-    check_fingerprint(stored, fingerprint(grader), settings.db, grader.data)
+    layout = Layout(settings.data)
+    layout.check_exists()
+    check_fingerprint(stored, fingerprint(layout.root), settings.db, layout.root)  # before anything is written
+    keyed = KeyedGrader(settings.data, settings.solution, store)
+    grader = keyed.grader
+    if keyed.note:
+        print(f"note: {keyed.note}", flush=True)
     store.set_settings({**rules.first_start(stored, settings.flags, clock.now()),
-                        "data": str(grader.data.resolve()), "fingerprint": fingerprint(grader),
-                        "solution_default": str(grader.solution_path.resolve()),
+                        "data": str(grader.data.resolve()), "fingerprint": fingerprint(grader.data),
+                        "solution_default": str((keyed.given or grader.solution_path).resolve()),
                         "metric": grader.metric, "higher_is_better": grader.higher_is_better})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     packed = {"lock": threading.Lock(), "zip": None}
@@ -263,6 +302,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def store_failed(request: Request, exc: sqlite3.Error):  # locked, read-only, full: it passes
         return JSONResponse({"error": f"the grader's database cannot be used now ({exc}); nothing was stored, "
                                       f"try again shortly"}, status_code=503, headers={"Retry-After": RETRY_AFTER})
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception):  # a fault of ours: JSON still, the traceback to the log
+        return JSONResponse({"error": f"the grader failed on this request (an internal error, {type(exc).__name__}, "
+                                      f"written to the server's log for the host); try again later, and tell the host "
+                                      f"if it lasts"}, status_code=500)
 
     @app.exception_handler(Unavailable)
     async def store_unavailable(request: Request, exc: Unavailable):
@@ -312,6 +357,20 @@ def create_app(settings: Settings) -> FastAPI:
                 board["version"] = version
             return board["teams"]
 
+    def over_quota(team: str, stored: dict, now) -> tuple[int, dict] | None:
+        """The 429 of a team whose daily limit or failed-upload limit is used up today, read before its
+        upload is graded (``Grader.grade`` checks again, inside its transaction, for uploads racing)."""
+        start, resets = clock.day(now)
+        used = store.counted_since(team, start)
+        quota = {"resets_at": clock.iso(resets), "submissions_left_today": max(0, stored["daily_limit"] - used)}
+        if used >= stored["daily_limit"]:
+            why = f"daily limit of {stored['daily_limit']} graded submissions reached"
+        elif store.failed_since(team, start) >= stored["failed_limit"]:
+            why = f"{stored['failed_limit']} failed uploads today"
+        else:
+            return None
+        return 429, {"error": Grader.refusal(why, now, resets), **quota}
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}
@@ -334,13 +393,21 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(403, "the competition has ended: uploads are closed")
         if len(message) > MAX_MESSAGE:
             raise HTTPException(400, f"message of {len(message)} characters, over the limit of {MAX_MESSAGE}")
+        refused = over_quota(team, stored, now)
+        if refused is not None:  # before any grading: a refused upload costs the graders nothing
+            return refused
         name = Path((filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
-        current = keyed.current(stored)
-        assessed = grading.assess(current, keyed.key_sha256, content, source=name)  # the CPU's part, in turn
-        # the disk's part (kept file, row, fsyncs) here, while the next upload grades
-        result = current.grade(content, store, team=team, file=name, name=name, message=message, now=now,
-                              extra={"member": found["member"], "late": late}, daily_limit=stored["daily_limit"],
-                              failed_limit=stored["failed_limit"], assessed=assessed)
+        while True:
+            current, key_sha256 = keyed.current(stored)
+            assessed = grading.assess(current, key_sha256, content, source=name)  # the CPU's part, in turn
+            try:  # the disk's part (kept file, row, fsyncs) here, while the next upload grades
+                result = current.grade(content, store, team=team, file=name, name=name, message=message, now=now,
+                                       extra={"member": found["member"], "late": late, "key_sha256": key_sha256},
+                                       daily_limit=stored["daily_limit"], failed_limit=stored["failed_limit"],
+                                       assessed=assessed)
+                break
+            except StaleKey:  # a rescore changed the key while this upload graded: again, with the new key
+                stored = {**rules.DEFAULTS, **store.settings()}
         log_upload(result, team, found["member"])
         quota = {"submissions_left_today": result["submissions_left_today"], "resets_at": result["resets_at"]}
         if result["status"] == "over-limit":
@@ -375,6 +442,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     def change_pick(submission: int, chosen: bool, authorization: str | None, request: Request):
         team = active(member_of(authorization, request))
+        if not 0 < submission < 2 ** 63:  # beyond SQLite's integers: no such row
+            raise HTTPException(404, f"no submission {submission} of team {team!r}")
         try:
             row = store.select(team, submission, chosen, {**rules.DEFAULTS, **store.settings()}["final_picks"])
         except Frozen as exc:
@@ -410,7 +479,8 @@ def create_app(settings: Settings) -> FastAPI:
         """The competitor's folder as one zip (built at the first download): its path and sha256."""
         with packed["lock"]:
             if packed["zip"] is None:
-                packed["zip"] = pack_competition(grader.data, store.files, exclude=[keyed.grader.solution_path])
+                packed["zip"] = pack_competition(grader.data, store.files,
+                                                 exclude=[path for path in (keyed.given, keyed.grader.solution_path) if path])
             return packed["zip"]
 
     @app.get("/api/data")

@@ -33,7 +33,7 @@ from collections import deque
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .. import clock
 from ..errors import InputError
@@ -79,9 +79,15 @@ SELECT {RANKED} FROM submissions WHERE selected = 1 AND status = 'ok' AND late =
 """
 BUSY_SECONDS = 60  # how long a host's command waits for another writer; the server waits less (create_app)
 COLUMNS = ("id", "team", "time", "file", "name", "message", "metric", "sha256", "status", "error", "public",
-           "private", "public_rows", "private_rows", "selected", "member", "late", "digest")
-ADDED_COLUMNS = {"member": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0", "digest": "TEXT"}  # since the first schema
+           "private", "public_rows", "private_rows", "selected", "member", "late", "digest", "key_sha256")
+# since the first schema; key_sha256: the answer key a row was scored with (a rescore re-scores every other)
+ADDED_COLUMNS = {"member": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0", "digest": "TEXT", "key_sha256": "TEXT"}
 MAX_NAME = 40
+APPLICATION_ID = 0x47524452  # "GRDR" in the database header (PRAGMA application_id): this file is a grader's
+# what a grader's database made before the application id holds: its tables, and the first schema's core columns
+GRADER_TABLES = {"teams", "members", "submissions", "settings", "wrong_tokens", "team_tally", "teams_v1",
+                 "sqlite_sequence"}
+FIRST_COLUMNS = {"id", "team", "time", "file", "sha256", "status", "public", "private"}
 
 
 class StoreError(InputError):
@@ -90,6 +96,11 @@ class StoreError(InputError):
 
 class Frozen(StoreError):
     """A change the end of the competition forbids (a final pick after the deadline)."""
+
+
+class StaleKey(Exception):
+    """An upload scored with an answer key that a rescore has replaced since: nothing was stored; the
+    server grades it again with the key in force."""
 
 
 class Unavailable(InputError):
@@ -155,6 +166,7 @@ class Store:
     def __init__(self, path: str | Path, busy_seconds: float = BUSY_SECONDS):
         self.path = Path(path)
         self.files = self.path.with_name(self.path.name + ".files")
+        self.keys = self.path.with_name(self.path.name + ".keys")  # the answer keys it grades with, by sha256
         self.busy_seconds = busy_seconds
         self._local = threading.local()
         self._writers = FifoSlots(1)
@@ -167,10 +179,35 @@ class Store:
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # and -shm the same mode)
         found = self.path.stat()
         self._identity = (found.st_dev, found.st_ino)  # the file this store serves, and no other
+        self._claim()
         db = self.connection()
         db.executescript(SCHEMA)  # idempotent; a first-schema database keeps its old teams table
         with self.transaction():
             self._migrate()
+
+    def _claim(self) -> None:
+        """Refuse another program's SQLite file before anything is written to it (no table added, no
+        switch to WAL): a grader's database carries ``APPLICATION_ID``; a new (empty) file, or one a
+        grader made before the id existed (only its tables), is given it now."""
+        probe = sqlite3.connect(self.path, timeout=self.busy_seconds, isolation_level=None)
+        try:
+            found = probe.execute("PRAGMA application_id").fetchone()[0]
+            if found == APPLICATION_ID:
+                return
+            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            columns = {row[1] for row in probe.execute("PRAGMA table_info(submissions)")}
+            if found != 0 or (tables and not (tables <= GRADER_TABLES and {"teams", "submissions"} <= tables
+                                              and FIRST_COLUMNS <= columns)):
+                what = f"application id {found}" if found else f"tables {', '.join(sorted(tables))}"
+                raise StoreError(f"--db {self.path}: another program's SQLite database ({what}), not a grader's; "
+                                 f"nothing was changed (name a new file, or a grader's database)")
+            probe.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        except sqlite3.OperationalError:
+            raise  # busy, read-only: a passing state
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"--db {self.path}: not a grader database ({exc}); nothing was changed") from None
+        finally:
+            probe.close()
 
     def _migrate(self) -> None:
         """A database of the first schema (one token per team, in ``teams``): each team becomes a
@@ -296,7 +333,11 @@ class Store:
         return self._count(team, since, "error")
 
     def add(self, entry: dict, data: bytes) -> dict:
-        """Keep the file (by sha256), then insert its row; call inside ``transaction``."""
+        """Keep the file (by sha256), then insert its row; call inside ``transaction``. A scored entry
+        whose ``key_sha256`` is not the key in force (a rescore committed while it was graded) raises
+        ``StaleKey``: read inside the transaction, so every row is scored by the key in force."""
+        if entry.get("key_sha256") and entry.get("status") == "ok" and entry["key_sha256"] != self.setting("key_sha256"):
+            raise StaleKey(entry["key_sha256"])
         kept = self.files / f"{entry['sha256']}.csv"
         if not kept.exists():
             try:
@@ -465,15 +506,38 @@ class Store:
                                       (address,)).fetchone()
         return 0 if count <= limit else int(first + window - now) + 1
 
-    def rescore(self, scores: dict[int, dict], settings: dict) -> None:
+    def rescore(self, scores: dict[int, dict], settings: dict, score_row: Callable[[dict], dict]) -> int:
         """Replace the public/private scores of the given submissions (id -> scores) and record the
-        key they came from (``settings``), all at once."""
+        key they came from (``settings``, with its ``key_sha256``), all at once. Rows scored since
+        ``scores`` was computed (uploads during the rescore) are scored here with ``score_row``, under
+        the write lock, so none keeps the superseded key's scores. Returns how many those were."""
+        update = ("UPDATE submissions SET public = ?, private = ?, public_rows = ?, private_rows = ?, key_sha256 = ? "
+                  "WHERE id = ?")
+        key = settings["key_sha256"]
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
-                           [(key, json.dumps(value)) for key, value in settings.items()])
-            db.executemany("UPDATE submissions SET public = ?, private = ?, public_rows = ?, private_rows = ? "
-                           "WHERE id = ?", [(s["public"], s["private"], s["public_rows"], s["private_rows"], i)
-                                            for i, s in scores.items()])
+                           [(name, json.dumps(value)) for name, value in settings.items()])
+            db.executemany(update, [(s["public"], s["private"], s["public_rows"], s["private_rows"], key, i)
+                                    for i, s in scores.items()])
+            late = [dict(row) for row in db.execute(
+                "SELECT * FROM submissions WHERE status = 'ok' AND key_sha256 IS NOT ?", (key,))]
+            for row in late:
+                s = score_row(row)
+                db.execute(update, (s["public"], s["private"], s["public_rows"], s["private_rows"], key, row["id"]))
+        return len(late)
+
+    def own_key(self, source: Path) -> tuple[Path, str]:
+        """Copy an answer key beside the database (mode 0600, named by its sha256), so that the grader
+        never depends on the host's file again (moved, deleted or edited): ``(copy, sha256)``."""
+        data = source.read_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        owned = self.key_file(sha256)
+        if not owned.is_file() or hashlib.sha256(owned.read_bytes()).hexdigest() != sha256:
+            write_bytes_atomic(owned, data, secret=True)
+        return owned, sha256
+
+    def key_file(self, sha256: str) -> Path:
+        return self.keys / f"{sha256}.csv"
 
     # --- settings and the end ---
     def setting(self, key: str):
