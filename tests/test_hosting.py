@@ -205,6 +205,15 @@ def test_a_bad_roster_is_refused_with_one_line_and_nothing_added(tmp_path, case)
     assert Store(db).members() == {"ants": ["old"]} and not (tmp_path / "tokens.csv").exists()
 
 
+def test_the_tokens_file_shows_a_formula_name_and_never_runs_it(tmp_path):
+    db = tmp_path / "grader.sqlite"
+    roster = write_roster(tmp_path / "r.csv", [("=1+1", "@me"), ("-2+3", "ann")])
+    assert host(db, "add-teams", str(roster), "--out", str(tmp_path / "t.csv")).returncode == 0
+    rows = read_tokens(tmp_path / "t.csv")
+    assert [(r["team"], r["member"]) for r in rows] == [("'=1+1", "'@me"), ("'-2+3", "ann")]
+    assert sorted(Store(db).members()) == ["-2+3", "=1+1"], "stored as typed; only the file a spreadsheet opens differs"
+
+
 def test_an_existing_tokens_file_is_never_replaced(tmp_path):
     db = tmp_path / "grader.sqlite"
     mine = tmp_path / "tokens.csv"
@@ -356,16 +365,39 @@ def exported_links(folder: Path) -> list[str]:
     return re.findall(r"\]\(([^)\s]+)\)", text.replace("\\(", "").replace("\\)", ""))
 
 
+def number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def md_column(text: str, column: str) -> list[str]:
+    """The cells of ``column`` in every Markdown table of ``text`` that has it (escaped pipes kept)."""
+    cells, at = [], None
+    for line in text.splitlines():
+        row = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] if line.startswith("|") else None
+        if row is None:
+            at = None
+        elif at is None:
+            at = row.index(column) if column in row else -1
+        elif at >= 0 and not re.fullmatch(r":?-+:?", row[at]):  # not the line under the header
+            cells.append(row[at])
+    return cells
+
+
 def test_export_is_the_class_result(fashion_small, key, tmp_path):
     db = tmp_path / "grader.sqlite"
-    names = ["ants | co", "[x](http://evil)", "<script>alert(1)</script>"]
+    names = ["ants | co", "[x](http://evil)", "<script>alert(1)</script>", "@SUM(A1)"]
+    formulas = ['=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "\tTAB"]  # a student's message, run by a spreadsheet
     tokens = {name: Store(db).add_team(name) for name in names}
     server = Server(fashion_small, db)
     try:
         ids = {}
         for n, name in enumerate(names):
-            ids[name] = [server.upload(tokens[name], submission(key, wrong=w, seed=w + n),
-                                       message="see [here](http://x) | <b>").json()["id"] for w in (5 + n, 40 - n)]
+            ids[name] = [server.upload(tokens[name], submission(key, wrong=w, seed=w + n), message=message).json()["id"]
+                         for w, message in ((5 + n, "see [here](http://x) | <b>"), (40 - n, formulas[n]))]
         assert server.upload(tokens[names[0]], b"junk").status_code == 400
         assert pick(server, tokens[names[1]], ids[names[1]][1]).status_code == 200
         early = host(db, "export", "--out", str(tmp_path / "early"))
@@ -374,9 +406,14 @@ def test_export_is_the_class_result(fashion_small, key, tmp_path):
         board = server.get("/api/leaderboard").json()["teams"]
     finally:
         server.stop()
-    for path in (tmp_path / "early").rglob("*.csv"):
-        if path.parent.name != "files":
-            assert "private" not in path.read_text().split("\n", 1)[1], "no private score before the end"
+    private = [row["private"] for row in Store(db).submissions() if row["status"] == "ok"]
+    assert len(private) == 8 and all(isinstance(value, float) for value in private)
+    early_rows = pd.read_csv(tmp_path / "early" / "submissions.csv")
+    assert len(early_rows) == 9 and early_rows["private"].isna().all(), "no private score before the end"
+    early_md = (tmp_path / "early" / "leaderboard.md").read_text()
+    assert len(md_column(early_md, "private")) == 4 + 9 and set(md_column(early_md, "private")) == {"hidden", ""}
+    for value in private:  # as submissions.csv and leaderboard.md would write it
+        assert repr(value) not in early_md and repr(value) not in early_rows.to_csv(), value
     standings = pd.read_csv(tmp_path / "early" / "standings.csv")
     assert set(standings["standing"]) == {"provisional"} and standings["private"].isna().all()
     mine = tmp_path / "mine"
@@ -388,19 +425,23 @@ def test_export_is_the_class_result(fashion_small, key, tmp_path):
     assert done.returncode == 0, done.stderr
     out = tmp_path / "result"
     standings = pd.read_csv(out / "standings.csv", dtype={"picks": str})
-    assert list(standings["team"]) == [line["team"] for line in board]
+    assert list(standings["team"]) == [("'" if line["team"][0] == "@" else "") + line["team"] for line in board]
     assert list(standings["private"]) == pytest.approx([line["private"] for line in board])
     assert list(standings["private"]) == sorted(standings["private"], reverse=True), "ranked by the final private score"
     assert standings.loc[standings["team"] == names[1], "picks"].item() == str(ids[names[1]][1])
     rows = pd.read_csv(out / "submissions.csv")
-    assert len(rows) == 7 and (rows["status"] == "error").sum() == 1 and rows["private"].notna().sum() == 6
+    assert len(rows) == 9 and (rows["status"] == "error").sum() == 1 and rows["private"].notna().sum() == 8
+    assert {"'" + f for f in formulas} <= set(rows["message"]), "shown, never run"
+    for path in (out / "submissions.csv", out / "standings.csv"):
+        cells = [cell for row in csv.reader(io.StringIO(path.read_text())) for cell in row]
+        assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r")) or c.startswith("-") and not number(c)]
     text = (out / "leaderboard.md").read_text()
     assert "<script>" not in text and "](http://evil)" not in text and "](http://x)" not in text
-    assert text.count("\n| ") >= 3 + 7 and "ants \\| co" in text
+    assert text.count("\n| ") >= 4 + 9 and "ants \\| co" in text
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', text))
     for link in exported_links(out):
         assert (link[1:] in anchors) if link.startswith("#") else (out / link).is_file(), link
-    assert len(list((out / "files").glob("*.csv"))) == 6 and len(exported_links(out)) >= 6 + 3 + 1
+    assert len(list((out / "files").glob("*.csv"))) == 8 and len(exported_links(out)) >= 8 + 4 + 1
     with Image.open(out / "leaderboard.png") as picture:
         assert picture.format == "PNG" and picture.size[0] >= 600
 

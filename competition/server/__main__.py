@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import cli, clock, extras
+from ..data.tables import host_csv
 from ..errors import InputError
 from . import settings as rules
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
@@ -186,7 +187,7 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
 
 def write_tokens(path: Path, made: list[tuple[str, str, str]]) -> None:
     """A new file (never over an existing one), readable by its owner only."""
-    text = "team,member,token\n" + "".join(f"{_csv_cell(t)},{_csv_cell(m)},{token}\n" for t, m, token in made)
+    text = host_csv(("team", "member", "token"), [{"team": t, "member": m, "token": token} for t, m, token in made])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -196,12 +197,6 @@ def write_tokens(path: Path, made: list[tuple[str, str, str]]) -> None:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-
-
-def _csv_cell(text: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow([text])
-    return out.getvalue()
 
 
 def add_teams(store: Store, roster: Path, out: Path) -> str:
