@@ -363,3 +363,21 @@ def test_the_store_version_changes_with_every_write_whoever_makes_it(tmp_path):
     assert mine != before
     Store(tmp_path / "grader.sqlite").add_team("bees")  # another connection: a host's command, another worker
     assert store.version() != mine
+
+
+def test_no_token_starts_with_a_dash_which_a_command_line_would_read_as_an_option(tmp_path, monkeypatch, capsys):
+    import itertools
+
+    from competition.server import __main__ as host_main
+    from competition.server import store as store_module
+
+    tokens = [store_module.new_token() for _ in range(3000)]  # token_urlsafe alone: ~47 start with '-'
+    assert not [t for t in tokens if t.startswith("-")] and len(set(tokens)) == 3000 and min(map(len, tokens)) >= 43
+    draws = itertools.chain.from_iterable(("-dash", f"plain{n}") for n in itertools.count())
+    monkeypatch.setattr(store_module.secrets, "token_urlsafe", lambda size: next(draws))
+    store = Store(tmp_path / "grader.sqlite")
+    made = [store.add_team("ants"), *(token for _, _, token in store.add_members([("bees", "bo"), ("bees", "bi")])),
+            store.rotate_token("ants")[1]]
+    assert host_main.main(["admin-token", "--db", str(tmp_path / "grader.sqlite")]) == 0
+    made.append(capsys.readouterr().out.split()[-1])
+    assert made == ["plain0", "plain1", "plain2", "plain3", "plain4"], "every token a command hands out"

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import secrets
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from ..data.tables import host_csv
 from ..errors import InputError
 from . import settings as rules
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
-from .store import Store, StoreError, check_name, token_hash
+from .store import Store, StoreError, check_name, new_token, token_hash
 from ..workers import bounded
 
 DB = Path("grader.sqlite")
@@ -309,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "set":
         print(set_settings_from(store, args, argv))
     elif args.command == "admin-token":
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         store.set_setting("admin_token_sha256", token_hash(token))
         print(f"admin token for /admin (shown only now; any earlier one stops working):\n{token}")
     elif args.command == "reveal":

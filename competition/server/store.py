@@ -131,6 +131,15 @@ class FifoSlots:
                 self._free += 1
 
 
+def new_token() -> str:
+    """A fresh 256-bit token that never starts with ``-``: ``token_urlsafe`` gives that one time in
+    64, and ``--token -uQ...`` is then read as an option (``expected one argument``)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -324,7 +333,7 @@ class Store:
                 if found:
                     raise StoreError(f"member {member!r} is in team {found[0]!r} already")
                 db.execute("INSERT OR IGNORE INTO teams (name, created) VALUES (?, ?)", (team, now))
-                token = secrets.token_urlsafe(32)
+                token = new_token()
                 db.execute("INSERT INTO members VALUES (?, ?, ?, ?)", (team, member, token_hash(token), now))
                 made.append((team, member, token))
         return made
@@ -391,7 +400,7 @@ class Store:
                 member = members[0]
             elif member not in members:
                 raise StoreError(f"team {team!r} has no member {member!r} (members: {', '.join(members) or 'none'})")
-            token = secrets.token_urlsafe(32)
+            token = new_token()
             db.execute("UPDATE members SET token_sha256 = ? WHERE team = ? AND member = ?",
                        (token_hash(token), team, member))
         return member, token
