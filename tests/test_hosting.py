@@ -144,6 +144,49 @@ def test_settings_live_with_the_competition_across_restarts(fashion_small, key, 
     assert shown.returncode == 0 and "2030-01-01T00:00:00Z" in shown.stdout and "'Class 7B'" in shown.stdout
 
 
+def test_a_serve_that_cannot_start_stores_nothing_and_one_that_can_serves_from_inside_its_folder(
+        fashion_small, fashion_copy, tmp_path, monkeypatch):
+    import socket
+
+    from competition.data import overview
+
+    db, solution = tmp_path / "grader.sqlite", fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv"
+    Store(db).add_team("ants")
+    before = Store(db).settings()
+    flags = ("--deadline", clock.iso(clock.now() + timedelta(days=30)), "--daily-limit", "3", "--title", "Class 7B")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    in_use = subprocess.run([sys.executable, "-m", "competition.server", "serve", "--data", str(fashion_copy), "--db",
+                             str(db), "--solution", str(solution), "--port", str(busy.getsockname()[1]), *flags],
+                            capture_output=True, text=True, timeout=120)
+    busy.close()
+    refused(in_use, "cannot listen there")
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    bad_cert = serve_refused(fashion_copy, db, "--solution", str(solution), "--ssl-certfile", str(tmp_path / "cert.pem"),
+                             "--ssl-keyfile", str(tmp_path / "cert.pem"), *flags)
+    refused(bad_cert, "not a usable certificate and key")
+    assert Store(db).settings() == before, "a start that failed stored none of its flags"
+    overview.write(fashion_copy, overview.declare("accuracy", "Clothes of 7B"))  # as prepare --title writes it
+    monkeypatch.chdir(fashion_copy)
+    graded = subprocess.run([sys.executable, "-m", "competition.grade", "test_sample.csv", "--data", ".", "--solution",
+                             str(solution)], capture_output=True, text=True, timeout=120)
+    assert graded.returncode == 0 and "public accuracy" in graded.stdout, graded.stderr
+    server = Server(Path("."), db, "--solution", str(solution), "--daily-limit", "4")  # the corrected start
+    try:
+        assert "<title>Leaderboard — Clothes of 7B</title>" in server.get("/").text, "prepare --title reaches the pages"
+        assert server.get("/api/leaderboard").json()["competition"] == "Clothes of 7B"
+        for size in (17 * 1024, 60 * 1024, 100 * 1024):  # one read or several: the promise is 16 KiB
+            big = httpx.get(server.url + "/healthz", headers={"X-Big": "a" * size}, timeout=30)
+            assert big.status_code == 431 and "over the limit of 16,384" in big.json()["error"], size
+        assert httpx.get(server.url + "/healthz", headers={"X-Big": "a" * 12_000}, timeout=30).status_code == 200
+        assert host(db, "set", "--title", "Class 7B").returncode == 0
+        assert server.get("/api/leaderboard").json()["competition"] == "Class 7B", "the host's own title wins"
+    finally:
+        server.stop()
+    assert re.search(r"--daily-limit\s+4", host(db, "set").stdout)
+
+
 def write_roster(path: Path, rows: list[tuple[str, str]], header: str = "team,member") -> Path:
     path.write_text(header + "\n" + "".join(f"{t},{m}\n" for t, m in rows))
     return path

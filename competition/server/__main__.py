@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         from .export import export
 
         stored = store.settings()
-        title = args.title or stored.get("title") or Path(stored.get("data") or "grader").name
+        title = args.title or rules.title(stored, Path(stored.get("data") or "grader").name)
         out = export(store, args.out, title)
         print(f"wrote {out}/ (standings.csv, submissions.csv, leaderboard.md, leaderboard.png, files/)"
               + ("" if store.ended() else "; provisional: the competition has not ended, private scores withheld"))
@@ -358,6 +358,8 @@ def serve(args) -> int:
     root = args.root_path.rstrip("/")
     if root and not root.startswith("/"):
         raise InputError(f"--root-path {args.root_path!r}: must start with / (as /grader)")
+    serving.check_tls(args.ssl_certfile, args.ssl_keyfile)  # what can stop the start is checked before
+    sock = serving.bind(args.host, args.port)  # create_app stores the first start's settings
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
     settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags,
                         graders=bounded(args.graders, args.graders, "--graders") or (1 if args.workers > 1 else len(os.sched_getaffinity(0))))
@@ -368,8 +370,8 @@ def serve(args) -> int:
           f"change settings with: python -m competition.server set --help)\n{settings_text(store)}", flush=True)
     if args.workers > 1:  # each worker process builds its own application from the same settings
         settings_to_environment(settings)
-    serving.run("competition.server.app:app_from_environment" if args.workers > 1 else app, host=args.host,
-                port=args.port, workers=args.workers, header_timeout=args.header_timeout,
+    serving.run("competition.server.app:app_from_environment" if args.workers > 1 else app, sock=sock,
+                workers=args.workers, header_timeout=args.header_timeout,
                 body_timeout=args.body_timeout, root_path=root, ssl_certfile=args.ssl_certfile,
                 ssl_keyfile=args.ssl_keyfile)
     return 0

@@ -40,6 +40,7 @@ from . import settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from ..grade.standings import rank_of, team_standings
 from .grading import InProcess, ProcessPool
+from .serving import HeaderLimit
 from .store import Frozen, Store, StoreError, Unavailable, token_hash
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -228,7 +229,8 @@ def create_app(settings: Settings) -> FastAPI:
     store.set_settings({**rules.first_start(stored, settings.flags, clock.now()),
                         "data": str(grader.data.resolve()), "fingerprint": fingerprint(grader),
                         "solution_default": str(grader.solution_path.resolve()),
-                        "metric": grader.metric, "higher_is_better": grader.higher_is_better})
+                        "metric": grader.metric, "higher_is_better": grader.higher_is_better,
+                        "declared_title": grader.overview.title})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     packed = {"lock": threading.Lock(), "zip": None}
     grading = (ProcessPool(settings.graders, grader, keyed.key_sha256) if settings.graders > 1
@@ -241,13 +243,14 @@ def create_app(settings: Settings) -> FastAPI:
         yield
 
     app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_middleware(HeaderLimit)  # 431 for headers over 16 KiB, however they arrived
     app.add_middleware(LimitBody, max_bytes=settings.max_bytes)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     throttle = Throttle(store)
 
     def title(stored: dict) -> str:
-        return stored.get("title") or grader.data.name
+        return rules.title(stored, grader.data.name)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

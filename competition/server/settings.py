@@ -43,8 +43,14 @@ def shown(key: str, value) -> str:
     if key == "deadline":
         return value or "none"
     if key == "title":
-        return repr(value) if value else "(the data folder's name)"
+        return repr(value) if value else "(competition.json's title, else the data folder's name)"
     return str(value)
+
+
+def title(stored: dict, folder: str) -> str:
+    """The competition's name on its pages and in its export: the host's ``set --title``, else the
+    title ``prepare --title`` declared in competition.json (``serve`` records it), else ``folder``."""
+    return stored.get("title") or stored.get("declared_title") or folder
 
 
 def check_value(key: str, value) -> None:
