@@ -106,10 +106,11 @@ def test_picks_freeze_at_the_deadline_while_threads_race(fashion_small, key, tmp
 def test_settings_live_with_the_competition_across_restarts(fashion_small, key, tmp_path):
     db = tmp_path / "grader.sqlite"
     token = Store(db).add_team("ants")
-    naive = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", "2030-01-01T10:00")
+    earlier, later = (clock.iso(clock.now() + timedelta(days=days)) for days in (-7, 365))  # whenever it runs
+    naive = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", later[:16])
     assert naive.returncode == 1 and "has no time zone" in naive.stderr
-    past = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", "2025-12-01T10:00Z")
-    refused(past, "--deadline 2025-12-01T10:00:00Z has passed already")
+    past = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", earlier)
+    refused(past, f"--deadline {earlier} has passed already")
     server = Server(fashion_small, db, "--daily-limit", "2", "--title", "Class 7B")
     server.stop()
     refused(serve_refused(fashion_small, db, "--daily-limit", "4"),
@@ -122,26 +123,26 @@ def test_settings_live_with_the_competition_across_restarts(fashion_small, key, 
         assert changed.returncode == 0 and re.search(r"--daily-limit\s+4", changed.stdout), changed.stdout
         assert server.upload(token, submission(key, wrong=2, seed=2)).json()["submissions_left_today"] == 2, \
             "the running server follows the stored setting"
-        refused(host(db, "set", "--deadline", "2025-12-01T10:00Z"), "has passed already")
-        assert host(db, "set", "--deadline", "2025-12-01T10:00Z", "--end-now").returncode == 0
+        refused(host(db, "set", "--deadline", earlier), "has passed already")
+        assert host(db, "set", "--deadline", earlier, "--end-now").returncode == 0
         assert server.get("/api/leaderboard").json()["ended"]
-        refused(host(db, "set", "--deadline", "2030-01-01T00:00Z"), "the competition ended at 2025-12-01T10:00:00Z")
+        refused(host(db, "set", "--deadline", later), f"the competition ended at {earlier}")
         refused(host(db, "set", "--deadline", "none"), "--reopen")
         refused(host(db, "set", "--daily-limit", "0"), "--daily-limit")
     finally:
         server.stop()
-    refused(serve_refused(fashion_small, db, "--deadline", "2030-01-01T00:00Z"), "set --deadline")
+    refused(serve_refused(fashion_small, db, "--deadline", later), "set --deadline")
     server = Server(fashion_small, db)
     try:
         assert server.get("/api/leaderboard").json()["ended"], "a restart never reopens an ended competition"
-        assert host(db, "set", "--deadline", "2030-01-01T00:00Z", "--reopen").returncode == 0
+        assert host(db, "set", "--deadline", later, "--reopen").returncode == 0
         board = server.get("/api/leaderboard").json()
-        assert not board["ended"] and board["deadline"] == "2030-01-01T00:00:00Z"
+        assert not board["ended"] and board["deadline"] == later
         assert "private" not in board["teams"][0]
     finally:
         server.stop()
     shown = host(db, "set")
-    assert shown.returncode == 0 and "2030-01-01T00:00:00Z" in shown.stdout and "'Class 7B'" in shown.stdout
+    assert shown.returncode == 0 and later in shown.stdout and "'Class 7B'" in shown.stdout
 
 
 def test_a_serve_that_cannot_start_stores_nothing_and_one_that_can_serves_from_inside_its_folder(
@@ -234,6 +235,10 @@ BAD_ROSTERS = {  # name -> (roster text, words of the error)
     "no rows": ("team,member\n", "no rows under the header"),
     "not text": ("team,member\nants,\xe9\n", "not UTF-8"),
     "member already elsewhere": ("team,member\nbees,old\n", "member 'old' is in team 'ants' already"),
+    "zero-width team": ("team,member\nants,ann\nAlpha\u200b,bob\n", "line 3: team name 'Alpha\\u200b': holds "
+                                                                     "U+200B ZERO WIDTH SPACE"),
+    "reversed member": ("team,member\nants,\u202eann\n", "line 2: member name '\\u202eann': holds U+202E "
+                                                          "RIGHT-TO-LEFT OVERRIDE"),
 }
 
 
@@ -255,6 +260,17 @@ def test_the_tokens_file_shows_a_formula_name_and_never_runs_it(tmp_path):
     rows = read_tokens(tmp_path / "t.csv")
     assert [(r["team"], r["member"]) for r in rows] == [("'=1+1", "'@me"), ("'-2+3", "ann")]
     assert sorted(Store(db).members()) == ["-2+3", "=1+1"], "stored as typed; only the file a spreadsheet opens differs"
+
+
+def test_a_hidden_character_a_bare_end_now_and_a_deadline_out_of_range_are_refused_in_one_line(tmp_path):
+    db = tmp_path / "grader.sqlite"
+    refused(host(db, "add-team", "Alpha\u2066"), "team name 'Alpha\\u2066': holds U+2066 LEFT-TO-RIGHT ISOLATE")
+    refused(host(db, "add-team", "Al\u00adpha"), "U+00AD SOFT HYPHEN")
+    assert host(db, "add-team", "Zoë & 日本").returncode == 0 and Store(db).teams() == ["Zoë & 日本"]
+    refused(host(db, "set", "--end-now"), "--end-now goes with a --deadline that has passed")
+    for moment in ("9999-12-31T23:59Z", "0001-01-01T00:00Z", "9998-12-31T23:00-09:00"):
+        refused(host(db, "set", "--deadline", moment, "--end-now"), "give a time between the years 1970 and 9998")
+    assert "deadline" not in Store(db).settings()
 
 
 def test_an_existing_tokens_file_is_never_replaced(tmp_path):

@@ -24,6 +24,7 @@ from .store import Store, StoreError, check_name, new_token, token_hash
 from ..workers import bounded
 
 DB = Path("grader.sqlite")
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # a deadline's years: ISO times with four digits, a day to spare either side
 SERVE_DEFAULTS = "(default %(default)s; stored with the competition at its first start, then changed with 'set')"
 
 
@@ -38,7 +39,13 @@ def deadline(text: str) -> datetime | None:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z for UTC (2026-12-01T18:00Z) or an "
                                          f"offset (2026-12-01T18:00+09:00)")
-    return clock.parse(moment.isoformat())
+    try:
+        moment = clock.parse(moment.isoformat())
+    except (OverflowError, ValueError):
+        moment = None
+    if moment is None or not FIRST_YEAR <= moment.year <= LAST_YEAR:  # 0001 and 9999 cannot be shown or counted
+        raise argparse.ArgumentTypeError(f"{text!r}: give a time between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return moment
 
 
 def on_off(text: str) -> bool:

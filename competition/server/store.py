@@ -38,6 +38,7 @@ from typing import Iterator
 from .. import clock
 from ..errors import InputError
 from ..fsutil import write_bytes_atomic
+from .settings import unseen
 
 TEAMS = ("CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, created TEXT NOT NULL, "
          "disabled INTEGER NOT NULL DEFAULT 0)")
@@ -152,8 +153,12 @@ def check_name(name: str, what: str = "team name") -> str:
         name.encode("utf-8")
     except UnicodeEncodeError:
         raise StoreError(f"{what} {name!r}: not valid UTF-8 text") from None
-    if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if not name or len(name) > MAX_NAME:
         raise StoreError(f"{what} {name!r}: use 1-{MAX_NAME} printable characters")
+    hidden = unseen(name)
+    if hidden:
+        raise StoreError(f"{what} {name!r}: holds {hidden}, which shows as nothing or reorders the text; "
+                         f"use printable characters")
     return name
 
 
