@@ -8,6 +8,7 @@ import csv
 import io
 import math
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -169,11 +170,12 @@ def test_a_serve_that_cannot_start_stores_nothing_and_one_that_can_serves_from_i
     refused(bad_cert, "not a usable certificate and key")
     assert Store(db).settings() == before, "a start that failed stored none of its flags"
     overview.write(fashion_copy, overview.declare("accuracy", "Clothes of 7B"))  # as prepare --title writes it
+    shutil.copytree(solution.parent, fashion_copy.with_name("fashion-copy.grader"))  # the key where serve looks
     monkeypatch.chdir(fashion_copy)
-    graded = subprocess.run([sys.executable, "-m", "competition.grade", "test_sample.csv", "--data", ".", "--solution",
-                             str(solution)], capture_output=True, text=True, timeout=120)
+    graded = subprocess.run([sys.executable, "-m", "competition.grade", "test_sample.csv", "--data", "."],
+                            capture_output=True, text=True, timeout=120)
     assert graded.returncode == 0 and "public accuracy" in graded.stdout, graded.stderr
-    server = Server(Path("."), db, "--solution", str(solution), "--daily-limit", "4")  # the corrected start
+    server = Server(Path("."), db, "--daily-limit", "4")  # the corrected start, from inside the folder
     try:
         assert "<title>Leaderboard — Clothes of 7B</title>" in server.get("/").text, "prepare --title reaches the pages"
         assert server.get("/api/leaderboard").json()["competition"] == "Clothes of 7B"
@@ -370,6 +372,26 @@ def test_rescore_after_fixing_the_answer_key(fashion_small, key, tmp_path, grade
             "the running server grades with the corrected key"
     finally:
         server.stop()
+
+
+def test_an_ended_board_shows_the_public_share_of_the_key_in_force_after_a_rescore(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("ants")
+    key.to_csv(tmp_path / "key.csv", index=False)
+    wider = key.copy()
+    wider.loc[wider.index[wider["Usage"] == "Private"][:10], "Usage"] = "Public"  # a corrected split
+    wider.to_csv(tmp_path / "wider.csv", index=False)
+    server = Server(fashion_small, db, "--solution", str(tmp_path / "key.csv"))
+    try:
+        assert server.upload(token, submission(key, wrong=4)).status_code == 201
+        before = server.get("/api/leaderboard").json()["public_rows"]
+        assert host(db, "reveal").returncode == 0 and host(db, "rescore", "--solution", str(tmp_path / "wider.csv")).returncode == 0
+        board = server.get("/api/leaderboard").json()
+        page = server.get("/").text
+    finally:
+        server.stop()
+    assert board["ended"] and board["public_rows"] == before + 10 == (wider["Usage"] == "Public").sum()
+    assert f"public: {before + 10} of {len(key)} test rows" in page
 
 
 def test_late_uploads_are_scored_for_their_team_but_never_ranked_or_picked(fashion_small, key, tmp_path):

@@ -384,11 +384,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/leaderboard")
     def leaderboard():
         stored = {**rules.DEFAULTS, **store.settings()}
-        ended = rules.ended(stored, clock.now())
+        ended, key = rules.ended(stored, clock.now()), keyed.current(stored)  # a rescored key's share shows
         return JSONResponse({"competition": title(stored), "revealed": ended, "ended": ended,  # plain JSON values:
-                             "deadline": stored["deadline"], "metric": keyed.grader.metric,  # no encoder pass
-                             "higher_is_better": keyed.grader.higher_is_better,
-                             "public_rows": keyed.grader.public_rows, "test_rows": len(keyed.grader.solution), "teams": standings(stored, ended)})
+                             "deadline": stored["deadline"], "metric": key.metric,  # no encoder pass
+                             "higher_is_better": key.higher_is_better,
+                             "public_rows": key.public_rows, "test_rows": len(key.solution), "teams": standings(stored, ended)})
 
     @app.get("/api/admin")
     def admin(request: Request, authorization: str | None = Header(None)):
@@ -423,12 +423,12 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         now = clock.now()
         ended = rules.ended(stored, now)
-        lines = standings(stored, ended)
+        lines, key = standings(stored, ended), keyed.current(stored)
         return page("leaderboard", request, page="board", ended=ended, lines=lines, teams_count=len(store.teams()),
                     daily_limit=stored["daily_limit"], final_picks=stored["final_picks"], deadline=stored["deadline"],
                     ended_at=stored.get("revealed") or stored["deadline"], resets_at=clock.iso(clock.day(now)[1]),
-                    public_rows=keyed.grader.public_rows, test_rows=len(keyed.grader.solution),
-                    metric=keyed.grader.metric, higher_is_better=keyed.grader.higher_is_better)
+                    public_rows=key.public_rows, test_rows=len(key.solution),
+                    metric=key.metric, higher_is_better=key.higher_is_better)
 
     @app.get("/me", response_class=HTMLResponse)
     def team_page(request: Request):
