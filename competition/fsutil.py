@@ -124,35 +124,37 @@ def ensure_dir(path: str | Path, what: str) -> Path:
     return path
 
 
-def check_new_or_empty(path: str | Path, what: str) -> None:
-    """Refuse (``InputError``) a ``path`` that holds anything: a folder the toolkit fills as a whole
-    (an export, a download) goes only where nothing of the user's can be replaced."""
+def check_new_or_empty(path: str | Path, what: str, own: Path | None = None) -> None:
+    """Refuse (``InputError``) a ``path`` that holds anything (but ``own``, the caller's own work
+    folder inside it): a folder the toolkit fills as a whole (an export, a download) goes only where
+    nothing of the user's can be replaced."""
     path = Path(path)
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise InputError(f"{what} {path}: is a file; give a new or empty folder")
-    if path.is_dir() and any(path.iterdir()):
-        first = sorted(p.name for p in path.iterdir())[0]
-        raise InputError(f"{what} {path}: not empty (holds {first}); give a new or empty folder, nothing was written")
+    held = sorted(p.name for p in path.iterdir() if own is None or p.name != Path(own).name) if path.is_dir() else []
+    if held:
+        raise InputError(f"{what} {path}: not empty (holds {held[0]}); give a new or empty folder, nothing was written")
 
 
 def place_new_dir(build: str | Path, final: str | Path, what: str) -> Path:
     """Move the complete ``work_dir`` folder ``build`` to ``final``, which must still be new or
-    empty (an empty folder is replaced by the rename itself); it gets the umask's mode, like any
-    folder the user makes (``mkdtemp`` makes it 0700). An empty ``final`` that is the working
-    folder (``--out .``) is filled instead, entry by entry: replacing it would leave the user's
-    shell standing in a deleted folder that looks empty."""
+    empty. A new ``final`` is ``build`` renamed, with the umask's mode like any folder the user makes
+    (``mkdtemp`` makes it 0700). An empty folder that exists was built in (``new_dir``) and keeps
+    its own mode and identity: ``build``'s entries move up into it, so a shell standing in it
+    (``--out .``) sees them."""
     build, final = Path(build), Path(final)
     release_work_dir(build)
+    if build.parent == final:
+        check_new_or_empty(final, what, own=build)
+        for entry in sorted(os.listdir(build)):
+            os.replace(build / entry, final / entry)
+        build.rmdir()
+        return final
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(build, 0o777 & ~umask)
     check_new_or_empty(final, what)
-    if final.is_dir() and os.path.samefile(final, os.curdir):
-        for entry in sorted(build.iterdir()):
-            os.rename(entry, final / entry.name)
-        build.rmdir()
-    else:
-        os.replace(build, final)
+    os.replace(build, final)
     return final
 
 
@@ -271,12 +273,19 @@ def new_dir(final: str | Path, what: str) -> Iterator[Path]:
     build-beside-then-rename of a folder the toolkit fills as a whole (an export, a download, a
     shift report), so nobody and no crash sees it half-built. ``final`` must be new or empty, before
     and at the rename (``what`` names the option in the message); the work folder is hidden beside
-    it (``work_dir``), removed on any error, and what a killed builder left there is swept first."""
-    final = Path(os.path.abspath(final))  # "--out ." builds beside the working folder, not inside it
+    it (``work_dir``; inside it when it exists, empty), removed on any error, and what a killed
+    builder left there is swept first."""
+    named = Path(os.path.abspath(final))  # '--out .' is this folder, named by its own name
+    # an empty folder that exists is built in (its parent may not be ours to write: '--out .' in a
+    # home folder), a new one beside where it will be
+    inside = named.is_dir() and not named.is_symlink()
+    if inside:
+        sweep_stale(named, named.name)
     check_new_or_empty(final, what)
-    parent = ensure_dir(final.parent, what)
-    sweep_stale(parent, final.name)
-    build = work_dir(parent, final.name)
+    parent = named if inside else ensure_dir(named.parent, what)
+    sweep_stale(parent, named.name)
+    build = work_dir(parent, named.name)
+    final = named
     try:
         yield build
         place_new_dir(build, final, what)

@@ -48,6 +48,25 @@ def test_a_new_folder_is_built_beside_swept_of_dead_builds_and_placed_whole(tmp_
         pass
 
 
+def test_an_export_to_dot_fills_the_empty_folder_it_runs_in(tmp_path, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir(mode=0o750)
+    before = here.stat()
+    Store(tmp_path / "grader.sqlite")
+    monkeypatch.chdir(here)
+    done = subprocess.run([sys.executable, "-m", "competition.server", "export", "--out", ".", "--db",
+                           str(tmp_path / "grader.sqlite")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(here)) == ["files", "leaderboard.md", "leaderboard.png", "standings.csv", "submissions.csv"]
+    after = here.stat()
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode), "the same folder, filled in place"
+    dead = leftover(here / "files", "files")  # a killed build inside an empty folder it was building
+    with fsutil.new_dir(Path("files"), "--out") as build:
+        assert build.parent == here / "files" and not dead.exists(), "built inside, a dead build swept first"
+        (build / "a.txt").write_text("a")
+    assert os.listdir(here / "files") == ["a.txt"]
+
+
 def test_a_server_export_sweeps_what_a_killed_export_left(tmp_path):
     dead = leftover(tmp_path, "result")
     export(Store(tmp_path / "grader.sqlite"), tmp_path / "result", "class")

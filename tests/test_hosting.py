@@ -8,6 +8,7 @@ import csv
 import io
 import math
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -106,10 +107,11 @@ def test_picks_freeze_at_the_deadline_while_threads_race(fashion_small, key, tmp
 def test_settings_live_with_the_competition_across_restarts(fashion_small, key, tmp_path):
     db = tmp_path / "grader.sqlite"
     token = Store(db).add_team("ants")
-    naive = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", "2030-01-01T10:00")
+    earlier, later = (clock.iso(clock.now() + timedelta(days=days)) for days in (-7, 365))  # whenever it runs
+    naive = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", later[:16])
     assert naive.returncode == 1 and "has no time zone" in naive.stderr
-    past = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", "2025-12-01T10:00Z")
-    refused(past, "--deadline 2025-12-01T10:00:00Z has passed already")
+    past = serve_refused(fashion_small, tmp_path / "other.sqlite", "--deadline", earlier)
+    refused(past, f"--deadline {earlier} has passed already")
     server = Server(fashion_small, db, "--daily-limit", "2", "--title", "Class 7B")
     server.stop()
     refused(serve_refused(fashion_small, db, "--daily-limit", "4"),
@@ -122,26 +124,70 @@ def test_settings_live_with_the_competition_across_restarts(fashion_small, key, 
         assert changed.returncode == 0 and re.search(r"--daily-limit\s+4", changed.stdout), changed.stdout
         assert server.upload(token, submission(key, wrong=2, seed=2)).json()["submissions_left_today"] == 2, \
             "the running server follows the stored setting"
-        refused(host(db, "set", "--deadline", "2025-12-01T10:00Z"), "has passed already")
-        assert host(db, "set", "--deadline", "2025-12-01T10:00Z", "--end-now").returncode == 0
+        refused(host(db, "set", "--deadline", earlier), "has passed already")
+        assert host(db, "set", "--deadline", earlier, "--end-now").returncode == 0
         assert server.get("/api/leaderboard").json()["ended"]
-        refused(host(db, "set", "--deadline", "2030-01-01T00:00Z"), "the competition ended at 2025-12-01T10:00:00Z")
+        refused(host(db, "set", "--deadline", later), f"the competition ended at {earlier}")
         refused(host(db, "set", "--deadline", "none"), "--reopen")
         refused(host(db, "set", "--daily-limit", "0"), "--daily-limit")
     finally:
         server.stop()
-    refused(serve_refused(fashion_small, db, "--deadline", "2030-01-01T00:00Z"), "set --deadline")
+    refused(serve_refused(fashion_small, db, "--deadline", later), "set --deadline")
     server = Server(fashion_small, db)
     try:
         assert server.get("/api/leaderboard").json()["ended"], "a restart never reopens an ended competition"
-        assert host(db, "set", "--deadline", "2030-01-01T00:00Z", "--reopen").returncode == 0
+        assert host(db, "set", "--deadline", later, "--reopen").returncode == 0
         board = server.get("/api/leaderboard").json()
-        assert not board["ended"] and board["deadline"] == "2030-01-01T00:00:00Z"
+        assert not board["ended"] and board["deadline"] == later
         assert "private" not in board["teams"][0]
     finally:
         server.stop()
     shown = host(db, "set")
-    assert shown.returncode == 0 and "2030-01-01T00:00:00Z" in shown.stdout and "'Class 7B'" in shown.stdout
+    assert shown.returncode == 0 and later in shown.stdout and "'Class 7B'" in shown.stdout
+
+
+def test_a_serve_that_cannot_start_stores_nothing_and_one_that_can_serves_from_inside_its_folder(
+        fashion_small, fashion_copy, tmp_path, monkeypatch):
+    import socket
+
+    from competition.data import overview
+
+    db, solution = tmp_path / "grader.sqlite", fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv"
+    Store(db).add_team("ants")
+    before = Store(db).settings()
+    flags = ("--deadline", clock.iso(clock.now() + timedelta(days=30)), "--daily-limit", "3", "--title", "Class 7B")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    in_use = subprocess.run([sys.executable, "-m", "competition.server", "serve", "--data", str(fashion_copy), "--db",
+                             str(db), "--solution", str(solution), "--port", str(busy.getsockname()[1]), *flags],
+                            capture_output=True, text=True, timeout=120)
+    busy.close()
+    refused(in_use, "cannot listen there")
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    bad_cert = serve_refused(fashion_copy, db, "--solution", str(solution), "--ssl-certfile", str(tmp_path / "cert.pem"),
+                             "--ssl-keyfile", str(tmp_path / "cert.pem"), *flags)
+    refused(bad_cert, "not a usable certificate and key")
+    assert Store(db).settings() == before, "a start that failed stored none of its flags"
+    overview.write(fashion_copy, overview.declare("accuracy", "Clothes of 7B"))  # as prepare --title writes it
+    shutil.copytree(solution.parent, fashion_copy.with_name("fashion-copy.grader"))  # the key where serve looks
+    monkeypatch.chdir(fashion_copy)
+    graded = subprocess.run([sys.executable, "-m", "competition.grade", "test_sample.csv", "--data", "."],
+                            capture_output=True, text=True, timeout=120)
+    assert graded.returncode == 0 and "public accuracy" in graded.stdout, graded.stderr
+    server = Server(Path("."), db, "--daily-limit", "4")  # the corrected start, from inside the folder
+    try:
+        assert "<title>Leaderboard — Clothes of 7B</title>" in server.get("/").text, "prepare --title reaches the pages"
+        assert server.get("/api/leaderboard").json()["competition"] == "Clothes of 7B"
+        for size in (17 * 1024, 60 * 1024, 100 * 1024):  # one read or several: the promise is 16 KiB
+            big = httpx.get(server.url + "/healthz", headers={"X-Big": "a" * size}, timeout=30)
+            assert big.status_code == 431 and "over the limit of 16,384" in big.json()["error"], size
+        assert httpx.get(server.url + "/healthz", headers={"X-Big": "a" * 12_000}, timeout=30).status_code == 200
+        assert host(db, "set", "--title", "Class 7B").returncode == 0
+        assert server.get("/api/leaderboard").json()["competition"] == "Class 7B", "the host's own title wins"
+    finally:
+        server.stop()
+    assert re.search(r"--daily-limit\s+4", host(db, "set").stdout)
 
 
 def write_roster(path: Path, rows: list[tuple[str, str]], header: str = "team,member") -> Path:
@@ -191,6 +237,10 @@ BAD_ROSTERS = {  # name -> (roster text, words of the error)
     "no rows": ("team,member\n", "no rows under the header"),
     "not text": ("team,member\nants,\xe9\n", "not UTF-8"),
     "member already elsewhere": ("team,member\nbees,old\n", "member 'old' is in team 'ants' already"),
+    "zero-width team": ("team,member\nants,ann\nAlpha\u200b,bob\n", "line 3: team name 'Alpha\\u200b': holds "
+                                                                     "U+200B ZERO WIDTH SPACE"),
+    "reversed member": ("team,member\nants,\u202eann\n", "line 2: member name '\\u202eann': holds U+202E "
+                                                          "RIGHT-TO-LEFT OVERRIDE"),
 }
 
 
@@ -203,6 +253,26 @@ def test_a_bad_roster_is_refused_with_one_line_and_nothing_added(tmp_path, case)
     roster.write_bytes(text.encode("latin-1") if case == "not text" else text.encode())
     refused(host(db, "add-teams", str(roster), "--out", str(tmp_path / "tokens.csv")), words)
     assert Store(db).members() == {"ants": ["old"]} and not (tmp_path / "tokens.csv").exists()
+
+
+def test_the_tokens_file_shows_a_formula_name_and_never_runs_it(tmp_path):
+    db = tmp_path / "grader.sqlite"
+    roster = write_roster(tmp_path / "r.csv", [("=1+1", "@me"), ("-2+3", "ann")])
+    assert host(db, "add-teams", str(roster), "--out", str(tmp_path / "t.csv")).returncode == 0
+    rows = read_tokens(tmp_path / "t.csv")
+    assert [(r["team"], r["member"]) for r in rows] == [("'=1+1", "'@me"), ("'-2+3", "ann")]
+    assert sorted(Store(db).members()) == ["-2+3", "=1+1"], "stored as typed; only the file a spreadsheet opens differs"
+
+
+def test_a_hidden_character_a_bare_end_now_and_a_deadline_out_of_range_are_refused_in_one_line(tmp_path):
+    db = tmp_path / "grader.sqlite"
+    refused(host(db, "add-team", "Alpha\u2066"), "team name 'Alpha\\u2066': holds U+2066 LEFT-TO-RIGHT ISOLATE")
+    refused(host(db, "add-team", "Al\u00adpha"), "U+00AD SOFT HYPHEN")
+    assert host(db, "add-team", "Zoë & 日本").returncode == 0 and Store(db).teams() == ["Zoë & 日本"]
+    refused(host(db, "set", "--end-now"), "--end-now goes with a --deadline that has passed")
+    for moment in ("9999-12-31T23:59Z", "0001-01-01T00:00Z", "9998-12-31T23:00-09:00"):
+        refused(host(db, "set", "--deadline", moment, "--end-now"), "give a time between the years 1970 and 9998")
+    assert "deadline" not in Store(db).settings()
 
 
 def test_an_existing_tokens_file_is_never_replaced(tmp_path):
@@ -304,6 +374,26 @@ def test_rescore_after_fixing_the_answer_key(fashion_small, key, tmp_path, grade
         server.stop()
 
 
+def test_an_ended_board_shows_the_public_share_of_the_key_in_force_after_a_rescore(fashion_small, key, tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("ants")
+    key.to_csv(tmp_path / "key.csv", index=False)
+    wider = key.copy()
+    wider.loc[wider.index[wider["Usage"] == "Private"][:10], "Usage"] = "Public"  # a corrected split
+    wider.to_csv(tmp_path / "wider.csv", index=False)
+    server = Server(fashion_small, db, "--solution", str(tmp_path / "key.csv"))
+    try:
+        assert server.upload(token, submission(key, wrong=4)).status_code == 201
+        before = server.get("/api/leaderboard").json()["public_rows"]
+        assert host(db, "reveal").returncode == 0 and host(db, "rescore", "--solution", str(tmp_path / "wider.csv")).returncode == 0
+        board = server.get("/api/leaderboard").json()
+        page = server.get("/").text
+    finally:
+        server.stop()
+    assert board["ended"] and board["public_rows"] == before + 10 == (wider["Usage"] == "Public").sum()
+    assert f"public: {before + 10} of {len(key)} test rows" in page
+
+
 def test_late_uploads_are_scored_for_their_team_but_never_ranked_or_picked(fashion_small, key, tmp_path):
     db = tmp_path / "grader.sqlite"
     token = Store(db).add_team("ants")
@@ -356,16 +446,39 @@ def exported_links(folder: Path) -> list[str]:
     return re.findall(r"\]\(([^)\s]+)\)", text.replace("\\(", "").replace("\\)", ""))
 
 
+def number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def md_column(text: str, column: str) -> list[str]:
+    """The cells of ``column`` in every Markdown table of ``text`` that has it (escaped pipes kept)."""
+    cells, at = [], None
+    for line in text.splitlines():
+        row = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] if line.startswith("|") else None
+        if row is None:
+            at = None
+        elif at is None:
+            at = row.index(column) if column in row else -1
+        elif at >= 0 and not re.fullmatch(r":?-+:?", row[at]):  # not the line under the header
+            cells.append(row[at])
+    return cells
+
+
 def test_export_is_the_class_result(fashion_small, key, tmp_path):
     db = tmp_path / "grader.sqlite"
-    names = ["ants | co", "[x](http://evil)", "<script>alert(1)</script>"]
+    names = ["ants | co", "[x](http://evil)", "<script>alert(1)</script>", "@SUM(A1)"]
+    formulas = ['=HYPERLINK("http://evil","x")', "+1+2", "-2+3", "\tTAB"]  # a student's message, run by a spreadsheet
     tokens = {name: Store(db).add_team(name) for name in names}
     server = Server(fashion_small, db)
     try:
         ids = {}
         for n, name in enumerate(names):
-            ids[name] = [server.upload(tokens[name], submission(key, wrong=w, seed=w + n),
-                                       message="see [here](http://x) | <b>").json()["id"] for w in (5 + n, 40 - n)]
+            ids[name] = [server.upload(tokens[name], submission(key, wrong=w, seed=w + n), message=message).json()["id"]
+                         for w, message in ((5 + n, "see [here](http://x) | <b>"), (40 - n, formulas[n]))]
         assert server.upload(tokens[names[0]], b"junk").status_code == 400
         assert pick(server, tokens[names[1]], ids[names[1]][1]).status_code == 200
         early = host(db, "export", "--out", str(tmp_path / "early"))
@@ -374,9 +487,14 @@ def test_export_is_the_class_result(fashion_small, key, tmp_path):
         board = server.get("/api/leaderboard").json()["teams"]
     finally:
         server.stop()
-    for path in (tmp_path / "early").rglob("*.csv"):
-        if path.parent.name != "files":
-            assert "private" not in path.read_text().split("\n", 1)[1], "no private score before the end"
+    private = [row["private"] for row in Store(db).submissions() if row["status"] == "ok"]
+    assert len(private) == 8 and all(isinstance(value, float) for value in private)
+    early_rows = pd.read_csv(tmp_path / "early" / "submissions.csv")
+    assert len(early_rows) == 9 and early_rows["private"].isna().all(), "no private score before the end"
+    early_md = (tmp_path / "early" / "leaderboard.md").read_text()
+    assert len(md_column(early_md, "private")) == 4 + 9 and set(md_column(early_md, "private")) == {"hidden", ""}
+    for value in private:  # as submissions.csv and leaderboard.md would write it
+        assert repr(value) not in early_md and repr(value) not in early_rows.to_csv(), value
     standings = pd.read_csv(tmp_path / "early" / "standings.csv")
     assert set(standings["standing"]) == {"provisional"} and standings["private"].isna().all()
     mine = tmp_path / "mine"
@@ -388,19 +506,23 @@ def test_export_is_the_class_result(fashion_small, key, tmp_path):
     assert done.returncode == 0, done.stderr
     out = tmp_path / "result"
     standings = pd.read_csv(out / "standings.csv", dtype={"picks": str})
-    assert list(standings["team"]) == [line["team"] for line in board]
+    assert list(standings["team"]) == [("'" if line["team"][0] == "@" else "") + line["team"] for line in board]
     assert list(standings["private"]) == pytest.approx([line["private"] for line in board])
     assert list(standings["private"]) == sorted(standings["private"], reverse=True), "ranked by the final private score"
     assert standings.loc[standings["team"] == names[1], "picks"].item() == str(ids[names[1]][1])
     rows = pd.read_csv(out / "submissions.csv")
-    assert len(rows) == 7 and (rows["status"] == "error").sum() == 1 and rows["private"].notna().sum() == 6
+    assert len(rows) == 9 and (rows["status"] == "error").sum() == 1 and rows["private"].notna().sum() == 8
+    assert {"'" + f for f in formulas} <= set(rows["message"]), "shown, never run"
+    for path in (out / "submissions.csv", out / "standings.csv"):
+        cells = [cell for row in csv.reader(io.StringIO(path.read_text())) for cell in row]
+        assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r")) or c.startswith("-") and not number(c)]
     text = (out / "leaderboard.md").read_text()
     assert "<script>" not in text and "](http://evil)" not in text and "](http://x)" not in text
-    assert text.count("\n| ") >= 3 + 7 and "ants \\| co" in text
+    assert text.count("\n| ") >= 4 + 9 and "ants \\| co" in text
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', text))
     for link in exported_links(out):
         assert (link[1:] in anchors) if link.startswith("#") else (out / link).is_file(), link
-    assert len(list((out / "files").glob("*.csv"))) == 6 and len(exported_links(out)) >= 6 + 3 + 1
+    assert len(list((out / "files").glob("*.csv"))) == 8 and len(exported_links(out)) >= 8 + 4 + 1
     with Image.open(out / "leaderboard.png") as picture:
         assert picture.format == "PNG" and picture.size[0] >= 600
 

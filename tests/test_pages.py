@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import timedelta
 
 import httpx
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from competition import clock
 from competition.server.store import Store
 from tests.test_hosting import host
 from tests.test_server import Server, chromium, submission
@@ -60,7 +62,8 @@ def test_the_board_a_team_page_and_the_admin_page_in_a_browser(fashion_small, ke
     db = tmp_path / "grader.sqlite"
     made = Store(db).add_members([("Owls", "ana"), ("Owls", "ben"), ("Larks", "cho"), ("Wrens & <co>", "dee")])
     tokens = {member: token for _, member, token in made}
-    server = Server(fashion_small, db, "--title", "Fashion-MNIST, class 7B", "--deadline", "2031-01-01T17:00Z")
+    server = Server(fashion_small, db, "--title", "Fashion-MNIST, class 7B",
+                    "--deadline", clock.iso(clock.now() + timedelta(days=400)))
     try:
         for n, (member, wrong) in enumerate([("ana", 12), ("cho", 5), ("dee", 20), ("ben", 3), ("ana", 30)]):
             assert server.upload(tokens[member], submission(key, wrong=wrong, seed=n), name=f"try{n}.csv",
@@ -107,6 +110,25 @@ def test_the_board_a_team_page_and_the_admin_page_in_a_browser(fashion_small, ke
         browser.save_screenshot(str(tmp_path / "admin-whole.png"))
         if os.environ.get("SCREENSHOTS"):
             shutil.copy(tmp_path / "admin-whole.png", os.environ["SCREENSHOTS"])
+
+        scriptless = chromium(javascript=False)  # or Enter pressed before the script attaches
+        try:
+            scriptless.get(server.url + "/submit")
+            assert "JavaScript, which is off" in scriptless.find_element(By.TAG_NAME, "noscript").text
+            scriptless.save_screenshot(str(tmp_path / "submit-no-script.png"))
+            if os.environ.get("SCREENSHOTS"):
+                shutil.copy(tmp_path / "submit-no-script.png", os.environ["SCREENSHOTS"])
+            (tmp_path / "mine.csv").write_bytes(submission(key, wrong=7))
+            scriptless.find_element(By.ID, "token").send_keys(tokens["dee"])
+            scriptless.find_element(By.ID, "file").send_keys(str(tmp_path / "mine.csv"))
+            scriptless.find_element(By.ID, "message").send_keys("natively\n")  # Enter submits the form
+            WebDriverWait(scriptless, 30).until(lambda d: "Method Not Allowed" in d.page_source or "?" in d.current_url)
+            visited = [scriptless.current_url] + [line for line in scriptless.execute_cdp_cmd(
+                "Page.getNavigationHistory", {})["entries"] for line in (line["url"],)]
+        finally:
+            scriptless.quit()
+        assert visited[0] == server.url + "/submit" and not any("?" in url or tokens["dee"] in url for url in visited)
+        assert len(server.get("/api/submissions", tokens["dee"]).json()["submissions"]) == 1, "nothing was sent"
 
         assert host(db, "reveal").returncode == 0
         browser.set_window_size(1920, 1080)

@@ -172,6 +172,8 @@ def test_malformed_requests_are_400_with_an_error(grader, key):
     assert no_file.status_code == 400 and "file" in no_file.json()["error"]
     long = server.upload(tokens["bees"], submission(key, wrong=1), message="m" * 501)
     assert long.status_code == 400 and "over the limit of 500" in long.json()["error"]
+    longest = server.upload(server.team("longest"), submission(key, wrong=2), message="é" * 500)  # exactly the limit
+    assert longest.status_code == 201 and longest.json()["message"] == "é" * 500, longest.text
     not_int = httpx.post(server.url + "/api/submissions/abc/select", headers=headers, timeout=30)
     assert not_int.status_code == 400 and "error" in not_int.json()
 
@@ -319,8 +321,9 @@ def test_a_restart_keeps_everything_and_the_reveal_shows_picks(fashion_small, ke
         again.stop()
 
 
-def chromium():
-    """Debian's headless Chromium through its chromedriver (no browser download: none is possible here)."""
+def chromium(javascript: bool = True):
+    """Debian's headless Chromium through its chromedriver (no browser download: none is possible here);
+    ``javascript=False``: a student's browser with scripts off."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -332,6 +335,8 @@ def chromium():
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1100,800"):
         options.add_argument(flag)
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     options.binary_location = "/usr/bin/chromium"
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 

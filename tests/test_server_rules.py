@@ -259,18 +259,26 @@ def test_writers_and_uploads_get_their_turn_in_the_order_they_came():
     assert slots.acquire(0), "free again once all are served"
 
 
-def test_the_data_zip_never_holds_the_answer_key_even_inside_the_folder(fashion_copy, tmp_path):
+def test_the_data_zip_holds_exactly_the_competitors_files_whatever_else_the_folder_holds(fashion_copy, tmp_path):
     import zipfile
 
     from competition.server.bundle import pack_competition
 
+    expected = sorted(["train.csv", "test_sample.csv", "classes.csv", "competition.json"]
+                      + [f"images/{part}/{p.name}" for part in ("train", "test")
+                         for p in (fashion_copy / "images" / part).iterdir()])
     key = fashion_copy / "answers" / "solution.csv"
     key.parent.mkdir()
-    key.write_text("id,class,Usage\n")
-    (fashion_copy / ".cache-x").write_text("cache")
+    for host_file in (key, fashion_copy / "solution_fixed.csv", fashion_copy / "grader.sqlite",
+                      fashion_copy / "grader.sqlite-wal", fashion_copy / "grader.sqlite.files" / "ab12.csv",
+                      fashion_copy / "notes.txt", fashion_copy / "images" / "train" / "solution.csv",
+                      fashion_copy / "images" / "stray.png", fashion_copy / "images" / "test" / ".x.png",
+                      fashion_copy / ".cache-x"):
+        host_file.parent.mkdir(exist_ok=True)
+        host_file.write_text("id,class,Usage\n")
+    (fashion_copy / "images" / "test" / "link.png").symlink_to(fashion_copy / "solution_fixed.csv")
     path, sha256 = pack_competition(fashion_copy, tmp_path, exclude=[key])
-    names = zipfile.ZipFile(path).namelist()
-    assert "train.csv" in names and not any("solution" in n or n.startswith(".") for n in names)
+    assert sorted(zipfile.ZipFile(path).namelist()) == expected
     again, same = pack_competition(fashion_copy, tmp_path / "again", exclude=[key])
     assert same == sha256 and again.read_bytes() == path.read_bytes(), "the same folder, the same bytes"
 
@@ -355,3 +363,21 @@ def test_the_store_version_changes_with_every_write_whoever_makes_it(tmp_path):
     assert mine != before
     Store(tmp_path / "grader.sqlite").add_team("bees")  # another connection: a host's command, another worker
     assert store.version() != mine
+
+
+def test_no_token_starts_with_a_dash_which_a_command_line_would_read_as_an_option(tmp_path, monkeypatch, capsys):
+    import itertools
+
+    from competition.server import __main__ as host_main
+    from competition.server import store as store_module
+
+    tokens = [store_module.new_token() for _ in range(3000)]  # token_urlsafe alone: ~47 start with '-'
+    assert not [t for t in tokens if t.startswith("-")] and len(set(tokens)) == 3000 and min(map(len, tokens)) >= 43
+    draws = itertools.chain.from_iterable(("-dash", f"plain{n}") for n in itertools.count())
+    monkeypatch.setattr(store_module.secrets, "token_urlsafe", lambda size: next(draws))
+    store = Store(tmp_path / "grader.sqlite")
+    made = [store.add_team("ants"), *(token for _, _, token in store.add_members([("bees", "bo"), ("bees", "bi")])),
+            store.rotate_token("ants")[1]]
+    assert host_main.main(["admin-token", "--db", str(tmp_path / "grader.sqlite")]) == 0
+    made.append(capsys.readouterr().out.split()[-1])
+    assert made == ["plain0", "plain1", "plain2", "plain3", "plain4"], "every token a command hands out"

@@ -82,3 +82,13 @@ def test_an_answer_key_that_is_not_a_valid_csv_is_refused_as_an_answer_key(swapp
     key.write_text("class,id,Usage\na,t0\n")
     with pytest.raises(grade.AnswerKeyError, match=r"solution.csv, line 2: not a valid CSV \(2 field\(s\), the header has 3\)"):
         grade.read_solution(key, read_sample(root / "test_sample.csv"), ["a", "b"])
+
+
+def test_a_csv_the_host_opens_neutralises_formulas_and_keeps_numbers_numbers():
+    from competition.data.tables import host_csv
+
+    rows = [{"text": text, "score": score} for text, score in
+            (("=HYPERLINK(1)", -0.5), ("@SUM(A1)", 0.25), ("+1", None), ("-1+2", -3), ("\tx", 1.0), ("\rx", 0),
+             ("a-b", 2))]
+    assert host_csv(("text", "score"), rows).split("\n") == [
+        "text,score", "'=HYPERLINK(1),-0.5", "'@SUM(A1),0.25", "'+1,", "'-1+2,-3", "'\tx,1.0", "'\rx,0", "a-b,2", ""]

@@ -102,3 +102,27 @@ def repeats(values: Iterable[str]) -> list[str]:
     for value in values:
         (again.append if value in seen else seen.add)(value)
     return again
+
+
+# --- CSVs the host opens in a spreadsheet ---
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel, LibreOffice or Sheets run a cell
+
+
+def spreadsheet_safe(value):
+    """A cell a spreadsheet shows and never runs: text that starts as a formula would (``=HYPERLINK``,
+    ``@SUM``, ``-1+2``, a tab or CR first) gets a leading ``'``, as OWASP advises. Numbers stay
+    numbers (a score of ``-0.5`` is a value, not a formula); only text a student or host typed can
+    carry one."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def host_csv(columns: Sequence[str], rows: Iterable[dict]) -> str:
+    """The text of a CSV a host opens (an export's tables, a roster's tokens): a header of
+    ``columns``, then each row's values for them (None: empty), every cell ``spreadsheet_safe``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([spreadsheet_safe(column) for column in columns])
+    writer.writerows([spreadsheet_safe(row.get(column)) for column in columns] for row in rows)
+    return out.getvalue()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import warnings
 from contextlib import AbstractContextManager
@@ -163,7 +164,8 @@ class Grader:
 
     def __init__(self, data: Path, solution: Path | None = None, metric: str | None = None,
                  daily_limit: int | None = None, failed_limit: int | None = None):
-        layout = Layout(Path(data))
+        data = Path(data)
+        layout = Layout(Path(os.path.abspath(data)) if data.name in ("", "..") else data)  # --data . has a name
         layout.check_exists()
         for name, limit in (("--daily-limit", daily_limit), ("failed-upload limit", failed_limit)):
             if limit is not None and limit < 1:

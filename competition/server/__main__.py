@@ -18,14 +18,16 @@ from pathlib import Path
 
 from .. import cli, clock, extras
 from ..data.records import Layout
+from ..data.tables import host_csv
 from ..errors import InputError
 from . import settings as rules
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
-from .store import Store, StoreError, check_name, token_hash
+from .store import Store, StoreError, check_name, new_token, token_hash
 from ..workers import bounded
 
 DB = Path("grader.sqlite")
 HOST_BUSY_SECONDS = 5  # a host's command waits this long for another process's write lock, then says so
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # a deadline's years: ISO times with four digits, a day to spare either side
 SERVE_DEFAULTS = "(default %(default)s; stored with the competition at its first start, then changed with 'set')"
 
 
@@ -40,7 +42,13 @@ def deadline(text: str) -> datetime | None:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z for UTC (2026-12-01T18:00Z) or an "
                                          f"offset (2026-12-01T18:00+09:00)")
-    return clock.parse(moment.isoformat())
+    try:
+        moment = clock.parse(moment.isoformat())
+    except (OverflowError, ValueError):
+        moment = None
+    if moment is None or not FIRST_YEAR <= moment.year <= LAST_YEAR:  # 0001 and 9999 cannot be shown or counted
+        raise argparse.ArgumentTypeError(f"{text!r}: give a time between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return moment
 
 
 def on_off(text: str) -> bool:
@@ -196,7 +204,7 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
 
 def write_tokens(path: Path, made: list[tuple[str, str, str]]) -> None:
     """A new file (never over an existing one), readable by its owner only."""
-    text = "team,member,token\n" + "".join(f"{_csv_cell(t)},{_csv_cell(m)},{token}\n" for t, m, token in made)
+    text = host_csv(("team", "member", "token"), [{"team": t, "member": m, "token": token} for t, m, token in made])
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -206,12 +214,6 @@ def write_tokens(path: Path, made: list[tuple[str, str, str]]) -> None:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-
-
-def _csv_cell(text: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow([text])
-    return out.getvalue()
 
 
 def add_teams(store: Store, roster: Path, out: Path) -> str:
@@ -374,7 +376,7 @@ def command(store: Store, args, argv: list[str]) -> int:
     elif args.command == "set":
         print(set_settings_from(store, args, argv))
     elif args.command == "admin-token":
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         store.set_setting("admin_token_sha256", token_hash(token))
         print(f"admin token for /admin (shown only now; any earlier one stops working):\n{token}")
     elif args.command == "reveal":
@@ -389,7 +391,7 @@ def command(store: Store, args, argv: list[str]) -> int:
         from .export import export
 
         stored = store.settings()
-        title = args.title or stored.get("title") or Path(stored.get("data") or "grader").name
+        title = args.title or rules.title(stored, Path(stored.get("data") or "grader").name)
         out = export(store, args.out, title)
         print(f"wrote {out}/ (standings.csv, submissions.csv, leaderboard.md, leaderboard.png, files/)"
               + ("" if store.ended() else "; provisional: the competition has not ended, private scores withheld"))
@@ -449,6 +451,8 @@ def serve(args) -> int:
     root = args.root_path.rstrip("/")
     if root and not root.startswith("/"):
         raise InputError(f"--root-path {args.root_path!r}: must start with / (as /grader)")
+    serving.check_tls(args.ssl_certfile, args.ssl_keyfile)  # what can stop the start is checked before
+    sock = serving.bind(args.host, args.port)  # create_app stores the first start's settings
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
     settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags,
                         graders=bounded(args.graders, args.graders, "--graders") or (1 if args.workers > 1 else len(os.sched_getaffinity(0))))
@@ -459,8 +463,8 @@ def serve(args) -> int:
           f"change settings with: python -m competition.server set --help)\n{settings_text(store)}", flush=True)
     if args.workers > 1:  # each worker process builds its own application from the same settings
         settings_to_environment(settings)
-    serving.run("competition.server.app:app_from_environment" if args.workers > 1 else app, host=args.host,
-                port=args.port, workers=args.workers, header_timeout=args.header_timeout,
+    serving.run("competition.server.app:app_from_environment" if args.workers > 1 else app, sock=sock,
+                workers=args.workers, header_timeout=args.header_timeout,
                 body_timeout=args.body_timeout, root_path=root, ssl_certfile=args.ssl_certfile,
                 ssl_keyfile=args.ssl_keyfile)
     return 0

@@ -40,6 +40,7 @@ from . import kaggle_api, settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from ..grade.standings import rank_of, team_standings
 from .grading import InProcess, ProcessPool
+from .serving import HeaderLimit
 from .store import Frozen, StaleKey, Store, StoreError, Unavailable, token_hash
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -267,7 +268,8 @@ def create_app(settings: Settings) -> FastAPI:
     store.set_settings({**rules.first_start(stored, settings.flags, clock.now()),
                         "data": str(grader.data.resolve()), "fingerprint": fingerprint(grader.data),
                         "solution_default": str((keyed.given or grader.solution_path).resolve()),
-                        "metric": grader.metric, "higher_is_better": grader.higher_is_better})
+                        "metric": grader.metric, "higher_is_better": grader.higher_is_better,
+                        "declared_title": grader.overview.title})
     pages = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     packed = {"lock": threading.Lock(), "zip": None}
     grading = (ProcessPool(settings.graders, grader, keyed.key_sha256) if settings.graders > 1
@@ -280,13 +282,14 @@ def create_app(settings: Settings) -> FastAPI:
         yield
 
     app = FastAPI(title="grader", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_middleware(HeaderLimit)  # 431 for headers over 16 KiB, however they arrived
     app.add_middleware(LimitBody, max_bytes=settings.max_bytes)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     throttle = Throttle(store)
 
     def title(stored: dict) -> str:
-        return stored.get("title") or grader.data.name
+        return rules.title(stored, grader.data.name)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -456,11 +459,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/leaderboard")
     def leaderboard():
         stored = {**rules.DEFAULTS, **store.settings()}
-        ended = rules.ended(stored, clock.now())
+        ended, (key, _) = rules.ended(stored, clock.now()), keyed.current(stored)  # a rescored key's share shows
         return JSONResponse({"competition": title(stored), "revealed": ended, "ended": ended,  # plain JSON values:
-                             "deadline": stored["deadline"], "metric": keyed.grader.metric,  # no encoder pass
-                             "higher_is_better": keyed.grader.higher_is_better,
-                             "public_rows": keyed.grader.public_rows, "test_rows": len(keyed.grader.solution), "teams": standings(stored, ended)})
+                             "deadline": stored["deadline"], "metric": key.metric,  # no encoder pass
+                             "higher_is_better": key.higher_is_better,
+                             "public_rows": key.public_rows, "test_rows": len(key.solution), "teams": standings(stored, ended)})
 
     @app.get("/api/admin")
     def admin(request: Request, authorization: str | None = Header(None)):
@@ -500,12 +503,12 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         now = clock.now()
         ended = rules.ended(stored, now)
-        lines = standings(stored, ended)
+        lines, (key, _) = standings(stored, ended), keyed.current(stored)
         return page("leaderboard", request, page="board", ended=ended, lines=lines, teams_count=len(store.teams()),
                     daily_limit=stored["daily_limit"], final_picks=stored["final_picks"], deadline=stored["deadline"],
                     ended_at=stored.get("revealed") or stored["deadline"], resets_at=clock.iso(clock.day(now)[1]),
-                    public_rows=keyed.grader.public_rows, test_rows=len(keyed.grader.solution),
-                    metric=keyed.grader.metric, higher_is_better=keyed.grader.higher_is_better)
+                    public_rows=key.public_rows, test_rows=len(key.solution),
+                    metric=key.metric, higher_is_better=key.higher_is_better)
 
     @app.get("/me", response_class=HTMLResponse)
     def team_page(request: Request):

@@ -1,11 +1,13 @@
 """The competitor's folder as one zip, for ``GET /api/data`` (``kaggle competitions download``).
 
-The zip holds what a competitor needs and nothing of the host's: the images, ``train.csv``,
-``test_sample.csv`` and the other plain files of the competition folder; never a hidden entry (the
-loader's caches), a link, or the answer key (which lives beside the folder, and is excluded by path
-too in case a host keeps it inside). It is built once, deterministically (sorted names, a fixed
-timestamp, images stored as they are: PNGs are compressed already), so the same folder always gives
-the same bytes and the same sha256, which the server sends in a header and the client checks.
+The zip holds exactly the competitor's files and nothing else found in the folder: ``train.csv``,
+``test_sample.csv``, ``classes.csv`` and ``competition.json`` when the folder has them, and the
+``{id}.png`` images of ``images/train`` and ``images/test`` (regular files, never a link or a hidden
+entry). What a host keeps in or beside the folder (an answer key, a corrected key, the grader's
+database and its WAL files, kept uploads, notes) is not the competitor's and never listed, whatever
+its name. It is built once, deterministically (sorted names, a fixed timestamp, images stored as
+they are: PNGs are compressed already), so the same folder always gives the same bytes and the same
+sha256, which the server sends in a header and the client checks.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 import zipfile
 from pathlib import Path
 
+from ..data.overview import FILE
+from ..data.records import Layout
 from ..fsutil import atomic_open, sha256_file
 
 DATA_SHA256_HEADER = "X-Content-SHA256"
@@ -21,17 +25,19 @@ FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 COMPRESSED = (".csv", ".json", ".txt", ".md")  # text is worth deflating; images are not
 
 
+TABLES = ("train.csv", "test_sample.csv", "classes.csv", FILE)  # the loader's tables and the overview
+
+
 def competition_files(root: Path, exclude: list[Path] = ()) -> list[Path]:
-    """The regular files under ``root`` a competitor gets, sorted by their path in the zip."""
-    excluded = {Path(p).resolve() for p in exclude}
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not os.path.islink(os.path.join(folder, d)))
-        for name in files:
-            path = Path(folder) / name
-            if name.startswith(".") or path.is_symlink() or not path.is_file() or path.resolve() in excluded:
-                continue
-            found.append(path)
+    """The competitor's regular files under ``root`` (``TABLES`` and the two image folders' PNGs),
+    sorted by their path in the zip; a path in ``exclude`` never, whatever its name."""
+    root, excluded = Path(root), {Path(p).resolve() for p in exclude}
+    layout = Layout(root)
+    found = [root / name for name in TABLES]
+    for folder in (layout.train_images, layout.test_images):
+        if folder.is_dir() and not folder.is_symlink():
+            found += [folder / name for name in os.listdir(folder) if name.endswith(".png") and not name.startswith(".")]
+    found = [path for path in found if not path.is_symlink() and path.is_file() and path.resolve() not in excluded]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 

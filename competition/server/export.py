@@ -6,7 +6,8 @@ It holds:
 
 - ``standings.csv``: rank, team, members, final private score, its public score, the picks, the
   submissions counted (the one set of ranking rules: ``competition.grade.standings``);
-- ``submissions.csv``: every submission, failed ones with their reasons;
+- ``submissions.csv``: every submission, failed ones with their reasons (both CSVs through
+  ``host_csv``: a student's message or name never runs as a spreadsheet formula);
 - ``leaderboard.md``: the standings, then each team's entries, every link inside DIR;
 - ``leaderboard.png``: a chart of the standings;
 - ``files/``: the scored files.
@@ -16,12 +17,11 @@ Before the end the standings are marked provisional and private scores are withh
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 from pathlib import Path
 
 from .. import clock
+from ..data.tables import host_csv
 from ..errors import InputError
 from ..fsutil import check_new_or_empty, new_dir, write_picture
 from ..grade.standings import team_standings
@@ -43,14 +43,6 @@ def markdown(text) -> str:
 
 def kept_name(row: dict) -> str:
     return f"{row['id']:05d}-{row['sha256'][:12]}.csv"
-
-
-def csv_text(columns: tuple[str, ...], rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({column: row.get(column) for column in columns} for row in rows)
-    return out.getvalue()
 
 
 def score(value) -> str:
@@ -157,8 +149,8 @@ def export(store: Store, out: Path, title: str) -> Path:
         (build / "files").mkdir()
         for source, name in kept:
             shutil.copyfile(source, build / "files" / name)
-        (build / "standings.csv").write_text(csv_text(STANDING_COLUMNS, lines), encoding="utf-8")
-        (build / "submissions.csv").write_text(csv_text(SUBMISSION_COLUMNS, rows), encoding="utf-8")
+        (build / "standings.csv").write_text(host_csv(STANDING_COLUMNS, lines), encoding="utf-8")
+        (build / "submissions.csv").write_text(host_csv(SUBMISSION_COLUMNS, rows), encoding="utf-8")
         metric = store.settings().get("metric", "accuracy")
         (build / "leaderboard.md").write_text(render(title, lines, rows, ended, metric), encoding="utf-8")
         draw(lines, ended, build / "leaderboard.png", title, metric)

@@ -5,19 +5,29 @@ trickles in, holds a connection and its descriptor for as long as it likes under
 defaults: uvicorn bounds only the wait between requests on a kept-alive connection. The protocol
 here closes a connection whose request headers have not all arrived ``header_timeout`` seconds
 after it opened (or after its previous answer), and one whose whole request has not arrived
-``body_timeout`` seconds after that; a connection busy with an answer is never cut.
+``body_timeout`` seconds after that; a connection busy with an answer is never cut. A request
+whose headers pass ``MAX_HEADER_BYTES`` is answered 431: h11's own bound holds only for headers
+that arrive in pieces, and one read of 64 KiB went through whole.
+
+``serve`` binds its address and loads its certificate (``bind``, ``check_tls``) before it stores
+anything, so a start that cannot serve (a port in use, a bad certificate) leaves the competition's
+settings as they were and says why in one line.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
+from pathlib import Path
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
+from ..errors import InputError
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
+
 MAX_HEADER_BYTES = 16 * 1024  # a request's headers larger than this are refused (h11's buffer)
 KEEP_ALIVE = 5  # seconds an idle kept-alive connection stays open
 MAX_CONNECTIONS = 1000  # beyond this, new requests get uvicorn's 503 rather than exhausting descriptors
@@ -68,17 +78,66 @@ class BoundedH11Protocol(H11Protocol):
                 self._deadline_task = self.loop.call_later(left, self._deadline)
 
 
-def run(app, *, host: str, port: int, workers: int = 1, header_timeout: float = HEADER_TIMEOUT,
+class HeaderLimit:
+    """ASGI middleware: a request whose line and headers together pass ``max_bytes`` gets 431 and
+    ``{"error": ...}``, whichever way its bytes arrived."""
+
+    def __init__(self, app, max_bytes: int = MAX_HEADER_BYTES):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
+                len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self.max_bytes:
+                from starlette.responses import JSONResponse
+
+                answer = JSONResponse({"error": f"request headers of {size:,} bytes, over the limit of "
+                                                f"{self.max_bytes:,}"}, status_code=431, headers={"Connection": "close"})
+                return await answer(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening address, bound now (as uvicorn would bind it) so that a port in use is said in
+    one line before anything is stored; ``run`` serves on it."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                         f"is another server on that port? nothing was stored") from None
+    sock.set_inheritable(True)  # worker processes serve on it
+    return sock
+
+
+def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Load the certificate and its key as uvicorn will, so that a bad pair is refused in one line
+    before anything is stored."""
+    if certfile is None:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else (getattr(exc, "reason", None) or exc)
+        raise InputError(f"--ssl-certfile {certfile} --ssl-keyfile {keyfile}: not a usable certificate and key "
+                         f"({why}); nothing was stored") from None
+
+
+def run(app, *, sock: socket.socket, workers: int = 1, header_timeout: float = HEADER_TIMEOUT,
         body_timeout: float = BODY_TIMEOUT, root_path: str = "", ssl_certfile=None, ssl_keyfile=None) -> None:
     """Serve ``app`` (an application, or for ``workers`` > 1 the import string of a factory that
-    builds it in each worker process) with bounded request times; ``root_path``: a reverse proxy's
-    sub-path; ``ssl_*``: serve HTTPS."""
+    builds it in each worker process) on the socket ``bind`` gave, with bounded request times;
+    ``root_path``: a reverse proxy's sub-path; ``ssl_*``: serve HTTPS."""
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", workers=workers,
                             factory=isinstance(app, str), http=BoundedH11Protocol, timeout_keep_alive=KEEP_ALIVE,
                             h11_max_incomplete_event_size=MAX_HEADER_BYTES, limit_concurrency=MAX_CONNECTIONS,
                             root_path=root_path, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     config.header_timeout, config.body_timeout = header_timeout, body_timeout
     if workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Multiprocess(config, sockets=[sock]).run()
     else:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])

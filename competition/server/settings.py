@@ -43,14 +43,35 @@ def shown(key: str, value) -> str:
     if key == "deadline":
         return value or "none"
     if key == "title":
-        return repr(value) if value else "(the data folder's name)"
+        return repr(value) if value else "(competition.json's title, else the data folder's name)"
     return str(value)
+
+
+def title(stored: dict, folder: str) -> str:
+    """The competition's name on its pages and in its export: the host's ``set --title``, else the
+    title ``prepare --title`` declared in competition.json (``serve`` records it), else ``folder``."""
+    return stored.get("title") or stored.get("declared_title") or folder
+
+
+UNSEEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, formats (zero-width, direction overrides), no glyph
+
+
+def unseen(text: str) -> str | None:
+    """The first character of ``text`` a reader cannot see as itself (``Alpha\u200b`` looks like
+    ``Alpha``; a right-to-left override reverses what follows), named as ``U+200B ZERO WIDTH SPACE``;
+    None when every character shows."""
+    import unicodedata
+
+    for char in text:
+        if unicodedata.category(char) in UNSEEN:
+            return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
+    return None
 
 
 def check_value(key: str, value) -> None:
     if key in ("daily_limit", "failed_limit", "final_picks") and (not isinstance(value, int) or value < 1):
         raise SettingsError(f"{FLAGS[key]} must be a whole number of at least 1, got {value!r}")
-    if key == "title" and (len(value) > MAX_TITLE or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+    if key == "title" and (len(value) > MAX_TITLE or unseen(value)):
         raise SettingsError(f"--title: use at most {MAX_TITLE} printable characters")
 
 
@@ -81,6 +102,9 @@ def change(stored: dict, wanted: dict, now: datetime, *, reopen: bool = False, e
             unset += ("revealed",)
     elif reopen:
         raise SettingsError("--reopen goes with a new --deadline (or --deadline none)")
+    elif end_now:
+        raise SettingsError("--end-now goes with a --deadline that has passed (it allows ending the competition "
+                            "then); to end it now: python -m competition.server reveal")
     if "final_picks" in wanted and wanted["final_picks"] != current["final_picks"]:
         if over and not reopen:
             raise SettingsError("the competition has ended: final picks are frozen, so their number is too")

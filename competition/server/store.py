@@ -38,6 +38,7 @@ from typing import Callable, Iterator
 from .. import clock
 from ..errors import InputError
 from ..fsutil import write_bytes_atomic
+from .settings import unseen
 
 TEAMS = ("CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, created TEXT NOT NULL, "
          "disabled INTEGER NOT NULL DEFAULT 0)")
@@ -142,6 +143,15 @@ class FifoSlots:
                 self._free += 1
 
 
+def new_token() -> str:
+    """A fresh 256-bit token that never starts with ``-``: ``token_urlsafe`` gives that one time in
+    64, and ``--token -uQ...`` is then read as an option (``expected one argument``)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -154,8 +164,12 @@ def check_name(name: str, what: str = "team name") -> str:
         name.encode("utf-8")
     except UnicodeEncodeError:
         raise StoreError(f"{what} {name!r}: not valid UTF-8 text") from None
-    if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if not name or len(name) > MAX_NAME:
         raise StoreError(f"{what} {name!r}: use 1-{MAX_NAME} printable characters")
+    hidden = unseen(name)
+    if hidden:
+        raise StoreError(f"{what} {name!r}: holds {hidden}, which shows as nothing or reorders the text; "
+                         f"use printable characters")
     return name
 
 
@@ -365,7 +379,7 @@ class Store:
                 if found:
                     raise StoreError(f"member {member!r} is in team {found[0]!r} already")
                 db.execute("INSERT OR IGNORE INTO teams (name, created) VALUES (?, ?)", (team, now))
-                token = secrets.token_urlsafe(32)
+                token = new_token()
                 db.execute("INSERT INTO members VALUES (?, ?, ?, ?)", (team, member, token_hash(token), now))
                 made.append((team, member, token))
         return made
@@ -432,7 +446,7 @@ class Store:
                 member = members[0]
             elif member not in members:
                 raise StoreError(f"team {team!r} has no member {member!r} (members: {', '.join(members) or 'none'})")
-            token = secrets.token_urlsafe(32)
+            token = new_token()
             db.execute("UPDATE members SET token_sha256 = ? WHERE team = ? AND member = ?",
                        (token_hash(token), team, member))
         return member, token
