@@ -228,18 +228,6 @@ def default_mode(headers: list[tuple[int, int, str]]) -> str:
     return "L" if all(mode in GREY_MODES for _, _, mode in headers) else "RGB"
 
 
-def _draft_box(image: Image.Image, size: tuple[int, int], fit: str) -> tuple[int, int]:
-    """The smallest decoded size that still fits ``size`` once scaled as ``fit`` scales: what a JPEG
-    may be decoded at (DCT scaling, 1/2 to 1/8) before it is resized."""
-    (w, h), (width, height) = image.size, size
-    if image.getexif().get(_ORIENTATION) in _SWAPS_SIDES:
-        width, height = height, width
-    if fit == "stretch":
-        return width, height
-    scale = (min if fit == "pad" else max)(width / w, height / h)
-    return max(1, int(np.ceil(w * scale))), max(1, int(np.ceil(h * scale)))
-
-
 def to_mode(image: Image.Image, mode: str) -> Image.Image:
     """``image`` in ``mode``; transparency is kept through RGBA rather than turned into palette noise."""
     if image.mode == mode:
@@ -265,17 +253,18 @@ def fit_image(image: Image.Image, size: tuple[int, int], fit: str) -> Image.Imag
     return ImageOps.pad(image, size, resample, color=0)
 
 
-def load_fitted(path: str, size: tuple[int, int] | None, mode: str, fit: str) -> np.ndarray:
-    """The picture in ``path`` decoded (at reduced size where the format allows), turned upright,
-    converted to ``mode`` and fitted to ``size``. Raises ``OSError`` or ``ValueError`` when it does not decode."""
+def load_upright(path: str, mode: str) -> np.ndarray:
+    """The picture in ``path`` decoded at full size (never a JPEG's reduced draft: an exact copy is
+    judged on these pixels, and a PNG export of a JPEG must have the same), turned upright and
+    converted to ``mode``. Raises ``OSError`` or ``ValueError`` when it does not decode."""
     with Image.open(path) as image:
-        if size and image.format == "JPEG":
-            image.draft(mode if mode == "L" else "RGB", _draft_box(image, size, fit))
         image.load()
-        image = to_mode(ImageOps.exif_transpose(image), mode)
-        if size:
-            image = fit_image(image, size, fit)
-        return np.asarray(image)
+        return np.asarray(to_mode(ImageOps.exif_transpose(image), mode))
+
+
+def pixel_digest(pixels: np.ndarray) -> bytes:
+    """A digest of the pixels and their shape: equal for exact copies, whatever file format held them."""
+    return hashlib.blake2b(str(pixels.shape).encode() + pixels.tobytes(), digest_size=16).digest()
 
 
 def thumbnail(pixels: np.ndarray) -> np.ndarray:
@@ -314,11 +303,11 @@ def fit_and_stage(job: tuple[list[int], list[str], str, tuple[int, int] | None, 
     done = []
     for index, path in zip(indices, paths):
         try:
-            pixels = load_fitted(path, size, mode, fit)
+            upright = load_upright(path, mode)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             done.append((index, None, f"does not decode ({exc.__class__.__name__}: {exc})"))
             continue
+        pixels = np.asarray(fit_image(Image.fromarray(upright), size, fit)) if size else upright
         write_png(os.path.join(staging, f"{index}.png"), pixels)
-        digest = hashlib.blake2b(pixels.tobytes(), digest_size=16).digest()
-        done.append((index, digest, thumbnail(pixels)))
+        done.append((index, pixel_digest(upright), thumbnail(pixels)))
     return done
