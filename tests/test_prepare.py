@@ -239,6 +239,22 @@ def test_a_build_holding_files_someone_added_is_not_rebuilt_over_them(tmp_path, 
     assert "(2 such files)" in done.stderr and (out / "NOTES.txt").read_text() == "mine"
 
 
+def test_a_picture_copied_in_under_a_name_like_ours_is_never_removed(tmp_path, fashion_source):
+    """Only the files the build's marker lists as written are ours: ``99999.png`` looks like one of
+    ours and is the user's; a rebuild with other settings refuses in one line and removes nothing."""
+    out = prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    mine = out / "images" / "train" / "99999.png"
+    mine.write_bytes((out / "images" / "train" / "3.png").read_bytes())
+    before = sorted(p.name for p in (out / "images" / "train").iterdir())
+    done = run_prepare("--out", out, "--limit-train", 12, "--limit-test", 5, cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{mine}: not written by competition.prepare" in done.stderr
+    assert mine.is_file() and sorted(p.name for p in (out / "images" / "train").iterdir()) == before
+    mine.unlink()  # moved out: the rebuild goes ahead
+    assert run_prepare("--out", out, "--limit-train", 12, "--limit-test", 5, cwd=tmp_path).returncode == 0
+    assert len(list((out / "images" / "train").iterdir())) == 12
+
+
 def test_the_current_folder_is_refused_and_a_damaged_build_is_rebuilt(tmp_path, fashion_source):
     done = run_prepare("--out", ".", cwd=tmp_path)
     assert done.returncode == 1 and "is the current folder or holds it" in done.stderr

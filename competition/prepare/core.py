@@ -19,7 +19,8 @@ nothing half-written (and the next run sweeps what a killed one left); a second 
 arguments finds the work done and stops. A folder is only ever replaced if ``prepare`` built it:
 the competitor's folder carries a marker, ``.prepare.json``, and the answer key's folder its
 ``prepare.json``; any other existing ``--out`` is refused, never deleted, and so is a build of ours
-that holds files someone added. The marker also records the CSVs' sha256 and the image counts, so a
+that holds files someone added (the marker lists every image the build wrote: a ``99999.png`` copied
+in is not ours, whatever its name). The marker also records the CSVs' sha256 and the image counts, so a
 build damaged by hand is rebuilt rather than declared done.
 """
 
@@ -142,17 +143,36 @@ OURS = {"competition": {"images", "train.csv", "test_sample.csv", "classes.csv",
 _OUR_IMAGE = re.compile(r"\d+\.png")
 
 
+def written_images(competition: Path) -> dict[str, list[str]]:
+    """The image files a build wrote, by part: the manifest its marker keeps, so that a rebuild removes
+    only these (a ``99999.png`` a user copied in looks like ours, and is not)."""
+    return {part: sorted(os.listdir(competition / "images" / part)) for part in ("train", "test")}
+
+
 def foreign_files(out: Path, grader: Path) -> list[Path]:
-    """Files and folders inside a build of ours that the build did not make (the loader's cache and
-    its work folders are ours too)."""
+    """Files and folders inside a build of ours that the build did not make: by the marker's manifest
+    of the images it wrote (a build older than the manifest: by their names and count; the loader's
+    cache and its work folders are ours too)."""
     found = [p for p in out.iterdir() if p.name not in OURS["competition"] and not p.name.startswith(".cache.")]
     found += [p for p in grader.iterdir() if p.name not in OURS["grader"]] if grader.is_dir() else []
     images = out / "images"
     if images.is_dir():
         found += [p for p in images.iterdir() if p.name not in ("train", "test")]
+        built = _recorded(out / MARKER)
+        built = built if isinstance(built, dict) else {}
+        manifest = built.get("written")
         for part in ("train", "test"):
-            if (images / part).is_dir():
-                found += [images / part / name for name in os.listdir(images / part) if not _OUR_IMAGE.fullmatch(name)]
+            if not (images / part).is_dir():
+                continue
+            names = sorted(os.listdir(images / part))
+            if isinstance(manifest, dict) and isinstance(manifest.get(part), list):
+                ours = set(manifest[part])
+                found += [images / part / name for name in names if name not in ours]
+                continue
+            found += [images / part / name for name in names if not _OUR_IMAGE.fullmatch(name)]
+            count = (built.get("images") or {}).get(part)
+            if isinstance(count, int) and len(names) > count:  # more than it wrote: which are ours is unknown
+                found.append(images / part)
     return found
 
 
@@ -311,7 +331,8 @@ def build_once(out: Path, recipe: dict, make: Callable[[Path, Path, Path], str])
             done = make(new_out, new_grader, scratch)
             write_json_atomic(new_out / MARKER, {"recipe": recipe, "csv_sha256": {
                 name: hashlib.sha256((new_out / name).read_bytes()).hexdigest() for name in ("train.csv", "test_sample.csv")},
-                "images": {part: len(os.listdir(new_out / "images" / part)) for part in ("train", "test")}})
+                "images": {part: len(os.listdir(new_out / "images" / part)) for part in ("train", "test")},
+                "written": written_images(new_out)})
             write_json_atomic(new_grader / RECORD, recipe)
             replace_dir(new_out, out)
             replace_dir(new_grader, grader)  # last: its record marks the build complete
