@@ -223,11 +223,23 @@ def test_corrupt_and_truncated_idx_files_are_named(tmp_path, fashion_source):
     (["--class-names", "a,b,c"], "--class-names: 3 names, but the labels are 10 classes (0..9)"),
     (["--class-names", "a,b,c,d,e,f,g,h,i,a"], "--class-names: 'a' is given twice"),
     (["--class-names", "a,b,,d,e,f,g,h,i,j"], "--class-names: name 3 is blank"),
+    (["--limit-test", "2", "--public", "0.1"], "2 test rows give 0 Public and 2 Private rows; the answer key needs both"),
 ])
 def test_impossible_settings_are_refused_in_one_line(tmp_path, fashion_source, args, message):
     done = run_prepare("--out", tmp_path / "c", "--limit-train", 10, *args, cwd=tmp_path)
     assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_a_key_the_metric_cannot_score_is_refused_before_anything_is_written(tmp_path, fashion_source):
+    """30 test rows, 9 of them Public: some class has no Public row, and ROC AUC is undefined there.
+    serve and grade would refuse the key; prepare refuses to write it."""
+    done = run_prepare("--out", tmp_path / "c", "--limit-train", 500, "--limit-test", 30, "--metric", "roc_auc_ovr",
+                       cwd=tmp_path)
+    last = done.stderr.splitlines()[-1]
+    assert done.returncode == 1 and last.startswith("error: the competition would not be gradable: "), done.stderr
+    assert f"{tmp_path / 'c.grader' / 'solution.csv'}: metric roc_auc_ovr cannot score its Public or Private rows" in last
+    assert not (tmp_path / "c").exists() and not (tmp_path / "c.grader").exists()
 
 
 def test_a_build_holding_files_someone_added_is_not_rebuilt_over_them(tmp_path, fashion_source):

@@ -283,6 +283,13 @@ BAD_INPUTS = {
                         [], "c: exists and was not built by competition.prepare"),
     "strict": (lambda t, x: (two_classes(t, x), (t / "photos" / "Bag" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0")),
                ["--strict"], "bad.jpg: "),
+    "classes read as one": (lambda t, x: [save(x[i], t / "photos" / name / f"{i}{j}.png") for i, name in
+                                          enumerate(("1", "01", "1.0")) for j in range(2)], [],
+                            "photos: classes '01' and '1' read as one number"),
+    "no public row": (two_classes, ["--test-size", "2", "--public", "0.2"],
+                      "2 test rows give 0 Public and 2 Private rows; the answer key needs both"),
+    "metric cannot score the key": (two_classes, ["--test-size", "2", "--public", "0.5", "--metric", "roc_auc_ovr"],
+                                    "would not be gradable: "),
     "fashion option": (two_classes, ["--limit-train", "5"], "--limit-train is for Fashion-MNIST, not --images"),
 }
 

@@ -83,8 +83,9 @@ def parse_labels(labels: list[str], path: Path, column: str) -> np.ndarray:
     return np.array(labels, dtype=str)
 
 
-def check_one_spelling(labels: list[str], distinct: set[str], path: Path, column: str) -> None:
-    """Refuse two different texts of one number among the labels (``1``, ``1.0``, ``01``)."""
+def two_spellings(distinct: set[str]) -> tuple[str, str] | None:
+    """Two different texts of one number among ``distinct`` labels (``1``, ``1.0``, ``01``), if any:
+    read as numbers they are one class, as text two. ``prepare`` asks it of class folders too."""
     spelled: dict[float, str] = {}
     for label in sorted(distinct):
         try:
@@ -92,12 +93,20 @@ def check_one_spelling(labels: list[str], distinct: set[str], path: Path, column
         except ValueError:
             continue
         if number in spelled:
-            first, other = spelled[number], label
-            lines = [labels.index(first) + 2, labels.index(other) + 2]
-            raise CompetitionDataError(
-                f"{path}, lines {min(lines)} and {max(lines)}: labels {first!r} and {other!r} in column "
-                f"'{column}' are one number written two ways; write every label of a class the same way")
+            return spelled[number], label
         spelled[number] = label
+    return None
+
+
+def check_one_spelling(labels: list[str], distinct: set[str], path: Path, column: str) -> None:
+    """Refuse two different texts of one number among the labels (``1``, ``1.0``, ``01``)."""
+    found = two_spellings(distinct)
+    if found:
+        first, other = found
+        lines = [labels.index(first) + 2, labels.index(other) + 2]
+        raise CompetitionDataError(
+            f"{path}, lines {min(lines)} and {max(lines)}: labels {first!r} and {other!r} in column "
+            f"'{column}' are one number written two ways; write every label of a class the same way")
 
 
 def read_tables(layout: Layout) -> dict:

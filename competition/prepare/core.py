@@ -250,6 +250,7 @@ def write_competition(competition: Path, grader: Path, train: pd.DataFrame, test
     if class_names:
         pd.DataFrame({"class": range(len(class_names)), "name": class_names}).to_csv(competition / "classes.csv",
                                                                                     index=False)
+    check_usage(test["Usage"].to_numpy())
     grader.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(grader / "solution.csv", test[["id", "class", "Usage"]].to_csv(index=False).encode(), secret=True)
     declare(competition, grader, declared)
@@ -285,6 +286,7 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
     test_ids = [str(i) for i in rng.permutation(n_test)]  # test image j is called test_ids[j]
     public = np.zeros(n_test, dtype=bool)
     public[rng.choice(n_test, size=round(public_fraction * n_test), replace=False)] = True
+    check_usage(usage(public))  # before any image is written
 
     with tqdm(total=n_train + n_test, desc="writing PNGs", unit="img") as bar:
         write_images(competition / "images" / "train", train_ids, arrays["x_train"], bar)
@@ -329,6 +331,7 @@ def build_once(out: Path, recipe: dict, make: Callable[[Path, Path, Path], str])
             scratch = tmp / "scratch"
             scratch.mkdir()
             done = make(new_out, new_grader, scratch)
+            check_gradable(new_out, new_grader, out)
             write_json_atomic(new_out / MARKER, {"recipe": recipe, "csv_sha256": {
                 name: hashlib.sha256((new_out / name).read_bytes()).hexdigest() for name in ("train.csv", "test_sample.csv")},
                 "images": {part: len(os.listdir(new_out / "images" / part)) for part in ("train", "test")},
@@ -453,6 +456,40 @@ def warn_unused(listing: sources.Listing, failed: dict[int, str], strict: bool) 
                       stacklevel=2)
 
 
+def check_label_spellings(labels: list[str], where: Path) -> None:
+    """Refuse class names that read as one number (folders ``1``, ``01`` and ``1.0``): train.csv would
+    hold them as three labels, which the loader and the grader refuse as one number written two ways."""
+    from ..data.loader import two_spellings
+
+    found = two_spellings(set(labels))
+    if found:
+        raise PrepareError(f"{where}: classes {found[0]!r} and {found[1]!r} read as one number; name every class "
+                           "once (rename or merge the folders, or fix the labels)")
+
+
+def check_gradable(competition: Path, grader: Path, out: Path) -> None:
+    """What ``prepare`` is about to put in place is what ``serve`` and ``grade`` accept: the grader's
+    own checks run on the new folders (a key with no Public row, labels that read as one, a metric the
+    key cannot score), and a refusal is ``prepare``'s, before anything is replaced."""
+    from ..grade.core import Grader
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Grader(competition, grader / "solution.csv")
+    except InputError as exc:
+        message = str(exc).replace(str(competition), str(out)).replace(str(grader), str(grader_of(out)))
+        raise PrepareError(f"the competition would not be gradable: {message}") from None
+
+
+def check_usage(usage: np.ndarray) -> None:
+    """The key needs Public and Private rows: a board needs the one, the final ranking the other."""
+    n_public = int((usage == "Public").sum())
+    if n_public == 0 or n_public == len(usage):
+        raise PrepareError(f"{len(usage):,} test rows give {n_public:,} Public and {len(usage) - n_public:,} Private "
+                           "rows; the answer key needs both: change --public or the test size")
+
+
 def check_classes(labels: np.ndarray) -> None:
     classes, counts = np.unique(labels, return_counts=True)
     few = [f"{c} ({n})" for c, n in zip(classes, counts) if n < 2]
@@ -546,6 +583,7 @@ def prepare_images(images: Path, out: Path, labels: Path | None = None, *, test_
     out, images = check_out(out), Path(os.path.abspath(images))
     check_images_out(images, out)
     listing = sources.find_images(images, labels and Path(os.path.abspath(labels)))
+    check_label_spellings(listing.labels, labels or images)
     recipe = {"format": FORMAT, "images": str(images), "labels": str(labels) if labels else None,
               "files": listing.fingerprint(), "test_size": test_size, "public": public,
               "size": list(size) if size else None, "fit": fit, "mode": mode, "seed": seed, "title": title,
