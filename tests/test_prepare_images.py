@@ -290,6 +290,12 @@ BAD_INPUTS = {
                       "2 test rows give 0 Public and 2 Private rows; the answer key needs both"),
     "metric cannot score the key": (two_classes, ["--test-size", "2", "--public", "0.5", "--metric", "roc_auc_ovr"],
                                     "would not be gradable: "),
+    "file name not UTF-8": (lambda t, x: (two_classes(t, x), os.rename(os.fsencode(t / "photos" / "Bag" / "1.png"),
+                                                                        os.fsencode(t / "photos" / "Bag") + b"/\xff1.png")),
+                            [], "photos/Bag/\\xff1.png: the name is not UTF-8 text; rename it"),
+    "class folder not UTF-8": (lambda t, x: (two_classes(t, x), os.rename(os.fsencode(t / "photos" / "Bag"),
+                                                                          os.fsencode(t / "photos") + b"/B\xe9g")),
+                               [], "photos/B\\xe9g: the name is not UTF-8 text; rename it"),
     "fashion option": (two_classes, ["--limit-train", "5"], "--limit-train is for Fashion-MNIST, not --images"),
 }
 

@@ -102,6 +102,16 @@ def _walk(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
     return found
 
 
+def check_name(path: Path) -> None:
+    """Refuse a file or folder whose name is not UTF-8 text (bytes an old tool or another system wrote):
+    ``sources.csv`` and ``train.csv`` could not hold it. Named with its bad bytes escaped."""
+    try:
+        str(path).encode()
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", errors="backslashreplace")
+        raise SourceError(f"{shown}: the name is not UTF-8 text; rename it") from None
+
+
 def check_label(label: str, where: str) -> str:
     if not label:
         raise SourceError(f"{where}: blank label")
@@ -125,6 +135,7 @@ def list_folders(root: Path) -> Listing:
         is_image = not path.name.startswith(".") and path.suffix.lower() in known
         (listing.unfiled if is_image else listing.skipped).append(str(path))
     for folder in classes:
+        check_name(folder)
         key = (folder.stat().st_dev, folder.stat().st_ino)
         if key in seen:
             raise SourceError(f"{folder}: symlink loop (leads back to {seen[key]})")
@@ -134,6 +145,7 @@ def list_folders(root: Path) -> Listing:
             if path.name.startswith(".") or path.suffix.lower() not in known:
                 listing.skipped.append(str(path))
                 continue
+            check_name(path)
             listing.files.append(str(path))
             listing.shown.append(str(path.relative_to(root)))
             listing.labels.append(label)
