@@ -18,6 +18,7 @@ import errno
 import functools
 import hashlib
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import InputError
+from ..fsutil import NotRegularFile, check_regular, open_regular
 from ..data.tables import is_missing, read_csv
 
 FITS = ("pad", "crop", "stretch")
@@ -146,6 +148,7 @@ def list_folders(root: Path) -> Listing:
                 listing.skipped.append(str(path))
                 continue
             check_name(path)
+            check_regular(path)  # a pipe named like a photo would hold its decoder for ever
             listing.files.append(str(path))
             listing.shown.append(str(path.relative_to(root)))
             listing.labels.append(label)
@@ -177,8 +180,10 @@ def list_csv(root: Path, labels: Path) -> Listing:
         if os.path.isabs(name) or not path.resolve().is_relative_to(inside):
             raise SourceError(f"{where}: {name!r} is outside {root}; name files relative to it")
         st = _stat(path)
-        if st is None or not os.path.isfile(path):
+        if st is None:
             raise SourceError(f"{where}: {path}: no such file")
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(f"{where}: {NotRegularFile(path, st.st_mode)}")
         real = str(path.resolve())
         if real in line_of:
             raise SourceError(f"{where}: {name!r} is already listed on line {line_of[real]}")
@@ -210,7 +215,7 @@ def find_images(root: Path, labels: Path | None = None) -> Listing:
 def read_header(path: str) -> tuple[int, int, str] | str:
     """``(width, height, mode)`` as the picture stands (EXIF orientation applied), or why it cannot be opened."""
     try:
-        with Image.open(path) as image:
+        with open_regular(path) as file, Image.open(file) as image:
             width, height = image.size
             if image.getexif().get(_ORIENTATION) in _SWAPS_SIDES:
                 width, height = height, width
@@ -269,7 +274,7 @@ def load_upright(path: str, mode: str) -> np.ndarray:
     """The picture in ``path`` decoded at full size (never a JPEG's reduced draft: an exact copy is
     judged on these pixels, and a PNG export of a JPEG must have the same), turned upright and
     converted to ``mode``. Raises ``OSError`` or ``ValueError`` when it does not decode."""
-    with Image.open(path) as image:
+    with open_regular(path) as file, Image.open(file) as image:
         image.load()
         return np.asarray(to_mode(ImageOps.exif_transpose(image), mode))
 
