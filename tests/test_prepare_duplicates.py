@@ -102,3 +102,21 @@ def test_the_hashes_are_imagehashs(fashion_source):
     for ours, theirs in ((duplicates.perceptual_hashes(thumbnails), imagehash.phash),
                          (duplicates.difference_hashes(thumbnails), imagehash.dhash)):
         assert [int(h) for h in ours] == [int(str(theirs(Image.fromarray(t))), 16) for t in thumbnails]
+
+
+def test_alike_pictures_with_two_labels_stay_apart_with_a_margin(fashion_source):
+    """Fashion-MNIST's alike items (a Shirt and a T-shirt): among the first 2,000, every candidate pair
+    with two labels is more than twice ``MAX_DIFFERENCE`` apart once matched, so the rule groups none
+    and a looser threshold would be caught here before a host's honest data set is refused."""
+    x = read_idx(find_idx(fashion_source, IDX_FILES["x_train"]))[:2000]
+    y = read_idx(find_idx(fashion_source, IDX_FILES["y_train"]))[:2000]
+    thumbnails = np.stack([sources.thumbnail(a) for a in x])
+    candidates = np.unique(np.concatenate([duplicates.near_pairs(duplicates.perceptual_hashes(thumbnails))[:, :2],
+                                           duplicates.near_pairs(duplicates.difference_hashes(thumbnails))[:, :2]]),
+                           axis=0)
+    two_labels = candidates[y[candidates[:, 0]] != y[candidates[:, 1]]]
+    small = duplicates.small_thumbnails(thumbnails)
+    assert len(two_labels) > 500
+    assert duplicates.matched_difference(small[two_labels[:, 0]], small[two_labels[:, 1]]).min() > \
+        2 * duplicates.MAX_DIFFERENCE
+    assert not len(duplicates.near_copies(thumbnails))
