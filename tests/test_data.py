@@ -189,7 +189,7 @@ BROKEN = {
                            r"train.csv, line 6: label '99999999999999999999' in column 'class' is beyond the 64-bit"),
     "image path is a folder": (lambda r: [(r / "images" / "train" / "004.png").unlink(),
                                           (r / "images" / "train" / "004.png").mkdir()],
-                               r"images/train/004.png: cannot be read \(Is a directory\)"),
+                               r"images/train/004.png: not a regular file \(a folder\)"),
     "decompression bomb": (lambda r: (r / "images" / "train" / "004.png").write_bytes(png_claiming(30000, 30000)),
                            r"images/train/004.png: declares 30000x30000 pixels, over the limit of 89,478,485"),
     "odd first image": (lambda r: write_png(r / "images" / "train" / "000.png", np.zeros((9, 8, 3), np.uint8)),
