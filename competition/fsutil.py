@@ -260,6 +260,10 @@ class NotRegularFile(InputError):
     def __init__(self, path: str | Path, mode: int):
         self.why = "not a regular file (" + next((kind for test, kind in _KINDS if test(mode)), "not a file") + ")"
         super().__init__(f"{path}: {self.why}")
+        self.path, self.mode = path, mode
+
+    def __reduce__(self):  # so that a worker process can raise it
+        return NotRegularFile, (self.path, self.mode)
 
 
 def check_regular(path: str | Path, st: os.stat_result | None = None) -> None:
