@@ -238,7 +238,7 @@ def test_check_reports_near_copies_across_the_split(fashion_copy):
     done = run_check(fashion_copy)
     assert done.returncode == 0, done.stderr
     assert "identical    none" in done.stdout
-    assert f"near copies  1 test images are near copies of a train image" in done.stdout
+    assert "near copies  1 test images are near copies of a train image" in done.stdout
     assert f"test {test_id} ~ train {train_id}" in done.stdout
 
 
