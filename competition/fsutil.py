@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import uuid
 from contextlib import contextmanager
@@ -255,6 +256,54 @@ def replace_dir(new: str | Path, final: str | Path) -> None:
         shutil.rmtree(old)
     else:
         new.rename(final)
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+class NotRegularFile(InputError):
+    """A path that names a pipe, a device, a socket or a folder where a file's contents are wanted:
+    reading a pipe with no writer, or a device, would wait for ever. ``why`` is the reason alone."""
+
+    def __init__(self, path: str | Path, mode: int):
+        self.why = "not a regular file (" + next((kind for test, kind in _KINDS if test(mode)), "not a file") + ")"
+        super().__init__(f"{path}: {self.why}")
+        self.path, self.mode = path, mode
+
+    def __reduce__(self):  # so that a worker process can raise it
+        return NotRegularFile, (self.path, self.mode)
+
+
+def check_regular(path: str | Path, st: os.stat_result | None = None) -> None:
+    """The one rule for "not a regular file": raise ``NotRegularFile`` unless ``path`` (its ``st``,
+    else a stat through links) is one. A path that cannot be stat'ed is left to the reader to report."""
+    if st is None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFile(path, st.st_mode)
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading, refused at once unless it is a regular file: opened without
+    blocking (a FIFO with no writer would hold ``open`` for ever) and checked on the open file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        check_regular(path, os.fstat(fd))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | Path) -> bytes:
+    """The bytes of the regular file ``path`` (``open_regular``'s refusal otherwise; ``OSError`` as usual)."""
+    with open_regular(path) as file:
+        return file.read()
 
 
 def sha256_file(path: str | Path) -> str:

@@ -189,7 +189,7 @@ BROKEN = {
                            r"train.csv, line 6: label '99999999999999999999' in column 'class' is beyond the 64-bit"),
     "image path is a folder": (lambda r: [(r / "images" / "train" / "004.png").unlink(),
                                           (r / "images" / "train" / "004.png").mkdir()],
-                               r"images/train/004.png: cannot be read \(Is a directory\)"),
+                               r"images/train/004.png: not a regular file \(a folder\)"),
     "decompression bomb": (lambda r: (r / "images" / "train" / "004.png").write_bytes(png_claiming(30000, 30000)),
                            r"images/train/004.png: declares 30000x30000 pixels, over the limit of 89,478,485"),
     "odd first image": (lambda r: write_png(r / "images" / "train" / "000.png", np.zeros((9, 8, 3), np.uint8)),
@@ -219,6 +219,27 @@ def test_check_cli_prints_a_summary(fashion_copy):
     assert "28x28 grey" in done.stdout and "classes      10, labels integers" in done.stdout
     assert "cache        built" in done.stdout
     assert "cache        hit" in run_check(fashion_copy).stdout
+    assert "near copies  none" in done.stdout
+
+
+def test_check_reports_near_copies_across_the_split(fashion_copy):
+    """A test image that is a train image re-saved as a JPEG at quality 60 and made 8% brighter is a
+    near copy, not identical pixels: check names it on its own line."""
+    import io
+
+    from PIL import ImageEnhance
+
+    train_id = pd.read_csv(fashion_copy / "train.csv", dtype=str)["id"][5]
+    test_id = pd.read_csv(fashion_copy / "test_sample.csv", dtype=str)["id"][2]
+    data = io.BytesIO()
+    ImageEnhance.Brightness(Image.open(fashion_copy / "images" / "train" / f"{train_id}.png")).enhance(1.08).save(
+        data, "JPEG", quality=60)
+    Image.open(data).save(fashion_copy / "images" / "test" / f"{test_id}.png")
+    done = run_check(fashion_copy)
+    assert done.returncode == 0, done.stderr
+    assert "identical    none" in done.stdout
+    assert "near copies  1 test images are near copies of a train image" in done.stdout
+    assert f"test {test_id} ~ train {train_id}" in done.stdout
 
 
 def test_check_cli_exits_1_naming_the_broken_file(tiny):

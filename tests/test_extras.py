@@ -154,3 +154,34 @@ def test_png_writer_without_opencv_writes_the_same_pixels(shape, tmp_path, monke
         with Image.open(tmp_path / name) as image:
             assert np.array_equal(np.asarray(image), pixels), name
     assert (tmp_path / "opencv.png").read_bytes() != (tmp_path / "pillow.png").read_bytes()  # two writers indeed
+
+
+class _Absent:
+    """A finder first on ``sys.meta_path`` that answers ModuleNotFoundError for ``blocked``, as
+    ``import`` does where a package is not installed."""
+
+    def __init__(self, *blocked: str):
+        self.blocked = set(blocked)
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+@pytest.mark.parametrize("model", ["cnn-quick", "mlp"])
+def test_every_library_of_a_model_is_checked_not_only_the_first(model, monkeypatch):
+    """A network needs Keras *and* its backend: Keras installed over a missing TensorFlow is said as
+    TensorFlow, before any data is read (not Keras' import error at the first fold)."""
+    from competition import models
+
+    if not extras.installed("keras"):
+        pytest.skip("Keras is not installed here: the case is Keras present, TensorFlow missing")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    for name in [m for m in sys.modules if m.partition(".")[0] == "tensorflow"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_Absent("tensorflow"), *sys.meta_path])
+    assert models.requirements(model)[-1] == "tensorflow"
+    with pytest.raises(extras.MissingExtra, match=f"^the model '{model}' needs TensorFlow: pip install "
+                                                  r"'competition\[keras\]'$"):
+        extras.ensure(models.requirements(model), f"the model {model!r}")
+    assert models.missing(model) == ["tensorflow"]

@@ -128,3 +128,50 @@ def test_a_new_folder_for_the_empty_working_folder_is_built_beside_and_fills_it(
     with pytest.raises(InputError, match="not empty"):
         with fsutil.new_dir(".", "--out"):
             pass
+
+
+def _command(module: str, *args, cwd: Path) -> subprocess.CompletedProcess:
+    """A command that must answer at once: a regression that blocks on the pipe fails by its timeout."""
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=60, check=False)
+
+
+def test_a_named_pipe_is_refused_at_once_wherever_a_file_is_read(tmp_path, fashion_copy):
+    """A FIFO with no writer as --labels, among the photos, as an image of a competition and as the
+    roster: one line naming it, exit 1, within seconds (each would block for ever if opened)."""
+    photos = tmp_path / "photos"
+    for label in ("a", "b"):
+        for i in range(3):
+            (photos / label).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((8, 8), 40 * i + (label == "b") * 100, dtype=np.uint8)).save(photos / label / f"{i}.png")
+    os.mkfifo(tmp_path / "labels.csv")
+    os.mkfifo(photos / "a" / "pipe.png")
+    test_id = (fashion_copy / "test_sample.csv").read_text().splitlines()[1].split(",")[0]
+    image = fashion_copy / "images" / "test" / f"{test_id}.png"
+    image.unlink()
+    os.mkfifo(image)
+    os.mkfifo(tmp_path / "roster.csv")
+    cases = [
+        (_command("competition.prepare", "--images", photos, "--labels", tmp_path / "labels.csv", "--out", "c",
+                  cwd=tmp_path), f"{tmp_path / 'labels.csv'}: not a regular file (a named pipe)"),
+        (_command("competition.prepare", "--images", photos, "--out", "c", cwd=tmp_path),
+         f"{photos / 'a' / 'pipe.png'}: not a regular file (a named pipe)"),
+        (_command("competition.data", "check", fashion_copy, cwd=tmp_path), f"{image}: not a regular file (a named pipe)"),
+        (_command("competition.server", "add-teams", tmp_path / "roster.csv", "--out", tmp_path / "t.csv", "--db",
+                  tmp_path / "g.sqlite", cwd=tmp_path), f"{tmp_path / 'roster.csv'}: not a regular file (a named pipe)"),
+    ]
+    for done, words in cases:
+        assert done.returncode == 1 and done.stderr.startswith("error: ") and words in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "c").exists() and not (tmp_path / "t.csv").exists()
+
+
+def test_check_regular_names_what_the_path_is(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_bytes(b"x")
+    fsutil.check_regular(tmp_path / "file")
+    assert fsutil.read_regular(tmp_path / "file") == b"x"
+    for name, kind in (("pipe", "a named pipe"), ("folder", "a folder")):
+        with pytest.raises(fsutil.NotRegularFile, match=f"{name}: not a regular file \\({kind}\\)"):
+            fsutil.read_regular(tmp_path / name)

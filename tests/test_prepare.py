@@ -84,10 +84,10 @@ def test_source_folder_with_plain_idx_files(tmp_path, fashion_source):
     for stem in IDX_FILES.values():
         with gzip.open(find_idx(fashion_source, stem)) as f:
             (source / stem).write_bytes(f.read())
-    out = prepare(tmp_path / "c", source=source, limit_train=10, limit_test=5)
-    assert len(pd.read_csv(out / "train.csv")) == 10
+    out = prepare(tmp_path / "c", source=source, limit_train=20, limit_test=10)
+    assert len(pd.read_csv(out / "train.csv")) == 20
     assert not (out / "classes.csv").exists(), "another source's labels need not be clothes"
-    named = prepare(tmp_path / "d", source=source, limit_train=10, limit_test=5, class_names=list("abcdefghij"))
+    named = prepare(tmp_path / "d", source=source, limit_train=20, limit_test=10, class_names=list("abcdefghij"))
     assert pd.read_csv(named / "classes.csv")["name"].tolist() == list("abcdefghij")
 
 
@@ -111,31 +111,31 @@ def test_an_existing_folder_or_file_not_built_by_prepare_is_never_replaced(tmp_p
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("my own work")
-    done = run_prepare("--out", mine, "--limit-train", 10, "--limit-test", 5, cwd=tmp_path)
+    done = run_prepare("--out", mine, "--limit-train", 20, "--limit-test", 10, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert f"{mine}: exists and was not built by competition.prepare" in done.stderr
     assert (mine / "notes.txt").read_text() == "my own work" and not (tmp_path / "mine.grader").exists()
 
     a_file = tmp_path / "data.bin"
     a_file.write_bytes(b"precious")
-    done = run_prepare("--out", a_file, "--limit-train", 10, "--limit-test", 5, cwd=tmp_path)
+    done = run_prepare("--out", a_file, "--limit-train", 20, "--limit-test", 10, cwd=tmp_path)
     assert done.returncode == 1 and "exists and is not a folder" in done.stderr
     assert a_file.read_bytes() == b"precious"
 
     key_folder = tmp_path / "c.grader"  # the answer key's place holds the user's files
     key_folder.mkdir()
     (key_folder / "keep.csv").write_text("x\n")
-    done = run_prepare("--out", tmp_path / "c", "--limit-train", 10, "--limit-test", 5, cwd=tmp_path)
+    done = run_prepare("--out", tmp_path / "c", "--limit-train", 20, "--limit-test", 10, cwd=tmp_path)
     assert done.returncode == 1 and f"{key_folder}: exists and was not built" in done.stderr
     assert (key_folder / "keep.csv").read_text() == "x\n" and not (tmp_path / "c").exists()
 
 
 def test_a_folder_built_by_prepare_is_replaced_and_an_empty_one_is_used(tmp_path, fashion_source):
     (tmp_path / "c").mkdir()
-    prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    prepare(tmp_path / "c", limit_train=20, limit_test=10)
     assert (tmp_path / "c" / ".prepare.json").is_file()
-    prepare(tmp_path / "c", limit_train=12, limit_test=5)
-    assert len(pd.read_csv(tmp_path / "c" / "train.csv")) == 12
+    prepare(tmp_path / "c", limit_train=24, limit_test=10)
+    assert len(pd.read_csv(tmp_path / "c" / "train.csv")) == 24
 
 
 def signal_mid_build(tmp_path, sig: int) -> subprocess.Popen:
@@ -178,9 +178,9 @@ def test_kill_9_mid_build_leaves_work_that_the_next_run_sweeps(tmp_path, fashion
     assert sweep_stale(tmp_path, "other") == [] and left.exists()
     while _in_use(left, proc.pid) and time.monotonic() < deadline:  # its PNG workers finish their chunk first
         time.sleep(0.1)
-    prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    prepare(tmp_path / "c", limit_train=20, limit_test=10)
     assert not left.exists() and not list(tmp_path.glob(".c.*-*")), "the dead build's folder was swept"
-    assert len(pd.read_csv(tmp_path / "c" / "train.csv")) == 10
+    assert len(pd.read_csv(tmp_path / "c" / "train.csv")) == 20
 
 
 def copy_source(fashion_source, target, change=None):
@@ -223,6 +223,7 @@ def test_corrupt_and_truncated_idx_files_are_named(tmp_path, fashion_source):
     (["--class-names", "a,b,c"], "--class-names: 3 names, but the labels are 10 classes (0..9)"),
     (["--class-names", "a,b,c,d,e,f,g,h,i,a"], "--class-names: 'a' is given twice"),
     (["--class-names", "a,b,,d,e,f,g,h,i,j"], "--class-names: name 3 is blank"),
+    (["--limit-test", "2", "--public", "0.1"], "2 test rows give 0 Public and 2 Private rows; the answer key needs both"),
 ])
 def test_impossible_settings_are_refused_in_one_line(tmp_path, fashion_source, args, message):
     done = run_prepare("--out", tmp_path / "c", "--limit-train", 10, *args, cwd=tmp_path)
@@ -230,22 +231,49 @@ def test_impossible_settings_are_refused_in_one_line(tmp_path, fashion_source, a
     assert not (tmp_path / "c").exists()
 
 
+def test_a_key_the_metric_cannot_score_is_refused_before_anything_is_written(tmp_path, fashion_source):
+    """30 test rows, 9 of them Public: some class has no Public row, and ROC AUC is undefined there.
+    serve and grade would refuse the key; prepare refuses to write it."""
+    done = run_prepare("--out", tmp_path / "c", "--limit-train", 500, "--limit-test", 30, "--metric", "roc_auc_ovr",
+                       cwd=tmp_path)
+    last = done.stderr.splitlines()[-1]
+    assert done.returncode == 1 and last.startswith("error: the competition would not be gradable: "), done.stderr
+    assert f"{tmp_path / 'c.grader' / 'solution.csv'}: metric roc_auc_ovr cannot score its Public or Private rows" in last
+    assert not (tmp_path / "c").exists() and not (tmp_path / "c.grader").exists()
+
+
 def test_a_build_holding_files_someone_added_is_not_rebuilt_over_them(tmp_path, fashion_source):
-    out = prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    out = prepare(tmp_path / "c", limit_train=20, limit_test=10)
     (out / "NOTES.txt").write_text("mine")
     (out.with_name("c.grader") / "fixes.txt").write_text("mine too")
-    done = run_prepare("--out", out, "--limit-train", 12, "--limit-test", 5, cwd=tmp_path)
+    done = run_prepare("--out", out, "--limit-train", 24, "--limit-test", 10, cwd=tmp_path)
     assert done.returncode == 1 and "NOTES.txt: not written by competition.prepare, and rebuilding" in done.stderr
     assert "(2 such files)" in done.stderr and (out / "NOTES.txt").read_text() == "mine"
+
+
+def test_a_picture_copied_in_under_a_name_like_ours_is_never_removed(tmp_path, fashion_source):
+    """Only the files the build's marker lists as written are ours: ``99999.png`` looks like one of
+    ours and is the user's; a rebuild with other settings refuses in one line and removes nothing."""
+    out = prepare(tmp_path / "c", limit_train=20, limit_test=10)
+    mine = out / "images" / "train" / "99999.png"
+    mine.write_bytes((out / "images" / "train" / "3.png").read_bytes())
+    before = sorted(p.name for p in (out / "images" / "train").iterdir())
+    done = run_prepare("--out", out, "--limit-train", 24, "--limit-test", 10, cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{mine}: not written by competition.prepare" in done.stderr
+    assert mine.is_file() and sorted(p.name for p in (out / "images" / "train").iterdir()) == before
+    mine.unlink()  # moved out: the rebuild goes ahead
+    assert run_prepare("--out", out, "--limit-train", 24, "--limit-test", 10, cwd=tmp_path).returncode == 0
+    assert len(list((out / "images" / "train").iterdir())) == 24
 
 
 def test_the_current_folder_is_refused_and_a_damaged_build_is_rebuilt(tmp_path, fashion_source):
     done = run_prepare("--out", ".", cwd=tmp_path)
     assert done.returncode == 1 and "is the current folder or holds it" in done.stderr
-    out = prepare(tmp_path / "c", limit_train=10, limit_test=5)
+    out = prepare(tmp_path / "c", limit_train=20, limit_test=10)
     (out / "train.csv").write_text("garbage\n")
-    prepare(out, limit_train=10, limit_test=5)  # same settings, but no longer what was built: rebuilt
-    assert len(pd.read_csv(out / "train.csv")) == 10
+    prepare(out, limit_train=20, limit_test=10)  # same settings, but no longer what was built: rebuilt
+    assert len(pd.read_csv(out / "train.csv")) == 20
 
 
 def test_ctrl_c_mid_build_stops_promptly_and_leaves_nothing(tmp_path, fashion_source):

@@ -18,7 +18,8 @@ from PIL import Image
 
 from competition.prepare.duplicates import near_pairs, perceptual_hashes
 from competition.prepare.idx import find_idx, read_idx
-from competition.prepare.core import IDX_FILES, split_by_group
+from competition.prepare import sources
+from competition.prepare.core import IDX_FILES, choose_format, split_by_group
 from competition.prepare.sources import fit_image, write_png
 from competition.server.store import Store
 from tests.conftest import make_competition
@@ -283,6 +284,19 @@ BAD_INPUTS = {
                         [], "c: exists and was not built by competition.prepare"),
     "strict": (lambda t, x: (two_classes(t, x), (t / "photos" / "Bag" / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0")),
                ["--strict"], "bad.jpg: "),
+    "classes read as one": (lambda t, x: [save(x[i], t / "photos" / name / f"{i}{j}.png") for i, name in
+                                          enumerate(("1", "01", "1.0")) for j in range(2)], [],
+                            "photos: classes '01' and '1' read as one number"),
+    "no public row": (two_classes, ["--test-size", "2", "--public", "0.2"],
+                      "2 test rows give 0 Public and 2 Private rows; the answer key needs both"),
+    "metric cannot score the key": (two_classes, ["--test-size", "2", "--public", "0.5", "--metric", "roc_auc_ovr"],
+                                    "would not be gradable: "),
+    "file name not UTF-8": (lambda t, x: (two_classes(t, x), os.rename(os.fsencode(t / "photos" / "Bag" / "1.png"),
+                                                                        os.fsencode(t / "photos" / "Bag") + b"/\xff1.png")),
+                            [], "photos/Bag/\\xff1.png: the name is not UTF-8 text; rename it"),
+    "class folder not UTF-8": (lambda t, x: (two_classes(t, x), os.rename(os.fsencode(t / "photos" / "Bag"),
+                                                                          os.fsencode(t / "photos") + b"/B\xe9g")),
+                               [], "photos/B\\xe9g: the name is not UTF-8 text; rename it"),
     "fashion option": (two_classes, ["--limit-train", "5"], "--limit-train is for Fashion-MNIST, not --images"),
 }
 
@@ -403,3 +417,40 @@ def test_a_perceptual_hash_splits_its_frequencies_at_the_median():
     thumbnails = np.random.default_rng(3).integers(0, 256, size=(50, 32, 32)).astype(np.uint8)
     thumbnails[:25] //= 8  # dark ones: skewed frequencies, where a mean would differ from the median
     assert set(np.bitwise_count(perceptual_hashes(thumbnails)).tolist()) == {32}
+
+
+@pytest.mark.parametrize("orientation,stored", [(6, 1), (8, -1)])
+def test_phone_photos_turned_a_quarter_are_read_upright(tmp_path, fashion_pixels, orientation, stored):
+    """A phone stores a portrait photo as landscape pixels with EXIF orientation 6 or 8 ("turn a
+    quarter to display"): its size and pixels are the upright picture's, like a plain upright file's."""
+    upright = np.asarray(Image.fromarray(fashion_pixels[0][0]).resize((20, 36), Image.Resampling.LANCZOS))  # 20 wide
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.rot90(upright, stored)).save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    Image.fromarray(upright).save(tmp_path / "plain.png")
+    files = [str(tmp_path / "phone.jpg"), str(tmp_path / "plain.png")]
+    headers = sources.read_headers(files)
+    assert [h[:2] for h in headers] == [(20, 36), (20, 36)], "the header's size is the upright one"
+    assert choose_format(headers, None, None) == ((20, 36), "L")
+    staged = sources.fit_and_stage(([0, 1], files, str(tmp_path), None, "L", "pad"))
+    pixels = np.asarray(Image.open(tmp_path / "0.png"))
+    assert pixels.shape == (36, 20) and np.abs(pixels.astype(int) - upright).mean() < 4, "upright, not turned"
+    assert staged[0][1] != staged[1][1]  # a JPEG: near, not exact
+
+
+def test_keep_duplicates_keeps_every_exact_copy_on_one_side(tmp_path, fashion_pixels):
+    x, y = fashion_pixels
+    photos = tmp_path / "photos"
+    for i in range(12):
+        save(x[i * 5], photos / CLASSES[y[i * 5]] / f"{i}.png")
+    copy = photos / CLASSES[y[0]] / "copy.bmp"
+    save(x[0], copy)  # the same pixels as 0.png
+    for keep, dropped in ((["--keep-duplicates"], 0), ([], 1)):
+        out = tmp_path / f"c{len(keep)}"
+        done = run_prepare("--images", photos, "--out", out, "--test-size", "3", *keep, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        listed = pd.read_csv(out.with_name(out.name + ".grader") / "sources.csv", dtype=str)
+        report = pd.read_csv(out.with_name(out.name + ".grader") / "duplicates.csv", dtype=str)
+        assert len(listed) == 13 - dropped and (report["status"] == "dropped").sum() == dropped
+        pair = listed[listed["file"].isin([f"{CLASSES[y[0]]}/0.png", f"{CLASSES[y[0]]}/copy.bmp"])]
+        assert len(pair) == 2 - dropped and pair["split"].nunique() == 1

@@ -200,7 +200,8 @@ def test_a_pipe_or_a_folder_is_refused_at_once(tmp_path, silent):
     for name in ("pipe.csv", "folder.csv"):
         done = client(tmp_path / name, "--url", silent.url, "--token", "x", cwd=tmp_path)
         assert done.returncode == 1
-        assert done.stderr == f"error: {tmp_path / name}: not a regular file; nothing uploaded\n"
+        kind = "a named pipe" if name == "pipe.csv" else "a folder"
+        assert done.stderr == f"error: {tmp_path / name}: not a regular file ({kind}); nothing uploaded\n"
     missing = client(tmp_path / "none.csv", "--url", silent.url, "--token", "x", cwd=tmp_path)
     assert missing.returncode == 1 and "none.csv: cannot be read (No such file or directory)" in missing.stderr
     assert silent.received == []

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .. import cli, extras
 from ..errors import InputError
+from ..fsutil import NotRegularFile, check_regular
 
 VERBS = ("submit", "submissions", "leaderboard", "select", "unselect", "download")
 CREDENTIALS = Path.home() / ".competition" / "credentials.json"
@@ -191,10 +192,11 @@ def read_upload(path: Path) -> bytes:
     except OSError as exc:
         raise UploadError(f"{path}: cannot be read ({exc.strerror})") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UploadError(f"{path}: not a regular file; nothing uploaded")
+        check_regular(path, os.fstat(fd))
         with os.fdopen(os.dup(fd), "rb") as file:
             return file.read()
+    except NotRegularFile as exc:
+        raise UploadError(f"{exc}; nothing uploaded") from None
     except OSError as exc:
         raise UploadError(f"{path}: cannot be read ({exc.strerror})") from None
     finally:

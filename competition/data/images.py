@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..fsutil import NotRegularFile, check_regular
 from ..workers import pool as worker_pool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -56,11 +57,12 @@ class ImageError(InputError):
 def _read(path: str) -> tuple[bytes, tuple[int, int]]:
     """The file's bytes and its ``(size, mtime_ns)``, which the loader's cache keys on."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO without a writer: refused, not waited on
     except OSError as exc:
         raise ImageError(path, f"cannot be read ({exc.strerror})") from None
     try:
         st = os.fstat(fd)
+        check_regular(path, st)
         data = os.read(fd, _READ_SIZE)
         if len(data) == _READ_SIZE:  # small images come whole in the first call
             parts = [data]
@@ -68,7 +70,9 @@ def _read(path: str) -> tuple[bytes, tuple[int, int]]:
                 parts.append(chunk)
             data = b"".join(parts)
         return data, (st.st_size, st.st_mtime_ns)
-    except OSError as exc:  # a folder named like an image, an I/O error
+    except NotRegularFile as exc:  # a folder or a pipe named like an image
+        raise ImageError(path, exc.why) from None
+    except OSError as exc:  # an I/O error
         raise ImageError(path, f"cannot be read ({exc.strerror})") from None
     finally:
         os.close(fd)

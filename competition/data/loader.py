@@ -83,8 +83,9 @@ def parse_labels(labels: list[str], path: Path, column: str) -> np.ndarray:
     return np.array(labels, dtype=str)
 
 
-def check_one_spelling(labels: list[str], distinct: set[str], path: Path, column: str) -> None:
-    """Refuse two different texts of one number among the labels (``1``, ``1.0``, ``01``)."""
+def two_spellings(distinct: set[str]) -> tuple[str, str] | None:
+    """Two different texts of one number among ``distinct`` labels (``1``, ``1.0``, ``01``), if any:
+    read as numbers they are one class, as text two. ``prepare`` asks it of class folders too."""
     spelled: dict[float, str] = {}
     for label in sorted(distinct):
         try:
@@ -92,12 +93,20 @@ def check_one_spelling(labels: list[str], distinct: set[str], path: Path, column
         except ValueError:
             continue
         if number in spelled:
-            first, other = spelled[number], label
-            lines = [labels.index(first) + 2, labels.index(other) + 2]
-            raise CompetitionDataError(
-                f"{path}, lines {min(lines)} and {max(lines)}: labels {first!r} and {other!r} in column "
-                f"'{column}' are one number written two ways; write every label of a class the same way")
+            return spelled[number], label
         spelled[number] = label
+    return None
+
+
+def check_one_spelling(labels: list[str], distinct: set[str], path: Path, column: str) -> None:
+    """Refuse two different texts of one number among the labels (``1``, ``1.0``, ``01``)."""
+    found = two_spellings(distinct)
+    if found:
+        first, other = found
+        lines = [labels.index(first) + 2, labels.index(other) + 2]
+        raise CompetitionDataError(
+            f"{path}, lines {min(lines)} and {max(lines)}: labels {first!r} and {other!r} in column "
+            f"'{column}' are one number written two ways; write every label of a class the same way")
 
 
 def read_tables(layout: Layout) -> dict:
@@ -283,12 +292,39 @@ def identical_across(x_train: np.ndarray, x_test: np.ndarray) -> list[tuple[int,
     return [(row, train_row[digest]) for row, digest in enumerate(digests(x_test)) if digest in train_row]
 
 
+def near_across(x_train: np.ndarray, x_test: np.ndarray) -> list[tuple[int, int]]:
+    """``(test row, train row)`` for every test image that is a near copy of a train image (not the
+    same pixels: re-encoded, resized, grey, brighter), by the rule ``prepare``'s leak check decides with."""
+    from ..prepare.duplicates import near_copies
+    from ..prepare.sources import thumbnail
+
+    images = [x_train, x_test]
+    thumbnails = np.stack([thumbnail(image.squeeze(axis=2) if image.shape[2] == 1 else image)
+                           for part in images for image in part]) if len(x_train) and len(x_test) else None
+    if thumbnails is None:
+        return []
+    n_train = len(x_train)
+    return sorted({(int(j) - n_train, int(i)) for i, j, _ in near_copies(thumbnails)
+                   if i < n_train <= j})
+
+
 def describe_leaks(competition: Competition) -> str:
     found = identical_across(competition.x_train, competition.x_test)
     if not found:
         return "none: no test image has the pixels of a train image"
     shown = ", ".join(f"test {competition.test_ids[t]} = train {competition.train_ids[r]}" for t, r in found[:3])
     return f"{len(found):,} test images have the pixels of a train image ({shown}{', ...' if len(found) > 3 else ''})"
+
+
+def describe_near(competition: Competition) -> str:
+    exact = {t for t, _ in identical_across(competition.x_train, competition.x_test)}  # said on the line above
+    found = [(t, r) for t, r in near_across(competition.x_train, competition.x_test) if t not in exact]
+    if not found:
+        return "none: no test image is a near copy of a train image"
+    tests = len({t for t, _ in found})
+    shown = ", ".join(f"test {competition.test_ids[t]} ~ train {competition.train_ids[r]}" for t, r in found[:3])
+    return (f"{tests:,} test images are near copies of a train image (re-encoded, resized, grey or brighter: "
+            f"{shown}{', ...' if len(found) > 3 else ''})")
 
 
 def summary(competition: Competition, seconds: float | None = None, max_classes: int = 20) -> str:
@@ -317,6 +353,7 @@ def summary(competition: Competition, seconds: float | None = None, max_classes:
     lines.append(f"cache        {c.cache_status}{loaded}")
     lines.append(f"fingerprint  {c.fingerprint[:16]}")
     lines.append(f"identical    {describe_leaks(c)}")
+    lines.append(f"near copies  {describe_near(c)}")
     lines += [f"warning      {message}" for message in c.warnings] or ["warnings     none"]
     return "\n".join(lines)
 

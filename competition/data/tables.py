@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
 from ..errors import InputError
+from ..fsutil import read_regular
 from .records import CompetitionDataError
 
 MISSING = frozenset({"", "nan", "na", "n/a", "null", "none", "#n/a"})  # lowered; see is_missing
@@ -67,7 +68,7 @@ def csv_rows(data: bytes, source: str, error: type[InputError] = CompetitionData
 def read_csv(path: Path, error: type[InputError] = CompetitionDataError) -> dict[str, list[str]]:
     """A CSV file as text columns (header -> values), read by ``csv_rows``'s rules; every row must
     have the header's number of fields. Plain lists: 10x faster to check than pandas' string columns."""
-    rows = csv_rows(Path(path).read_bytes(), str(path), error)
+    rows = csv_rows(read_regular(path), str(path), error)
     header = rows[0].fields
     twice = sorted(set(repeats(header)))
     if twice:

@@ -36,6 +36,7 @@ from ..data import metrics, uncertainty
 from ..data import overview as overview_file
 from ..data.loader import check_sample_format, read_tables
 from ..errors import InputError, InputWarning
+from ..fsutil import NotRegularFile, read_regular
 from ..data.records import Layout
 from ..data.tables import read_csv
 from .validate import Sample, SubmissionError, check_ids, check_labels, read_sample, validate_submission
@@ -324,11 +325,10 @@ def read_sidecar(path: Path, sha256: str) -> dict:
 
 def grade_file(grader: Grader, storage: Storage, path: Path, message: str = "") -> dict:
     """Grade the file ``path`` (with its sidecar's recipe and CV score when the sidecar belongs to it)."""
-    if path.exists() and not path.is_file():  # a folder, a pipe with no writer (reading it would hang)
-        return {"file": str(path), "status": "error", "duplicate": False,
-                "error": f"{path}: not a regular file; not graded"}
     try:
-        data = path.read_bytes()
+        data = read_regular(path)  # a folder, a pipe with no writer (reading it would hang): refused
+    except NotRegularFile as exc:
+        return {"file": str(path), "status": "error", "duplicate": False, "error": f"{exc}; not graded"}
     except OSError as exc:
         return {"file": str(path), "status": "error", "duplicate": False,
                 "error": f"{path}: cannot be read ({exc.strerror}); not graded"}

@@ -19,7 +19,8 @@ nothing half-written (and the next run sweeps what a killed one left); a second 
 arguments finds the work done and stops. A folder is only ever replaced if ``prepare`` built it:
 the competitor's folder carries a marker, ``.prepare.json``, and the answer key's folder its
 ``prepare.json``; any other existing ``--out`` is refused, never deleted, and so is a build of ours
-that holds files someone added. The marker also records the CSVs' sha256 and the image counts, so a
+that holds files someone added (the marker lists every image the build wrote: a ``99999.png`` copied
+in is not ours, whatever its name). The marker also records the CSVs' sha256 and the image counts, so a
 build damaged by hand is rebuilt rather than declared done.
 """
 
@@ -142,17 +143,36 @@ OURS = {"competition": {"images", "train.csv", "test_sample.csv", "classes.csv",
 _OUR_IMAGE = re.compile(r"\d+\.png")
 
 
+def written_images(competition: Path) -> dict[str, list[str]]:
+    """The image files a build wrote, by part: the manifest its marker keeps, so that a rebuild removes
+    only these (a ``99999.png`` a user copied in looks like ours, and is not)."""
+    return {part: sorted(os.listdir(competition / "images" / part)) for part in ("train", "test")}
+
+
 def foreign_files(out: Path, grader: Path) -> list[Path]:
-    """Files and folders inside a build of ours that the build did not make (the loader's cache and
-    its work folders are ours too)."""
+    """Files and folders inside a build of ours that the build did not make: by the marker's manifest
+    of the images it wrote (a build older than the manifest: by their names and count; the loader's
+    cache and its work folders are ours too)."""
     found = [p for p in out.iterdir() if p.name not in OURS["competition"] and not p.name.startswith(".cache.")]
     found += [p for p in grader.iterdir() if p.name not in OURS["grader"]] if grader.is_dir() else []
     images = out / "images"
     if images.is_dir():
         found += [p for p in images.iterdir() if p.name not in ("train", "test")]
+        built = _recorded(out / MARKER)
+        built = built if isinstance(built, dict) else {}
+        manifest = built.get("written")
         for part in ("train", "test"):
-            if (images / part).is_dir():
-                found += [images / part / name for name in os.listdir(images / part) if not _OUR_IMAGE.fullmatch(name)]
+            if not (images / part).is_dir():
+                continue
+            names = sorted(os.listdir(images / part))
+            if isinstance(manifest, dict) and isinstance(manifest.get(part), list):
+                ours = set(manifest[part])
+                found += [images / part / name for name in names if name not in ours]
+                continue
+            found += [images / part / name for name in names if not _OUR_IMAGE.fullmatch(name)]
+            count = (built.get("images") or {}).get(part)
+            if isinstance(count, int) and len(names) > count:  # more than it wrote: which are ours is unknown
+                found.append(images / part)
     return found
 
 
@@ -230,6 +250,7 @@ def write_competition(competition: Path, grader: Path, train: pd.DataFrame, test
     if class_names:
         pd.DataFrame({"class": range(len(class_names)), "name": class_names}).to_csv(competition / "classes.csv",
                                                                                     index=False)
+    check_usage(test["Usage"].to_numpy())
     grader.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(grader / "solution.csv", test[["id", "class", "Usage"]].to_csv(index=False).encode(), secret=True)
     declare(competition, grader, declared)
@@ -265,6 +286,7 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
     test_ids = [str(i) for i in rng.permutation(n_test)]  # test image j is called test_ids[j]
     public = np.zeros(n_test, dtype=bool)
     public[rng.choice(n_test, size=round(public_fraction * n_test), replace=False)] = True
+    check_usage(usage(public))  # before any image is written
 
     with tqdm(total=n_train + n_test, desc="writing PNGs", unit="img") as bar:
         write_images(competition / "images" / "train", train_ids, arrays["x_train"], bar)
@@ -309,9 +331,11 @@ def build_once(out: Path, recipe: dict, make: Callable[[Path, Path, Path], str])
             scratch = tmp / "scratch"
             scratch.mkdir()
             done = make(new_out, new_grader, scratch)
+            check_gradable(new_out, new_grader, out)
             write_json_atomic(new_out / MARKER, {"recipe": recipe, "csv_sha256": {
                 name: hashlib.sha256((new_out / name).read_bytes()).hexdigest() for name in ("train.csv", "test_sample.csv")},
-                "images": {part: len(os.listdir(new_out / "images" / part)) for part in ("train", "test")}})
+                "images": {part: len(os.listdir(new_out / "images" / part)) for part in ("train", "test")},
+                "written": written_images(new_out)})
             write_json_atomic(new_grader / RECORD, recipe)
             replace_dir(new_out, out)
             replace_dir(new_grader, grader)  # last: its record marks the build complete
@@ -432,6 +456,40 @@ def warn_unused(listing: sources.Listing, failed: dict[int, str], strict: bool) 
                       stacklevel=2)
 
 
+def check_label_spellings(labels: list[str], where: Path) -> None:
+    """Refuse class names that read as one number (folders ``1``, ``01`` and ``1.0``): train.csv would
+    hold them as three labels, which the loader and the grader refuse as one number written two ways."""
+    from ..data.loader import two_spellings
+
+    found = two_spellings(set(labels))
+    if found:
+        raise PrepareError(f"{where}: classes {found[0]!r} and {found[1]!r} read as one number; name every class "
+                           "once (rename or merge the folders, or fix the labels)")
+
+
+def check_gradable(competition: Path, grader: Path, out: Path) -> None:
+    """What ``prepare`` is about to put in place is what ``serve`` and ``grade`` accept: the grader's
+    own checks run on the new folders (a key with no Public row, labels that read as one, a metric the
+    key cannot score), and a refusal is ``prepare``'s, before anything is replaced."""
+    from ..grade.core import Grader
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Grader(competition, grader / "solution.csv")
+    except InputError as exc:
+        message = str(exc).replace(str(competition), str(out)).replace(str(grader), str(grader_of(out)))
+        raise PrepareError(f"the competition would not be gradable: {message}") from None
+
+
+def check_usage(usage: np.ndarray) -> None:
+    """The key needs Public and Private rows: a board needs the one, the final ranking the other."""
+    n_public = int((usage == "Public").sum())
+    if n_public == 0 or n_public == len(usage):
+        raise PrepareError(f"{len(usage):,} test rows give {n_public:,} Public and {len(usage) - n_public:,} Private "
+                           "rows; the answer key needs both: change --public or the test size")
+
+
 def check_classes(labels: np.ndarray) -> None:
     classes, counts = np.unique(labels, return_counts=True)
     few = [f"{c} ({n})" for c, n in zip(classes, counts) if n < 2]
@@ -525,6 +583,7 @@ def prepare_images(images: Path, out: Path, labels: Path | None = None, *, test_
     out, images = check_out(out), Path(os.path.abspath(images))
     check_images_out(images, out)
     listing = sources.find_images(images, labels and Path(os.path.abspath(labels)))
+    check_label_spellings(listing.labels, labels or images)
     recipe = {"format": FORMAT, "images": str(images), "labels": str(labels) if labels else None,
               "files": listing.fingerprint(), "test_size": test_size, "public": public,
               "size": list(size) if size else None, "fit": fit, "mode": mode, "seed": seed, "title": title,

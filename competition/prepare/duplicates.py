@@ -1,15 +1,24 @@
 """The leak check: group copies and near copies of one picture, so that a split never puts one in
 train and another in test (a competitor would then score by remembering, not by learning).
 
-Exact copies have the same pixels once decoded, fitted and converted (a digest of them). Near copies
-(re-encoded, resized, slightly retouched) have perceptual hashes (pHash, as ``imagehash.phash``
-computes it, here in NumPy over all images at once) within ``MAX_DISTANCE`` bits of 64 *and* grey
-16x16 thumbnails within ``MAX_DIFFERENCE`` grey levels on average: on small, alike pictures a hash
-alone is not enough (Fashion-MNIST has 898 pairs of different items with equal pHashes, 53 of them
-with different labels; with the thumbnail check, none with different labels, even as JPEGs). Groups are the
-connected components of both relations. Within a group every image must carry one label, and
-exact copies collapse to their first file unless the host keeps them. The report (``duplicates.csv``,
-``duplicates.png``) names original files, so it belongs with the answer key, not the competitor.
+Exact copies have the same pixels once decoded at full size, upright, in the competition's mode (a
+digest of them: a PNG export of a JPEG is an exact copy whatever size the competition has). Near copies
+(re-encoded, resized, made grey, brighter or darker) are decided on the grey 32x32 thumbnail in two steps:
+
+1. candidates: pairs whose pHash *or* dHash (``imagehash``'s; pHash computed here over all thumbnails
+   at once, tested equal to ``imagehash.phash``) are at most ``MAX_DISTANCE`` bits of 64 apart. Either
+   hash may move on its own (a JPEG at quality 40 on a flat background moves pHash 6 bits, dHash 0),
+   so one close hash is enough to be looked at;
+2. the decision: their 16x16 thumbnails differ by at most ``MAX_DIFFERENCE`` grey levels on average once
+   brightness and contrast are matched (the mean taken out, the gain fitted within ``GAIN``): a
+   +8% brightness copy is 10 levels apart raw and under 2 matched.
+
+The matched thumbnail is what keeps alike but different pictures apart: Fashion-MNIST has 898 pairs of
+different items with equal pHashes, 53 of them with different labels; in its first 20,000 images the
+rule groups 44 pairs, none with two labels (``MAX_DIFFERENCE`` 5 would still group none; 4 keeps a margin).
+Groups are the connected components of both relations. Within a group every image must carry one
+label, and exact copies collapse to their first file unless the host keeps them. The report
+(``duplicates.csv``, ``duplicates.png``) names original files, so it belongs with the answer key.
 """
 
 from __future__ import annotations
@@ -26,12 +35,16 @@ from ..fsutil import write_picture
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
     import pandas as pd
 
-MAX_DISTANCE = 4  # bits of 64 (a JPEG re-encoded at another size: at most 4 in 300 Fashion-MNIST trials)
-# Mean grey levels apart at 16x16. Fashion-MNIST's closest pair of different pictures with two labels
-# (a Shirt and a T-shirt) is 6.1 apart, and within 6 once both are saved as JPEG at other sizes; a
-# JPEG round trip of one picture (quality 60-95, resized) is 2.6 apart at the median, 3.7 at the 90th
-# percentile: 4 keeps most such copies and refuses no honest data set we know of.
+MAX_DISTANCE = 4  # bits of 64, for each hash (more makes Fashion-MNIST's candidate pairs explode)
+# Mean grey levels apart at 16x16 once brightness and contrast are matched. Fashion-MNIST's closest pair
+# of different pictures with two labels is over 5 apart; a JPEG round trip at quality 40, a grey copy,
+# a +8% brightness copy and a resized copy of a photo stay under 3 (tests/test_duplicates.py plants them).
 MAX_DIFFERENCE = 4.0
+# A picture whose 16x16 thumbnail varies by less than FLAT grey levels (a plain sky, a blank page) has no
+# shape for a hash to follow: its hashes are noise (a JPEG at quality 40 moves them 16-29 bits). Such
+# pictures are candidates with every other flat one whose mean grey is within FLAT_MEAN levels.
+FLAT, FLAT_MEAN = 6.0, 24.0
+GAIN = (0.8, 1.25)  # the contrast change a near copy may have: ImageEnhance at 0.8..1.25
 SHOWN_PAIRS = 8
 
 
@@ -92,15 +105,71 @@ def perceptual_hashes(thumbnails: np.ndarray) -> np.ndarray:
     return np.packbits(bits, axis=1).view(">u8").ravel().astype(np.uint64)
 
 
+def difference_hashes(thumbnails: np.ndarray) -> np.ndarray:
+    """``imagehash.dhash`` of each grey thumbnail as a uint64 (whether each pixel of a 9x8 reduction is
+    brighter than its left neighbour): it moves where pHash does not, and the other way round."""
+    import imagehash
+    from PIL import Image
+
+    bits = np.array([imagehash.dhash(Image.fromarray(t)).hash.ravel() for t in thumbnails], dtype=bool)
+    return np.packbits(bits.reshape(-1, 64), axis=1).view(">u8").ravel().astype(np.uint64)
+
+
+def matched_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean grey levels between rows of ``a`` and ``b`` (flattened 16x16 thumbnails) once each row's
+    mean is taken out and ``a`` is scaled by the least-squares gain (kept within ``GAIN``): what
+    remains after a brightness and contrast change is the picture's own difference."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    gain = np.clip((a * b).sum(axis=1) / np.maximum((a * a).sum(axis=1), 1e-6), *GAIN)
+    return np.abs(b - gain[:, None] * a).mean(axis=1)
+
+
+def small_thumbnails(thumbnails: np.ndarray) -> np.ndarray:
+    """Each ``(32, 32)`` thumbnail averaged down to 16x16, flattened to 256 floats."""
+    return thumbnails.reshape(len(thumbnails), 16, 2, 16, 2).astype(np.float32).mean(axis=(2, 4)).reshape(
+        len(thumbnails), 256)
+
+
 def confirm(pairs: np.ndarray, thumbnails: np.ndarray, max_difference: float = MAX_DIFFERENCE) -> np.ndarray:
-    """The candidate pairs whose 16x16 grey thumbnails differ by at most ``max_difference`` on average."""
-    small = thumbnails.reshape(len(thumbnails), 16, 2, 16, 2).astype(np.float32).mean(axis=(2, 4))
+    """The candidate pairs whose thumbnails differ by at most ``max_difference`` grey levels, matched."""
+    small = small_thumbnails(thumbnails)
     kept = [np.empty((0, 3), dtype=np.int64)]
     for start in range(0, len(pairs), 100_000):  # bounded memory on large candidate sets
         chunk = pairs[start:start + 100_000]
-        difference = np.abs(small[chunk[:, 0]] - small[chunk[:, 1]]).mean(axis=(1, 2))
+        difference = matched_difference(small[chunk[:, 0]], small[chunk[:, 1]])
         kept.append(chunk[difference <= max_difference])
     return np.concatenate(kept)
+
+
+def flat_pairs(small: np.ndarray) -> np.ndarray:
+    """``(i, j)`` for every pair of flat thumbnails (rows of ``small``) whose mean grey is within
+    ``FLAT_MEAN`` levels: sorted by mean, each compared with the next ones until the means part."""
+    flat = np.flatnonzero(small.std(axis=1) < FLAT)
+    means = small[flat].mean(axis=1)
+    order = flat[np.argsort(means, kind="stable")]
+    means = np.sort(means)
+    found = [np.empty((0, 2), dtype=np.int64)]
+    for offset in range(1, len(order)):
+        close = means[offset:] - means[:-offset] <= FLAT_MEAN
+        if not close.any():
+            break
+        a, b = order[:-offset][close], order[offset:][close]
+        found.append(np.column_stack([np.minimum(a, b), np.maximum(a, b)]))
+    return np.concatenate(found)
+
+
+def near_copies(thumbnails: np.ndarray, hashes: np.ndarray | None = None) -> np.ndarray:
+    """``(i, j, pHash distance)`` for every near copy among ``thumbnails`` (``(n, 32, 32)`` grey): a
+    candidate by either hash, confirmed by the matched thumbnails. The one rule ``prepare`` and
+    ``check`` decide by."""
+    hashes = perceptual_hashes(thumbnails) if hashes is None else hashes
+    candidates = np.concatenate([near_pairs(hashes)[:, :2], near_pairs(difference_hashes(thumbnails))[:, :2],
+                                 flat_pairs(small_thumbnails(thumbnails))])
+    candidates = np.unique(candidates, axis=0)
+    found = confirm(np.column_stack([candidates, np.zeros(len(candidates), dtype=np.int64)]), thumbnails)
+    found[:, 2] = np.bitwise_count(hashes[found[:, 0]] ^ hashes[found[:, 1]])
+    return found
 
 
 def exact_pairs(digests: list[bytes]) -> np.ndarray:
@@ -121,7 +190,7 @@ def find_groups(digests: list[bytes], thumbnails: np.ndarray, keep_duplicates: b
     hashes = perceptual_hashes(thumbnails)
     exact = exact_pairs(digests)
     exact[:, 2] = np.bitwise_count(hashes[exact[:, 0]] ^ hashes[exact[:, 1]])
-    pairs = np.concatenate([exact, confirm(near_pairs(hashes), thumbnails)])
+    pairs = np.concatenate([exact, near_copies(thumbnails, hashes)])
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     sizes = np.bincount(component)

@@ -18,6 +18,7 @@ import errno
 import functools
 import hashlib
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import InputError
+from ..fsutil import NotRegularFile, check_regular, open_regular
 from ..data.tables import is_missing, read_csv
 
 FITS = ("pad", "crop", "stretch")
@@ -102,6 +104,16 @@ def _walk(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
     return found
 
 
+def check_name(path: Path) -> None:
+    """Refuse a file or folder whose name is not UTF-8 text (bytes an old tool or another system wrote):
+    ``sources.csv`` and ``train.csv`` could not hold it. Named with its bad bytes escaped."""
+    try:
+        str(path).encode()
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", errors="backslashreplace")
+        raise SourceError(f"{shown}: the name is not UTF-8 text; rename it") from None
+
+
 def check_label(label: str, where: str) -> str:
     if not label:
         raise SourceError(f"{where}: blank label")
@@ -125,6 +137,7 @@ def list_folders(root: Path) -> Listing:
         is_image = not path.name.startswith(".") and path.suffix.lower() in known
         (listing.unfiled if is_image else listing.skipped).append(str(path))
     for folder in classes:
+        check_name(folder)
         key = (folder.stat().st_dev, folder.stat().st_ino)
         if key in seen:
             raise SourceError(f"{folder}: symlink loop (leads back to {seen[key]})")
@@ -134,6 +147,8 @@ def list_folders(root: Path) -> Listing:
             if path.name.startswith(".") or path.suffix.lower() not in known:
                 listing.skipped.append(str(path))
                 continue
+            check_name(path)
+            check_regular(path)  # a pipe named like a photo would hold its decoder for ever
             listing.files.append(str(path))
             listing.shown.append(str(path.relative_to(root)))
             listing.labels.append(label)
@@ -165,8 +180,10 @@ def list_csv(root: Path, labels: Path) -> Listing:
         if os.path.isabs(name) or not path.resolve().is_relative_to(inside):
             raise SourceError(f"{where}: {name!r} is outside {root}; name files relative to it")
         st = _stat(path)
-        if st is None or not os.path.isfile(path):
+        if st is None:
             raise SourceError(f"{where}: {path}: no such file")
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(f"{where}: {NotRegularFile(path, st.st_mode)}")
         real = str(path.resolve())
         if real in line_of:
             raise SourceError(f"{where}: {name!r} is already listed on line {line_of[real]}")
@@ -198,7 +215,7 @@ def find_images(root: Path, labels: Path | None = None) -> Listing:
 def read_header(path: str) -> tuple[int, int, str] | str:
     """``(width, height, mode)`` as the picture stands (EXIF orientation applied), or why it cannot be opened."""
     try:
-        with Image.open(path) as image:
+        with open_regular(path) as file, Image.open(file) as image:
             width, height = image.size
             if image.getexif().get(_ORIENTATION) in _SWAPS_SIDES:
                 width, height = height, width
@@ -228,18 +245,6 @@ def default_mode(headers: list[tuple[int, int, str]]) -> str:
     return "L" if all(mode in GREY_MODES for _, _, mode in headers) else "RGB"
 
 
-def _draft_box(image: Image.Image, size: tuple[int, int], fit: str) -> tuple[int, int]:
-    """The smallest decoded size that still fits ``size`` once scaled as ``fit`` scales: what a JPEG
-    may be decoded at (DCT scaling, 1/2 to 1/8) before it is resized."""
-    (w, h), (width, height) = image.size, size
-    if image.getexif().get(_ORIENTATION) in _SWAPS_SIDES:
-        width, height = height, width
-    if fit == "stretch":
-        return width, height
-    scale = (min if fit == "pad" else max)(width / w, height / h)
-    return max(1, int(np.ceil(w * scale))), max(1, int(np.ceil(h * scale)))
-
-
 def to_mode(image: Image.Image, mode: str) -> Image.Image:
     """``image`` in ``mode``; transparency is kept through RGBA rather than turned into palette noise."""
     if image.mode == mode:
@@ -265,17 +270,18 @@ def fit_image(image: Image.Image, size: tuple[int, int], fit: str) -> Image.Imag
     return ImageOps.pad(image, size, resample, color=0)
 
 
-def load_fitted(path: str, size: tuple[int, int] | None, mode: str, fit: str) -> np.ndarray:
-    """The picture in ``path`` decoded (at reduced size where the format allows), turned upright,
-    converted to ``mode`` and fitted to ``size``. Raises ``OSError`` or ``ValueError`` when it does not decode."""
-    with Image.open(path) as image:
-        if size and image.format == "JPEG":
-            image.draft(mode if mode == "L" else "RGB", _draft_box(image, size, fit))
+def load_upright(path: str, mode: str) -> np.ndarray:
+    """The picture in ``path`` decoded at full size (never a JPEG's reduced draft: an exact copy is
+    judged on these pixels, and a PNG export of a JPEG must have the same), turned upright and
+    converted to ``mode``. Raises ``OSError`` or ``ValueError`` when it does not decode."""
+    with open_regular(path) as file, Image.open(file) as image:
         image.load()
-        image = to_mode(ImageOps.exif_transpose(image), mode)
-        if size:
-            image = fit_image(image, size, fit)
-        return np.asarray(image)
+        return np.asarray(to_mode(ImageOps.exif_transpose(image), mode))
+
+
+def pixel_digest(pixels: np.ndarray) -> bytes:
+    """A digest of the pixels and their shape: equal for exact copies, whatever file format held them."""
+    return hashlib.blake2b(str(pixels.shape).encode() + pixels.tobytes(), digest_size=16).digest()
 
 
 def thumbnail(pixels: np.ndarray) -> np.ndarray:
@@ -314,11 +320,11 @@ def fit_and_stage(job: tuple[list[int], list[str], str, tuple[int, int] | None, 
     done = []
     for index, path in zip(indices, paths):
         try:
-            pixels = load_fitted(path, size, mode, fit)
+            upright = load_upright(path, mode)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             done.append((index, None, f"does not decode ({exc.__class__.__name__}: {exc})"))
             continue
+        pixels = np.asarray(fit_image(Image.fromarray(upright), size, fit)) if size else upright
         write_png(os.path.join(staging, f"{index}.png"), pixels)
-        digest = hashlib.blake2b(pixels.tobytes(), digest_size=16).digest()
-        done.append((index, digest, thumbnail(pixels)))
+        done.append((index, pixel_digest(upright), thumbnail(pixels)))
     return done

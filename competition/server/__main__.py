@@ -20,6 +20,7 @@ from .. import cli, clock, extras
 from ..data.records import Layout
 from ..data.tables import host_csv
 from ..errors import InputError
+from ..fsutil import read_regular
 from . import settings as rules
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, new_token, token_hash
@@ -166,7 +167,7 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
     """``(team, member)`` pairs of a roster CSV with a ``team,member`` header; blank, duplicated or
     contradictory rows are refused, naming their lines."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_regular(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
