@@ -113,14 +113,15 @@ def test_a_work_file_whose_process_ended_is_swept_and_a_live_ones_kept(tmp_path)
     assert fsutil.sweep_stale(tmp_path, "out") == [left] and not left.exists() and mine.exists()
 
 
-def test_a_new_folder_for_the_empty_working_folder_is_built_beside_and_fills_it(tmp_path, monkeypatch):
-    """``--out .`` (a download, an export) in an empty folder: the work folder goes beside it, not
-    into it (where it made the folder look taken), and the folder the user stands in is filled."""
+def test_a_new_folder_for_the_empty_working_folder_is_built_inside_and_fills_it(tmp_path, monkeypatch):
+    """``--out .`` (a download, an export) in an empty folder: the work folder goes inside it (its
+    parent may not be ours to write), the folder the user stands in is filled and nothing is left
+    beside it; its own work folder never makes it look taken."""
     here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)
     with fsutil.new_dir(".", "--out") as build:
-        assert build.parent == tmp_path
+        assert build.parent == here
         (build / "train.csv").write_text("id,class\n")
         (build / "images").mkdir()
     assert sorted(p.name for p in here.iterdir()) == ["images", "train.csv"]
