@@ -404,8 +404,9 @@ def restart_line(args) -> str:
     stored = Store(args.db).settings() if args.db.is_file() else {}
     if not stored.get("data"):
         args.data = args.data or cli.DATA
-        return (f"a new competition: there is no grader database at {args.db} yet, so one is made now for "
-                f"{args.data} (its settings come from these flags and are kept in it)")
+        where = (f"its teams are in {args.db}, which has served no competition yet" if args.db.is_file() else
+                 f"there is no grader database at {args.db} yet, so one is made now")
+        return f"a new competition for {args.data}: {where} (the settings come from these flags and are kept in it)"
     if args.data is None:
         args.data = Path(stored["data"])
         kept_key = stored.get("solution_default")

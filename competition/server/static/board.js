@@ -24,8 +24,11 @@
   if (table && pager && window.innerWidth >= 1000) {
     const rows = Array.from(table.tBodies[0].rows);
     const pages = [];
-    const room = window.innerHeight - table.tBodies[0].getBoundingClientRect().top - 3 * pager.offsetHeight - 48;
-    if (table.getBoundingClientRect().bottom > window.innerHeight && room > 0) {
+    const overflows = table.getBoundingClientRect().bottom > window.innerHeight;
+    pager.hidden = !overflows;  // shown before measuring: it sits above the table
+    pager.textContent = "Teams";
+    const room = window.innerHeight - table.tBodies[0].getBoundingClientRect().top - 16;
+    if (overflows && room > 0) {
       let start = 0;
       while (start < rows.length) {
         let end = start, used = 0;
@@ -35,6 +38,7 @@
         pages.push([start, end]); start = end;
       }
     }
+    pager.hidden = pages.length < 2;
     if (pages.length > 1) {
       let at = 0, timer = null;
       const turn = (to) => {
@@ -46,9 +50,14 @@
         clearTimeout(timer);
         timer = setTimeout(() => turn(at + 1), PAGE_SECONDS * 1000);
       };
-      pager.hidden = false;
       pager.classList.add("pager");
       pager.addEventListener("click", () => turn(at + 1));
+      window.addEventListener("resize", () => {  // narrowed to a phone's width: every row, scrolled
+        if (window.innerWidth >= 1000) return;
+        clearTimeout(timer);
+        rows.forEach((row) => { row.hidden = false; });
+        pager.hidden = true;
+      });
       turn(0);
     }
   }

@@ -42,7 +42,10 @@
       cell(row, s.id, "num");
       cell(row, localTime(s.time), "wide");
       cell(row, s.member, "wide");
-      const file = cell(row, s.name);
+      const file = cell(row, "");
+      const name = document.createElement("span");
+      name.className = "clamp"; name.textContent = s.name; name.title = s.name;
+      file.appendChild(name);
       if (s.message) { const note = document.createElement("div"); note.className = "note"; note.textContent = s.message; file.appendChild(note); }
       const state = cell(row, s.void_reason ? "voided" : s.status === "ok" ? (s.late ? "late" : "scored") : s.status,
                          s.status === "ok" && !s.void_reason ? "" : "error");
