@@ -121,3 +121,64 @@ def test_sameness_is_exactly_the_planted_pairs_from_different_teams(tmp_path):
     found = sameness.pairs(rows, files)
     assert [(p["first"], p["second"], p["agreement"], p["identical"]) for p in found] == [
         (1, 2, 1.0, True), (1, 6, 1.0, True), (2, 6, 1.0, True), (2, 3, 0.9875, False), (3, 6, 0.9875, False)]
+
+
+def test_the_journal_a_voided_submission_and_a_bare_restart_on_a_real_server(fashion_small, key, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.test_server import Server, free_port
+
+    db = tmp_path / "grader.sqlite"
+    store = Store(db)
+    ants, bees = store.add_team("ants"), store.add_team("bees")
+    server = Server(fashion_small, db, "--daily-limit", "1", "--deadline", "2031-01-01T17:00Z")
+    try:
+        assert server.output().splitlines()[0].startswith(f"a new competition for {fashion_small}: its teams are in")
+        first = server.upload(ants, submission(key, wrong=3)).json()
+        assert server.upload(ants, submission(key, wrong=4)).status_code == 429
+        assert server.upload(bees, submission(key, wrong=9)).status_code == 201
+        for command in (["void", str(first["id"]), "--reason", "the same file as team bees"],
+                        ["disable-team", "bees"], ["enable-team", "bees"], ["rotate-token", "bees"]):
+            assert host(db, *command).returncode == 0, command
+        mine = server.get("/api/submissions", ants).json()["submissions"]
+        assert mine[0]["void_reason"] == "the same file as team bees", "the team sees why"
+        assert [t["team"] for t in server.get("/api/leaderboard").json()["teams"]] == ["bees"], "never ranked"
+        picked = httpx.post(f"{server.url}/api/submissions/{first['id']}/select",
+                            headers={"Authorization": f"Bearer {ants}"})
+        assert picked.status_code == 409 and "voided" in picked.json()["error"], "never picked"
+        assert host(db, "reveal").returncode == 0
+        assert server.upload(ants, submission(key, wrong=5)).status_code == 403
+        admin = host(db, "admin-token").stdout.strip().splitlines()[-1]
+        seen = server.get("/api/admin", admin).json()
+    finally:
+        server.stop()
+    actions = [(line["action"], line["detail"]) for line in reversed(seen["journal"])]
+    assert [action for action, _ in actions] == ["refused", "void", "disable-team", "enable-team", "rotate-token",
+                                                 "reveal", "refused", "admin-token"]
+    assert "daily limit" in actions[0][1] and "after the end" in actions[6][1] and "'ants'" in actions[6][1]
+    assert all(line["time"].endswith("Z") for line in seen["journal"])
+    assert [s["void_reason"] for s in seen["submissions"]][0] == "the same file as team bees"
+
+    port = free_port()  # a bare restart: no --data, no flags; the stored folder and settings
+    log = tmp_path / "restart.log"
+    with open(log, "w") as out:
+        again = subprocess.Popen([sys.executable, "-m", "competition.server", "serve", "--db", str(db), "--port",
+                                  str(port), "--graders", "1"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/leaderboard", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert again.poll() is None, log.read_text()
+                time.sleep(0.1)
+        board = httpx.get(f"http://127.0.0.1:{port}/api/leaderboard", timeout=30).json()
+    finally:
+        again.terminate()
+        again.wait(timeout=30)
+    assert log.read_text().splitlines()[0].startswith(f"restarting the competition kept in {db}")
+    assert board["ended"] and [t["team"] for t in board["teams"]] == ["bees"]
