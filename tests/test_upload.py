@@ -334,3 +334,14 @@ def test_submit_upload_without_a_server_stops_before_cross_validating(fashion_sm
                           timeout=120)
     assert done.returncode == 1 and done.stderr.startswith("error: no server address: give --url")
     assert not (tmp_path / "runs").exists() and done.stdout == ""
+
+
+def test_the_leaderboard_marks_a_disabled_team_as_the_web_board_does(stub, tmp_path):
+    teams = [{"rank": 1, "team": "ants", "public": 0.9, "submissions": 2, "last": "2026-12-07T10:00:00Z",
+              "disabled": True},
+             {"rank": 2, "team": "bees", "public": 0.8, "submissions": 1, "last": "2026-12-07T10:00:00Z",
+              "disabled": False}]
+    stub.answers["/api/leaderboard"] = (200, "application/json",
+                                        json.dumps({"revealed": False, "teams": teams}).encode())
+    shown = client("leaderboard", "--url", stub.url, cwd=tmp_path).stdout
+    assert "ants (disabled)" in shown and "bees (disabled)" not in shown and "bees" in shown

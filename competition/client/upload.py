@@ -295,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "leaderboard":
         answer = call("GET", url, "/api/leaderboard", None, BOARD, args.timeout)
         columns = ["rank", "team", "public"] + (["private"] if answer["revealed"] else []) + ["submissions", "last"]
-        print(table(rows_of(answer, "teams", url), columns))
+        lines = [{**line, "team": f"{line.get('team')} (disabled)"} if line.get("disabled") is True else line
+                 for line in rows_of(answer, "teams", url)]  # marked as the web board marks it
+        print(table(lines, columns))
     else:
         answer = call("POST" if args.verb == "select" else "DELETE", url, f"/api/submissions/{args.id}/select", token,
                       PICKED, args.timeout)
