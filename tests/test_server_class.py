@@ -143,13 +143,21 @@ def test_the_journal_a_voided_submission_and_a_bare_restart_on_a_real_server(fas
         assert server.upload(bees, submission(key, wrong=9)).status_code == 201
         for command in (["void", str(first["id"]), "--reason", "the same file as team bees"],
                         ["disable-team", "bees"], ["enable-team", "bees"], ["rotate-token", "bees"]):
-            assert host(db, *command).returncode == 0, command
+            done = host(db, *command)
+            assert done.returncode == 0, command
+        bees_new = done.stdout.strip().splitlines()[-1]
         mine = server.get("/api/submissions", ants).json()["submissions"]
         assert mine[0]["void_reason"] == "the same file as team bees", "the team sees why"
         assert [t["team"] for t in server.get("/api/leaderboard").json()["teams"]] == ["bees"], "never ranked"
         picked = httpx.post(f"{server.url}/api/submissions/{first['id']}/select",
                             headers={"Authorization": f"Bearer {ants}"})
         assert picked.status_code == 409 and "voided" in picked.json()["error"], "never picked"
+        wrong = httpx.post(f"{server.url}/data/download", data={"token": "not-a-token", "what": "zip"},
+                           headers={"Accept": "text/html"})
+        assert wrong.status_code == 401 and "type the token" in wrong.text and wrong.headers["content-type"].startswith(
+            "text/html"), "a browser's form gets a page, and no data without a token"
+        sample = httpx.post(f"{server.url}/data/download", data={"token": bees_new, "what": "sample"})
+        assert sample.status_code == 200 and sample.content == (fashion_small / "test_sample.csv").read_bytes()
         assert host(db, "reveal").returncode == 0
         assert server.upload(ants, submission(key, wrong=5)).status_code == 403
         admin = host(db, "admin-token").stdout.strip().splitlines()[-1]
