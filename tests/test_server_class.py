@@ -117,7 +117,8 @@ def test_sameness_is_exactly_the_planted_pairs_from_different_teams(tmp_path):
             {"id": 3, "team": "a", "status": "ok", **kept("near", moved(range(5)))},  # same team as 1: not listed
             {"id": 4, "team": "c", "status": "ok", **kept("far", moved(range(0, 400, 3)))},
             {"id": 5, "team": "d", "status": "error", "sha256": "missing"},
-            {"id": 6, "team": "d", "status": "ok", **kept("shuffled", base.sample(frac=1, random_state=1))}]
+            {"id": 6, "team": "d", "status": "ok", **kept("shuffled", base.sample(frac=1, random_state=1))},
+            {"id": 7, "team": "e", "status": "ok", **kept("close", moved(range(20)))}]  # 95-96%: not nearly every row
     found = sameness.pairs(rows, files)
     assert [(p["first"], p["second"], p["agreement"], p["identical"]) for p in found] == [
         (1, 2, 1.0, True), (1, 6, 1.0, True), (2, 6, 1.0, True), (2, 3, 0.9875, False), (3, 6, 0.9875, False)]
