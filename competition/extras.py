@@ -31,6 +31,7 @@ LIBRARIES: dict[str, tuple[str, str]] = {
     "fastapi": ("FastAPI", "'competition[server]'"),
     "uvicorn": ("Uvicorn", "'competition[server]'"),
     "jinja2": ("Jinja2", "'competition[server]'"),
+    "markdown_it": ("markdown-it-py", "'competition[server]'"),
     "httpx": ("httpx", "'competition[client]'"),
     "kaggle": ("the official Kaggle package", "'competition[kaggle]'"),
 }

@@ -164,3 +164,104 @@ def test_every_answer_carries_the_security_headers_and_wrong_tokens_are_throttle
         assert httpx.get(server.url + "/api/admin", timeout=30).status_code == 429
     finally:
         server.stop()
+
+
+def test_a_class_of_35_the_competition_page_the_data_and_long_errors_in_a_browser(fashion_small, key, tmp_path,
+                                                                                   browser):
+    import zipfile
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from competition.data.loader import load_competition
+
+    db = tmp_path / "grader.sqlite"
+    made = Store(db).add_members([(f"Team {n:02d} of the back row", f"student{n:02d}") for n in range(35)])
+    tokens = [token for _, _, token in made]
+    page_text = tmp_path / "overview.md"
+    page_text.write_text("# Sort the clothes\n\nRules: one account each.\n\n<script>alert('owned')</script>\n\n"
+                         "| part | rows |\n|---|---|\n| train | 300 |\n")
+    assert host(db, "set", "--overview", str(page_text)).returncode == 0
+    server = Server(fashion_small, db, "--title", "Fashion-MNIST, class 7B", "--deadline", "2031-01-01T17:00Z",
+                    "--daily-limit", "3")
+    try:
+        for n, token in enumerate(tokens):
+            assert server.upload(token, submission(key, wrong=n % 12, seed=n % 12)).status_code in (200, 201)
+        long_header = "identifier_" * 40
+        for _ in range(2):
+            assert server.upload(tokens[0], f"{long_header},class\n1,2\n".encode(), name="x" * 90 + ".csv"
+                                 ).status_code == 400
+        browser.set_window_size(1920, 1080)
+        browser.get(server.url + "/")
+        time.sleep(0.5)
+        pager = browser.find_element(By.ID, "pager")
+        assert pager.is_displayed() and "of 35" in pager.text, "a board taller than the projector pages through"
+        shown = [row for row in browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr") if row.is_displayed()]
+        assert len(shown) >= 15 and all(row.rect["y"] + row.rect["height"] <= 1080 for row in shown), len(shown)
+        first_page = [row.text for row in shown]
+        pager.click()
+        assert [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
+                if r.is_displayed()] != first_page, "a click turns the page"
+        assert browser.find_element(By.CSS_SELECTOR, "#leaderboard td .tie"), "equal scores are marked"
+        assert "reached its score first" in browser.find_element(By.ID, "ties").text
+        assert browser.find_element(By.ID, "countdown").value_of_css_property("font-size") >= "40px"
+        browser.save_screenshot(str(tmp_path / "board35-projector.png"))
+        shoot(browser, "board35", tmp_path)
+
+        browser.set_window_size(390, 844)
+        browser.get(server.url + "/me")
+        browser.find_element(By.ID, "token").send_keys(tokens[0])
+        browser.find_element(By.ID, "use-token").click()
+        WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#submissions tbody tr")) == 3)
+        pick = browser.find_element(By.CSS_SELECTOR, "#submissions input.pick")
+        public = browser.find_element(By.CSS_SELECTOR, "#submissions tbody tr:last-child td.num:nth-of-type(6)")
+        assert pick.rect["x"] + pick.rect["width"] <= 390 and public.rect["x"] + public.rect["width"] <= 390, \
+            "the scores and the pick column stay on a phone's screen beside long errors"
+        shoot(browser, "me-long-errors", tmp_path)
+
+        browser.set_window_size(1920, 1080)
+        browser.get(server.url + "/overview")
+        article = browser.find_element(By.ID, "overview")
+        assert "<script>alert('owned')</script>" in article.text and not article.find_elements(By.TAG_NAME, "script")
+        assert article.find_elements(By.CSS_SELECTOR, "table td") and "Sort the clothes" in article.text
+        rules = browser.find_element(By.CSS_SELECTOR, "dl.rules").text
+        assert "accuracy (higher is better)" in rules and "30 of 100 test rows" in rules and "3 scored" in rules
+        assert "2031" in rules or "Jan" in rules
+        shoot(browser, "overview", tmp_path)
+
+        downloads = tmp_path / "downloads"
+        downloads.mkdir()
+        browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        browser.get(server.url + "/data")
+        assert "test_sample.csv" in browser.find_element(By.ID, "files").text
+        assert "T-shirt/top" in browser.find_element(By.ID, "classes").text
+        assert browser.find_element(By.ID, "columns").text.startswith("A CSV with the columns id, class")
+        shoot(browser, "data", tmp_path)
+        assert browser.find_element(By.ID, "token").get_attribute("value") == tokens[0], "the token typed once"
+        browser.find_element(By.ID, "token").clear()
+        browser.find_element(By.ID, "token").send_keys(tokens[1])
+        browser.find_element(By.ID, "get-zip").click()
+        zipped = downloads / f"{fashion_small.name}.zip"
+        WebDriverWait(browser, 60).until(lambda d: zipped.is_file())
+        with zipfile.ZipFile(zipped) as bundle:
+            bundle.extractall(tmp_path / "unpacked")
+        theirs = load_competition(tmp_path / "unpacked", cache=False)
+        assert theirs.fingerprint == load_competition(fashion_small, cache=False).fingerprint
+        assert "token=" not in browser.current_url
+
+        browser.get(server.url + "/no-such-page")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "No such page", "a browser gets a page"
+        assert server.get("/api/no-such-thing").json()["error"].startswith("no such page"), "the API keeps JSON"
+        assert server.get("/submit").text.count('id="ended"') == 0
+        assert host(db, "reveal").returncode == 0
+        browser.get(server.url + "/submit")
+        assert "has ended" in browser.find_element(By.ID, "ended").text
+        assert not browser.find_element(By.ID, "upload").is_displayed(), "no form to fill for nothing"
+        browser.get(server.url + "/")
+        heads = browser.find_element(By.CSS_SELECTOR, "#leaderboard thead").text.lower()
+        assert "private (final pick)" in heads and "public (same pick)" in heads
+    finally:
+        server.stop()
+    for name in ("board35-projector", "me-long-errors-phone", "overview-projector", "data-phone"):
+        if os.environ.get("SCREENSHOTS") and (tmp_path / f"{name}.png").exists():
+            shutil.copy(tmp_path / f"{name}.png", os.environ["SCREENSHOTS"])

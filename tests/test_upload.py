@@ -483,3 +483,14 @@ def test_a_zips_budget_is_its_ratio_within_a_floor_and_a_ceiling():
 
     assert budget(1_000) == RATIO_FLOOR, "a few tiny CSVs may compress well"
     assert budget(10 << 20) == MAX_RATIO * (10 << 20) and budget(1 << 40) == MAX_BYTES
+
+
+def test_the_leaderboard_marks_a_disabled_team_as_the_web_board_does(stub, tmp_path):
+    teams = [{"rank": 1, "team": "ants", "public": 0.9, "submissions": 2, "last": "2026-12-07T10:00:00Z",
+              "disabled": True},
+             {"rank": 2, "team": "bees", "public": 0.8, "submissions": 1, "last": "2026-12-07T10:00:00Z",
+              "disabled": False}]
+    stub.answers["/api/leaderboard"] = (200, "application/json",
+                                        json.dumps({"revealed": False, "teams": teams}).encode())
+    shown = client("leaderboard", "--url", stub.url, cwd=tmp_path).stdout
+    assert "ants (disabled)" in shown and "bees (disabled)" not in shown and "bees" in shown

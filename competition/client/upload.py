@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             print("ended: ranked by the private score of each team's deciding pick; public is that pick's public score")
             rows = [{**row, "public": row.get("final_public", row.get("public"))} for row in rows]
         columns = ["rank", "team", "public"] + (["private"] if answer["revealed"] else []) + ["submissions", "last"]
+        rows = [{**row, "team": f"{row.get('team')} (disabled)"} if row.get("disabled") is True else row
+                for row in rows]  # marked as the web board marks it
         print(table(rows, columns))
     else:
         answer = call("POST" if args.verb == "select" else "DELETE", url, f"/api/submissions/{args.id}/select", token,

@@ -4,10 +4,12 @@ an upload's answer, ``/api/leaderboard``) and its exported result (``server expo
 
 - A score ranks in its metric's direction (``metrics.Metric.higher_is_better``; log loss ascending).
 - Among equal scores the one reached first ranks first: the earlier file, the team that reached its
-  score first (then, for teams, the name).
+  score first (then, for teams, the name). ``TIE_RULE`` says so wherever a board is shown, and
+  ``tied`` marks the lines whose score another line shares.
 - Only counted submissions rank: failed ones never, late ones (scored after the deadline) never,
-  and late ones are never picks. A local board ranks the files scored by its metric only (a ledger
-  may hold files scored by another through ``grade --metric``; the board says how many it leaves out).
+  voided ones (the host's ``server void``) never, and late or voided ones are never picks. A local
+  board ranks the files scored by its metric only (a ledger may hold files scored by another
+  through ``grade --metric``; the board says how many it leaves out).
 - Before the end a team stands by its best public score. At the end it stands by Kaggle's rule:
   the best private score among its final picks, or, when it picked none, the private score of its
   best-public submission.
@@ -50,7 +52,7 @@ def team_standings(rows: list[dict], ended: bool, *, disabled: set[str] = frozen
     submissions, last time), which the candidates alone cannot tell."""
     teams: dict[str, list[dict]] = {}
     for row in rows:
-        if row["status"] == "ok" and not row.get("late"):
+        if row["status"] == "ok" and not row.get("late") and not row.get("void_reason"):
             teams.setdefault(row["team"], []).append(row)
     lines = []
     for team, counted in teams.items():
@@ -76,3 +78,17 @@ def team_standings(rows: list[dict], ended: bool, *, disabled: set[str] = frozen
 def rank_of(team: str, lines: list[dict]) -> int | None:
     """The team's rank on a board (None when it has no ranked submission)."""
     return next((line["rank"] for line in lines if line["team"] == team), None)
+
+
+TIE_RULE = ("equal scores are marked '='; among them the team that reached its score first ranks first "
+            "(then the name)")
+
+
+def tied(lines: list[dict], key: str) -> set[str]:
+    """The teams whose ``key`` score (``public`` before the end, ``private`` at it) equals another
+    line's: a board marks them, so that equal scores read as equal whatever their ranks."""
+    seen: dict[float, int] = {}
+    for line in lines:
+        if line.get(key) is not None:
+            seen[line[key]] = seen.get(line[key], 0) + 1
+    return {line["team"] for line in lines if line.get(key) is not None and seen[line[key]] > 1}

@@ -29,6 +29,7 @@ from ..workers import bounded
 DB = Path("grader.sqlite")
 HOST_BUSY_SECONDS = 5  # a host's command waits this long for another process's write lock, then says so
 FIRST_YEAR, LAST_YEAR = 1970, 9998  # a deadline's years: ISO times with four digits, a day to spare either side
+MAX_OVERVIEW = 200_000  # bytes of the competition page's Markdown
 SERVE_DEFAULTS = "(default %(default)s; stored with the competition at its first start, then changed with 'set')"
 
 
@@ -117,6 +118,13 @@ def build_parser() -> cli.ArgumentParser:
     for verb, text in (("disable-team", "stop a team's uploads and picks (its entries stay on the board, marked)"),
                        ("enable-team", "let a disabled team upload and pick again")):
         commands.add_parser(verb, help=text).add_argument("team")
+    void = commands.add_parser("void", help="void one submission: kept and shown as voided, never ranked or picked")
+    void.add_argument("id", type=cli.int_at_least(1), metavar="ID", help="the submission's number (as /admin and the "
+                                                                          "export show it)")
+    void.add_argument("--reason", required=True, metavar="TEXT",
+                      help="why (shown to the team on /me and in the export; recorded in the journal)")
+    commands.add_parser("unvoid", help="restore a voided submission (it ranks again; a pick it lost stays dropped)"
+                        ).add_argument("id", type=cli.int_at_least(1), metavar="ID")
     change = commands.add_parser("set", help="change the competition's settings (a running server follows); "
                                              "print them all")
     settings_options(change, serve=False)
@@ -124,8 +132,12 @@ def build_parser() -> cli.ArgumentParser:
                         help="allow a new deadline for an ended competition (uploads reopen, private scores hide)")
     change.add_argument("--end-now", action="store_true", help="allow a deadline that has passed: it ends the "
                                                               "competition now")
-    serve = commands.add_parser("serve", help="run the grader server")
-    cli.add_data(serve)
+    change.add_argument("--overview", type=Path, metavar="FILE.md",
+                        help="the competition page (/overview): overview, rules, data, evaluation, timeline in "
+                             "Markdown (raw HTML is shown as text); default: overview.md in the competition folder")
+    serve = commands.add_parser("serve", help="run the grader server (a known competition: 'serve' alone restarts it "
+                                              "with its stored folder and settings)")
+    cli.add_data(serve, default=None)
     serve.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=cli.int_at_least(1, 65535), default=8000, help="port (default 8000)")
@@ -301,7 +313,8 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
             changed.append(f"  {row['id']:>5} {row['team']}: public {row['public']:.4f} -> {new['public']:.4f}, "
                            f"private {row['private']:.4f} -> {new['private']:.4f}")
     _, key_sha256 = store.own_key(grader.solution_path)
-    during = store.rescore(scores, {"solution": str(grader.solution_path.resolve()), "key_sha256": key_sha256}, scored)
+    during = store.rescore(scores, {"solution": str(grader.solution_path.resolve()), "key_sha256": key_sha256}, scored,
+                           note=f"with {solution}: {len(changed)} of {len(rows)} submission(s) changed")
     head = f"re-scored {len(rows) + during} submission(s) with {solution}: {len(changed)} changed"
     return "\n".join([head + (":" if changed else "")] + changed)
 
@@ -371,6 +384,13 @@ def command(store: Store, args, argv: list[str]) -> int:
         print(f"new token for {member!r} of team {args.team!r} (the old one no longer works; shown only now):\n{token}")
     elif args.command == "kaggle-config":
         print(kaggle_config(store, args.member, args.url, args.token))
+    elif args.command in ("void", "unvoid"):
+        reason = " ".join(args.reason.split()) if args.command == "void" else None
+        if args.command == "void" and not reason:
+            raise InputError("--reason: say why the submission is voided (its team sees it)")
+        row = store.void(args.id, reason)
+        print(f"submission {args.id} of team {row['team']!r} " + (f"voided: {reason}" if reason else
+                                                                  "restored: it ranks again"))
     elif args.command in ("disable-team", "enable-team"):
         store.set_disabled(args.team, args.command == "disable-team")
         print(f"team {args.team!r} {'disabled: no uploads or picks' if args.command == 'disable-team' else 'enabled'}")
@@ -378,13 +398,17 @@ def command(store: Store, args, argv: list[str]) -> int:
         print(set_settings_from(store, args, argv))
     elif args.command == "admin-token":
         token = new_token()
-        store.set_setting("admin_token_sha256", token_hash(token))
+        with store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO settings VALUES ('admin_token_sha256', ?)", (_json(token_hash(token)),))
+            store.record("admin-token", "a new admin token", db)
         print(f"admin token for /admin (shown only now; any earlier one stops working):\n{token}")
     elif args.command == "reveal":
         if store.ended():
             print(f"the competition has ended already ({args.db})")
         else:
-            store.set_setting("revealed", clock.iso(clock.now()))
+            with store.transaction() as db:
+                db.execute("INSERT OR REPLACE INTO settings VALUES ('revealed', ?)", (_json(clock.iso(clock.now())),))
+                store.record("reveal", "the host ended the competition", db)
             print(f"revealed: private scores show, uploads are closed and final picks frozen ({args.db})")
     elif args.command == "rescore":
         print(rescore(store, args.solution, args.data))
@@ -394,7 +418,8 @@ def command(store: Store, args, argv: list[str]) -> int:
         stored = store.settings()
         title = args.title or rules.title(stored, Path(stored.get("data") or "grader").name)
         out = export(store, args.out, title)
-        print(f"wrote {out}/ (standings.csv, submissions.csv, leaderboard.md, leaderboard.png, files/)"
+        print(f"wrote {out}/ (standings.csv, gradebook.csv, sameness.csv, submissions.csv, leaderboard.md, "
+              f"leaderboard.png, files/)"
               + ("" if store.ended() else "; provisional: the competition has not ended, private scores withheld"))
     return 0
 
@@ -428,7 +453,8 @@ def set_settings_from(store: Store, args, argv: list[str]) -> str:
     wanted = {key: getattr(args, key) for key in rules.DEFAULTS if getattr(args, key) is not None}
     if args.deadline is None and _given(argv, "--deadline"):
         wanted["deadline"] = None
-    if not wanted and not (args.reopen or args.end_now):
+    overview = read_overview(args.overview) if args.overview else None
+    if not wanted and not (args.reopen or args.end_now) and overview is None:
         return settings_text(store)
     now = clock.now()
     most = max((sum(1 for r in store.submissions(team) if r["selected"]) for team in store.teams()), default=0)
@@ -438,11 +464,49 @@ def set_settings_from(store: Store, args, argv: list[str]) -> str:
         db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
                        [(key, _json(value)) for key, value in write.items()])
         db.executemany("DELETE FROM settings WHERE key = ?", [(key,) for key in unset])
+        if overview is not None:
+            db.execute("INSERT OR REPLACE INTO settings VALUES ('overview', ?)", (_json(overview),))
+        changed = [f"{rules.FLAGS[key]} {rules.shown(key, value)}" for key, value in write.items() if key in rules.FLAGS]
+        changed += ["--overview " + str(args.overview)] if overview is not None else []
+        changed += ["--reopen"] * args.reopen + ["--end-now"] * args.end_now
+        store.record("set", " ".join(changed), db)
     return settings_text(store)
 
 
+def read_overview(path: Path) -> str:
+    """The competition page's Markdown: UTF-8 text of at most ``MAX_OVERVIEW`` bytes."""
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"--overview {path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--overview {path}: not UTF-8 text (byte {exc.start})") from None
+    if len(raw) > MAX_OVERVIEW:
+        raise InputError(f"--overview {path}: {len(raw):,} bytes, over the limit of {MAX_OVERVIEW:,}")
+    return text
+
+
+def restart_line(args) -> str:
+    """Whether ``serve`` starts a new competition or restarts the one kept in ``--db``, in words (its
+    first line); a restart without ``--data``/``--solution`` takes the folder and key it served last."""
+    stored = Store(args.db).settings() if args.db.is_file() else {}
+    if not stored.get("data"):
+        args.data = args.data or cli.DATA
+        where = (f"its teams are in {args.db}, which has served no competition yet" if args.db.is_file() else
+                 f"there is no grader database at {args.db} yet, so one is made now")
+        return f"a new competition for {args.data}: {where} (the settings come from these flags and are kept in it)"
+    if args.data is None:
+        args.data = Path(stored["data"])
+        kept_key = stored.get("solution_default")
+        if args.solution is None and kept_key and Path(kept_key).is_file():
+            args.solution = Path(kept_key)
+    return (f"restarting the competition kept in {args.db} with its stored settings (change them with: "
+            f"python -m competition.server set ...)")
+
+
 def serve(args) -> int:
-    for module in ("fastapi", "uvicorn", "jinja2"):
+    for module in ("fastapi", "uvicorn", "jinja2", "markdown_it"):
         extras.require(module, "competition server serve")
     from . import serving
     from .app import Settings, create_app, settings_to_environment
@@ -455,11 +519,13 @@ def serve(args) -> int:
     serving.check_tls(args.ssl_certfile, args.ssl_keyfile)  # what can stop the start is checked before
     sock = serving.bind(args.host, args.port)  # create_app stores the first start's settings
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
+    opening = restart_line(args)
     settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags,
                         graders=bounded(args.graders, args.graders, "--graders") or (1 if args.workers > 1 else len(os.sched_getaffinity(0))))
     app = create_app(settings)
     store = app.state.store
     scheme = "https" if args.ssl_certfile else "http"
+    print(opening, flush=True)
     print(f"grading {args.data} at {scheme}://{args.host}:{args.port}{root}/ (teams: {len(store.teams())}; "
           f"change settings with: python -m competition.server set --help)\n{settings_text(store)}", flush=True)
     if args.workers > 1:  # each worker process builds its own application from the same settings

@@ -38,7 +38,9 @@ from ..errors import InputError
 from ..grade.core import Grader
 from . import kaggle_api, settings as rules
 from .bundle import DATA_SHA256_HEADER, pack_competition
-from ..grade.standings import rank_of, team_standings
+from ..grade.standings import TIE_RULE, rank_of, team_standings, tied
+from . import pages as competition_pages
+from . import sameness
 from .grading import InProcess, ProcessPool
 from .serving import HeaderLimit
 from .store import Frozen, StaleKey, Store, StoreError, Unavailable, token_hash
@@ -54,7 +56,7 @@ MAX_MESSAGE = 500  # characters of a submission's message
 BUSY_SECONDS = 5  # an upload waits this long for the database's write lock, then answers 503
 RETRY_AFTER = "5"
 PUBLIC_FIELDS = ("id", "time", "member", "name", "message", "status", "error", "public", "public_rows", "selected",
-                 "late")
+                 "late", "void_reason")
 
 
 @dataclass
@@ -291,10 +293,35 @@ def create_app(settings: Settings) -> FastAPI:
     def title(stored: dict) -> str:
         return rules.title(stored, grader.data.name)
 
+    def for_a_browser(request: Request) -> bool:
+        """A page asked for by a browser's address bar or form (not the API, not a script's fetch)."""
+        path = request.url.path[len(request.scope.get("root_path", "")):]
+        return not path.startswith(("/api/", "/static/")) and "text/html" in request.headers.get("accept", "")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else f"no such page: {request.url.path}"
+        if for_a_browser(request):
+            answer = page("error", request, page="error", status=exc.status_code, detail=detail)
+            answer.status_code = exc.status_code
+            answer.headers.update({k: v for k, v in (exc.headers or {}).items() if k.lower() != "www-authenticate"})
+            return answer
         return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    def refused_upload(request: Request, why: str) -> None:
+        """An upload refused by a fault of the server: in the journal too, when the database takes it."""
+        if request.method == "POST" and request.url.path.endswith("/api/submissions"):
+            try:
+                store.record("refused", f"an upload: {why}"[:500])
+            except Exception:  # the database is the fault: the server's output has the line
+                pass
+
+    @app.exception_handler(Exception)
+    async def server_fault(request: Request, exc: Exception):  # a fault of ours: JSON still; Starlette re-raises
+        refused_upload(request, f"server fault ({type(exc).__name__}: {exc})")  # it after this, to the server's log
+        return JSONResponse({"error": f"the grader failed on this request (an internal error, {type(exc).__name__}, "
+                                      f"written to the server's log for the host); nothing was stored, try again "
+                                      f"later, and tell the host if it lasts"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
@@ -303,17 +330,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(sqlite3.Error)
     async def store_failed(request: Request, exc: sqlite3.Error):  # locked, read-only, full: it passes
+        refused_upload(request, f"the database could not be used ({exc})")
         return JSONResponse({"error": f"the grader's database cannot be used now ({exc}); nothing was stored, "
                                       f"try again shortly"}, status_code=503, headers={"Retry-After": RETRY_AFTER})
 
-    @app.exception_handler(Exception)
-    async def failed(request: Request, exc: Exception):  # a fault of ours: JSON still, the traceback to the log
-        return JSONResponse({"error": f"the grader failed on this request (an internal error, {type(exc).__name__}, "
-                                      f"written to the server's log for the host); try again later, and tell the host "
-                                      f"if it lasts"}, status_code=500)
-
     @app.exception_handler(Unavailable)
     async def store_unavailable(request: Request, exc: Unavailable):
+        refused_upload(request, str(exc))
         return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": RETRY_AFTER})
 
     def bearer(authorization: str | None) -> str:
@@ -393,11 +416,13 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         late = rules.ended(stored, now)
         if late and not stored["late"]:
+            store.record("refused", f"an upload of team {team!r} ({found['member']}): after the end")
             raise HTTPException(403, "the competition has ended: uploads are closed")
         if len(message) > MAX_MESSAGE:
             raise HTTPException(400, f"message of {len(message)} characters, over the limit of {MAX_MESSAGE}")
         refused = over_quota(team, stored, now)
         if refused is not None:  # before any grading: a refused upload costs the graders nothing
+            store.record("refused", f"an upload of team {team!r} ({found['member']}): {refused[1]['error']}")
             return refused
         name = Path((filename or "upload.csv").replace("\\", "/")).name[:100] or "upload.csv"
         while True:
@@ -414,6 +439,7 @@ def create_app(settings: Settings) -> FastAPI:
         log_upload(result, team, found["member"])
         quota = {"submissions_left_today": result["submissions_left_today"], "resets_at": result["resets_at"]}
         if result["status"] == "over-limit":
+            store.record("refused", f"an upload of team {team!r} ({found['member']}): {result['error']}")
             return 429, {"error": result["error"], **quota}
         if result["status"] == "error":
             return 400, {"error": result["error"], "id": result["id"], **quota}
@@ -473,10 +499,20 @@ def create_app(settings: Settings) -> FastAPI:
         shown = {rules.FLAGS[key]: rules.shown(key, stored[key]) for key in rules.DEFAULTS}
         shown["state"] = "ended" if rules.ended(stored, now) else "open"
         shown["answer key"] = stored.get("solution") or stored.get("solution_default")
+        every = store.submissions()
         return {"settings": shown, "teams": store.activity(now), "activity": uploads_per_hour(store, now),
+                "journal": store.journal(), "sameness": alike(every),
                 "submissions": [{key: row[key] for key in ("id", "team", "member", "time", "name", "message",
                                                            "status", "error", "public", "private", "late",
-                                                           "selected")} for row in store.submissions()]}
+                                                           "selected", "void_reason")} for row in every]}
+
+    looked = {"version": None, "pairs": []}  # sameness, computed again only when the store has changed
+
+    def alike(every: list[dict]) -> list[dict]:
+        version = store.version()
+        if looked["version"] != version:
+            looked["pairs"], looked["version"] = sameness.pairs(every, store.files), version
+        return looked["pairs"]
 
     def data_zip() -> tuple[Path, str]:
         """The competitor's folder as one zip (built at the first download): its path and sha256."""
@@ -505,6 +541,7 @@ def create_app(settings: Settings) -> FastAPI:
         ended = rules.ended(stored, now)
         lines, (key, _) = standings(stored, ended), keyed.current(stored)
         return page("leaderboard", request, page="board", ended=ended, lines=lines, teams_count=len(store.teams()),
+                    tied=tied(lines, "private" if ended else "public"), tie_rule=TIE_RULE,
                     daily_limit=stored["daily_limit"], final_picks=stored["final_picks"], deadline=stored["deadline"],
                     ended_at=stored.get("revealed") or stored["deadline"], resets_at=clock.iso(clock.day(now)[1]),
                     public_rows=key.public_rows, test_rows=len(key.solution),
@@ -521,7 +558,42 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/submit", response_class=HTMLResponse)
     def submit_page(request: Request):
         stored = {**rules.DEFAULTS, **store.settings()}
-        return page("submit", request, page="submit", daily_limit=stored["daily_limit"], max_bytes=settings.max_bytes)
+        return page("submit", request, page="submit", daily_limit=stored["daily_limit"], max_bytes=settings.max_bytes,
+                    ended=rules.ended(stored, clock.now()), late=stored["late"])
+
+    @app.get("/overview", response_class=HTMLResponse)
+    def overview_page(request: Request):
+        stored = {**rules.DEFAULTS, **store.settings()}
+        return page("overview", request, page="overview", ended=rules.ended(stored, clock.now()),
+                    overview=competition_pages.render_markdown(competition_pages.overview_text(stored, grader.data)),
+                    metric=keyed.grader.metric, higher_is_better=keyed.grader.higher_is_better,
+                    public_rows=keyed.grader.public_rows, test_rows=len(keyed.grader.solution),
+                    daily_limit=stored["daily_limit"], final_picks=stored["final_picks"],
+                    failed_limit=stored["failed_limit"], deadline=stored["deadline"], late=stored["late"],
+                    ended_at=stored.get("revealed") or stored["deadline"])
+
+    @app.get("/data", response_class=HTMLResponse)
+    def data_page(request: Request):
+        exclude = [keyed.grader.solution_path]
+        return page("data", request, page="data", files=competition_pages.listing(grader.data, exclude),
+                    size=competition_pages.size, columns=competition_pages.sample_columns(Layout(grader.data).sample_csv),
+                    classes=competition_pages.class_names(grader.data, keyed.grader.classes),
+                    folder=grader.data.name, test_rows=len(keyed.grader.solution))
+
+    @app.post("/data/download")
+    def data_download(request: Request, token: str = Form(""), what: str = Form("zip")):
+        """The browser's download: the token in a POST form's body, never in an address."""
+        if (store.member_of(token.strip()) if token.strip() else None) is None:
+            try:
+                refuse_token(request)
+            except HTTPException as exc:  # a browser has no header to send: say what to type instead
+                raise HTTPException(exc.status_code, "wrong or missing token: type the token your teacher gave you"
+                                    if exc.status_code == 401 else exc.detail, headers=exc.headers) from None
+        if what == "sample":
+            return FileResponse(Layout(grader.data).sample_csv, media_type="text/csv", filename="test_sample.csv")
+        path, sha256 = data_zip()
+        return FileResponse(path, media_type="application/zip", filename=f"{grader.data.name}.zip",
+                            headers={DATA_SHA256_HEADER: sha256})
 
     app.include_router(kaggle_api.router(kaggle_api.Served(
         name=grader.data.name, store=store, keyed=keyed, max_bytes=settings.max_bytes, take_upload=take_upload,

@@ -56,6 +56,8 @@ CREATE INDEX IF NOT EXISTS submissions_by_team ON submissions (team, time);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS wrong_tokens (address TEXT NOT NULL, time REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS wrong_tokens_by_address ON wrong_tokens (address, time);
+CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, action TEXT NOT NULL,
+    detail TEXT NOT NULL);
 """
 # the indexes a board is read with; each team's counted submissions and its last one, kept by the
 # database itself as rows arrive (every process that writes, the server's workers and the host's
@@ -74,15 +76,18 @@ END""")
 RANKED = "id, team, time, status, late, public, private, selected"  # what standings.py reads of a row
 CANDIDATES = f"""
 SELECT {', '.join('s.' + c for c in RANKED.split(', '))} FROM team_tally t JOIN submissions s ON s.id = (
-    SELECT id FROM submissions WHERE team = t.team AND status = 'ok' AND late = 0 ORDER BY public {{order}}, id LIMIT 1)
+    SELECT id FROM submissions WHERE team = t.team AND status = 'ok' AND late = 0 AND void_reason IS NULL
+    ORDER BY public {{order}}, id LIMIT 1)
 UNION
-SELECT {RANKED} FROM submissions WHERE selected = 1 AND status = 'ok' AND late = 0
+SELECT {RANKED} FROM submissions WHERE selected = 1 AND status = 'ok' AND late = 0 AND void_reason IS NULL
 """
 BUSY_SECONDS = 60  # how long a host's command waits for another writer; the server waits less (create_app)
 COLUMNS = ("id", "team", "time", "file", "name", "message", "metric", "sha256", "status", "error", "public",
            "private", "public_rows", "private_rows", "selected", "member", "late", "digest", "key_sha256")
-# since the first schema; key_sha256: the answer key a row was scored with (a rescore re-scores every other)
-ADDED_COLUMNS = {"member": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0", "digest": "TEXT", "key_sha256": "TEXT"}
+# since the first schema; ``key_sha256``: the answer key a row was scored with (a rescore re-scores
+# every other); ``void_reason``: set by the host's ``void`` (kept, shown, never ranked or picked)
+ADDED_COLUMNS = {"member": "TEXT", "late": "INTEGER NOT NULL DEFAULT 0", "digest": "TEXT", "key_sha256": "TEXT",
+                 "void_reason": "TEXT"}
 MAX_NAME = 40
 APPLICATION_ID = 0x47524452  # "GRDR" in the database header (PRAGMA application_id): this file is a grader's
 # what a grader's database made before the application id holds: its tables, and the first schema's core columns
@@ -432,6 +437,7 @@ class Store:
         with self.transaction() as db:
             self._team(team)
             db.execute("UPDATE teams SET disabled = ? WHERE name = ?", (int(disabled), team))
+            self.record("disable-team" if disabled else "enable-team", f"team {team!r}", db)
 
     def rotate_token(self, team: str, member: str | None = None) -> tuple[str, str]:
         """A new token for ``member`` of ``team`` (the only member when not named); the old one stops
@@ -449,6 +455,7 @@ class Store:
             token = new_token()
             db.execute("UPDATE members SET token_sha256 = ? WHERE team = ? AND member = ?",
                        (token_hash(token), team, member))
+            self.record("rotate-token", f"member {member!r} of team {team!r}", db)
         return member, token
 
     # --- submissions ---
@@ -484,12 +491,47 @@ class Store:
                 raise StoreError(f"submission {submission} was not scored ({row['status']}); it cannot be a final pick")
             if row["late"]:
                 raise StoreError(f"submission {submission} came after the deadline; it cannot be a final pick")
+            if row["void_reason"] and chosen:
+                raise StoreError(f"submission {submission} was voided by the host ({row['void_reason']}); it cannot "
+                                 f"be a final pick")
             picks = db.execute("SELECT COUNT(*) FROM submissions WHERE team = ? AND selected = 1 AND id != ?",
                                (team, submission)).fetchone()[0]
             if chosen and picks >= max_picks:
                 raise StoreError(f"team {team!r} has {picks} final picks already, the most allowed; unselect one first")
             db.execute("UPDATE submissions SET selected = ? WHERE id = ?", (int(chosen), submission))
         return {**dict(row), "selected": int(chosen)}
+
+    def void(self, submission: int, reason: str | None) -> dict:
+        """Void one submission (``reason``: why, shown to its team and in the export) or, with None,
+        restore it. A voided submission is kept and shown but never ranked or picked: a pick on it
+        is dropped. Recorded in the journal in the same transaction."""
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM submissions WHERE id = ?", (submission,)).fetchone()
+            if row is None:
+                raise StoreError(f"no submission {submission} (python -m competition.server export lists them)")
+            if reason is None and not row["void_reason"]:
+                raise StoreError(f"submission {submission} is not voided")
+            db.execute("UPDATE submissions SET void_reason = ?, selected = selected * (? IS NULL) WHERE id = ?",
+                       (reason, reason, submission))
+            self.record("void" if reason else "unvoid", f"submission {submission} of team {row['team']!r}"
+                        + (f": {reason}" if reason else ""), db)
+        return {**dict(row), "void_reason": reason}
+
+    # --- the journal: what the host did, and uploads refused ---
+    def record(self, action: str, detail: str, db: sqlite3.Connection | None = None) -> None:
+        """One line of the journal (``action``: a command's name, or ``refused``); inside the caller's
+        transaction ``db`` when given, so that a change and its record commit together."""
+        line = (clock.iso(clock.now()), action, detail[:1000])
+        if db is not None:
+            db.execute("INSERT INTO journal (time, action, detail) VALUES (?, ?, ?)", line)
+            return
+        with self.transaction() as db:
+            db.execute("INSERT INTO journal (time, action, detail) VALUES (?, ?, ?)", line)
+
+    def journal(self, most: int = 500) -> list[dict]:
+        """The latest ``most`` lines of the journal, newest first."""
+        return [dict(row) for row in self.connection().execute(
+            "SELECT time, action, detail FROM journal ORDER BY id DESC LIMIT ?", (most,))]
 
     def activity(self, now: datetime) -> list[dict]:
         """Per team, in name order: members, scored and failed uploads today (the UTC day of ``now``)
@@ -520,15 +562,18 @@ class Store:
                                       (address,)).fetchone()
         return 0 if count <= limit else int(first + window - now) + 1
 
-    def rescore(self, scores: dict[int, dict], settings: dict, score_row: Callable[[dict], dict]) -> int:
+    def rescore(self, scores: dict[int, dict], settings: dict, score_row: Callable[[dict], dict],
+                note: str = "") -> int:
         """Replace the public/private scores of the given submissions (id -> scores) and record the
         key they came from (``settings``, with its ``key_sha256``), all at once. Rows scored since
         ``scores`` was computed (uploads during the rescore) are scored here with ``score_row``, under
-        the write lock, so none keeps the superseded key's scores. Returns how many those were."""
+        the write lock, so none keeps the superseded key's scores; ``note`` goes to the journal. Returns
+        how many those were."""
         update = ("UPDATE submissions SET public = ?, private = ?, public_rows = ?, private_rows = ?, key_sha256 = ? "
                   "WHERE id = ?")
         key = settings["key_sha256"]
         with self.transaction() as db:
+            self.record("rescore", note or f"{len(scores)} submission(s)", db)
             db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
                            [(name, json.dumps(value)) for name, value in settings.items()])
             db.executemany(update, [(s["public"], s["private"], s["public_rows"], s["private_rows"], key, i)

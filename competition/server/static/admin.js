@@ -47,10 +47,21 @@
       cell(row, team.failed_today, "num"); cell(row, team.failed, "num");
       cell(row, team.last ? localTime(team.last) : "–", "wide"); cell(row, team.disabled ? "disabled" : "");
     });
+    fill("sameness", answer.sameness, (row, pair) => {
+      cell(row, pair.first, "num"); cell(row, pair.first_team); cell(row, pair.second, "num"); cell(row, pair.second_team);
+      cell(row, (100 * pair.agreement).toFixed(1) + "%", "num"); cell(row, pair.identical ? "yes" : "");
+    });
+    if (!answer.sameness.length) fill("sameness", [null], (row) => { cell(row, "no alike pair").colSpan = 6; });
+    fill("journal", answer.journal, (row, line) => {
+      cell(row, localTime(line.time), "wide"); cell(row, line.action, line.action === "refused" ? "error" : "");
+      cell(row, line.detail);
+    });
     fill("all", answer.submissions.slice().reverse(), (row, s) => {
       cell(row, s.id, "num"); cell(row, localTime(s.time), "wide"); cell(row, s.team); cell(row, s.member, "wide");
       cell(row, s.name);
-      const state = cell(row, s.status + (s.late ? " (late)" : ""), s.status === "ok" ? "" : "error");
+      const state = cell(row, s.status + (s.late ? " (late)" : "") + (s.void_reason ? " (voided)" : ""),
+                         s.status === "ok" && !s.void_reason ? "" : "error");
+      if (s.void_reason) { const why = document.createElement("div"); why.className = "note"; why.textContent = "voided: " + s.void_reason; state.appendChild(why); }
       if (s.error) { const why = document.createElement("div"); why.className = "note"; why.textContent = s.error; state.appendChild(why); }
       cell(row, score(s.public), "num"); cell(row, score(s.private), "num"); cell(row, s.selected ? "yes" : "");
     });

@@ -42,14 +42,22 @@
       cell(row, s.id, "num");
       cell(row, localTime(s.time), "wide");
       cell(row, s.member, "wide");
-      const file = cell(row, s.name);
+      const file = cell(row, "");
+      const name = document.createElement("span");
+      name.className = "clamp"; name.textContent = s.name; name.title = s.name;
+      file.appendChild(name);
       if (s.message) { const note = document.createElement("div"); note.className = "note"; note.textContent = s.message; file.appendChild(note); }
-      const state = cell(row, s.status === "ok" ? (s.late ? "late" : "scored") : s.status, s.status === "ok" ? "" : "error");
+      const state = cell(row, s.void_reason ? "voided" : s.status === "ok" ? (s.late ? "late" : "scored") : s.status,
+                         s.status === "ok" && !s.void_reason ? "" : "error");
+      if (s.void_reason) {
+        const why = document.createElement("div"); why.className = "note"; why.textContent = "by the host: " + s.void_reason;
+        state.appendChild(why); row.classList.add("voided-row");
+      }
       if (s.error) { const why = document.createElement("div"); why.className = "note"; why.textContent = s.error; state.appendChild(why); }
       cell(row, score(s.public), "num");
       if (revealed) cell(row, score(s.private), "num");
       const pick = cell(row, "");
-      if (s.status === "ok" && !s.late) {
+      if (s.status === "ok" && !s.late && !s.void_reason) {
         const box = document.createElement("input");
         box.type = "checkbox";
         box.className = "pick";
