@@ -57,7 +57,8 @@ def test_an_export_to_dot_fills_the_empty_folder_it_runs_in(tmp_path, monkeypatc
     done = subprocess.run([sys.executable, "-m", "competition.server", "export", "--out", ".", "--db",
                            str(tmp_path / "grader.sqlite")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert sorted(os.listdir(here)) == ["files", "leaderboard.md", "leaderboard.png", "standings.csv", "submissions.csv"]
+    assert sorted(os.listdir(here)) == ["files", "gradebook.csv", "leaderboard.md", "leaderboard.png", "sameness.csv",
+                                       "standings.csv", "submissions.csv"]
     after = here.stat()
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode), "the same folder, filled in place"
     dead = leftover(here / "files", "files")  # a killed build inside an empty folder it was building
