@@ -85,16 +85,25 @@ def score(predictions: dict, solution: pd.DataFrame, classes: list, metric: str 
     probabilities in the order of ``classes``) by ``metric``, each on its own rows only: one pure
     function for the command line and any server. ``classes``: the loader's order (kappa's order)."""
     scorer = metrics.get(metric)
+    return {usage: scorer.score(y_true, predicted, len(classes))
+            for usage, (y_true, predicted) in split_rows(predictions, solution, classes, metric).items()}
+
+
+def split_rows(predictions: dict, solution: pd.DataFrame, classes: list, metric: str = metrics.DEFAULT
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"public": (y_true, predicted), "private": ...}``: what ``score`` scores on each part, in
+    the key's row order (encoded labels; class indices or an (n, K) matrix as the metric takes),
+    kept apart so that an interval or a paired test can recompute the score row by row."""
+    scorer = metrics.get(metric)
     id_column, label_column = solution.columns[0], solution.columns[1]
-    result = {}
+    parts = {}
     for usage in USAGES:
         part = solution[solution["Usage"] == usage]
         predicted = [predictions[i] for i in part[id_column].tolist()]
         if scorer.needs == metrics.LABELS:
             predicted = metrics.encode(predicted, classes)
-        result[usage.lower()] = scorer.score(metrics.encode(part[label_column], classes), np.array(predicted),
-                                             len(classes))
-    return result
+        parts[usage.lower()] = (metrics.encode(part[label_column], classes), np.array(predicted))
+    return parts
 
 
 def predictions_digest(predictions: dict) -> str:
@@ -241,6 +250,11 @@ class Grader:
         """Public and private scores of a file graded before (a reveal, a re-score with a corrected key)."""
         predictions = validate_submission(data, self.sample, self.classes, source=source)
         return score(predictions, self.solution, self.classes, self.metric)
+
+    def rows(self, data: bytes, source: str = "kept file") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """A file graded before, row by row on each part (``split_rows``): for intervals and tiers."""
+        predictions = validate_submission(data, self.sample, self.classes, source=source)
+        return split_rows(predictions, self.solution, self.classes, self.metric)
 
     def private_score(self, data: bytes) -> float:
         """The private score of a file graded before (for the reveal of a storage that kept files only)."""

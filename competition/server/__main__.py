@@ -331,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         stored = store.settings()
         title = args.title or stored.get("title") or Path(stored.get("data") or "grader").name
         out = export(store, args.out, title)
-        print(f"wrote {out}/ (standings.csv, submissions.csv, leaderboard.md, leaderboard.png, files/)"
+        print(f"wrote {out}/ (standings.csv, submissions.csv, leaderboard.md, leaderboard.png, "
+              f"{'shakeup.json, shakeup.png, ' if store.ended() else ''}files/)"
               + ("" if store.ended() else "; provisional: the competition has not ended, private scores withheld"))
     return 0
 

@@ -37,6 +37,8 @@ from ..data.records import Layout
 from ..errors import InputError
 from ..grade.core import Grader
 from . import settings as rules
+from ..data import uncertainty
+from .boards import KeptRows, shakeup_sentence, uncertain, whiskers
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from ..grade.standings import rank_of, team_standings
 from .grading import InProcess, ProcessPool
@@ -299,6 +301,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     board = {"version": None, "teams": []}  # the last standings read, and the store's version and end then
     reading = threading.Lock()
+    kept = KeptRows(store)
+    shown = {"version": None, "teams": []}  # the last board with intervals and tiers, and its version
+    showing = threading.Lock()
 
     def standings(stored: dict, ended: bool) -> list[dict]:
         """The teams' standings, read again only when the database has changed (or the end came):
@@ -311,6 +316,17 @@ def create_app(settings: Settings) -> FastAPI:
                                                 higher_is_better=keyed.grader.higher_is_better)
                 board["version"] = version
             return board["teams"]
+
+    def board_lines(stored: dict, ended: bool) -> list[dict]:
+        """The standings with each line's interval and tier (``boards.uncertain``), computed once
+        per store version, end and answer key: a board view between two uploads costs a version check."""
+        with showing:
+            current = keyed.current(stored)
+            version = (store.version(), ended, keyed.key_sha256)
+            if shown["version"] != version:
+                shown["teams"] = uncertain(standings(stored, ended), ended, current, kept, keyed.key_sha256)
+                shown["version"] = version
+            return shown["teams"]
 
     @app.get("/healthz")
     def healthz():
@@ -385,7 +401,8 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"competition": title(stored), "revealed": ended, "ended": ended,  # plain JSON values:
                              "deadline": stored["deadline"], "metric": keyed.grader.metric,  # no encoder pass
                              "higher_is_better": keyed.grader.higher_is_better,
-                             "public_rows": keyed.grader.public_rows, "test_rows": len(keyed.grader.solution), "teams": standings(stored, ended)})
+                             "public_rows": keyed.grader.public_rows, "test_rows": len(keyed.grader.solution),
+                             "teams": board_lines(stored, ended)})
 
     @app.get("/api/admin")
     def admin(request: Request, authorization: str | None = Header(None)):
@@ -420,8 +437,10 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         now = clock.now()
         ended = rules.ended(stored, now)
-        lines = standings(stored, ended)
+        lines = board_lines(stored, ended)
         return page("leaderboard", request, page="board", ended=ended, lines=lines, teams_count=len(store.teams()),
+                    marks=whiskers(lines, "private" if ended else "public", keyed.grader.higher_is_better),
+                    confidence=uncertainty.DEFAULT_CONFIDENCE, shakeup=shakeup_sentence(lines) if ended else None,
                     daily_limit=stored["daily_limit"], final_picks=stored["final_picks"], deadline=stored["deadline"],
                     ended_at=stored.get("revealed") or stored["deadline"], resets_at=clock.iso(clock.day(now)[1]),
                     public_rows=keyed.grader.public_rows, test_rows=len(keyed.grader.solution),
