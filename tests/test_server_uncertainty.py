@@ -122,3 +122,41 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
     assert (outs[0] / "shakeup.png").stat().st_size > 1000
     text = (outs[0] / "leaderboard.md").read_text()
     assert "A tier holds the teams" in text and "| 1 | 1 | [close]" in text
+
+
+def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_by_the_step(fashion_small, key,
+                                                                                          tmp_path):
+    db = tmp_path / "grader.sqlite"
+    token = Store(db).add_team("climber")
+    other = Store(db).add_team("steady")
+    public_rows = int((key["Usage"] == "Public").sum())
+    step = 2.5 / public_rows  # one more right row is never a step up (rounding moves a score by 1.25 rows at most); six are
+    server = Server(fashion_small, db, "--public-board", "ladder", "--ladder-step", f"{step!r}")
+    try:
+        def score(wrong):
+            return (public_rows - wrong) / public_rows
+
+        first = server.upload(token, crafted(key, 6)).json()
+        assert first["public"] == pytest.approx(round(score(6) / step) * step) and "rounded" in first["ladder"]
+        same = server.upload(token, crafted(key, 5)).json()
+        assert same["public"] == first["public"] and "does not beat your best shown score" in same["ladder"]
+        up = server.upload(token, crafted(key, 0)).json()
+        assert up["public"] == pytest.approx(round(score(0) / step) * step) and up["public"] > first["public"]
+        assert server.upload(other, crafted(key, 4)).status_code == 201
+        board = server.get("/api/leaderboard").json()["teams"]
+        assert {line["team"]: line["public"] for line in board} == {
+            "climber": pytest.approx(up["public"]), "steady": pytest.approx(round(score(4) / step) * step)}
+        assert all(line["public_low"] is None and line["tier"] is None for line in board), "no interval leaks"
+        mine = server.get("/api/submissions", token).json()["submissions"]
+        assert [s["public"] for s in mine] == [first["public"], first["public"], up["public"]]
+        assert "the Ladder" in server.get("/").text
+        assert run("reveal", "--db", str(db)).returncode == 0
+        after = server.get("/api/submissions", token).json()["submissions"]
+        assert [s["public"] for s in after] == pytest.approx([score(6), score(5), score(0)]), "the end shows all"
+        assert server.get("/api/leaderboard").json()["teams"][0]["tier"] == 1
+    finally:
+        server.stop()
+    shown = run("set", "--db", str(db))
+    assert "--public-board  ladder" in shown.stdout and f"--ladder-step   {step}" in shown.stdout
+    refused = run("set", "--db", str(db), "--public-board", "stairs")
+    assert refused.returncode != 0 and "invalid choice" in refused.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import cli, clock, extras
 from ..errors import InputError
 from . import settings as rules
+from .ladder import BOARDS
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, token_hash
 from ..workers import bounded
@@ -74,6 +75,12 @@ def settings_options(parser: argparse.ArgumentParser, serve: bool) -> None:
     parser.add_argument("--late", type=on_off, metavar="on|off",
                         help="after the end, score uploads as late (shown to their team, never ranked or picked)"
                              + note("late"))
+    parser.add_argument("--public-board", choices=BOARDS, metavar="plain|ladder",
+                        help="ladder: before the end a team is shown a new public score only when it beats its best "
+                             "shown one by more than --ladder-step, rounded to the step (Blum & Hardt's Ladder; "
+                             "the private board is unchanged)" + note("public_board"))
+    parser.add_argument("--ladder-step", type=cli.positive_number, metavar="S",
+                        help="the ladder's step, in the metric's units" + note("ladder_step"))
 
 
 def build_parser() -> cli.ArgumentParser:

@@ -36,12 +36,13 @@ from .. import clock
 from ..data.records import Layout
 from ..errors import InputError
 from ..grade.core import Grader
-from . import settings as rules
+from . import ladder, settings as rules
 from ..data import uncertainty
 from .boards import KeptRows, shakeup_sentence, uncertain, whiskers
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from ..grade.standings import rank_of, team_standings
 from .grading import InProcess, ProcessPool
+from .ladder import LADDER
 from .store import Frozen, Store, StoreError, Unavailable, token_hash
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -305,13 +306,32 @@ def create_app(settings: Settings) -> FastAPI:
     shown = {"version": None, "teams": []}  # the last board with intervals and tiers, and its version
     showing = threading.Lock()
 
+    def on_ladder(stored: dict, ended: bool) -> bool:
+        return stored["public_board"] == LADDER and not ended
+
+    def shown_scores(stored: dict, ended: bool, team: str) -> dict[int, float] | None:
+        """Submission id -> the public score the Ladder shows for the team's rows; None off the ladder."""
+        if not on_ladder(stored, ended):
+            return None
+        return ladder.shown(store.submissions(team), stored["ladder_step"], keyed.grader.higher_is_better)
+
+    def team_view(row: dict, stored: dict, ended: bool, scores: dict[int, float] | None) -> dict:
+        view = public_view(row, ended)
+        if scores is not None and view["public"] is not None:
+            view["public"] = scores.get(view["id"], view["public"])
+        return view
+
     def standings(stored: dict, ended: bool) -> list[dict]:
         """The teams' standings, read again only when the database has changed (or the end came):
-        a projector's refreshes and a class's board views cost a version check, whatever is stored."""
+        a projector's refreshes and a class's board views cost a version check, whatever is stored.
+        On the Ladder's public board, from every submission with its shown score."""
         with reading:
             version = (store.version(), ended)
             if board["version"] != version:
                 rows, tally = store.standing_rows(keyed.grader.higher_is_better)
+                if on_ladder(stored, ended):  # the shown scores depend on every submission's order
+                    rows, tally = ladder.laddered(store.submissions(), stored["ladder_step"],
+                                                  keyed.grader.higher_is_better), None
                 board["teams"] = team_standings(rows, ended, disabled=store.disabled(), tally=tally,
                                                 higher_is_better=keyed.grader.higher_is_better)
                 board["version"] = version
@@ -324,7 +344,10 @@ def create_app(settings: Settings) -> FastAPI:
             current = keyed.current(stored)
             version = (store.version(), ended, keyed.key_sha256)
             if shown["version"] != version:
-                shown["teams"] = uncertain(standings(stored, ended), ended, current, kept, keyed.key_sha256)
+                lines = standings(stored, ended)
+                shown["teams"] = ([{**line, "public_low": None, "public_high": None, "tier": None} for line in lines]
+                                  if on_ladder(stored, ended)  # an interval would tell what the ladder hides
+                                  else uncertain(lines, ended, current, kept, keyed.key_sha256))
                 shown["version"] = version
             return shown["teams"]
 
@@ -357,8 +380,13 @@ def create_app(settings: Settings) -> FastAPI:
             return JSONResponse({"error": result["error"], **quota}, status_code=429)
         if result["status"] == "error":
             return JSONResponse({"error": result["error"], "id": result["id"], **quota}, status_code=400)
-        body = {**public_view(result, late), **quota, "duplicate": result["duplicate"],
+        scores = shown_scores(stored, late, team)
+        body = {**team_view(result, stored, late, scores), **quota, "duplicate": result["duplicate"],
                 "rank": None if result.get("late") else rank_of(team, standings(stored, False))}
+        if scores is not None and not result.get("late"):
+            earlier = [i for i in scores if i < result["id"]]
+            body["ladder"] = ladder.note(scores[result["id"]], scores[max(earlier)] if earlier else None,
+                                         stored["ladder_step"])
         return JSONResponse(body, status_code=200 if result["duplicate"] else 201)
 
     @app.get("/api/submissions")
@@ -369,11 +397,13 @@ def create_app(settings: Settings) -> FastAPI:
         ended = rules.ended(stored, now)
         start, resets = clock.day(now)
         used = store.counted_since(found["team"], start)
+        scores = shown_scores(stored, ended, found["team"])
         return {"team": found["team"], "member": found["member"], "disabled": found["disabled"], "ended": ended,
                 "deadline": stored["deadline"], "final_picks": stored["final_picks"],
                 "quota": {"daily_limit": stored["daily_limit"], "resets_at": clock.iso(resets),
                           "submissions_left_today": max(0, stored["daily_limit"] - used)},
-                "submissions": [public_view(row, ended) for row in store.submissions(found["team"])]}
+                "public_board": stored["public_board"],
+                "submissions": [team_view(row, stored, ended, scores) for row in store.submissions(found["team"])]}
 
     @app.post("/api/submissions/{submission}/select")
     def select(submission: int, request: Request, authorization: str | None = Header(None)):
@@ -392,7 +422,9 @@ def create_app(settings: Settings) -> FastAPI:
         except StoreError as exc:
             status = 404 if "no submission" in str(exc) else 409
             raise HTTPException(status, str(exc)) from None
-        return public_view(row, store.ended())
+        stored = {**rules.DEFAULTS, **store.settings()}
+        ended = rules.ended(stored, clock.now())
+        return team_view(row, stored, ended, shown_scores(stored, ended, team))
 
     @app.get("/api/leaderboard")
     def leaderboard():
