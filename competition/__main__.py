@@ -1,6 +1,6 @@
 """``competition``: one command with verbs, each the module's own command line.
 
-    competition prepare | check DIR | cv | runs | tune | shift | submit | grade | leaderboard
+    competition prepare | check DIR | cv | runs | tune | shift | compare A B | submit | grade | leaderboard
     competition report | track | server VERB ... | upload FILE|VERB ... | download | --version
 
 ``competition cv ...`` runs exactly ``python -m competition.cv ...`` (the same parser, options and
@@ -22,6 +22,7 @@ VERBS = {
     "runs": ("cv.runs", "runs", [], "list or compare cross-validation runs"),
     "tune": ("tune", "tune", [], "search a model's parameters on the folds (Optuna)"),
     "shift": ("analysis.shift", "shift", [], "check train against test (adversarial validation)"),
+    "compare": ("analysis.compare", "compare", [], "is run or submission B better than A, or just noise?"),
     "submit": ("submit", "submit", [], "write a validated submission (and grade or upload it)"),
     "grade": ("grade.core", "grade", [], "score submissions locally into the ledger and leaderboard.md"),
     "leaderboard": ("grade.leaderboard", "leaderboard", [], "redraw leaderboard.md from the ledger"),

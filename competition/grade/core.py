@@ -85,25 +85,21 @@ def score(predictions: dict, solution: pd.DataFrame, classes: list, metric: str 
     probabilities in the order of ``classes``) by ``metric``, each on its own rows only: one pure
     function for the command line and any server. ``classes``: the loader's order (kappa's order)."""
     scorer = metrics.get(metric)
-    return {usage: scorer.score(y_true, predicted, len(classes))
-            for usage, (y_true, predicted) in split_rows(predictions, solution, classes, metric).items()}
+    return {usage.lower(): scorer.score(*scored_rows(predictions, solution, classes, scorer, usage), len(classes))
+            for usage in USAGES}
 
 
-def split_rows(predictions: dict, solution: pd.DataFrame, classes: list, metric: str = metrics.DEFAULT
-               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{"public": (y_true, predicted), "private": ...}``: what ``score`` scores on each part, in
-    the key's row order (encoded labels; class indices or an (n, K) matrix as the metric takes),
-    kept apart so that an interval or a paired test can recompute the score row by row."""
-    scorer = metrics.get(metric)
+def scored_rows(predictions: dict, solution: pd.DataFrame, classes: list, scorer: metrics.Metric,
+                usage: str) -> tuple[np.ndarray, np.ndarray]:
+    """The true class indices of the ``usage`` rows (Public or Private) and what ``scorer`` scores
+    of ``predictions`` there (class indices, or the probability matrix): a score's rows, for its
+    interval and for comparing two files row by row (``data.uncertainty``)."""
     id_column, label_column = solution.columns[0], solution.columns[1]
-    parts = {}
-    for usage in USAGES:
-        part = solution[solution["Usage"] == usage]
-        predicted = [predictions[i] for i in part[id_column].tolist()]
-        if scorer.needs == metrics.LABELS:
-            predicted = metrics.encode(predicted, classes)
-        parts[usage.lower()] = (metrics.encode(part[label_column], classes), np.array(predicted))
-    return parts
+    part = solution[solution["Usage"] == usage]
+    predicted = [predictions[i] for i in part[id_column].tolist()]
+    if scorer.needs == metrics.LABELS:
+        predicted = metrics.encode(predicted, classes)
+    return metrics.encode(part[label_column], classes), np.array(predicted)
 
 
 def predictions_digest(predictions: dict) -> str:
@@ -251,10 +247,10 @@ class Grader:
         predictions = validate_submission(data, self.sample, self.classes, source=source)
         return score(predictions, self.solution, self.classes, self.metric)
 
-    def rows(self, data: bytes, source: str = "kept file") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """A file graded before, row by row on each part (``split_rows``): for intervals and tiers."""
+    def rows(self, data: bytes, usage: str = "Public", source: str = "kept file") -> tuple[np.ndarray, np.ndarray]:
+        """``scored_rows`` of a file: its true classes and predictions on the ``usage`` rows."""
         predictions = validate_submission(data, self.sample, self.classes, source=source)
-        return split_rows(predictions, self.solution, self.classes, self.metric)
+        return scored_rows(predictions, self.solution, self.classes, self.scorer, usage)
 
     def private_score(self, data: bytes) -> float:
         """The private score of a file graded before (for the reveal of a storage that kept files only)."""

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..data import metrics, uncertainty
 from ..errors import InputError
-from ..grade.core import USAGES, Grader
-from ..grade.validate import SubmissionError
+from ..grade.core import USAGES, Grader, scored_rows
+from ..grade.validate import SubmissionError, validate_submission
 from .store import Store
 
 class KeptRows:
@@ -45,11 +45,13 @@ class KeptRows:
             missing = sorted(set(ids) - set(self._rows))
             for submission, path in self.store.kept_files(missing).items():
                 try:
-                    parts = grader.rows(path.read_bytes(), source=str(path))
+                    predictions = validate_submission(path.read_bytes(), grader.sample, grader.classes,
+                                                      source=str(path))
                 except (OSError, SubmissionError):
                     self._rows[submission] = None
-                else:
-                    self._rows[submission] = {part: predicted for part, (_, predicted) in parts.items()}
+                else:  # validated once, split into its two parts
+                    self._rows[submission] = {usage.lower(): scored_rows(predictions, grader.solution, grader.classes,
+                                                                         grader.scorer, usage)[1] for usage in USAGES}
             self._rows = {i: rows for i, rows in self._rows.items() if i in ids}
             self._intervals = {k: v for k, v in self._intervals.items() if k[0] in ids}
             return self._truth, {i: self._rows.get(i) for i in ids}
@@ -71,7 +73,7 @@ class KeptRows:
 
 def truth(grader: Grader) -> dict[str, np.ndarray]:
     """The answer key's class indices on the public and on the private rows, in the key's order
-    (the ``y_true`` of ``grade.core.split_rows``)."""
+    (the ``y_true`` of ``grade.core.scored_rows``)."""
     solution = grader.solution
     return {usage.lower(): metrics.encode(solution[solution["Usage"] == usage].iloc[:, 1], grader.classes)
             for usage in USAGES}
