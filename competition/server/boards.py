@@ -56,19 +56,22 @@ class KeptRows:
             self._intervals = {k: v for k, v in self._intervals.items() if k[0] in ids}
             return self._truth, {i: self._rows.get(i) for i in ids}
 
-    def interval(self, grader: Grader, submission: int, part: str, predicted: np.ndarray,
-                 confidence: float) -> tuple[float, float]:
-        """The interval of one submission's score on ``part``, computed once while it stands (a
-        bootstrap is the slow part of a board). Call after ``read`` with the same key."""
+    def intervals(self, grader: Grader, part: str, predicted: dict[int, np.ndarray],
+                  confidence: float) -> dict[int, tuple]:
+        """Submission id -> the interval of its score on ``part`` (``(None, None)`` where the metric
+        cannot give one), each computed once while it stands, the missing ones from one bootstrap
+        draw (``uncertainty.intervals``: a bootstrap is the slow part of a board). Call after
+        ``read`` with the same key."""
         with self._lock:
-            key = (submission, part, confidence)
-            if key not in self._intervals:
+            missing = [i for i in predicted if (i, part, confidence) not in self._intervals]
+            if missing:
                 try:
-                    self._intervals[key] = uncertainty.interval(grader.scorer, self._truth[part], predicted,
-                                                                len(grader.classes), confidence)
+                    found = uncertainty.intervals(grader.scorer, self._truth[part], [predicted[i] for i in missing],
+                                                  len(grader.classes), confidence)
                 except (InputError, ValueError):  # a metric undefined on some resample (ROC AUC, a class missing)
-                    self._intervals[key] = (None, None)
-            return self._intervals[key]
+                    found = [(None, None)] * len(missing)
+                self._intervals.update({(i, part, confidence): bounds for i, bounds in zip(missing, found)})
+            return {i: self._intervals[(i, part, confidence)] for i in predicted}
 
 
 def truth(grader: Grader) -> dict[str, np.ndarray]:
@@ -88,16 +91,18 @@ def uncertain(lines: list[dict], ended: bool, grader: Grader, kept: KeptRows, ke
     scores. A line whose kept file gives no rows has None in each, and no tier."""
     ids = {line[public_of] for line in lines} | ({line["final_id"] for line in lines} if ended else set())
     truth_rows, rows = kept.read(grader, key_sha256, ids)
+    shown = {"public": public_of, **({"private": "final_id"} if ended else {})}  # part -> the line's submission
+    bounds = {part: kept.intervals(grader, part, {line[which]: rows[line[which]][part] for line in lines
+                                                  if rows.get(line[which]) is not None}, confidence)
+              for part, which in shown.items()}
     out = []
     for line in lines:
         line = {**line, "public_low": None, "public_high": None, "tier": None}
         if ended:
             line.update(private_low=None, private_high=None)
-        shown = {"public": line[public_of], **({"private": line["final_id"]} if ended else {})}
-        for part, submission in shown.items():
-            if rows.get(submission) is not None:
-                line[f"{part}_low"], line[f"{part}_high"] = kept.interval(
-                    grader, submission, part, rows[submission][part], confidence)
+        for part, which in shown.items():
+            if line[which] in bounds[part]:
+                line[f"{part}_low"], line[f"{part}_high"] = bounds[part][line[which]]
         out.append(line)
     part, chosen = ("private", "final_id") if ended else ("public", "public_id")
     tiered = [line for line in out if rows.get(line[chosen]) is not None]
