@@ -124,3 +124,108 @@ def test_two_submissions_compare_on_the_public_rows(fashion_small, tmp_path):
     broken.write_text("id,class\nnope,1\n")
     refused = run_compare(tmp_path / "a.csv", broken, "--data", fashion_small)
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "broken.csv" in refused.stderr
+
+
+def test_runs_compare_shows_each_runs_interval_and_tier(four_runs, tmp_path):
+    """The interval is Wilson's on the OOF rows (statsmodels, computed here); a copy of the best run
+    shares its tier; a run on other folds has none."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from competition.cv import runs
+
+    shallow, deep, other_folds, _ = four_runs
+    twin = runs.load_run(copied(deep, tmp_path, "twin-of-deep"))
+    text = runs.compare([shallow, deep, twin, other_folds])
+    header, *lines = text.splitlines()[1:]
+    assert "oof accuracy 95%" in header and header.split()[-1] == "tier"
+    rows = {line.split()[0]: line for line in lines}
+    for run in (shallow, deep, other_folds):
+        right = run.oof().argmax(axis=1) == run.labels()
+        low, high = proportion_confint(int(right.sum()), len(right), alpha=0.05, method="wilson")
+        assert f"{right.mean():.4f} [{low:.4f}, {high:.4f}]" in rows[run.name]
+    best = max((shallow, deep), key=lambda r: r.scores["accuracy_mean"])
+    assert rows[best.name].split()[-1] == "1"
+    assert rows["twin-of-deep"].split()[-1] == rows[deep.name].split()[-1]
+    assert rows[other_folds.name].split()[-1] == "-"
+
+
+# --- the local board: each public score's interval and the tiers ------------------------------
+
+def crafted_submissions(fashion_small, folder):
+    """best: every row right; twin: best but one public row wrong; weak: 40% of rows right. Each
+    with a sidecar whose CV puts twin first, so the picks are best-CV twin and the hedge best."""
+    import hashlib
+
+    key = pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
+    public = np.flatnonzero((key["Usage"] == "Public").to_numpy())
+    right = {"best": np.ones(len(key), bool), "twin": np.ones(len(key), bool),
+             "weak": np.random.default_rng(0).random(len(key)) < 0.4}
+    right["twin"][public[0]] = False
+    for name, cv in (("best", 0.80), ("twin", 0.81), ("weak", 0.40)):
+        labels = np.where(right[name], key["class"], [str((int(v) + 1) % 10) for v in key["class"]])
+        path = folder / f"{name}.csv"
+        pd.DataFrame({"id": key["id"], "class": labels}).to_csv(path, index=False)
+        path.with_suffix(".json").write_text(json.dumps({
+            "name": name, "recipe": {"model": "hand-made"}, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "cv": {"accuracy_mean": cv, "accuracy_std": 0.01, "oof_rows": 300}}))
+    return key, public, right
+
+
+def board_rows(text):
+    return {line.split("[")[1].split("]")[0]: [c.strip() for c in line.strip("|").split("|")]
+            for line in text.splitlines() if line.startswith("| ") and "](" in line}
+
+
+def test_the_local_board_shows_intervals_tiers_and_says_a_tie_is_a_tie(fashion_small, tmp_path):
+    from statsmodels.stats.proportion import proportion_confint
+
+    key, public, right = crafted_submissions(fashion_small, tmp_path)
+    done = subprocess.run([sys.executable, "-m", "competition", "grade", "best.csv", "twin.csv", "weak.csv", "--data",
+                           str(fashion_small), "--ledger", "ledger.jsonl", "--leaderboard", "board.md"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "board.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| rank"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    rows = board_rows(text)
+    interval, tier = columns.index("public 95%"), columns.index("tier")
+    for name in ("best", "twin", "weak"):
+        low, high = proportion_confint(int(right[name][public].sum()), len(public), alpha=0.05, method="wilson")
+        assert rows[name][interval] == f"[{low:.4f}, {high:.4f}]"
+    assert [rows[name][tier] for name in ("best", "twin", "weak")] == ["1", "1", "2"]
+    assert "within a tier, the order is noise, not skill" in text
+    picks = text.split("## Suggested final picks")[1]
+    assert "1. **twin**" in picks and "2. **best**" in picks
+    assert "the public #1 (best) is tied with it on the public rows" in picks
+    assert "the two picks are tied on the public rows (both tier 1)" in picks
+    redrawn = subprocess.run([sys.executable, "-m", "competition", "leaderboard", "--ledger", "ledger.jsonl", "--out",
+                              "again.md", "--data", str(fashion_small)], capture_output=True, text=True, cwd=tmp_path,
+                             timeout=120)
+    assert redrawn.returncode == 0, redrawn.stderr
+    drawn = lambda page: [line for line in page.split("\n")[2:] if not line.startswith("<!-- notes:")]  # noqa: E731
+    assert drawn((tmp_path / "again.md").read_text().replace("again.png", "board.png")) == drawn(text)
+
+
+def test_the_board_follows_the_answer_key_and_leaves_out_a_file_whose_bytes_are_gone(fashion_small, tmp_path):
+    """The intervals are recomputed from the kept files and the key at every draw: a corrected key
+    (here one public label changed) changes them; a kept file deleted leaves its line without one."""
+    from competition.grade import core as grade, ledger
+
+    crafted_submissions(fashion_small, tmp_path)
+    grader = grade.Grader(fashion_small)
+    store = ledger.Ledger(tmp_path / "ledger.jsonl")
+    for name in ("best", "twin", "weak"):
+        grade.grade_file(grader, store, tmp_path / f"{name}.csv")
+    before = grade.public_bounds(grader, store, store.entries())
+    key_path = fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv"
+    corrected = pd.read_csv(key_path, dtype=str)
+    first_public = corrected.index[corrected["Usage"] == "Public"][1]
+    corrected.loc[first_public, "class"] = str((int(corrected.loc[first_public, "class"]) + 1) % 10)
+    corrected.to_csv(tmp_path / "corrected.csv", index=False)
+    after = grade.public_bounds(grade.Grader(fashion_small, tmp_path / "corrected.csv"), store, store.entries())
+    best = next(e for e in store.entries() if e.get("name") == "best")["sha256"]
+    assert after[best]["high"] < before[best]["high"]  # one public row of best is wrong now
+    (store.kept / f"{best}.csv").unlink()
+    (tmp_path / "best.csv").write_text("changed")
+    left = grade.public_bounds(grader, store, store.entries())
+    assert best not in left and len(left) == 2

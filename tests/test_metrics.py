@@ -267,8 +267,9 @@ def test_a_lower_is_better_competition_ranks_ascending_on_the_local_board(log_lo
     entries = ledger.read(tmp_path / "ledger.jsonl")
     assert [e["name"] for e in standings.files(entries, grade.Grader(log_loss_comp).higher_is_better)] == ["sharp", "blunt"]
     redrawn = subprocess.run([sys.executable, "-m", "competition.leaderboard", "--ledger", str(tmp_path / "ledger.jsonl"),
-                              "--out", str(tmp_path / "again.md")], capture_output=True, text=True, timeout=120)
-    assert redrawn.returncode == 0, redrawn.stderr  # the board's metric read from the ledger alone
+                              "--out", str(tmp_path / "again.md"), "--data", str(log_loss_comp)],
+                             capture_output=True, text=True, timeout=120)
+    assert redrawn.returncode == 0, redrawn.stderr  # the board's metric read from the ledger (the key: intervals)
     drawn = lambda page: [line for line in page.split("\n")[2:] if not line.startswith("<!-- notes:")]  # noqa: E731
     assert drawn((tmp_path / "again.md").read_text().replace("again.png", "leaderboard.png")) == drawn(text)
 

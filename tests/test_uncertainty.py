@@ -58,6 +58,26 @@ def test_all_resamples_at_once_equal_scikit_learn_on_each(name):
     np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_roc_auc_of_all_resamples_at_once_equals_scikit_learn_on_each(n_classes):
+    """Weighted Mann-Whitney against the metric (scikit-learn) on every resample: scores with many
+    ties (rounded), and a resample missing class 0 (undefined: NaN both ways)."""
+    rng = np.random.default_rng(10)
+    y = rng.integers(0, n_classes, 60)
+    tied = np.round(rng.dirichlet(np.ones(n_classes), 60), 1) + 0.05
+    entries = [rng.dirichlet(np.ones(n_classes), 60), tied / tied.sum(axis=1, keepdims=True)]
+    resampled = rng.integers(0, 60, (40, 60))
+    resampled[0] = np.flatnonzero(y != 0)[rng.integers(0, (y != 0).sum(), 60)]
+    metric = metrics.get("roc_auc_ovr")
+    fast = uncertainty._statistic(metric, y, entries, n_classes)(resampled)
+    slow = np.full_like(fast, np.nan)
+    for j, entry in enumerate(entries):
+        for b, rows in enumerate(resampled[1:], start=1):
+            slow[j, b] = metric.score(y[rows], entry[rows], n_classes)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12, equal_nan=True)
+    assert np.isnan(fast[:, 0]).all()
+
+
 def test_wilson_interval_by_its_formula_and_its_coverage():
     """Wilson's interval as its formula gives it, and over 1,000 simulated test sets of a true
     accuracy of 0.9 the 95% interval covers 0.9 in 93-97% of them."""
@@ -121,6 +141,17 @@ def test_mcnemar_on_a_hand_made_table():
     assert result.low < -0.09 < result.high < 0
 
 
+def test_the_bootstrap_p_value_is_taken_under_the_null():
+    """Four differing rows, all one way: a resample draws them N ~ Poisson(4) times. Moved to the
+    null, |N - 4| >= 4 (N = 0 or N >= 8) has probability 0.069, and the four rows are not separated,
+    as exact McNemar (p = 0.125) says; the tail beyond zero alone (N = 0, twice) would say 0.037."""
+    from scipy.stats import poisson
+
+    drawn = np.random.default_rng(9).poisson(4, 20000)
+    p = uncertainty.bootstrap_p(-drawn / 3000, -4 / 3000)
+    assert p == pytest.approx(poisson.pmf(0, 4) + poisson.sf(7, 4), abs=0.006) and p > 0.05
+
+
 def test_identical_predictions_cannot_be_told_apart():
     rng = np.random.default_rng(4)
     y = rng.integers(0, 10, 2000)
@@ -177,10 +208,11 @@ def test_tiers_are_holm_corrected():
 
 
 def test_shakeup_by_hand():
-    """Public 1 2 3 4, private 2 1 3 4: Spearman 1 - 6*2/60 = 0.8, Kendall (5 - 1)/6, mean move
-    2/4 over N=4 = 0.125; the best 10% (at least one) is the private #1, who moved one place."""
-    answer = uncertainty.shakeup([1, 2, 3, 4], [2, 1, 3, 4])
-    assert answer == pytest.approx({"spearman": 0.8, "kendall": 4 / 6, "shakeup": 0.125, "shakeup_top10": 0.25})
+    """Public 1 2 3 4, private 3 1 2 4: Spearman 1 - 6*6/60 = 0.4, Kendall (4 - 2)/6, mean move
+    4/4 over N=4 = 0.25; the best 10% (at least one) is the private #1, who moved one place (the
+    public #1 moved two)."""
+    answer = uncertainty.shakeup([1, 2, 3, 4], [3, 1, 2, 4])
+    assert answer == pytest.approx({"spearman": 0.4, "kendall": 2 / 6, "shakeup": 0.25, "shakeup_top10": 0.25})
     assert uncertainty.shakeup([1], [1]) == {"spearman": None, "kendall": None, "shakeup": 0.0, "shakeup_top10": 0.0}
     twenty = uncertainty.shakeup(list(range(1, 21)), [2, 1] + list(range(3, 21)))
     assert twenty["shakeup_top10"] == pytest.approx((1 / 20 + 1 / 20) / 2)

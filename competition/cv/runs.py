@@ -15,7 +15,8 @@
 
     python -m competition.runs [--runs-dir runs] [--model NAME ...]   lists runs with their CV scores
     python -m competition.runs --compare [--model NAME ...]         a table of finished runs: model, the
-                                                                    parameters that differ, CV, time
+                                                                    parameters that differ, CV, time, the
+                                                                    OOF score's interval and its tier
 
 A run folder that cannot be read (a corrupt ``config.json``, a truncated array) raises ``RunError``
 naming the file; listing runs skips such a folder with a warning, so one broken run never blocks
@@ -38,7 +39,7 @@ import numpy as np
 
 from .. import cli
 from . import matching, scoring
-from ..data import metrics
+from ..data import metrics, uncertainty
 from ..errors import InputError, InputWarning
 from ..fsutil import atomic_open, ensure_dir, save_npy_atomic, write_json_atomic
 
@@ -465,12 +466,45 @@ def compare_table(found: list[Run], metric: str = metrics.DEFAULT) -> pd.DataFra
     return table
 
 
+def with_uncertainty(table: pd.DataFrame, found: list[Run], metric: str = metrics.DEFAULT,
+                     confidence: float = uncertainty.DEFAULT_CONFIDENCE) -> pd.DataFrame:
+    """``table`` (``compare_table``) with each run's OOF score in ``metric``, its interval
+    (``oof_low``, ``oof_high``: Wilson for accuracy, a bootstrap over the rows otherwise) and its
+    ``tier`` among the runs on the folds of the table's first run: tier 1 is that run and every run
+    the paired test over the same OOF rows cannot separate from it (``uncertainty.tiers``); a run
+    on other folds or rows cannot be paired row by row and has no tier (None)."""
+    scorer = metrics.get(metric)
+    by_name = {run.name: run for run in found}
+    table = table.copy()
+    predicted, low, high, scores = [], [], [], []
+    for name in table["run"]:
+        run = by_name[name]
+        folds, proba = run.folds(), run.oof()
+        used = folds >= 0
+        rows = proba[used] if scorer.needs == metrics.PROBABILITIES else proba[used].argmax(axis=1)
+        y = run.labels()[used]
+        interval = uncertainty.interval(scorer, y, rows, len(run.classes), confidence)
+        predicted.append((folds, y, rows))
+        scores.append(scorer.score(y, rows, len(run.classes)))
+        low.append(interval[0])
+        high.append(interval[1])
+    table["oof_score"], table["oof_low"], table["oof_high"] = scores, low, high
+    first_folds, first_y, _ = predicted[0]
+    same = [i for i, (folds, y, _) in enumerate(predicted)
+            if np.array_equal(folds, first_folds) and np.array_equal(y, first_y)]
+    tiers = uncertainty.tiers(scorer, first_y, [predicted[i][2] for i in same], len(by_name[table["run"][0]].classes))
+    tier_of = dict(zip(same, tiers))
+    table["tier"] = [tier_of.get(i) for i in range(len(table))]
+    table.attrs.update(metric=metric, confidence=confidence)
+    return table
+
+
 def format_table(table: pd.DataFrame) -> str:
     """The table as aligned text: CV as mean +- std, times as 1m05s."""
     import pandas as pd
 
     shown = table.drop(columns=["accuracy_mean", "accuracy_std", "oof_log_loss", "seconds", "score_mean",
-                                "score_std"], errors="ignore").astype(object)
+                                "score_std", "oof_score", "oof_low", "oof_high", "tier"], errors="ignore").astype(object)
     shown["limit"] = table["limit"].map(lambda v: "-" if v is None else v)
     if "score_mean" in table:
         shown[f"cv {table.attrs['metric']}"] = [f"{m:.4f} +- {s:.4f}" for m, s in zip(table["score_mean"],
@@ -478,6 +512,11 @@ def format_table(table: pd.DataFrame) -> str:
     shown["cv accuracy"] = [f"{m:.4f} +- {s:.4f}" for m, s in zip(table["accuracy_mean"], table["accuracy_std"])]
     shown["oof log loss"] = table["oof_log_loss"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.4f}")
     shown["time"] = table["seconds"].map(format_seconds)
+    if "tier" in table:
+        name = f"oof {table.attrs.get('metric', metrics.DEFAULT)} {table.attrs['confidence']:.0%}"
+        shown[name] = [f"{s:.4f} [{lo:.4f}, {hi:.4f}]" for s, lo, hi in zip(table["oof_score"], table["oof_low"],
+                                                                          table["oof_high"])]
+        shown["tier"] = table["tier"].map(lambda t: "-" if t is None or pd.isna(t) else int(t))
     return shown.to_string(index=False)
 
 
@@ -497,7 +536,8 @@ def compare(found: list[Run]) -> str:
                    "compare scores within a table only"), ""]
     for group in groups.values():  # ranked by the competition's metric, as its newest run was scored
         metric = next((run.scores["metric"] for run in reversed(group) if run.scores.get("metric")), metrics.DEFAULT)
-        lines += [describe_data(group[0]) + ":", format_table(compare_table(group, metric)), ""]
+        lines += [describe_data(group[0]) + ":",
+                  format_table(with_uncertainty(compare_table(group, metric), group, metric)), ""]
     if len(finished) < len(found):
         lines.append(f"{len(found) - len(finished)} unfinished run(s) left out")
     return "\n".join(lines).rstrip("\n")
@@ -511,7 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_runs_dir(parser)
     parser.add_argument("--compare", action="store_true",
                         help="a table of the finished runs: model, the parameters that differ among them, seeds, "
-                             "folds, limit, CV accuracy, OOF log loss, time; best first, one table per data set")
+                             "folds, limit, CV accuracy, OOF log loss, time, the OOF score with its 95%% interval "
+                             "and its tier (tier 1: the best run and every run on its folds that a paired test "
+                             "cannot tell apart from it; '-': other folds); best first, one table per data set")
     parser.add_argument("--model", nargs="+", metavar="NAME", help="only the runs of these models")
     args = parser.parse_args(argv)
     if args.runs_dir.exists() and not args.runs_dir.is_dir():

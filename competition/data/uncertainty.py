@@ -12,11 +12,12 @@ much, with well-kept libraries rather than hand-written statistics:
 Every bootstrap here draws its resamples through ``scipy.stats.bootstrap`` over the row indices, so
 that one draw serves all entries at once (the same resampled rows for every entry: paired
 differences, joint ranks) and a statistic is computed for 2,000 resamples in a few array
-operations: a resample is a row of counts (how often each row was drawn), a decomposable metric is
-those counts times its per-row outcomes, and a confusion-matrix metric (F1, kappa, MCC, balanced
-accuracy) is computed from all resamples' confusion matrices at once (``np.bincount``). The same
-seed draws the same resamples whatever the statistic, so ``intervals`` of many entries equals
-``interval`` of each.
+operations: a resample is a column of counts (how often each row was drawn), a decomposable metric
+is its per-row outcomes times those counts, a confusion-matrix metric (F1, kappa, MCC, balanced
+accuracy) is computed from all resamples' confusion matrices at once (built from the wrong rows
+only), and ROC AUC from a weighted Mann-Whitney count over the rows sorted once by score. The
+same seed draws the same resamples whatever the statistic, so ``intervals`` of many entries
+equals ``interval`` of each.
 
 ``predicted`` is what ``Metric.score`` takes: class indices for a label metric, an ``(n, K)``
 probability matrix for a probability metric.
@@ -142,8 +143,10 @@ def _statistic(metric: Metric, y_true: np.ndarray, predictions: list[np.ndarray]
         return decomposable
     if metric.name in _FROM_CONFUSION and metric.needs == LABELS:
         return _confusion_statistic(_FROM_CONFUSION[metric.name], y_true, predictions, n_classes)
+    if metric.name == "roc_auc_ovr":
+        return _auc_statistic(y_true, predictions, n_classes)
 
-    def recomputed(idx: np.ndarray) -> np.ndarray:  # any other metric (ROC AUC): one call a resample
+    def recomputed(idx: np.ndarray) -> np.ndarray:  # any other metric: one call a resample
         out = np.full((len(predictions), idx.shape[0]), np.nan)
         for j, p in enumerate(predictions):
             for b, rows in enumerate(idx):
@@ -188,6 +191,47 @@ def _confusion_statistic(from_confusion: Callable[[np.ndarray], np.ndarray], y_t
         return out
 
     return confusion
+
+
+def _auc_statistic(y_true: np.ndarray, predictions: list[np.ndarray], k: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The statistic of one-vs-rest ROC AUC (``metrics.roc_auc_ovr``), all resamples at once, each
+    row weighted by how often the resample drew it. A class's AUC is Mann-Whitney's: with M_i the
+    drawn weight of the rows scored below row i plus half of those scored equal (itself included),
+    AUC = (sum over positives of w_i M_i - W_pos^2 / 2) / (W_pos W_neg); macro-averaged over the
+    classes (class 1 alone with two classes). A resample missing a class is undefined (NaN), as
+    scikit-learn refuses it."""
+    classes = [1] if k == 2 else list(range(k))
+    plans = []  # per entry and class: rows by score; each positive's place, its tie run's first and last place
+    for p in predictions:
+        plan = []
+        for c in classes:
+            order = np.argsort(p[:, c], kind="stable")
+            scores = p[order, c]
+            first = np.searchsorted(scores, scores, side="left")
+            last = np.searchsorted(scores, scores, side="right") - 1
+            at = np.flatnonzero(y_true[order] == c)
+            plan.append((order, at, first[at], last[at]))
+        plans.append(plan)
+
+    def auc(idx: np.ndarray) -> np.ndarray:
+        counts = _counts(idx, len(y_true))
+        total = counts.sum(axis=0, dtype=np.float64)
+        out = np.empty((len(plans), idx.shape[0]))
+        for j, plan in enumerate(plans):
+            per_class = []
+            for order, at, first, last in plan:
+                below = np.cumsum(counts[order], axis=0)  # drawn weight up to each place, float32: exact below 2**24
+                w = below[at] - np.where(at[:, None] > 0, below[np.maximum(at - 1, 0)], 0)
+                lower = np.where(first[:, None] > 0, below[np.maximum(first - 1, 0)], 0).astype(np.float64)
+                mid = (lower + below[last]) / 2  # M_i: below the tie run, and half of it
+                positive = w.sum(axis=0, dtype=np.float64)
+                pairs = positive * (total - positive)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    per_class.append(np.where(pairs > 0, ((w * mid).sum(axis=0) - positive ** 2 / 2) / pairs, np.nan))
+            out[j] = np.mean(per_class, axis=0)
+        return out
+
+    return auc
 
 
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import cli, clock
 from . import ledger, standings
-from ..data import metrics
+from ..data import metrics, uncertainty
 from ..data import overview as overview_file
 from ..data.loader import check_sample_format, read_tables
 from ..errors import InputError, InputWarning
@@ -371,6 +371,31 @@ def same_answers(grader: Grader, store: ledger.Ledger, entries: list[dict]) -> b
         return False
 
 
+def public_bounds(grader: Grader, store: ledger.Ledger, entries: list[dict],
+                  confidence: float = uncertainty.DEFAULT_CONFIDENCE) -> dict[str, dict]:
+    """Each counted file's public interval and tier on the local board (sha256 -> ``{"low", "high",
+    "tier"}``), recomputed from its kept copy and the answer key at every draw, so that they follow
+    the key as the scores do. A file whose bytes are gone (or no longer valid) is left out and the
+    others are tiered without it."""
+    scored = []
+    for entry in standings.files(entries, grader.higher_is_better):
+        data = store.kept_bytes(entry)
+        if data is None or entry["sha256"] in {sha for sha, _ in scored}:
+            continue
+        try:
+            y_true, predicted = grader.rows(data)
+        except SubmissionError:
+            continue
+        scored.append((entry["sha256"], predicted))
+    if not scored:
+        return {}
+    predictions = [predicted for _, predicted in scored]
+    spans = uncertainty.intervals(grader.scorer, y_true, predictions, len(grader.classes), confidence)
+    tiers = uncertainty.tiers(grader.scorer, y_true, predictions, len(grader.classes), alpha=1 - confidence)
+    return {sha: {"low": low, "high": high, "tier": tier}
+            for (sha, _), (low, high), tier in zip(scored, spans, tiers)}
+
+
 def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger.LEDGER,
                 leaderboard_path: Path = Path("leaderboard.md"), message: str = "", reveal: bool = False) -> int:
     """The local grader: grade ``paths`` into the ledger, reveal if asked, redraw the leaderboard
@@ -394,7 +419,7 @@ def grade_files(paths: list[Path], grader: Grader, *, ledger_path: Path = ledger
             store.reveal(grader.private_score)
         everything = store.entries()
         write_leaderboard(everything, leaderboard_path, title=grader.overview.title or grader.data.name,
-                          metric=grader.metric, previous=before)
+                          metric=grader.metric, previous=before, bounds=public_bounds(grader, store, everything))
     revealed = ledger.revealed(everything)
     private = {e["sha256"]: e.get("private") for e in ledger.graded(everything)}
     for result in results:

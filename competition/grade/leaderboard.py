@@ -4,9 +4,15 @@ always gives the same files.
     python -m competition.leaderboard [--ledger submissions/ledger.jsonl] [--out leaderboard.md]
 
 The table ranks counted submissions by public score in the competition's metric (ascending when
-lower is better, as log loss), with each one's CV score in that metric beside it. Below
-it: how well CV predicted public (Spearman rank correlation), the two suggested final picks and
-the rule behind them, and once the private scores are revealed, how the picks did there.
+lower is better, as log loss), with each one's CV score in that metric beside it, and, given the
+answer key (``grade`` has it; ``leaderboard --data DIR``), each public score's interval and its
+tier: the files a paired test cannot tell apart on the public rows (``competition.data.uncertainty``).
+Below it: how well CV predicted public (Spearman rank correlation), the two suggested final picks
+and the rule behind them (a tie in the public rows is said as a tie, never as skill), and once the
+private scores are revealed, how the picks did there.
+
+``bounds`` (``grade.core.public_bounds``): sha256 -> ``{"low", "high", "tier"}`` of each file
+whose kept copy could be scored, recomputed from the kept files and the key at every draw.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ from pathlib import Path
 
 from .. import cli
 from . import ledger, standings
-from ..data import metrics
+from ..data import metrics, uncertainty
 from ..errors import InputError
 from ..fsutil import begins_with, picture_bytes, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
+TIER_COLOURS = 5  # tiers drawn in a colour of their own; later ones in grey
 NAMED = 3  # the best public scores named on the chart (besides the final picks); others by their rank
 ZOOMED = 8  # the best public scores drawn again, zoomed, beside the whole field
 NOTES_OPEN = "<!-- notes:"
@@ -76,19 +83,47 @@ def pooled(entry: dict) -> float | None:
     return (n_cv * cv[0] + n_public * entry["public"]) / (n_cv + n_public)
 
 
-def final_picks(rows: list[dict], scorer: metrics.Metric = metrics.get(metrics.DEFAULT)) -> list[tuple[dict, str]]:
+def tier_of(entry: dict, bounds: dict | None) -> int | None:
+    return ((bounds or {}).get(entry["sha256"]) or {}).get("tier")
+
+
+def final_picks(rows: list[dict], scorer: metrics.Metric = metrics.get(metrics.DEFAULT),
+                bounds: dict | None = None) -> list[tuple[dict, str]]:
     """Two finals: the best CV score, and the best pooled CV+public estimate among the others
-    (best in ``scorer``'s direction)."""
+    (best in ``scorer``'s direction). With ``bounds``, a pick tied on the public rows with the
+    public leader or with the other pick says so: the public gap between them is no skill."""
     with_cv = [e for e in rows if ledger.cv_score(e)]
     if not with_cv:
-        return [(rows[0], "best public score (no submission has a CV score)")] if rows else []
+        if not rows:
+            return []
+        tied = [e for e in rows[1:] if tier_of(e, bounds) is not None and tier_of(e, bounds) == tier_of(rows[0], bounds)]
+        why = "best public score (no submission has a CV score)"
+        if tied:
+            why += (f"; tied on the public rows with {len(tied)} other file(s) in tier 1, so its lead is no proof of "
+                    "skill: it is picked only because nothing else tells them apart")
+        return [(rows[0], why)]
     first = min(with_cv, key=lambda e: (scorer.loss(ledger.cv_score(e)[0]), scorer.loss(e["public"])))
-    picks = [(first, "best CV score: the estimate on the most rows, and one the public board cannot have flattered")]
+    why = "best CV score: the estimate on the most rows, and one the public board cannot have flattered"
+    leader = rows[0]
+    if leader is not first and tier_of(first, bounds) is not None:
+        if tier_of(first, bounds) == tier_of(leader, bounds):
+            why += (f"; the public #1 ({leader['name']}) is tied with it on the public rows (tier "
+                    f"{tier_of(first, bounds)}: the paired test cannot tell them apart), so its public lead is noise "
+                    "and no reason to prefer it")
+        elif tier_of(leader, bounds) is not None:
+            why += (f"; note that the public #1 ({leader['name']}, tier {tier_of(leader, bounds)}) is ahead of it by "
+                    f"more than noise (tier {tier_of(first, bounds)}) on the public rows")
+    picks = [(first, why)]
     others = [e for e in with_cv if e is not first]
     if others:
         second = min(others, key=lambda e: scorer.loss(pooled(e)))
-        picks.append((second, "best CV and public pooled by their row counts, among the others: a hedge that "
-                              "gives the public rows exactly their statistical weight, no more"))
+        why = ("best CV and public pooled by their row counts, among the others: a hedge that gives the public "
+               "rows exactly their statistical weight, no more")
+        if tier_of(second, bounds) is not None and tier_of(second, bounds) == tier_of(first, bounds):
+            why += (f"; the two picks are tied on the public rows (both tier {tier_of(first, bounds)}): neither is "
+                    "the better by skill there, and this one is picked as a second, different bet, not as an "
+                    "improvement")
+        picks.append((second, why))
     return picks
 
 
@@ -102,9 +137,12 @@ def rank_correlation(rows: list[dict]) -> str:
     return f"Spearman rank correlation between CV and public over {len(pairs)} submissions: **{rho:.3f}**"
 
 
-def table(rows: list[dict], reveal: bool, base: Path, metric: str = metrics.DEFAULT) -> list[str]:
-    lines = [f"| rank | submission | recipe | CV {metric} | public | private | public − CV | date | sha256 |",
-             "|---:|---|---|---|---:|---:|---:|---|---|"]
+def table(rows: list[dict], reveal: bool, base: Path, metric: str = metrics.DEFAULT, bounds: dict | None = None,
+          confidence: float = uncertainty.DEFAULT_CONFIDENCE) -> list[str]:
+    shown = bounds is not None  # the interval and tier columns, when the key was at hand
+    lines = [f"| rank | submission | recipe | CV {metric} | public |"
+             + (f" public {confidence:.0%} | tier |" if shown else "") + " private | public − CV | date | sha256 |",
+             "|---:|---|---|---|---:|" + ("---|---:|" if shown else "") + "---:|---:|---|---|"]
     for rank, e in enumerate(rows, start=1):
         cv = ledger.cv_score(e)
         cv_text = f"{cv[0]:.4f} ± {cv[1]:.4f}" if cv else "-"
@@ -112,12 +150,28 @@ def table(rows: list[dict], reveal: bool, base: Path, metric: str = metrics.DEFA
         link = os.path.relpath(e["file"], base) if not os.path.isabs(e["file"]) else e["file"]
         mark = f" {STAR}" if rank == 1 else ""
         private = ("hidden" if not reveal else f"{e['private']:.4f}" if e.get("private") is not None else "unknown")
-        lines.append(f"| {rank}{mark} | [{e['name']}]({link}) | {recipe_text(e)} | {cv_text} | {e['public']:.4f} | "
-                     f"{private} | {gap} | {e['time'][:10]} | `{e['sha256'][:8]}` |")
+        known = (bounds or {}).get(e["sha256"])
+        interval = (f" [{known['low']:.4f}, {known['high']:.4f}] | {known['tier']} |" if known
+                    else " - | - |") if shown else ""
+        lines.append(f"| {rank}{mark} | [{e['name']}]({link}) | {recipe_text(e)} | {cv_text} | {e['public']:.4f} |"
+                     f"{interval} {private} | {gap} | {e['time'][:10]} | `{e['sha256'][:8]}` |")
     return lines
 
 
-def render(entries: list[dict], title: str, base: Path, chart: str | None, metric: str | None = None) -> str:
+def tiers_text(bounds: dict | None, public_rows: int | None, confidence: float) -> str:
+    """What the interval and tier columns mean, or how to get them."""
+    if bounds is None:
+        return ("Intervals and tiers need the answer key: `grade` draws them, or "
+                "`python -m competition.leaderboard --data DIR`.")
+    rows = f"{public_rows:,} " if public_rows else ""
+    return (f"Each public score's {confidence:.0%} interval is its sampling noise on the {rows}public rows. **Tier** 1 "
+            "is the best file and every file the paired test cannot tell apart from it there (exact McNemar for "
+            "accuracy, a paired bootstrap for other metrics; Holm-corrected); tier 2 starts at the first file it can, "
+            "and so on: within a tier, the order is noise, not skill.")
+
+
+def render(entries: list[dict], title: str, base: Path, chart: str | None, metric: str | None = None,
+           bounds: dict | None = None, confidence: float = uncertainty.DEFAULT_CONFIDENCE) -> str:
     scorer = board_metric(entries, metric)
     rows = standings.files(entries, scorer.higher_is_better)
     reveal = ledger.revealed(entries)
@@ -129,9 +183,11 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None, metri
               f"({'higher' if scorer.higher_is_better else 'lower'} is better)"
               + (f" ({public_rows:,} public rows)" if public_rows else "")
               + f"; {STAR} marks the best. Private scores are {'revealed' if reveal else 'hidden until `grade --reveal`'}.",
-              "", *table(rows, reveal, base, scorer.name), "", "## Does CV predict public?", "", rank_correlation(rows), ""]
+              "", *table(rows, reveal, base, scorer.name, bounds, confidence), "",
+              tiers_text(bounds, public_rows, confidence), "", "## Does CV predict public?", "",
+              rank_correlation(rows), ""]
     lines += ["## Suggested final picks", ""]
-    picks = final_picks(rows, scorer)
+    picks = final_picks(rows, scorer, bounds)
     for n, (entry, why) in enumerate(picks, start=1):
         estimate = pooled(entry)
         lines.append(f"{n}. **{entry['name']}** — {why}"
@@ -148,11 +204,12 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None, metri
     return "\n".join(lines) + "\n"
 
 
-def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
+def chart_png(entries: list[dict], metric: str | None = None, bounds: dict | None = None) -> bytes | None:
     """CV (x) against public (y), one point per submission, the picks ringed, as PNG bytes; None if
     no submission has a CV score; in the board's metric. Each point carries its rank in the table; the ``ZOOMED`` best and
     the picks are drawn again, zoomed, where the decisions are made, the ``NAMED`` best and the picks
-    with their names."""
+    with their names. With ``bounds``, each public score's interval as a vertical bar and each
+    point coloured by its tier."""
     scorer = board_metric(entries, metric)
     rows = [e for e in standings.files(entries, scorer.higher_is_better) if ledger.cv_score(e)]
     if not rows:
@@ -163,21 +220,39 @@ def chart_png(entries: list[dict], metric: str | None = None) -> bytes | None:
     import matplotlib.pyplot as plt
 
     board = standings.files(entries, scorer.higher_is_better)
-    picks = {id(e) for e, _ in final_picks(board, scorer)}
+    picks = {id(e) for e, _ in final_picks(board, scorer, bounds)}
     ranks = {id(e): rank for rank, e in enumerate(board, start=1)}
     top = [e for e in rows if ranks[id(e)] <= ZOOMED or id(e) in picks]
     fig, (whole, zoom) = plt.subplots(1, 2, figsize=(13, 6.2), dpi=100)
     for ax, shown, title in ((whole, rows, "every submission (by rank)"),
                              (zoom, top, f"the best {ZOOMED} and the final picks")):
         xs, ys = [ledger.cv_score(e)[0] for e in shown], [e["public"] for e in shown]
-        ax.scatter(xs, ys, color="tab:blue", zorder=3, label="submission")
+        known = [(x, e) for x, e in zip(xs, shown) if (bounds or {}).get(e["sha256"])]
+        if known:
+            spans = [bounds[e["sha256"]] for _, e in known]
+            ax.errorbar([x for x, _ in known], [e["public"] for _, e in known],
+                        yerr=[[max(0.0, e["public"] - s["low"]) for (_, e), s in zip(known, spans)],  # Wilson's
+                              [max(0.0, s["high"] - e["public"]) for (_, e), s in zip(known, spans)]],  # 1 - 1e-17
+                        fmt="none", ecolor="lightgrey", elinewidth=1.5, zorder=2, label="public interval")
+            tiers = sorted({s["tier"] for s in spans})
+            for tier in tiers[:TIER_COLOURS]:
+                here = [(x, e) for x, e in known if bounds[e["sha256"]]["tier"] == tier]
+                ax.scatter([x for x, _ in here], [e["public"] for _, e in here], zorder=3, label=f"tier {tier}",
+                           color=plt.get_cmap("tab10")(tier - 1))
+            rest = [(x, e) for x, e in zip(xs, shown) if tier_of(e, bounds) not in tiers[:TIER_COLOURS]]
+            if rest:
+                ax.scatter([x for x, _ in rest], [e["public"] for _, e in rest], color="grey", zorder=3,
+                           label=f"tier {TIER_COLOURS + 1}+ or unknown")
+        else:
+            ax.scatter(xs, ys, color="tab:blue", zorder=3, label="submission")
         ringed = [e for e in shown if id(e) in picks]
         ax.scatter([ledger.cv_score(e)[0] for e in ringed], [e["public"] for e in ringed], s=220,
                    facecolors="none", edgecolors="tab:red", linewidths=2, zorder=4, label="final pick")
         for e in shown:  # each point by its rank, the key into the table
             ax.annotate(str(ranks[id(e)]), (ledger.cv_score(e)[0], e["public"]), fontsize=7, color="dimgrey",
                         xytext=(4, -9), textcoords="offset points")
-        low, high = min(xs + ys), max(xs + ys)
+        reach = [v for _, e in known for v in (bounds[e["sha256"]]["low"], bounds[e["sha256"]]["high"])]
+        low, high = min(xs + ys + reach), max(xs + ys + reach)  # the intervals drawn whole
         pad = max(0.002, (high - low) * 0.08)
         ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle="--", label="public = CV")
         ax.set(xlim=(low - pad, high + pad), ylim=(low - pad, high + pad), xlabel=f"CV {scorer.name} (mean of folds)",
@@ -266,17 +341,20 @@ def _charted(entries: list[dict]) -> bool:
 
 
 def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", title: str = "fashion-mnist",
-                      metric: str | None = None, previous: list[dict] | None = None) -> Path:
+                      metric: str | None = None, previous: list[dict] | None = None, bounds: dict | None = None,
+                      confidence: float = uncertainty.DEFAULT_CONFIDENCE) -> Path:
     """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger), ranked by
     ``metric`` (default: the one the newest graded entry was scored by), keeping the notes below its
-    notes line; ``previous``: the entries it was last drawn from (see ``kept_notes``)."""
+    notes line; ``previous``: the entries it was last drawn from (see ``kept_notes``); ``bounds``:
+    the public intervals and tiers (``grade.core.public_bounds``), None without the answer key."""
     path = Path(path)
     notes = kept_notes(path, entries if previous is None else previous, title, metric)
     chart = path.with_suffix(".png")
-    picture = chart_png(entries, metric)
+    picture = chart_png(entries, metric, bounds)
     if picture is not None:
         write_bytes_atomic(chart, picture)
-    drawn = render(entries, title, path.parent, chart.name if picture is not None else None, metric) + "\n"
+    drawn = render(entries, title, path.parent, chart.name if picture is not None else None, metric, bounds,
+                   confidence) + "\n"
     write_text_atomic(path, f"{drawn}{notes_line(drawn, picture)}\n{notes}")
     return path
 
@@ -287,12 +365,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, help=f"ledger (default {ledger.LEDGER})")
     parser.add_argument("--out", type=Path, default=Path("leaderboard.md"), help="leaderboard file (default leaderboard.md)")
     parser.add_argument("--title", default="fashion-mnist", help="competition name in the heading")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="the competition folder: with it, each public score's interval and the tiers are drawn "
+                             "from the kept files and the answer key, as grade draws them (without: none)")
+    parser.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
     args = parser.parse_args(argv)
     ledger.check(args.ledger)
     if not args.ledger.is_file():
         raise InputError(f"--ledger {args.ledger}: no such ledger (python -m competition.grade writes it)")
-    with ledger.lock(args.ledger):
-        write_leaderboard(ledger.read(args.ledger), args.out, args.title)
+    grader = None
+    if args.data is not None:
+        from .core import Grader
+
+        grader = Grader(args.data, args.solution)
+    store = ledger.Ledger(args.ledger)
+    with store.transaction():
+        entries = store.entries()
+        bounds = None
+        if grader is not None:
+            from .core import public_bounds
+
+            bounds = public_bounds(grader, store, entries)
+        write_leaderboard(entries, args.out, args.title, bounds=bounds)
     print(f"wrote {args.out}")
     return 0
 
