@@ -89,6 +89,9 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
     assert provisional["private_low"].isna().all() and list(provisional["tier"]) == [1, 1, 2, 2]
     assert not (tmp_path / "early" / "shakeup.json").exists()
 
+    _, token = Store(db).rotate_token("farther")  # a final pick that is not its best public submission
+    picked = server.upload(token, crafted(key, 20, TEAMS["farther"][1])).json()["id"]
+    Store(db).select("farther", picked, True, 2)
     assert run("reveal", "--db", str(db)).returncode == 0
     board = server.get("/api/leaderboard").json()["teams"]
     private_rows = int((key["Usage"] == "Private").sum())
@@ -110,6 +113,9 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
     assert list(final["team"]) == order and list(final["tier"]) == [1, 1, 2, 2]
     assert (final["private_low"] <= final["private"]).all() and (final["private"] <= final["private_high"] + 1e-12).all()
     assert (final["public_low"] <= final["public"]).all() and final["public_high"].notna().all()
+    public_rows = int((key["Usage"] == "Public").sum())
+    farther = final.set_index("team").loc["farther"]  # the public score and interval of its final pick
+    assert (farther["public_low"], farther["public_high"]) == pytest.approx(wilson(public_rows - 20, public_rows))
     shake = __import__("json").loads((outs[0] / "shakeup.json").read_text())
     public_ranks, private_ranks = [2, 3, 1, 4], [1, 2, 3, 4]
     assert shake["spearman"] == pytest.approx(spearmanr(public_ranks, private_ranks).statistic)
