@@ -131,7 +131,7 @@ def render(title: str, lines: list[dict], rows: list[dict], ended: bool, metric:
             f"their best public score and private scores are withheld. Exported {when}.\n")
     confidence = 100 * uncertainty.DEFAULT_CONFIDENCE
     out = [head, "![standings](leaderboard.png)\n",
-           f"Scores are {markdown(metric)}, each with its {confidence:g}% interval. "
+           f"Scores are {markdown(metric)}. Each is shown with its {confidence:g}% interval [low, high]. "
            + TIER_SENTENCE.format(part="private" if ended else "public", confidence=confidence) + "\n",
            "| rank | tier | team | members | private | public | entries |", "|---:|---:|---|---|---:|---:|---:|"]
     anchors = {line["team"]: f"team-{n}" for n, line in enumerate(lines, start=1)}
