@@ -136,8 +136,8 @@ def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_b
     token = Store(db).add_team("climber")
     other = Store(db).add_team("steady")
     public_rows = int((key["Usage"] == "Public").sum())
-    step = 2 / public_rows  # two rows: one more right row is no step up, six are
-    base = 6 + public_rows % 2  # a score on the step's grid, so that rounding leaves it as it is
+    step = 3 / public_rows  # three rows: two more right rows are no step up (they would round up), six are
+    base = 6 + (public_rows - 6) % 3  # a score on the step's grid, so that rounding leaves it as it is
     server = Server(fashion_small, db, "--public-board", "ladder", "--ladder-step", f"{step!r}")
     try:
         def score(wrong):
@@ -145,7 +145,7 @@ def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_b
 
         first = server.upload(token, crafted(key, base)).json()
         assert first["public"] == pytest.approx(score(base)) and "rounded" in first["ladder"]
-        same = server.upload(token, crafted(key, base - 1)).json()
+        same = server.upload(token, crafted(key, base - 2)).json()
         assert same["public"] == first["public"] and "does not beat your best shown score" in same["ladder"]
         up = server.upload(token, crafted(key, 0)).json()
         assert up["public"] == pytest.approx(round(score(0) / step) * step) and up["public"] > first["public"]
@@ -160,7 +160,7 @@ def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_b
         assert "the Ladder" in server.get("/").text
         assert run("reveal", "--db", str(db)).returncode == 0
         after = server.get("/api/submissions", token).json()["submissions"]
-        assert [s["public"] for s in after] == pytest.approx([score(base), score(base - 1), score(0)]), "the end shows all"
+        assert [s["public"] for s in after] == pytest.approx([score(base), score(base - 2), score(0)]), "the end shows all"
         assert server.get("/api/leaderboard").json()["teams"][0]["tier"] == 1
     finally:
         server.stop()
