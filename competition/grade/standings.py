@@ -43,9 +43,9 @@ def files(entries: list[dict], higher_is_better: bool, metric: str | None = None
 def team_standings(rows: list[dict], ended: bool, *, disabled: set[str] = frozenset(),
                    higher_is_better: bool = True, tally: dict[str, tuple[int, str]] | None = None) -> list[dict]:
     """Ranked lines, one per team with a counted submission: ``rank``, ``team``, ``public`` (best
-    public), ``submissions`` (counted), ``last``, ``reached``, ``disabled``, ``public_rank``; at the
-    end also ``private`` (the final score), ``final_public`` (the public score of the submission
-    that gave it), ``final_time`` and ``picks``.
+    public) and ``public_id`` (its submission), ``submissions`` (counted), ``last``, ``reached``,
+    ``disabled``, ``public_rank``; at the end also ``private`` (the final score), ``final_public``
+    (the public score of the submission that gave it), ``final_id``, ``final_time`` and ``picks``.
 
     ``rows``: the server's stored submissions, every one, or only the candidates (each team's
     best-public row and its picks, ``Store.standing_rows``) with ``tally``: team -> (counted
@@ -58,13 +58,13 @@ def team_standings(rows: list[dict], ended: bool, *, disabled: set[str] = frozen
     for team, counted in teams.items():
         best_public = ranked(counted, higher_is_better, "public", ("id",))[0]
         submitted, last = tally[team] if tally is not None else (len(counted), max(r["time"] for r in counted))
-        line = {"team": team, "public": best_public["public"], "submissions": submitted,
+        line = {"team": team, "public": best_public["public"], "public_id": best_public["id"], "submissions": submitted,
                 "last": last, "reached": best_public["time"], "disabled": team in disabled}
         if ended:
             picks = [r for r in counted if r["selected"]] or [best_public]
             final = ranked(picks, higher_is_better, "private", ("id",))[0]
             line.update(private=final["private"], final_public=final["public"], final_time=final["time"],
-                        picks=[r["id"] for r in picks])
+                        final_id=final["id"], picks=[r["id"] for r in picks])
         lines.append(line)
     by_public = ranked(lines, higher_is_better, "public", ("reached", "team"))
     for place, line in enumerate(by_public, start=1):

@@ -22,6 +22,7 @@ from ..data.tables import host_csv
 from ..errors import InputError
 from ..fsutil import read_regular
 from . import settings as rules
+from .ladder import BOARDS
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, new_token, token_hash
 from ..workers import bounded
@@ -86,6 +87,12 @@ def settings_options(parser: argparse.ArgumentParser, serve: bool) -> None:
     parser.add_argument("--late", type=on_off, metavar="on|off",
                         help="after the end, score uploads as late (shown to their team, never ranked or picked)"
                              + note("late"))
+    parser.add_argument("--public-board", choices=BOARDS, metavar="plain|ladder",
+                        help="ladder: before the end a team is shown a new public score only when it beats its best "
+                             "shown one by more than --ladder-step, rounded to the step (Blum & Hardt's Ladder; "
+                             "the private board is unchanged)" + note("public_board"))
+    parser.add_argument("--ladder-step", type=cli.positive_number, metavar="S",
+                        help="the ladder's step, in the metric's units" + note("ladder_step"))
 
 
 def build_parser() -> cli.ArgumentParser:
@@ -419,7 +426,7 @@ def command(store: Store, args, argv: list[str]) -> int:
         title = args.title or rules.title(stored, Path(stored.get("data") or "grader").name)
         out = export(store, args.out, title)
         print(f"wrote {out}/ (standings.csv, gradebook.csv, sameness.csv, submissions.csv, leaderboard.md, "
-              f"leaderboard.png, files/)"
+              f"leaderboard.png, {'shakeup.json, shakeup.png, ' if store.ended() else ''}files/)"
               + ("" if store.ended() else "; provisional: the competition has not ended, private scores withheld"))
     return 0
 

@@ -36,12 +36,15 @@ from .. import clock
 from ..data.records import Layout
 from ..errors import InputError
 from ..grade.core import Grader
-from . import kaggle_api, settings as rules
+from . import kaggle_api, ladder, settings as rules
+from ..data import uncertainty
+from .boards import KeptRows, shakeup_sentence, uncertain, whiskers
 from .bundle import DATA_SHA256_HEADER, pack_competition
 from ..grade.standings import TIE_RULE, rank_of, team_standings, tied
 from . import pages as competition_pages
 from . import sameness
 from .grading import InProcess, ProcessPool
+from .ladder import LADDER
 from .serving import HeaderLimit
 from .store import Frozen, StaleKey, Store, StoreError, Unavailable, token_hash
 
@@ -370,14 +373,36 @@ def create_app(settings: Settings) -> FastAPI:
 
     board = {"version": None, "teams": []}  # the last standings read, and the store's version and end then
     reading = threading.Lock()
+    kept = KeptRows(store)
+    shown = {"version": None, "teams": []}  # the last board with intervals and tiers, and its version
+    showing = threading.Lock()
+
+    def on_ladder(stored: dict, ended: bool) -> bool:
+        return stored["public_board"] == LADDER and not ended
+
+    def shown_scores(stored: dict, ended: bool, team: str) -> dict[int, float] | None:
+        """Submission id -> the public score the Ladder shows for the team's rows; None off the ladder."""
+        if not on_ladder(stored, ended):
+            return None
+        return ladder.shown(store.submissions(team), stored["ladder_step"], keyed.grader.higher_is_better)
+
+    def team_view(row: dict, stored: dict, ended: bool, scores: dict[int, float] | None) -> dict:
+        view = public_view(row, ended)
+        if scores is not None and view["public"] is not None:
+            view["public"] = scores.get(view["id"], view["public"])
+        return view
 
     def standings(stored: dict, ended: bool) -> list[dict]:
         """The teams' standings, read again only when the database has changed (or the end came):
-        a projector's refreshes and a class's board views cost a version check, whatever is stored."""
+        a projector's refreshes and a class's board views cost a version check, whatever is stored.
+        On the Ladder's public board, from every submission with its shown score."""
         with reading:
             version = (store.version(), ended)
             if board["version"] != version:
                 rows, tally = store.standing_rows(keyed.grader.higher_is_better)
+                if on_ladder(stored, ended):  # the shown scores depend on every submission's order
+                    rows, tally = ladder.laddered(store.submissions(), stored["ladder_step"],
+                                                  keyed.grader.higher_is_better), None
                 board["teams"] = team_standings(rows, ended, disabled=store.disabled(), tally=tally,
                                                 higher_is_better=keyed.grader.higher_is_better)
                 board["version"] = version
@@ -396,6 +421,20 @@ def create_app(settings: Settings) -> FastAPI:
         else:
             return None
         return 429, {"error": Grader.refusal(why, now, resets), **quota}
+
+    def board_lines(stored: dict, ended: bool) -> list[dict]:
+        """The standings with each line's interval and tier (``boards.uncertain``), computed once
+        per store version, end and answer key: a board view between two uploads costs a version check."""
+        with showing:
+            current, key_sha256 = keyed.current(stored)
+            version = (store.version(), ended, key_sha256)
+            if shown["version"] != version:
+                lines = standings(stored, ended)
+                shown["teams"] = ([{**line, "public_low": None, "public_high": None, "tier": None} for line in lines]
+                                  if on_ladder(stored, ended)  # an interval would tell what the ladder hides
+                                  else uncertain(lines, ended, current, kept, key_sha256))
+                shown["version"] = version
+            return shown["teams"]
 
     @app.get("/healthz")
     def healthz():
@@ -443,8 +482,13 @@ def create_app(settings: Settings) -> FastAPI:
             return 429, {"error": result["error"], **quota}
         if result["status"] == "error":
             return 400, {"error": result["error"], "id": result["id"], **quota}
-        body = {**public_view(result, late), **quota, "duplicate": result["duplicate"],
+        scores = shown_scores(stored, late, team)
+        body = {**team_view(result, stored, late, scores), **quota, "duplicate": result["duplicate"],
                 "rank": None if result.get("late") else rank_of(team, standings(stored, False))}
+        if scores is not None and not result.get("late"):
+            earlier = [i for i in scores if i < result["id"]]
+            body["ladder"] = ladder.note(scores[result["id"]], scores[max(earlier)] if earlier else None,
+                                         stored["ladder_step"])
         return 200 if result["duplicate"] else 201, body
 
     @app.get("/api/submissions")
@@ -455,11 +499,13 @@ def create_app(settings: Settings) -> FastAPI:
         ended = rules.ended(stored, now)
         start, resets = clock.day(now)
         used = store.counted_since(found["team"], start)
+        scores = shown_scores(stored, ended, found["team"])
         return {"team": found["team"], "member": found["member"], "disabled": found["disabled"], "ended": ended,
                 "deadline": stored["deadline"], "final_picks": stored["final_picks"],
                 "quota": {"daily_limit": stored["daily_limit"], "resets_at": clock.iso(resets),
                           "submissions_left_today": max(0, stored["daily_limit"] - used)},
-                "submissions": [public_view(row, ended) for row in store.submissions(found["team"])]}
+                "public_board": stored["public_board"],
+                "submissions": [team_view(row, stored, ended, scores) for row in store.submissions(found["team"])]}
 
     @app.post("/api/submissions/{submission}/select")
     def select(submission: int, request: Request, authorization: str | None = Header(None)):
@@ -480,7 +526,9 @@ def create_app(settings: Settings) -> FastAPI:
         except StoreError as exc:
             status = 404 if "no submission" in str(exc) else 409
             raise HTTPException(status, str(exc)) from None
-        return public_view(row, store.ended())
+        stored = {**rules.DEFAULTS, **store.settings()}
+        ended = rules.ended(stored, clock.now())
+        return team_view(row, stored, ended, shown_scores(stored, ended, team))
 
     @app.get("/api/leaderboard")
     def leaderboard():
@@ -489,7 +537,8 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"competition": title(stored), "revealed": ended, "ended": ended,  # plain JSON values:
                              "deadline": stored["deadline"], "metric": key.metric,  # no encoder pass
                              "higher_is_better": key.higher_is_better,
-                             "public_rows": key.public_rows, "test_rows": len(key.solution), "teams": standings(stored, ended)})
+                             "public_rows": key.public_rows, "test_rows": len(key.solution),
+                             "teams": board_lines(stored, ended)})
 
     @app.get("/api/admin")
     def admin(request: Request, authorization: str | None = Header(None)):
@@ -539,9 +588,11 @@ def create_app(settings: Settings) -> FastAPI:
         stored = {**rules.DEFAULTS, **store.settings()}
         now = clock.now()
         ended = rules.ended(stored, now)
-        lines, (key, _) = standings(stored, ended), keyed.current(stored)
+        lines, (key, _) = board_lines(stored, ended), keyed.current(stored)
         return page("leaderboard", request, page="board", ended=ended, lines=lines, teams_count=len(store.teams()),
                     tied=tied(lines, "private" if ended else "public"), tie_rule=TIE_RULE,
+                    marks=whiskers(lines, "private" if ended else "public", key.higher_is_better),
+                    confidence=uncertainty.DEFAULT_CONFIDENCE, shakeup=shakeup_sentence(lines) if ended else None,
                     daily_limit=stored["daily_limit"], final_picks=stored["final_picks"], deadline=stored["deadline"],
                     ended_at=stored.get("revealed") or stored["deadline"], resets_at=clock.iso(clock.day(now)[1]),
                     public_rows=key.public_rows, test_rows=len(key.solution),

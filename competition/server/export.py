@@ -7,36 +7,50 @@ It holds:
 - ``standings.csv``: rank, team, members, final private score, its public score, the picks and
   whether the team chose them (``picked``) or its best public submission stands in (``fallback``),
   the submissions counted, ``tied`` when another team has the same score (the one set of ranking
-  rules: ``competition.grade.standings``, whose tie rule ``leaderboard.md`` prints);
+  rules: ``competition.grade.standings``, whose tie rule ``leaderboard.md`` prints), each score's
+  interval and the team's tier (``boards.uncertain``, recomputed from the kept files and the key);
 - ``gradebook.csv``: one row per roster member, those without a submission marked (``gradebook``);
 - ``sameness.csv``: pairs of submissions from different teams that agree on nearly every row
   (``sameness``);
 - ``submissions.csv``: every submission, failed ones with their reasons, voided ones with the host's
   (every CSV through ``host_csv``: a student's message or name never runs as a spreadsheet formula);
 - ``leaderboard.md``: the standings, then each team's entries, every link inside DIR;
-- ``leaderboard.png``: a chart of the standings;
+- ``leaderboard.png``: a chart of the standings, each score with its interval as an error bar;
+- ``shakeup.json`` and ``shakeup.png`` (at the end): how far the private ranks moved from the
+  public ones, and the top five teams' chances of private rank 1 (``shakeup``);
 - ``files/``: the scored files.
 
-Before the end the standings are marked provisional and private scores are withheld.
+Before the end the standings are marked provisional, private scores are withheld, and intervals and
+tiers are the public ones. The same store gives byte-identical ``standings.csv`` and ``shakeup.json``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
+
+import numpy as np
 
 from .. import clock
 from ..data.tables import host_csv
 from ..errors import InputError
 from ..fsutil import check_new_or_empty, new_dir, write_picture
+from ..data import uncertainty
+from ..grade.core import Grader
 from ..grade.standings import TIE_RULE, team_standings, tied
 from . import gradebook, sameness
+from .boards import KeptRows, uncertain
 from .store import Store
 
 SUBMISSION_COLUMNS = ("id", "team", "member", "time", "file", "name", "message", "status", "error", "public",
                       "private", "late", "selected", "voided", "void_reason")
-STANDING_COLUMNS = ("rank", "team", "members", "private", "public", "picks", "picks_kind", "submissions", "tied",
-                    "standing", "disabled")
+STANDING_COLUMNS = ("rank", "team", "members", "private", "private_low", "private_high", "public", "public_low",
+                    "public_high", "tier", "picks", "picks_kind", "submissions", "tied", "standing", "disabled")
+TOP = 5  # teams whose chance of private rank 1 shakeup.json gives
+TIER_SENTENCE = ("A tier holds the teams that a paired test on the same {part} rows ({confidence:g}% confidence, "
+                 "Holm-corrected) cannot tell apart from the tier's first team: their order within a tier may be luck.")
 
 
 def markdown(text) -> str:
@@ -56,9 +70,31 @@ def score(value) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def results(store: Store, ended: bool) -> tuple[list[dict], list[dict]]:
-    """(standing lines with their members, every submission as exported): pure reads of the store,
-    ranked in the direction of the competition's metric (recorded by ``serve``)."""
+def grader_of(store: Store) -> tuple[Grader, str]:
+    """The served competition's grader, with the answer key ``serve`` or ``rescore`` recorded, and
+    that key's sha256: intervals and tiers are recomputed from the kept files with it."""
+    stored = store.settings()
+    if not stored.get("data"):
+        raise InputError(f"--db {store.path}: this grader has not served a competition yet; nothing was written")
+    grader = Grader(Path(stored["data"]), Path(stored.get("solution") or stored["solution_default"]))
+    return grader, hashlib.sha256(grader.solution_path.read_bytes()).hexdigest()
+
+
+def scored(line: dict, part: str) -> str:
+    """A score with its interval, ``0.9012 [0.8810, 0.9181]`` (the score alone without one)."""
+    if line.get(part) is None:
+        return ""
+    low, high = line.get(f"{part}_low"), line.get(f"{part}_high")
+    return score(line[part]) + (f" [{low:.4f}, {high:.4f}]" if low is not None else "")
+
+
+def results(store: Store, ended: bool, graded: tuple[Grader, str] | None = None,
+            kept: KeptRows | None = None) -> tuple[list[dict], list[dict]]:
+    """(standing lines with their members, every submission as exported): reads of the store,
+    ranked in the direction of the competition's metric (recorded by ``serve``). Each line has its
+    intervals and tier (``boards.uncertain``: ``public_low``, ``public_high``, ``private_low``,
+    ``private_high``, ``tier``), from ``graded`` (``grader_of(store)`` when not given) and the
+    kept files; None in each for a store that never served a competition."""
     members = store.members()
     lines = team_standings(store.submissions(), ended, disabled=store.disabled(),
                            higher_is_better=store.settings().get("higher_is_better", True))
@@ -75,6 +111,14 @@ def results(store: Store, ended: bool) -> tuple[list[dict], list[dict]]:
         else:
             line["public"] = line["final_public"]
         line["picks"] = " ".join(map(str, line.get("picks", [])))
+    graded = graded or (grader_of(store) if store.setting("data") else None)
+    if graded is not None:
+        grader, key_sha256 = graded
+        lines = uncertain(lines, ended, grader, kept or KeptRows(store), key_sha256,
+                          public_of="final_id" if ended else "public_id")
+    for line in lines:
+        for column in ("public_low", "public_high", "private_low", "private_high", "tier"):
+            line.setdefault(column, None)
     rows = [{**row, "file": f"files/{kept_name(row)}" if row["status"] == "ok" else "",
              "private": row["private"] if ended else None, "late": bool(row["late"]), "selected": bool(row["selected"]),
              "voided": bool(row["void_reason"])}
@@ -89,20 +133,25 @@ def render(title: str, lines: list[dict], rows: list[dict], ended: bool, metric:
             if ended else
             f"# Provisional standings — {markdown(title)}\n\nThe competition has not ended: teams are ranked by "
             f"their best public score and private scores are withheld. Exported {when}.\n")
+    confidence = 100 * uncertainty.DEFAULT_CONFIDENCE
     out = [head, "![standings](leaderboard.png)\n",
-           f"Scores are {markdown(metric)}. Ties: {TIE_RULE}."
+           f"Scores are {markdown(metric)}. Each is shown with its {confidence:g}% interval [low, high]. "
+           + TIER_SENTENCE.format(part="private" if ended else "public", confidence=confidence)
+           + f" Ties: {TIE_RULE}."
            + (" Picks: *picked* when the team chose its final picks, *fallback* when its best public submission "
               "stood in." if ended else "") + "\n",
-           "| rank | team | members | private | public | picks | entries |", "|---:|---|---|---:|---:|---|---:|"]
+           "| rank | tier | team | members | private | public | picks | entries |",
+           "|---:|---:|---|---|---:|---:|---|---:|"]
     anchors = {line["team"]: f"team-{n}" for n, line in enumerate(lines, start=1)}
     for line in lines:
         mark = " (disabled)" if line["disabled"] else ""
         tie = "= " if line.get("tied") else ""
-        out.append(f"| {tie}{line['rank']} | [{markdown(line['team'])}](#{anchors[line['team']]}){mark} | "
-                   f"{markdown(line['members'])} | {score(line['private']) or 'hidden'} | {score(line['public'])} | "
+        out.append(f"| {tie}{line['rank']} | {line.get('tier') or ''} | "
+                   f"[{markdown(line['team'])}](#{anchors[line['team']]}){mark} | {markdown(line['members'])} | "
+                   f"{scored(line, 'private') or 'hidden'} | {scored(line, 'public')} | "
                    f"{markdown(line['picks_kind']) if ended else ''} | {line['submissions']} |")
     if not lines:
-        out.append("| | no submission was scored | | | | | |")
+        out.append("| | | no submission was scored | | | | | |")
     teams = [line["team"] for line in lines] + sorted({r["team"] for r in rows} - set(anchors))
     for n, team in enumerate(teams, start=len(anchors) + 1):
         anchors.setdefault(team, f"team-{n}")
@@ -135,19 +184,76 @@ def draw(lines: list[dict], ended: bool, path: Path, title: str, metric: str = "
         scores = [line[key] for line in shown]
         labels = [f"{line['rank']}. {line['team']}{' (disabled)' if line['disabled'] else ''}".replace("$", r"\$")
                   for line in shown]  # no mathtext
-        bars = ax.barh(range(len(shown)), scores, color=["#c9a227" if i == 0 else "#4c72b0" for i in range(len(shown))])
+        lows = [line.get(f"{key}_low") for line in shown]
+        highs = [line.get(f"{key}_high") for line in shown]
+        errors = np.array([[0.0 if lo is None else max(0.0, value - lo) for value, lo in zip(scores, lows)],
+                           [0.0 if hi is None else max(0.0, hi - value) for value, hi in zip(scores, highs)]])
+        bars = ax.barh(range(len(shown)), scores, color=["#c9a227" if i == 0 else "#4c72b0" for i in range(len(shown))],
+                       xerr=errors, error_kw={"ecolor": "#1d2330", "capsize": 3, "elinewidth": 1.2})
         ax.set_yticks(range(len(shown)), labels)
         ax.invert_yaxis()
-        low, high = min(scores), max(scores)
+        low = min(min(scores), *[lo for lo in lows if lo is not None])
+        high = max(max(scores), *[hi for hi in highs if hi is not None])
         ax.set_xlim(max(0.0, low - (high - low) * 0.5 - 0.01), high + (high - low) * 0.15 + 0.01)
-        for bar, value in zip(bars, scores):
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {value:.4f}", va="center", fontsize=9)
+        for bar, value, top in zip(bars, scores, errors[1]):
+            ax.text(bar.get_width() + top, bar.get_y() + bar.get_height() / 2, f" {value:.4f}", va="center", fontsize=9)
     else:
         ax.text(0.5, 0.5, "no submission was scored", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
-    ax.set_xlabel(f"{key} {metric}" + ("" if ended else " (provisional: the competition has not ended)"))
+    ax.set_xlabel(f"{key} {metric}, {100 * uncertainty.DEFAULT_CONFIDENCE:g}% intervals"
+                  + ("" if ended else " (provisional: the competition has not ended)"))
     ax.set_title(f"{'Final' if ended else 'Provisional'} standings — {title.replace('$', chr(92) + '$')}"
                  + (f" (top {len(shown)} of {len(lines)})" if len(lines) > len(shown) else ""))
+    fig.tight_layout()
+    write_picture(path, fig, tight=False)
+
+
+def finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def shakeup(lines: list[dict], graded: tuple[Grader, str], kept: KeptRows) -> dict:
+    """The shake-up of an ended competition (``uncertainty.shakeup`` over the ranked teams' public
+    and private ranks), every team's move, and the top five teams' chances of private rank 1 in a
+    joint bootstrap over the private rows (each team by its final submission)."""
+    grader, key_sha256 = graded
+    found = (uncertainty.shakeup([line["public_rank"] for line in lines], [line["rank"] for line in lines])
+             if len(lines) > 1 else {"spearman": None, "kendall": None, "shakeup": 0.0, "shakeup_top10": 0.0})
+    truth, rows = kept.read(grader, key_sha256, {line["final_id"] for line in lines})
+    known = [line for line in lines if rows.get(line["final_id"]) is not None]
+    chances = uncertainty.p_first(grader.scorer, truth["private"], [rows[line["final_id"]]["private"] for line in known],
+                                  len(grader.classes)) if known else []
+    return {**{name: None if value is None else finite(value) for name, value in found.items()},
+            "teams": len(lines),
+            "moves": [{"team": line["team"], "public_rank": line["public_rank"], "private_rank": line["rank"]}
+                      for line in lines],
+            "p_first": [{"team": line["team"], "private_rank": line["rank"], "p_first": float(chance)}
+                        for line, chance in list(zip(known, chances))[:TOP]]}
+
+
+def draw_shakeup(found: dict, path: Path, title: str) -> None:
+    """Public rank against private rank, one point a team, on the diagonal when it did not move."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    moves = found["moves"]
+    n = max(1, len(moves))
+    fig, ax = plt.subplots(figsize=(6.5, 6.5), dpi=100)
+    ax.plot([1, n], [1, n], color="#999999", linewidth=1, zorder=1)
+    if moves:
+        ax.scatter([m["public_rank"] for m in moves], [m["private_rank"] for m in moves], color="#4c72b0", zorder=2)
+        for move in moves[:10]:
+            ax.annotate(move["team"].replace("$", r"\$"), (move["public_rank"], move["private_rank"]), fontsize=8,
+                        xytext=(4, 2), textcoords="offset points")
+    ax.set_xlim(0.5, n + 0.5)
+    ax.set_ylim(n + 0.5, 0.5)
+    ax.set_xlabel("public rank")
+    ax.set_ylabel("private rank (final)")
+    said = (f"Spearman {found['spearman']:.2f}, Kendall {found['kendall']:.2f}, shake-up {found['shakeup']:.3f}"
+            if found["spearman"] is not None else "too few teams to compare ranks")
+    ax.set_title(f"Shake-up — {title.replace('$', chr(92) + '$')}\n{said}", fontsize=10)
     fig.tight_layout()
     write_picture(path, fig, tight=False)
 
@@ -157,7 +263,8 @@ def export(store: Store, out: Path, title: str) -> Path:
     out = Path(out)
     check_new_or_empty(out, "--out")
     ended = store.ended()
-    lines, rows = results(store, ended)
+    graded, standing = grader_of(store) if store.setting("data") else None, KeptRows(store)
+    lines, rows = results(store, ended, graded, standing)
     kept = [(store.files / f"{row['sha256']}.csv", kept_name(row)) for row in rows if row["status"] == "ok"]
     missing = [str(source) for source, _ in kept if not source.is_file()]
     if missing:
@@ -176,4 +283,8 @@ def export(store: Store, out: Path, title: str) -> Path:
         metric = store.settings().get("metric", "accuracy")
         (build / "leaderboard.md").write_text(render(title, lines, rows, ended, metric), encoding="utf-8")
         draw(lines, ended, build / "leaderboard.png", title, metric)
+        if ended and graded is not None:
+            found = shakeup(lines, graded, standing)
+            (build / "shakeup.json").write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
+            draw_shakeup(found, build / "shakeup.png", title)
     return out

@@ -17,10 +17,13 @@ from datetime import datetime
 
 from .. import clock
 from ..errors import InputError
+from .ladder import BOARDS, DEFAULT_STEP, PLAIN
 
-DEFAULTS = {"deadline": None, "daily_limit": 5, "failed_limit": 20, "final_picks": 2, "title": "", "late": False}
+DEFAULTS = {"deadline": None, "daily_limit": 5, "failed_limit": 20, "final_picks": 2, "title": "", "late": False,
+            "public_board": PLAIN, "ladder_step": DEFAULT_STEP}
 FLAGS = {"deadline": "--deadline", "daily_limit": "--daily-limit", "failed_limit": "--failed-limit",
-         "final_picks": "--final-picks", "title": "--title", "late": "--late"}
+         "final_picks": "--final-picks", "title": "--title", "late": "--late", "public_board": "--public-board",
+         "ladder_step": "--ladder-step"}
 MAX_TITLE = 100
 # serve's defaults for a slow client (``serving``), here so that ``serve --help`` shows them without uvicorn
 HEADER_TIMEOUT = 10.0  # seconds for a request's headers
@@ -71,6 +74,10 @@ def unseen(text: str) -> str | None:
 def check_value(key: str, value) -> None:
     if key in ("daily_limit", "failed_limit", "final_picks") and (not isinstance(value, int) or value < 1):
         raise SettingsError(f"{FLAGS[key]} must be a whole number of at least 1, got {value!r}")
+    if key == "public_board" and value not in BOARDS:
+        raise SettingsError(f"--public-board must be one of {', '.join(BOARDS)}, got {value!r}")
+    if key == "ladder_step" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6):
+        raise SettingsError(f"--ladder-step must be a positive number, got {value!r}")
     if key == "title" and (len(value) > MAX_TITLE or unseen(value)):
         raise SettingsError(f"--title: use at most {MAX_TITLE} printable characters")
 

@@ -466,6 +466,12 @@ class Store:
             rows = self.connection().execute("SELECT * FROM submissions WHERE team = ? ORDER BY id", (team,))
         return [dict(row) for row in rows]
 
+    def kept_files(self, ids: list[int]) -> dict[int, Path]:
+        """Submission id -> its kept file (``<db>.files/<sha256>.csv``), for the ids that exist."""
+        db = self.connection()
+        return {row[0]: self.files / f"{row[1]}.csv" for submission in ids
+                for row in db.execute("SELECT id, sha256 FROM submissions WHERE id = ?", (submission,))}
+
     def standing_rows(self, higher_is_better: bool = True) -> tuple[list[dict], dict[str, tuple[int, str]]]:
         """What a board is ranked from, without reading every submission: the candidate rows (each
         team's best-public counted row, best in the metric's direction, and its final picks) and each
