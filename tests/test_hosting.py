@@ -493,8 +493,9 @@ def test_export_is_the_class_result(fashion_small, key, tmp_path):
     assert len(early_rows) == 9 and early_rows["private"].isna().all(), "no private score before the end"
     early_md = (tmp_path / "early" / "leaderboard.md").read_text()
     assert len(md_column(early_md, "private")) == 4 + 9 and set(md_column(early_md, "private")) == {"hidden", ""}
-    for value in private:  # as submissions.csv and leaderboard.md would write it
-        assert repr(value) not in early_md and repr(value) not in early_rows.to_csv(), value
+    for value in private:  # as submissions.csv and leaderboard.md would write it (a whole number, not a part of one)
+        written = re.compile(rf"(?<![\d.]){re.escape(repr(value))}(?!\d)")
+        assert not written.search(early_md) and not written.search(early_rows.to_csv()), value
     standings = pd.read_csv(tmp_path / "early" / "standings.csv")
     assert set(standings["standing"]) == {"provisional"} and standings["private"].isna().all()
     mine = tmp_path / "mine"

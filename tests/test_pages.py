@@ -182,7 +182,8 @@ def test_a_class_of_35_the_competition_page_the_data_and_long_errors_in_a_browse
     page_text.write_text("# Sort the clothes\n\nRules: one account each.\n\n<script>alert('owned')</script>\n\n"
                          "| part | rows |\n|---|---|\n| train | 300 |\n")
     assert host(db, "set", "--overview", str(page_text)).returncode == 0
-    server = Server(fashion_small, db, "--title", "Fashion-MNIST, class 7B", "--deadline", "2031-01-01T17:00Z",
+    deadline = (clock.now() + timedelta(days=400)).replace(hour=17, minute=0, second=0, microsecond=0)
+    server = Server(fashion_small, db, "--title", "Fashion-MNIST, class 7B", "--deadline", clock.iso(deadline),
                     "--daily-limit", "3")
     try:
         for n, token in enumerate(tokens):
@@ -226,7 +227,7 @@ def test_a_class_of_35_the_competition_page_the_data_and_long_errors_in_a_browse
         assert article.find_elements(By.CSS_SELECTOR, "table td") and "Sort the clothes" in article.text
         rules = browser.find_element(By.CSS_SELECTOR, "dl.rules").text
         assert "accuracy (higher is better)" in rules and "30 of 100 test rows" in rules and "3 scored" in rules
-        assert "2031" in rules or "Jan" in rules
+        assert str(deadline.year) in rules
         shoot(browser, "overview", tmp_path)
 
         downloads = tmp_path / "downloads"

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pandas as pd
 import pytest
+
+from competition import clock
 
 from competition.grade.core import Grader
 from competition.server import sameness
@@ -136,7 +139,7 @@ def test_the_journal_a_voided_submission_and_a_bare_restart_on_a_real_server(fas
     db = tmp_path / "grader.sqlite"
     store = Store(db)
     ants, bees = store.add_team("ants"), store.add_team("bees")
-    server = Server(fashion_small, db, "--daily-limit", "1", "--deadline", "2031-01-01T17:00Z")
+    server = Server(fashion_small, db, "--daily-limit", "1", "--deadline", clock.iso(clock.now() + timedelta(days=400)))
     try:
         assert server.output().splitlines()[0].startswith(f"a new competition for {fashion_small}: its teams are in")
         first = server.upload(ants, submission(key, wrong=3)).json()

@@ -192,8 +192,8 @@ def draw(lines: list[dict], ended: bool, path: Path, title: str, metric: str = "
                        xerr=errors, error_kw={"ecolor": "#1d2330", "capsize": 3, "elinewidth": 1.2})
         ax.set_yticks(range(len(shown)), labels)
         ax.invert_yaxis()
-        low = min(min(scores), *[lo for lo in lows if lo is not None])
-        high = max(max(scores), *[hi for hi in highs if hi is not None])
+        low = min([*scores, *(lo for lo in lows if lo is not None)])  # a store that never served: no intervals
+        high = max([*scores, *(hi for hi in highs if hi is not None)])
         ax.set_xlim(max(0.0, low - (high - low) * 0.5 - 0.01), high + (high - low) * 0.15 + 0.01)
         for bar, value, top in zip(bars, scores, errors[1]):
             ax.text(bar.get_width() + top, bar.get_y() + bar.get_height() / 2, f" {value:.4f}", va="center", fontsize=9)

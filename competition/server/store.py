@@ -92,7 +92,7 @@ MAX_NAME = 40
 APPLICATION_ID = 0x47524452  # "GRDR" in the database header (PRAGMA application_id): this file is a grader's
 # what a grader's database made before the application id holds: its tables, and the first schema's core columns
 GRADER_TABLES = {"teams", "members", "submissions", "settings", "wrong_tokens", "team_tally", "teams_v1",
-                 "sqlite_sequence"}
+                 "sqlite_sequence", "journal"}
 FIRST_COLUMNS = {"id", "team", "time", "file", "sha256", "status", "public", "private"}
 
 
