@@ -132,3 +132,31 @@ def test_the_default_database_never_lands_inside_a_competition_folder(fashion_co
     Store(fashion_copy / "grader.sqlite")  # where an earlier version put it: refused, never a second database
     refused(in_folder(fashion_copy, "teams"), "move it and its grader.sqlite.* folders to")
     assert in_folder(fashion_copy, "teams", "--db", "grader.sqlite").returncode == 0, "an explicit --db still works"
+
+
+def test_a_reopen_counts_the_late_uploads_before_the_new_deadline(tmp_path):
+    """Late rows (uploaded after the old deadline, with late uploads on) are on time under a new,
+    later deadline: after ``set --deadline ... --reopen`` they rank, are tallied and may be picked."""
+    from datetime import timedelta
+
+    from competition import clock
+    from competition.grade.standings import team_standings
+
+    db = tmp_path / "grader.sqlite"
+    store = Store(db)
+    store.add_members([("ants", "ann"), ("bees", "bob")])
+    past = clock.now() - timedelta(hours=2)
+    store.set_settings({"deadline": clock.iso(past), "late": True})
+    rows = stored(store, early={"time": clock.iso(past - timedelta(hours=1)), "public": 0.4},
+                  late={"team": "bees", "time": clock.iso(past + timedelta(hours=1)), "late": 1, "public": 0.3})
+    before, tally = store.standing_rows(higher_is_better=False)
+    assert [line["team"] for line in team_standings(before, False, tally=tally, higher_is_better=False)] == ["ants"]
+    later = clock.iso(clock.now() + timedelta(days=3))
+    done = host(db, "set", "--deadline", later, "--reopen")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 late submission(s), uploaded before the new deadline, now count")
+    after, tally = store.standing_rows(higher_is_better=False)
+    assert [line["team"] for line in team_standings(after, False, tally=tally, higher_is_better=False)] == ["bees", "ants"]
+    assert tally["bees"][0] == 1 and not Store(db).submissions("bees")[0]["late"]
+    assert store.select("bees", rows["late"]["id"], True, 2)["selected"]
+    assert "1 late submission(s) before the new deadline now count" in store.journal()[0]["detail"]

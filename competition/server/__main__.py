@@ -476,8 +476,12 @@ def set_settings_from(store: Store, args, argv: list[str]) -> str:
         changed = [f"{rules.FLAGS[key]} {rules.shown(key, value)}" for key, value in write.items() if key in rules.FLAGS]
         changed += ["--overview " + str(args.overview)] if overview is not None else []
         changed += ["--reopen"] * args.reopen + ["--end-now"] * args.end_now
+        counted = store.count_late_before(db, write["deadline"]) if args.reopen and "deadline" in write else 0
+        if counted:
+            changed.append(f"({counted} late submission(s) before the new deadline now count)")
         store.record("set", " ".join(changed), db)
-    return settings_text(store)
+    return (f"{counted} late submission(s), uploaded before the new deadline, now count and may be picked\n"
+            if counted else "") + settings_text(store)
 
 
 def read_overview(path: Path) -> str:

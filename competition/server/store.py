@@ -591,6 +591,19 @@ class Store:
                 db.execute(update, (s["public"], s["private"], s["public_rows"], s["private_rows"], key, row["id"]))
         return len(late)
 
+    @staticmethod
+    def count_late_before(db: sqlite3.Connection, deadline: str | None) -> int:
+        """At a reopen (``set --deadline ... --reopen``), inside its transaction ``db``: the late rows
+        uploaded before the new ``deadline`` (all of them when it is None) are on time under it, so they
+        count, rank and may be picked again, and the tally follows. Returns how many they were."""
+        moved = db.execute("UPDATE submissions SET late = 0 WHERE late = 1 AND (? IS NULL OR time <= ?)",
+                           (deadline, deadline)).rowcount
+        if moved:
+            db.execute("DELETE FROM team_tally")
+            db.execute("INSERT INTO team_tally SELECT team, COUNT(*), MAX(time) FROM submissions "
+                       "WHERE status = 'ok' AND late = 0 GROUP BY team")
+        return moved
+
     def own_key(self, source: Path) -> tuple[Path, str]:
         """Copy an answer key beside the database (mode 0600, named by its sha256), so that the grader
         never depends on the host's file again (moved, deleted or edited): ``(copy, sha256)``."""
