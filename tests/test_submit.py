@@ -21,7 +21,7 @@ from competition.submit import recipe_of, submit
 from competition.data.tables import read_csv
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
 from tests.conftest import make_competition
-from tests.test_provenance import check_provenance
+from tests.runs.test_provenance import check_provenance
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ def outcomes(metric: Metric, y_true, predicted, n_classes: int) -> np.ndarray | 
 # --- metrics of many confusion matrices at once ------------------------------------------------
 # Each takes confusions of shape (..., K, K) (true class by row, predicted class by column, as
 # scikit-learn's confusion_matrix) and answers the metric of each, as scikit-learn would on the
-# rows behind it; tests/test_uncertainty.py checks them against scikit-learn.
+# rows behind it; tests/data/test_uncertainty.py checks them against scikit-learn.
 
 def _balanced_accuracy(c: np.ndarray) -> np.ndarray:
     support = c.sum(axis=-1)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pandas is imported where a table is made, not when a comman
 MAX_DISTANCE = 4  # bits of 64, for each hash (more makes Fashion-MNIST's candidate pairs explode)
 # Mean grey levels apart at 16x16 once brightness and contrast are matched. Fashion-MNIST's closest pair
 # of different pictures with two labels is over 5 apart; a JPEG round trip at quality 40, a grey copy,
-# a +8% brightness copy and a resized copy of a photo stay under 3 (tests/test_duplicates.py plants them).
+# a +8% brightness copy and a resized copy of a photo stay under 3 (tests/prepare/test_duplicates.py plants them).
 MAX_DIFFERENCE = 4.0
 # A picture whose 16x16 thumbnail varies by less than FLAT grey levels (a plain sky, a blank page) has no
 # shape for a hash to follow: its hashes are noise (a JPEG at quality 40 moves them 16-29 bits). Such

@@ -17,7 +17,7 @@ import pytest
 
 from competition.cv import cluster, core as cv, runs
 from competition.data.loader import load_competition
-from tests.test_server import free_port
+from tests.server.test_server import free_port
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_a_client_killed_mid_run_resumes_to_the_same_result(fashion_small, fashi
     script.write_text(
         "import sys\nfrom pathlib import Path\n"
         "from competition.cv import cluster, core as cv\nfrom competition.data.loader import load_competition\n"
-        "from tests.test_cluster import gated_executor\n"
+        "from tests.cv.test_cluster import gated_executor\n"
         "class OnlyFoldZero(cluster.DaskExecutor):\n"
         "    def submit(self, fn, *args):\n"
         "        return (super() if args[-1] == 0 else self.gated).submit(fn, *args)\n"
@@ -144,7 +144,7 @@ def test_a_client_killed_mid_run_resumes_to_the_same_result(fashion_small, fashi
         "        cv.run_cv('rf', load_competition(sys.argv[1]), n_folds=4, params={'n_estimators': 30},\n"
         "                  runs_dir='runs', progress=False, executor=executor)\n")
     (tmp_path / "started").mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
                                                                        os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, str(script), str(fashion_small), str(tmp_path / "gate"),
                              str(tmp_path / "started")], cwd=tmp_path, env=env, start_new_session=True,

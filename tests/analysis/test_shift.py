@@ -18,7 +18,7 @@ from competition.analysis import shift
 from competition.data.loader import load_competition
 from competition.data.images import PNG_SIGNATURE
 from tests.conftest import SMALL_TEST, SMALL_TRAIN, make_competition
-from tests.test_provenance import check_provenance
+from tests.runs.test_provenance import check_provenance
 
 BRIGHTER = 60  # added to every pixel of the shifted copy's test images (clipped at 255)
 # Enough rounds to find a brightness shift in a few hundred images; one thread, as LightGBM's threads

@@ -17,7 +17,7 @@ from competition.errors import InputWarning
 from competition.cv.folds import make_folds
 from competition.models import MODELS, make_model
 from tests.conftest import make_competition
-from tests.test_provenance import check_provenance
+from tests.runs.test_provenance import check_provenance
 
 # Small settings so that every model trains in seconds on a few hundred rows.
 QUICK = {

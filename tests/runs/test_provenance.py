@@ -9,7 +9,7 @@ from pathlib import Path
 from competition import clock
 from competition.cv import provenance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def check_provenance(record: dict) -> None:

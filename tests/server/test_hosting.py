@@ -27,7 +27,7 @@ from competition import clock
 from competition.data.loader import load_competition
 from competition.server.store import Store
 from tests.test_fsutil import leftover
-from tests.test_server import Server, public_score, submission
+from tests.server.test_server import Server, public_score, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 

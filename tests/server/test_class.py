@@ -17,8 +17,8 @@ from competition import clock
 from competition.grade.core import Grader
 from competition.server import sameness
 from competition.server.store import Store
-from tests.test_hosting import host
-from tests.test_server import submission
+from tests.server.test_hosting import host
+from tests.server.test_server import submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
@@ -134,7 +134,7 @@ def test_the_journal_a_voided_submission_and_a_bare_restart_on_a_real_server(fas
 
     import httpx
 
-    from tests.test_server import Server, free_port
+    from tests.server.test_server import Server, free_port
 
     db = tmp_path / "grader.sqlite"
     store = Store(db)

@@ -17,8 +17,8 @@ from PIL import Image
 
 from competition import clock
 from competition.server.store import Store
-from tests.test_hosting import host
-from tests.test_server import Server, chromium, submission
+from tests.server.test_hosting import host
+from tests.server.test_server import Server, chromium, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 

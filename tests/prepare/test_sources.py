@@ -23,8 +23,8 @@ from competition.prepare.core import IDX_FILES, choose_format, split_by_group
 from competition.prepare.sources import fit_image, write_png
 from competition.server.store import Store
 from tests.conftest import make_competition
-from tests.test_prepare import default_ctrl_c
-from tests.test_server import Server
+from tests.prepare.test_prepare import default_ctrl_c
+from tests.server.test_server import Server
 
 CLASSES = {0: "T-shirt", 1: "Trouser", 3: "Dress", 8: "Bag"}
 PER_CLASS = 20

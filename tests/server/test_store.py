@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from competition.server.store import APPLICATION_ID, SCHEMA, Store
-from tests.test_hosting import host, refused
+from tests.server.test_hosting import host, refused
 
 ROW = {"team": "ants", "time": "2026-12-01T10:00:00Z", "file": "a.csv", "name": "a.csv", "message": "",
        "metric": "log_loss", "status": "ok", "public": 0.5, "private": 0.5, "public_rows": 1, "private_rows": 1}
