@@ -38,7 +38,7 @@ from competition.fsutil import write_picture  # noqa: E402
 from competition.models import make_model  # noqa: E402
 from competition.models.networks import as_images, import_keras  # noqa: E402
 from competition.models.pixels import scale_pixels  # noqa: E402
-from competition.cv.runs import format_seconds  # noqa: E402
+from competition.runs.folder import format_seconds  # noqa: E402
 
 THRESHOLDS = (0.90, 0.92, 0.93, 0.94)
 

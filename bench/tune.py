@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition.cv import cluster, core as cv, runs  # noqa: E402
+from competition import runs
+from competition.cv import cluster, core as cv  # noqa: E402
 from competition.data.loader import load_competition  # noqa: E402
-from competition.cv.runs import format_seconds  # noqa: E402
+from competition.runs.folder import format_seconds  # noqa: E402
 from competition.tune import tune  # noqa: E402
 
 DEFAULT_MODELS = ["lgbm", "cnn"]

@@ -19,7 +19,7 @@ VERBS = {
     "prepare": ("prepare.core", "prepare", [], "build a competition folder and its answer key"),
     "check": ("data.loader", "data", ["check"], "validate a competition folder and print its summary"),
     "cv": ("cv.core", "cv", [], "cross-validate a model on stratified folds"),
-    "runs": ("cv.runs", "runs", [], "list or compare cross-validation runs"),
+    "runs": ("runs.__main__", "runs", [], "list or compare cross-validation runs"),
     "tune": ("tune", "tune", [], "search a model's parameters on the folds (Optuna)"),
     "shift": ("analysis.shift", "shift", [], "check train against test (adversarial validation)"),
     "compare": ("analysis.compare", "compare", [], "is run or submission B better than A, or just noise?"),

@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from . import cli
-from .cv import cluster, matching, provenance, runs, track
+from . import runs
+from .cv import cluster, track
+from .runs import matching, provenance
 from .data import metrics
 from .cv.core import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, plan, run_cv, twin_run
 from .data.loader import load_competition

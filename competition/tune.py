@@ -50,7 +50,9 @@ import numpy as np
 from tqdm import tqdm
 
 from . import cli, extras
-from .cv import cluster, core as cv, matching, runs, scoring, track
+from . import runs
+from .cv import cluster, core as cv, track
+from .runs import matching, scoring
 from .data import metrics
 from .data.loader import load_competition
 from .errors import InputError

@@ -8,7 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from competition.cv import core as cv, runs
+from competition import runs
+from competition.cv import core as cv
 from competition.data.loader import load_competition
 from competition.models import make_model
 

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition.cv import core as cv, runs
+from competition import runs
+from competition.cv import core as cv
 from competition.grade import ledger
 from competition.data.loader import load_competition
 from competition.cv.ensemble import EnsembleError, ensemble, oof_log_loss

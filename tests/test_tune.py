@@ -13,7 +13,9 @@ import pytest
 
 optuna = pytest.importorskip("optuna")  # the `tune` extra
 
-from competition.cv import core as cv, matching, runs  # noqa: E402
+from competition import runs
+from competition.cv import core as cv
+from competition.runs import matching  # noqa: E402
 from competition import tune  # noqa: E402
 from competition.data.loader import load_competition  # noqa: E402
 from competition.cv.folds import make_folds  # noqa: E402

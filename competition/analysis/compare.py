@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import cli
-from ..cv import runs
+from .. import runs
 from ..data import metrics, uncertainty
 from ..errors import InputError
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import cli
-from ..cv import runs
+from .. import runs
 from ..data.loader import class_names, load_competition
 from ..fsutil import begins_with, ensure_dir, write_picture, write_text_atomic
 from ..data.records import Competition, CompetitionDataError

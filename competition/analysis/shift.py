@@ -34,7 +34,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import cli
-from ..cv import cluster, provenance, runs
+from .. import runs
+from ..cv import cluster
+from ..runs import provenance
 from ..cv.core import cross_validate
 from ..data.loader import load_competition
 from ..errors import InputError

@@ -35,7 +35,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import cli, extras
-from . import cluster, matching, provenance, runs, scoring, track
+from . import cluster, track
+from ..runs import matching, provenance, scoring
+from .. import runs
 from .cluster import with_threads
 from ..data.loader import load_competition
 from ..errors import InputError, InputWarning, ParameterError

@@ -25,7 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import matching, provenance, runs, scoring
+from .. import runs
+from ..runs import matching, provenance, scoring
 from ..data import metrics
 from .folds import fold_rows
 

@@ -42,7 +42,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from .. import cli, extras
-from . import matching, runs
+from .. import runs
+from ..runs import matching
 from ..errors import InputError
 
 SETTINGS = ("model", "folds", "seed", "seeds", "limit", "keras_backend")  # the run's own params besides the model's

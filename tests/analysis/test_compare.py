@@ -131,7 +131,7 @@ def test_runs_compare_shows_each_runs_interval_and_tier(four_runs, tmp_path):
     shares its tier; a run on other folds has none."""
     from statsmodels.stats.proportion import proportion_confint
 
-    from competition.cv import runs
+    from competition import runs
 
     shallow, deep, other_folds, _ = four_runs
     twin = runs.load_run(copied(deep, tmp_path, "twin-of-deep"))

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from sklearn.metrics import classification_report, confusion_matrix
 
-from competition.cv import core as cv, runs
+from competition import runs
+from competition.cv import core as cv
 from competition.data.loader import load_competition
 from competition.analysis.report import data_report, run_report
 from tests.conftest import make_competition

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from competition.cv import cluster, core as cv, runs
+from competition import runs
+from competition.cv import cluster, core as cv
 from competition.data.loader import load_competition
 from tests.server.test_server import free_port
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from competition import cli
-from competition.cv import core as cv, matching, runs
+from competition import runs
+from competition.cv import core as cv
+from competition.runs import matching
 from competition.data.loader import load_competition
 from competition.errors import InputWarning
 from competition.cv.folds import make_folds

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from competition.cv import core as cv, runs, track
+from competition import runs
+from competition.cv import core as cv, track
 from competition import submit
 from competition.data.loader import load_competition
 
@@ -125,7 +126,7 @@ def test_submit_track_adds_the_submission_to_the_runs_mlflow_run(tracked, client
 def test_without_track_mlflow_is_never_imported(fashion_small, tmp_path):
     code = f"""
 import sys
-from competition.cv import core as cv, runs; from competition import submit
+from competition.cv import core as cv; from competition import runs, submit
 assert cv.main(["--model", "dt", "--folds", "3", "--data", {str(fashion_small)!r}, "--runs-dir", "runs"]) == 0
 (run,) = runs.list_runs("runs")
 assert submit.main(["--run", str(run.path), "--data", {str(fashion_small)!r}, "--out", "subs"]) == 0

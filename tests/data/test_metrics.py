@@ -411,7 +411,7 @@ def test_cv_scores_each_fold_and_the_oof_rows_by_the_competitions_metric(log_los
 
 
 def test_runs_compare_ranks_by_the_metric_in_its_direction(log_loss_runs):
-    from competition.cv import runs
+    from competition import runs
 
     _, runs_dir, made = log_loss_runs
     table = runs.compare_table(made, "log_loss")

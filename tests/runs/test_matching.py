@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from competition.cv import core as cv, matching
+from competition.cv import core as cv
+from competition.runs import matching
 from competition import submit
 from competition.data.loader import load_competition
 

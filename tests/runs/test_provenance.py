@@ -1,4 +1,4 @@
-"""One provenance record (``competition.cv.provenance``) for runs, shift studies, blends and submissions."""
+"""One provenance record (``competition.runs.provenance``) for runs, shift studies, blends and submissions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from competition import clock
-from competition.cv import provenance
+from competition.runs import provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 

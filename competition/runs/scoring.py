@@ -12,7 +12,7 @@ import numpy as np
 from ..data import metrics
 
 if TYPE_CHECKING:
-    from .runs import FoldResult, RefitResult, Run
+    from .folder import FoldResult, RefitResult, Run
 
 
 def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
