@@ -21,7 +21,7 @@ VERBS = {
     "cv": ("cv.core", "cv", [], "cross-validate a model on stratified folds"),
     "runs": ("runs.__main__", "runs", [], "list or compare cross-validation runs"),
     "tune": ("tune", "tune", [], "search a model's parameters on the folds (Optuna)"),
-    "shift": ("analysis.shift", "shift", [], "check train against test (adversarial validation)"),
+    "shift": ("shift", "shift", [], "check train against test (adversarial validation)"),
     "compare": ("analysis.compare", "compare", [], "is run or submission B better than A, or just noise?"),
     "submit": ("submit", "submit", [], "write a validated submission (and grade or upload it)"),
     "grade": ("grade.core", "grade", [], "score submissions locally into the ledger and leaderboard.md"),

@@ -1,5 +1,5 @@
-"""Looking at runs and data after the fact.
+"""Looking at runs and data after the fact: readers of run folders and submissions, below ``cv``
+(whose ``--report`` draws through them) and importing none of it.
 
-    shift   train against test: adversarial validation (``python -m competition.shift``)
     report  pictures of a run or of the data (``python -m competition.report``)
 """

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition.analysis import shift
-from competition.data.loader import load_competition
+from competition import shift
 from competition.data.images import PNG_SIGNATURE
+from competition.data.loader import load_competition
 from tests.conftest import SMALL_TEST, SMALL_TRAIN, make_competition
 from tests.runs.test_provenance import check_provenance
 
