@@ -31,14 +31,14 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from competition.cli import parse_param  # noqa: E402
-from competition.cv.core import run_cv  # noqa: E402
+from competition.cv.obtain import run_cv  # noqa: E402
 from competition.data.loader import load_competition  # noqa: E402
 from competition.cv.folds import fold_rows, make_folds  # noqa: E402
 from competition.fsutil import write_picture  # noqa: E402
 from competition.models import make_model  # noqa: E402
 from competition.models.networks import as_images, import_keras  # noqa: E402
 from competition.models.pixels import scale_pixels  # noqa: E402
-from competition.runs.folder import format_seconds  # noqa: E402
+from competition.runs import format_seconds  # noqa: E402
 
 THRESHOLDS = (0.90, 0.92, 0.93, 0.94)
 

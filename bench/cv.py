@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from competition.cli import parse_param  # noqa: E402
-from competition.cv.core import run_cv  # noqa: E402
+from competition.cv.obtain import run_cv  # noqa: E402
 from competition.data.loader import load_competition  # noqa: E402
-from competition.runs.folder import format_seconds  # noqa: E402
+from competition.runs import format_seconds  # noqa: E402
 
 BLOG = {"dt": 0.79, "rf": 0.88, "mlp": 0.895, "mlp-seed": 0.895, "cnn": 0.925, "cnn-seed": 0.925}
 DEFAULT_MODELS = ["dt", "logreg", "rf", "lgbm", "xgb", "mlp", "cnn"]

@@ -22,7 +22,7 @@ import numpy as np
 # this file's own folder would shadow the ``distributed`` package it benchmarks: the repository instead
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from competition.cv import cluster  # noqa: E402
-from competition.cv.core import run_cv  # noqa: E402
+from competition.cv.obtain import run_cv  # noqa: E402
 from competition.data.loader import load_competition  # noqa: E402
 
 PARAMS = {"rf": {}, "lgbm": {}, "xgb": {}, "dt": {}}

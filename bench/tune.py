@@ -19,25 +19,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition import runs
-from competition.cv import cluster, core as cv  # noqa: E402
+from competition import runs  # noqa: E402
+from competition.cv import cluster  # noqa: E402
+from competition.cv.obtain import obtain_run  # noqa: E402
 from competition.data.loader import load_competition  # noqa: E402
-from competition.runs.folder import format_seconds  # noqa: E402
+from competition.runs import format_seconds  # noqa: E402
 from competition.tune import tune  # noqa: E402
 
 DEFAULT_MODELS = ["lgbm", "cnn"]
 
 
 def defaults_run(model: str, comp, args, executor) -> runs.Run:
-    """The defaults' run on the bench's folds: reused when one exists, else cross-validated."""
-    _, _, config = cv.plan(model, comp, n_folds=args.folds, seed=args.seed, limit=args.limit)
-    found = runs.find_matching(args.runs_dir, config)
-    if found:
-        print(f"{model}: reusing the defaults' run {found.path}", flush=True)
-        return found
-    print(f"{model}: cross-validating the defaults first (outside the budget)", flush=True)
-    return cv.run_cv(model, comp, n_folds=args.folds, seed=args.seed, limit=args.limit, runs_dir=args.runs_dir,
-                     executor=executor)
+    """The defaults' run on the bench's folds (outside the budget): reused when one exists, else
+    cross-validated."""
+    got = obtain_run(model, comp, n_folds=args.folds, seed=args.seed, limit=args.limit, runs_dir=args.runs_dir,
+                     executor=executor, say=lambda text: print(f"{model}: {text}", flush=True))
+    return got.run
 
 
 def row(model: str, defaults: runs.Run, tuned, started: int, wall: float) -> str:

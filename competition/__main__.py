@@ -18,7 +18,7 @@ from . import cli
 VERBS = {
     "prepare": ("prepare.core", "prepare", [], "build a competition folder and its answer key"),
     "check": ("data.loader", "data", ["check"], "validate a competition folder and print its summary"),
-    "cv": ("cv.core", "cv", [], "cross-validate a model on stratified folds"),
+    "cv": ("cv.__main__", "cv", [], "cross-validate a model on stratified folds"),
     "runs": ("runs.__main__", "runs", [], "list or compare cross-validation runs"),
     "tune": ("tune", "tune", [], "search a model's parameters on the folds (Optuna)"),
     "shift": ("shift", "shift", [], "check train against test (adversarial validation)"),

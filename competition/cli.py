@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import math
 import functools
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -172,3 +172,33 @@ def guarded(main: Callable[..., int]) -> Callable[..., int]:
         return 1
 
     return run
+
+
+def wrap_seed(seed: int) -> int:
+    """``seed`` moved into ``[0, MAX_SEED]`` (modulo ``MAX_SEED + 1``): a seed counted up from a
+    given one (a seed average's members, a continued study's sampler) stays one NumPy takes."""
+    return seed % (MAX_SEED + 1)
+
+
+# The options of a run's recipe beyond its folds (cv, submit), declared once so that their help
+# reads the same in both. ``default=None`` where the command fills the gap (cv --resume).
+
+SEEDS_HELP = ("average N copies of each model whose seeds differ (random_state, random_state+1, ...) "
+              "into one run (default 1); with --workers or --scheduler every seed of every fold runs at once")
+REFIT_HELP = ("after the folds, train the model again on every training row (for as many epochs or rounds as "
+              "the folds' early stopping kept) and predict the test set with it; the CV score stays the folds'")
+TIME_BUDGET_HELP = ("minutes the whole run may take, its fits one after another: each fit's epochs are sized to "
+                    "its share once the first epoch is timed (networks only)")
+
+
+def add_seeds(parser, *, default: int | None = 1) -> None:
+    parser.add_argument("--seeds", type=int_at_least(1), default=default, metavar="N", help=SEEDS_HELP)
+
+
+def add_refit(parser, *, default: bool | None = False) -> None:
+    parser.add_argument("--refit", action="store_true", default=default, help=REFIT_HELP)
+
+
+def add_time_budget(parser) -> None:
+    parser.add_argument("--time-budget", type=positive_number, default=None, metavar="MINUTES",
+                        help=TIME_BUDGET_HELP)

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from . import cli, runs
 from .cv import cluster
-from .cv.core import cross_validate
+from .cv.crossval import cross_validate
 from .cv.folds import FoldsError, make_folds
 from .data.loader import load_competition
 from .data.records import Competition

@@ -29,19 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli
-from . import runs
+from . import cli, runs
+from .analysis.report import run_report
 from .cv import cluster, track
-from .runs import matching, provenance
-from .data import metrics
-from .cv.core import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, plan, run_cv, twin_run
-from .data.loader import load_competition
 from .cv.ensemble import METHODS, ensemble, resolve_member
+from .cv.obtain import obtain_run
+from .data import metrics
+from .data.loader import load_competition
+from .data.records import Competition
 from .fsutil import ensure_dir, write_new
 from .grade.core import Grader, grade_files
-from .models import MODELS
-from .data.records import Competition
 from .grade.validate import Sample, SubmissionError, read_sample, validate_submission
+from .models import MODELS
+from .runs import matching, provenance
 
 
 def format_csv(sample: Sample, labels: dict) -> bytes:
@@ -133,7 +133,8 @@ def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissio
     sample = read_sample(comp.path / "test_sample.csv", probabilities=probabilities)
     data = format_csv(sample, (predicted_probabilities if probabilities else predicted_labels)(run, comp))
     validate_submission(data, sample, comp.classes.tolist(), source=f"submission from {run.path}")
-    name = submission_name(check_name(name) if name is not None else f"{run.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}",
+    default = f"{run.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = submission_name(check_name(name) if name is not None else default,
                            out_dir, explicit=name is not None)
     csv_path = out_dir / f"{name}.csv"
     sidecar = {
@@ -155,7 +156,8 @@ def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissio
 def describe_submission(csv_path: Path, run: runs.Run, comp: Competition) -> str:
     s = run.scores
     counts = Counter(predicted_labels(run, comp).values())
-    shares = "  ".join(f"{label}:{counts.get(str(label), 0) / len(comp.test_ids):.1%}" for label in comp.classes.tolist())
+    shares = "  ".join(f"{label}:{counts.get(str(label), 0) / len(comp.test_ids):.1%}"
+                       for label in comp.classes.tolist())
     cv = cv_record(run, comp)
     metric = "" if cv["metric"] == "accuracy" else (
         f"CV {cv['metric']} {cv['score_mean']:.4f} +- {cv['score_std']:.4f} (OOF {cv['oof_score']:.4f}); ")
@@ -198,16 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--run", type=Path, metavar="RUN_DIR", help="submit this finished run")
     source.add_argument("--ensemble", nargs="+", metavar="RUN_OR_MODEL",
                         help="blend these runs (a model name means its newest finished run)")
-    parser.add_argument("--method", choices=list(METHODS), default="mean", help="how to blend an --ensemble (default mean)")
+    parser.add_argument("--method", choices=list(METHODS), default="mean",
+                        help="how to blend an --ensemble (default mean)")
     cli.add_data(parser)
     cli.add_folds(parser)  # the folds of a run it cross-validates, or finds
     cli.add_seed(parser)
     cli.add_limit(parser)
     cli.add_param(parser)
-    parser.add_argument("--seeds", type=cli.int_at_least(1), default=1, metavar="N", help=SEEDS_HELP)
-    parser.add_argument("--refit", action="store_true", help=REFIT_HELP)
-    parser.add_argument("--time-budget", type=cli.positive_number, default=None, metavar="MINUTES",
-                        help=TIME_BUDGET_HELP)
+    cli.add_seeds(parser)
+    cli.add_refit(parser)
+    cli.add_time_budget(parser)
     parser.add_argument("--name", help="submission name (default <model>-<time>): letters, digits, . _ + -; "
                                         "never overwrites")
     cli.add_runs_dir(parser)
@@ -220,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--upload", action="store_true",
                         help="upload the new submission to the grader server (competition.upload's URL and token)")
     parser.add_argument("--track", choices=["mlflow"], help="log the run and the submission file to MLflow "
-                        "(MLFLOW_TRACKING_URI says where; needs pip install 'competition[tracking]'), after both are saved")
+                        "(MLFLOW_TRACKING_URI says where; needs pip install 'competition[tracking]'), after both are "
+                        "saved")
     parser.add_argument("-m", "--message", default="", help="a note stored with the graded or uploaded file")
     return parser
 
@@ -233,27 +236,16 @@ def choose_run(args: argparse.Namespace, comp: Competition) -> runs.Run:
         run, report = ensemble(members, args.method, args.runs_dir, comp.overview.metric)
         print(describe_ensemble(report, run))
         return run
-    overrides = dict(args.param)
-    _, folds, config = plan(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                            seeds=args.seeds, refit=args.refit, time_budget=args.time_budget)
-    found = runs.find_matching(args.runs_dir, config)
-    if found:
-        print(f"reusing {found.path} (same model, parameters, seeds, data, folds and seed)")
-        return found
-    interrupted = runs.find_matching(args.runs_dir, config, finished=False)
-    if interrupted:
-        print(f"resuming {interrupted.path} ({len(interrupted.done_folds)} of {args.folds} folds done)")
-    elif twin_run(args.runs_dir, config, folds) is None:  # with a twin, run_cv says which folds it copies
-        print(f"no finished run of {args.model} with these settings in {args.runs_dir}: cross-validating first")
-    with cluster.executor(args.workers, args.scheduler) as executor:
-        return run_cv(args.model, comp, n_folds=args.folds, seed=args.seed, params=overrides, limit=args.limit,
-                      seeds=args.seeds, refit=args.refit, time_budget=args.time_budget, runs_dir=args.runs_dir, resume=interrupted and interrupted.path, executor=executor)
+    return obtain_run(args.model, comp, n_folds=args.folds, seed=args.seed, params=dict(args.param), limit=args.limit,
+                      seeds=args.seeds, refit=args.refit, time_budget=args.time_budget, runs_dir=args.runs_dir,
+                      workers=args.workers, scheduler=args.scheduler, say=print).run
 
 
 def check_submittable(run: runs.Run, comp: Competition) -> None:
     """A run can be submitted for ``comp`` only when finished, and made on exactly its data."""
     if not run.finished:
-        raise SubmissionError(f"{run.path}: unfinished run; finish it with python -m competition.cv --resume {run.path}")
+        raise SubmissionError(f"{run.path}: unfinished run; finish it with python -m competition.cv --resume "
+                              f"{run.path}")
     if run.config["data"]["fingerprint"] != comp.fingerprint:
         raise SubmissionError(f"{run.path}: made on other data than {comp.path} (data fingerprints differ)")
     runs.verify(run)
@@ -279,8 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = submit(run, comp, out_dir=args.out, name=args.name)
     print(describe_submission(csv_path, run, comp))
     if args.report:
-        from .analysis.report import run_report
-
         print(f"report: {run_report(run.path, comp=comp)}")
     status = grade_files([csv_path], Grader(args.data), message=args.message) if args.grade else 0
     if args.upload:

@@ -4,15 +4,15 @@
                                [--param k=v ...] [--trials N] [--timeout SECONDS] [--runs-dir DIR]
                                [--workers N | --scheduler ADDRESS] [--jobs N] [--track mlflow]
 
-Every trial cross-validates one set of parameters (``cv.cross_validate``) on the same folds as
-every run (``cv.plan``), so a trial's score is comparable with any run's. The objective is the mean
+Every trial cross-validates one set of parameters (``cv.crossval.cross_validate``) on the same folds as
+every run (``cv.obtain.plan``), so a trial's score is comparable with any run's. The objective is the mean
 fold accuracy; the mean fold log loss breaks ties (and then the earlier trial wins): Optuna
 maximises the accuracy alone, and ``best_trial`` picks by ``(accuracy, -log loss)``.
 
 - The space: each model's ``ModelSpec.space`` in the registry (``models.spaces``); ``--param``
   fixes a parameter and takes it out of the search. A new study's first trial is the model's
   defaults, wherever the space holds them.
-- A trial whose recipe a finished run under RUNS already holds (``runs.find_matching``, ``matching``'s one
+- A trial whose recipe a finished run under RUNS already holds (``runs.lookup``, ``matching``'s one
   rule) takes that run's scores and trains nothing: often the first trial, the defaults.
 - Pruning per fold: after each fold the running mean accuracy is reported (``trial.report``, the
   step is the number of folds done) and Optuna's median pruner stops a trial whose running mean is
@@ -49,16 +49,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import cli, extras
-from . import runs
-from .cv import cluster, core as cv, track
-from .runs import matching, scoring
+from . import cli, extras, runs
+from .cv import cluster, crossval, obtain, track
 from .data import metrics
 from .data.loader import load_competition
+from .data.records import Competition
 from .errors import InputError
 from .fsutil import ensure_dir, write_picture
 from .models import MODELS, make_model, public_params
-from .data.records import Competition
+from .runs import matching, scoring
 from .workers import bounded
 
 STUDIES = "studies"  # under the runs folder: one folder per study (no config.json: not a run)
@@ -234,7 +233,7 @@ def open_study(path: Path, name: str, ident: dict, *, pruner=None, seed: int = c
         differ = [f"{key}: study has {(saved or {}).get(key)!r}, now {value!r}" for key, value in ident.items()
                   if (saved or {}).get(key) != value]
         raise StudyError(f"{path}: study {name} was made for another recipe or data ({'; '.join(differ)})")
-    study.sampler = optuna.samplers.TPESampler(seed=(seed + len(study.trials)) % 2**32)
+    study.sampler = optuna.samplers.TPESampler(seed=cli.wrap_seed(seed + len(study.trials)))
     study.pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP, n_warmup_steps=0)
     return study
 
@@ -333,10 +332,10 @@ class Kept:
 
     key: tuple | None = None
     number: int = -1
-    result: cv.CVResult | None = None
+    result: runs.CVResult | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def offer(self, key: tuple, number: int, result: cv.CVResult) -> None:
+    def offer(self, key: tuple, number: int, result: runs.CVResult) -> None:
         with self.lock:
             if self.key is None or key > self.key:
                 self.key, self.number, self.result = key, number, result
@@ -384,7 +383,7 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
                     raise optuna.TrialPruned(f"mean {metric.name} {np.mean(accuracies):.4f} after {len(accuracies)} "
                                              "folds")
 
-            result = cv.cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds,
+            result = crossval.cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds,
                                        classes=comp.classes, executor=executor, on_fold=report_or_prune)
             scores = result.scores
             scored = metrics.cv_scores(metric, result.oof, y, folds)
@@ -416,36 +415,20 @@ class Progress:
         self.bar.close()
 
 
-def write_run(model: str, comp: Competition, result: cv.CVResult, config: dict, folds: np.ndarray,
-              runs_dir: Path) -> runs.Run:
-    """A run folder from a cross-validation held in memory, through the one run-folder writer."""
-    y = np.searchsorted(comp.classes, comp.y_train)
-    run_dir = runs.create(runs_dir, model, config, folds, y)
-    for fold in result.folds:
-        runs.save_fold(run_dir, fold)
-    runs.finish(run_dir, result.folds, scoring.summarise(result.folds, y, len(comp.classes), metric=comp.overview.metric))
-    return runs.load_run(run_dir)
-
-
 def save_best(model: str, comp: Competition, best, kept: Kept, origin: dict, *, n_folds: int, seed: int,
               limit: int | None, runs_dir: Path, executor=None, progress: bool = True) -> tuple[runs.Run, str]:
-    """The best trial as a finished run folder, and how it came to be: a matching run of this study
-    (reused), the trial's cross-validation in memory (saved), another matching run (reused), or a
-    new cross-validation."""
-    params = best.user_attrs["params"]
-    _, folds, config = cv.plan(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit)
-    config["origin"] = origin
-    same = matching.matching(runs.list_runs(runs_dir), config)
-    ours = [run for run in same if (run.config.get("origin") or {}).get("study") == origin["study"]]
-    if ours:
-        return ours[-1], "reused, from this study"
-    if kept.number == best.number and kept.result is not None:
-        return write_run(model, comp, kept.result, config, folds, runs_dir), "saved"
-    if same:
-        return same[-1], "reused, an earlier run of the same recipe"
-    run = cv.run_cv(model, comp, n_folds=n_folds, seed=seed, params=params, limit=limit, runs_dir=runs_dir,
-                    executor=executor, progress=progress, origin=origin)
-    return run, "cross-validated"
+    """The best trial as a finished run folder (``cv.obtain_run``), and how it came to be: a matching
+    run of this study (reused), the trial's cross-validation in memory (saved), another matching
+    run (reused), or a new cross-validation."""
+    def ours(run: runs.Run) -> bool:
+        return (run.config.get("origin") or {}).get("study") == origin["study"]
+
+    got = obtain.obtain_run(model, comp, n_folds=n_folds, seed=seed, params=best.user_attrs["params"], limit=limit,
+                            runs_dir=runs_dir, executor=executor, progress=progress, origin=origin, prefer=ours,
+                            made=kept.result if kept.number == best.number else None)
+    if got.how == "reused":
+        return got.run, "reused, from this study" if ours(got.run) else "reused, an earlier run of the same recipe"
+    return got.run, got.how
 
 
 @dataclass
@@ -477,7 +460,7 @@ def tune(model: str, comp: Competition, *, n_folds: int = cli.FOLDS, seed: int =
     import_optuna()
     fixed = dict(fixed or {})
     space = search_space(model, fixed, space)
-    _, folds, config = cv.plan(model, comp, n_folds=n_folds, seed=seed, params=fixed, limit=limit)
+    _, folds, config = obtain.plan(model, comp, n_folds=n_folds, seed=seed, params=fixed, limit=limit)
     limit, runs_dir = config["limit"], Path(runs_dir)
     metric = comp.overview.metric
     name = study_name(config, fixed, metric)
@@ -495,8 +478,8 @@ def tune(model: str, comp: Competition, *, n_folds: int = cli.FOLDS, seed: int =
     kept = Kept()
 
     def finished_run(params: dict[str, Any]) -> runs.Run | None:
-        return runs.find_matching(runs_dir, cv.plan(model, comp, n_folds=n_folds, seed=seed, params=params,
-                                                    limit=limit)[2])
+        return runs.lookup(runs_dir, obtain.plan(model, comp, n_folds=n_folds, seed=seed, params=params,
+                                                 limit=limit)[2]).finished
 
     bar = Progress(n_trials, model, progress)
     try:

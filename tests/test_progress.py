@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from competition import runs
-from competition.cv import core as cv
+from competition.cv import obtain
 from competition.data.loader import load_competition
 from competition.models import make_model
 
@@ -20,7 +20,7 @@ def fashion(fashion_small):
 
 
 def test_each_fold_prints_its_held_out_score_as_it_ends(fashion, tmp_path, capsys):
-    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=tmp_path, progress=True)
+    run = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=tmp_path, progress=True)
     out = capsys.readouterr().out
     printed = {int(fold): float(score) for fold, score in
                re.findall(r"\bdt fold (\d): held-out accuracy (0\.\d{4}), log loss", out)}

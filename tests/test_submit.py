@@ -14,13 +14,13 @@ import pytest
 from PIL import Image
 
 from competition import runs
-from competition.cv import core as cv
-from competition.grade import ledger
-from competition.data.loader import load_competition
+from competition.cv import obtain
 from competition.cv.ensemble import EnsembleError, ensemble, oof_log_loss
-from competition.submit import recipe_of, submit
+from competition.data.loader import load_competition
 from competition.data.tables import read_csv
+from competition.grade import ledger
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
+from competition.submit import recipe_of, submit
 from tests.conftest import make_competition
 from tests.runs.test_provenance import check_provenance
 
@@ -34,9 +34,9 @@ def fashion(fashion_small):
 def member_runs(fashion, tmp_path_factory):
     """Three real runs on the same folds: logreg, rf and a shallow tree."""
     runs_dir = tmp_path_factory.mktemp("runs")
-    made = [cv.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 100}, runs_dir=runs_dir, progress=False),
-            cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 30}, runs_dir=runs_dir, progress=False),
-            cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=runs_dir, progress=False)]
+    made = [obtain.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 100}, runs_dir=runs_dir, progress=False),
+            obtain.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 30}, runs_dir=runs_dir, progress=False),
+            obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=runs_dir, progress=False)]
     return runs_dir, made
 
 
@@ -63,7 +63,7 @@ def test_shuffled_zero_padded_ids_crlf_and_bom_survive(tmp_path):
     sample_bytes = ("\ufeffid,class\r\n" + "".join(f"{i},bag\r\n" for i in test_ids)).encode()
     (root / "test_sample.csv").write_bytes(sample_bytes)
     comp = load_competition(root, min_class_rows=3)
-    run = cv.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path / "runs", progress=False)
+    run = obtain.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path / "runs", progress=False)
     data = submit(run, comp, out_dir=tmp_path / "subs").read_bytes()
     assert data.startswith(b"\xef\xbb\xbfid,class\r\n") and data.count(b"\r\n") == 13 and data.count(b"\n") == 13
     lines = data.decode("utf-8-sig").split("\r\n")[1:-1]
@@ -80,7 +80,7 @@ def test_a_sample_with_blank_lines_reads_alike_in_the_loader_the_validator_and_s
     sample = read_sample(root / "test_sample.csv")
     assert comp.test_ids.tolist() == list(sample.ids) == test_ids and sample.header_line == " id , class "
     assert read_csv(root / "test_sample.csv") == {"id": test_ids, "class": ["bag"] * 3}
-    run = cv.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path / "runs", progress=False)
+    run = obtain.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path / "runs", progress=False)
     data = submit(run, comp, out_dir=tmp_path / "subs").read_bytes()
     assert data.decode().splitlines()[0] == " id , class " and len(data.decode().splitlines()) == 4
     assert list(validate_submission(data, sample, comp.classes.tolist())) == test_ids
@@ -140,7 +140,7 @@ def test_stacking_is_honest_about_a_random_member(member_runs, tmp_path):
 
 
 def test_members_with_other_folds_are_refused(fashion, member_runs, tmp_path):
-    other = cv.run_cv("dt", fashion, n_folds=3, seed=1, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
+    other = obtain.run_cv("dt", fashion, n_folds=3, seed=1, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
     with pytest.raises(EnsembleError, match=f"{other.path}: its folds or data differ .*seed: run has 1, now 87"):
         ensemble([member_runs[1][0], other], "mean", tmp_path)
 
@@ -160,7 +160,7 @@ def test_cli_reuses_a_matching_run_and_prints_the_summary(fashion_small, tmp_pat
     assert refit.returncode == 0, refit.stderr
     assert f"3 of 3 folds copied from {run.path.relative_to(tmp_path)}" in refit.stdout
     assert "cross-validating first" not in refit.stdout, "only the refit trains: nothing is cross-validated"
-    cv.run_cv("logreg", load_competition(fashion_small), n_folds=3, params={"max_iter": 50},
+    obtain.run_cv("logreg", load_competition(fashion_small), n_folds=3, params={"max_iter": 50},
                       runs_dir=tmp_path / "runs", progress=False)
     blend = subprocess.run([sys.executable, "-m", "competition.submit", "--ensemble", str(run.path), "logreg",
                             "--method", "weights", "--data", str(fashion_small)],
@@ -193,7 +193,7 @@ def test_an_existing_sidecar_is_never_replaced(fashion, member_runs, tmp_path):
 
 def test_a_run_made_on_other_data_is_refused(fashion_copy, tmp_path):
     comp = load_competition(fashion_copy)
-    run = cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path / "runs", progress=False)
+    run = obtain.run_cv("dt", comp, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path / "runs", progress=False)
     image = fashion_copy / "images" / "test" / f"{comp.test_ids[0]}.png"
     pixels = np.asarray(Image.open(image))
     Image.fromarray(255 - pixels).save(image)  # one test image changed after the run
@@ -288,3 +288,49 @@ def test_submit_resumes_its_own_interrupted_run(fashion_small, tmp_path):
     again = run_submit(*args, cwd=tmp_path)
     assert again.returncode == 0 and f"resuming {run.path.relative_to(tmp_path)} (2 of 3 folds done)" in again.stdout
     assert [r.path for r in runs.list_runs(tmp_path / "runs")] == [run.path] and runs.load_run(run.path).finished
+
+
+def test_submit_finds_or_makes_its_run_in_one_pass(tiny, tmp_path, monkeypatch, capsys):
+    """One ``submit --model``: one plan, one listing of the runs folder, the OOF array read once,
+    whether it cross-validates first or reuses the run it made."""
+    from competition import submit as command
+    from competition.runs import folder
+
+    listings, plans, oof_reads = [], [], []
+    real_list, real_plan, real_load = folder.list_runs, obtain.plan, np.load
+    monkeypatch.setattr(folder, "list_runs", lambda *a, **k: listings.append(a) or real_list(*a, **k))
+    monkeypatch.setattr(obtain, "plan", lambda *a, **k: plans.append(a) or real_plan(*a, **k))
+    monkeypatch.setattr(np, "load", lambda path, *a, **k: (oof_reads.append(path) if str(path).endswith(runs.OOF)
+                                                           else None) or real_load(path, *a, **k))
+    args = ["--model", "dt", "--data", str(tiny), "--folds", "2", "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(tmp_path / "subs")]
+    for said in ("cross-validating first", "reusing"):
+        listings.clear(), plans.clear(), oof_reads.clear()
+        assert command.main(args) == 0
+        assert said in capsys.readouterr().out
+        assert (len(listings), len(plans), len(oof_reads)) == (1, 1, 1)
+    assert len(runs.list_runs(tmp_path / "runs")) == 1
+
+
+def test_submit_starts_no_more_workers_than_the_run_has_fits(tiny, tmp_path, monkeypatch, capsys):
+    """``submit --workers`` follows ``workers.bounded`` as cv and tune do (2 folds: 2 fits), and starts
+    no cluster at all for a run it reuses."""
+    from contextlib import contextmanager
+
+    from competition import submit as command
+    from competition.cv import cluster
+
+    started = []
+
+    @contextmanager
+    def executor(workers, scheduler):
+        started.append(workers)
+        yield None
+
+    monkeypatch.setattr(cluster, "executor", executor)
+    args = ["--model", "dt", "--data", str(tiny), "--folds", "2", "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(tmp_path / "subs"), "--workers", "1000"]
+    assert command.main(args) == 0
+    assert started == [min(2, len(__import__("os").sched_getaffinity(0)))]
+    assert "--workers 1000: starting" in capsys.readouterr().err
+    assert command.main(args) == 0 and len(started) == 1

@@ -13,14 +13,16 @@ import pytest
 
 optuna = pytest.importorskip("optuna")  # the `tune` extra
 
-from competition import runs
-from competition.cv import core as cv
-from competition.runs import matching  # noqa: E402
-from competition import tune  # noqa: E402
-from competition.data.loader import load_competition  # noqa: E402
+from competition import (
+    runs,
+    tune,  # noqa: E402
+)
+from competition.cv import crossval, obtain
 from competition.cv.folds import make_folds  # noqa: E402
+from competition.data.loader import load_competition  # noqa: E402
 from competition.models import MODELS, make_model, public_params  # noqa: E402
 from competition.models.spaces import Choice  # noqa: E402
+from competition.runs import matching  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -83,7 +85,7 @@ def test_a_study_continues_when_run_again_and_its_best_run_submits(fashion_small
 def test_the_best_run_saved_from_memory_is_the_run_cv_would_make(fashion, tmp_path):
     tuned = tune.tune("dt", fashion, n_folds=3, n_trials=3, runs_dir=tmp_path, progress=False)
     assert tuned.how == "saved" and tuned.run.config["origin"]["trial"] == tuned.best.number
-    fresh = cv.run_cv("dt", fashion, n_folds=3, params=tuned.best.user_attrs["params"], runs_dir=tmp_path / "fresh",
+    fresh = obtain.run_cv("dt", fashion, n_folds=3, params=tuned.best.user_attrs["params"], runs_dir=tmp_path / "fresh",
                       progress=False)
     assert matching.differences(fresh.config, tuned.run.config) == []
     assert np.array_equal(fresh.oof(), tuned.run.oof()) and np.array_equal(fresh.test(), tuned.run.test())
@@ -93,9 +95,9 @@ def test_the_best_run_saved_from_memory_is_the_run_cv_would_make(fashion, tmp_pa
 
 def test_a_trial_whose_recipe_a_finished_run_holds_takes_its_scores_and_trains_nothing(fashion, tmp_path,
                                                                                          monkeypatch):
-    defaults = cv.run_cv("dt", fashion, n_folds=3, runs_dir=tmp_path, progress=False)
-    real, trained = cv.cross_validate, []
-    monkeypatch.setattr(cv, "cross_validate", lambda *a, **k: trained.append(1) or real(*a, **k))
+    defaults = obtain.run_cv("dt", fashion, n_folds=3, runs_dir=tmp_path, progress=False)
+    real, trained = crossval.cross_validate, []
+    monkeypatch.setattr(crossval, "cross_validate", lambda *a, **k: trained.append(1) or real(*a, **k))
     space = {"max_depth": Choice((None,))}  # every trial the defaults (a full tree), as the run above
     tuned = tune.tune("dt", fashion, n_folds=3, n_trials=2, runs_dir=tmp_path, space=space, progress=False)
     assert trained == [], "both trials took the finished run's scores"
@@ -152,7 +154,7 @@ def test_parallel_trials_keep_a_journal_that_a_later_run_continues(fashion, tmp_
 
 
 def test_ctrl_c_keeps_the_finished_trials_and_says_how_to_continue(fashion, tmp_path, monkeypatch, capsys):
-    real, calls = cv.fit_fold, []
+    real, calls = crossval.fit_fold, []
 
     def interrupted(*args):
         calls.append(args[-1])
@@ -160,11 +162,11 @@ def test_ctrl_c_keeps_the_finished_trials_and_says_how_to_continue(fashion, tmp_
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(cv, "fit_fold", interrupted)
+    monkeypatch.setattr(crossval, "fit_fold", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tune.tune("dt", fashion, n_folds=3, n_trials=3, runs_dir=tmp_path, progress=False)
     assert "the same command continues the study" in capsys.readouterr().err
-    monkeypatch.setattr(cv, "fit_fold", real)
+    monkeypatch.setattr(crossval, "fit_fold", real)
     again = tune.tune("dt", fashion, n_folds=3, n_trials=1, runs_dir=tmp_path, progress=False)
     assert [t.state.name for t in again.study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
 
@@ -185,7 +187,7 @@ def test_a_pruned_trial_cancels_its_folds_not_yet_started(fashion):
 
     def fit(*args):
         started.append(args[-1])
-        return cv.fit_fold(*args)
+        return crossval.fit_fold(*args)
 
     def stop(fold):
         raise optuna.TrialPruned
@@ -195,7 +197,7 @@ def test_a_pruned_trial_cancels_its_folds_not_yet_started(fashion):
             return super().submit(fit, *args)
 
     with Counting(1) as pool, pytest.raises(optuna.TrialPruned):
-        cv.cross_validate(make_model("dt", max_depth=3), fashion.x_train, fashion.y_train, fashion.x_test, folds,
+        crossval.cross_validate(make_model("dt", max_depth=3), fashion.x_train, fashion.y_train, fashion.x_test, folds,
                           executor=pool, on_fold=stop)
     assert len(started) <= 2, f"folds {started} ran after the trial stopped"
 

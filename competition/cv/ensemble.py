@@ -26,11 +26,10 @@ from typing import Callable
 import numpy as np
 
 from .. import runs
-from ..runs import matching, provenance, scoring
 from ..data import metrics
-from .folds import fold_rows
-
 from ..errors import InputError
+from ..runs import matching, provenance, scoring
+from .folds import fold_rows
 
 EPS = 1e-7  # floor of probabilities before the stack takes their logarithm
 
@@ -134,7 +133,8 @@ def _stack_features(probas: np.ndarray) -> np.ndarray:
     return np.log(np.clip(np.concatenate(list(probas), axis=1), EPS, 1))
 
 
-def blend_stack(oofs, tests, y, folds, metric: metrics.Metric | None = None, make_meta: Callable | None = None) -> Blend:
+def blend_stack(oofs, tests, y, folds, metric: metrics.Metric | None = None,
+                make_meta: Callable | None = None) -> Blend:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -183,7 +183,6 @@ def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs"
     if not members:
         raise EnsembleError("an ensemble needs at least one member")
     folds = check_compatible(members)
-    classes = np.array(members[0].config["data"]["classes"])
     y = members[0].labels()
     oofs = np.stack([m.oof() for m in members])
     tests = np.stack([m.test() for m in members])
@@ -196,31 +195,30 @@ def ensemble(members: list[runs.Run], method: str, runs_dir: str | Path = "runs"
     report = {
         "members": [{"run": str(m.path), "model": m.config["model"], "overrides": m.config.get("overrides", {}),
                      **{key: matching.setting(m.config, key) for key in matching.DEFAULTS},
-                     "oof_accuracy": float(np.mean(np.argmax(o[used], 1) == y[used])),
+                     "oof_accuracy": scoring.oof_accuracy(o, y, used),
                      "oof_log_loss": oof_log_loss(o, y, used),
                      "oof_score": scorer.from_probabilities(y[used], o[used])} for m, o in zip(members, oofs)],
         "metric": scorer.name,
         "agreement": agreement(oofs, used).round(4).tolist(),
         **blend.info,
     }
-    run = save_blend(members, method, blend, folds, y, len(classes), report, runs_dir, scorer.name)
+    run = save_blend(members, method, blend, folds, y, report, runs_dir, scorer.name)
     return run, report
 
 
-def save_blend(members, method, blend: Blend, folds, y, n_classes, report, runs_dir,
+def save_blend(members, method, blend: Blend, folds, y, report, runs_dir,
                metric: str = metrics.DEFAULT) -> runs.Run:
-    """Write the blend as a finished run: config, folds, labels, per-fold scores, OOF and test."""
+    """Write the blend as a finished run through the one writer (``runs.write_run``): config, folds,
+    labels, a fold file per fold (its held-out rows and the blend's test probabilities), OOF and test."""
     first = members[0].config
     config = {**{k: first[k] for k in ("folds", "seed", "limit", "data")},
               "model": f"ensemble-{method}", "method": method, "params": {k: v for k, v in report.items()
                                                                            if k in ("weights", "meta_model")},
               "overrides": {}, "members": report["members"], **provenance.record()}
-    run_dir = runs.create(runs_dir, f"ensemble-{method}", config, folds, y)
     results = []
     for fold in range(first["folds"]):
         _, held_out = fold_rows(folds, fold)
         proba = blend.oof[held_out]
         scores = scoring.score_fold(fold, y[held_out], proba, train_rows=int((folds >= 0).sum() - len(held_out)))
         results.append(runs.FoldResult(fold, held_out, proba, blend.test, scores))
-    runs.finish(run_dir, results, scoring.summarise(results, y, n_classes, metric=metric))
-    return runs.load_run(run_dir)
+    return runs.write_run(runs_dir, f"ensemble-{method}", config, folds, y, results, metric=metric)

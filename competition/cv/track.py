@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from .. import cli, extras
-from .. import runs
-from ..runs import matching
+from .. import cli, extras, runs
 from ..errors import InputError
+from ..runs import matching
 
 SETTINGS = ("model", "folds", "seed", "seeds", "limit", "keras_backend")  # the run's own params besides the model's
 METRICS = ("accuracy_mean", "accuracy_std", "log_loss_mean", "log_loss_std", "oof_accuracy", "oof_log_loss",

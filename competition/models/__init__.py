@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .. import extras
+from .. import cli, extras
 from ..errors import ParameterError
 from . import spaces
 from .backend import default_keras_backend
@@ -162,9 +162,6 @@ def make_model(name: str, **overrides: Any) -> BaseEstimator:
     return model
 
 
-SEED_LIMIT = 2**32  # seeds NumPy and Keras take: 0 .. 2**32 - 1
-
-
 def seed_keys(model: BaseEstimator) -> list[str]:
     """The ``set_params`` keys of every seed ``model`` holds (the wrapper's inner split and the
     library's own ``random_state``); None seeds are left out: they draw a new seed on every fit."""
@@ -187,7 +184,7 @@ def reseeded(model: BaseEstimator, offset: int) -> BaseEstimator:
 
     model = clone(model)
     params = model.get_params(deep=True)
-    return model.set_params(**{key: (params[key] + offset) % SEED_LIMIT for key in seed_keys(model)})
+    return model.set_params(**{key: cli.wrap_seed(params[key] + offset) for key in seed_keys(model)})
 
 
 def public_params(model: BaseEstimator) -> dict[str, Any]:

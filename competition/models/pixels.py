@@ -37,6 +37,7 @@ from sklearn.utils._param_validation import (HasMethods, Interval, InvalidParame
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..cli import MAX_SEED
 from ..errors import ParameterError
 
 # Constraints shared by several parameters (scikit-learn's ``_param_validation``).
@@ -46,7 +47,7 @@ NON_NEGATIVE = Interval(Real, 0, None, closed="left")
 POSITIVE = Interval(Real, 0, None, closed="neither")
 RATE = Interval(Real, 0, 1, closed="left")  # a share that may be none but not all (dropout, held-out rows)
 SHARE = Interval(Real, 0, 1, closed="right")  # a sampling share: (0, 1]
-SEED = Interval(Integral, 0, 2**32 - 1, closed="both")  # what NumPy and Keras take as a seed
+SEED = Interval(Integral, 0, MAX_SEED, closed="both")  # what NumPy and Keras take as a seed (``cli``)
 MAX_IMAGE_DIMS = 4  # (N, H, W, C)
 
 

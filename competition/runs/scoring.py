@@ -5,14 +5,10 @@ ensembles and tuning alike; ``runs`` stores what they compute, never computes it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ..data import metrics
-
-if TYPE_CHECKING:
-    from .folder import FoldResult, RefitResult, Run
+from .records import FoldResult, RefitResult, Run
 
 
 def log_loss(y: np.ndarray, proba: np.ndarray) -> float:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from competition.cv import core as cv
+from competition.cv import obtain
 from competition.data.loader import load_competition
 
 
@@ -27,10 +27,10 @@ def four_runs(fashion_small, tmp_path_factory):
     """Two models on the same 3 folds, one on 4 folds, one on a --limit sample of the rows."""
     comp = load_competition(fashion_small)
     folder = tmp_path_factory.mktemp("runs")
-    shallow = cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 2}, runs_dir=folder, progress=False)
-    deep = cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 8}, runs_dir=folder, progress=False)
-    other = cv.run_cv("dt", comp, n_folds=4, params={"max_depth": 2}, runs_dir=folder, progress=False)
-    fewer = cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 2}, limit=150, runs_dir=folder, progress=False)
+    shallow = obtain.run_cv("dt", comp, n_folds=3, params={"max_depth": 2}, runs_dir=folder, progress=False)
+    deep = obtain.run_cv("dt", comp, n_folds=3, params={"max_depth": 8}, runs_dir=folder, progress=False)
+    other = obtain.run_cv("dt", comp, n_folds=4, params={"max_depth": 2}, runs_dir=folder, progress=False)
+    fewer = obtain.run_cv("dt", comp, n_folds=3, params={"max_depth": 2}, limit=150, runs_dir=folder, progress=False)
     return shallow, deep, other, fewer
 
 
@@ -209,7 +209,8 @@ def test_the_local_board_shows_intervals_tiers_and_says_a_tie_is_a_tie(fashion_s
 def test_the_board_follows_the_answer_key_and_leaves_out_a_file_whose_bytes_are_gone(fashion_small, tmp_path):
     """The intervals are recomputed from the kept files and the key at every draw: a corrected key
     (here one public label changed) changes them; a kept file deleted leaves its line without one."""
-    from competition.grade import core as grade, ledger
+    from competition.grade import core as grade
+    from competition.grade import ledger
 
     crafted_submissions(fashion_small, tmp_path)
     grader = grade.Grader(fashion_small)

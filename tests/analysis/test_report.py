@@ -12,9 +12,9 @@ from PIL import Image
 from sklearn.metrics import classification_report, confusion_matrix
 
 from competition import runs
-from competition.cv import core as cv
-from competition.data.loader import load_competition
 from competition.analysis.report import data_report, run_report
+from competition.cv import obtain
+from competition.data.loader import load_competition
 from tests.conftest import make_competition
 
 
@@ -37,7 +37,7 @@ def table_numbers(text: str, heading: str) -> list[list[str]]:
 
 
 def test_report_of_a_keras_run(fashion, tmp_path):
-    run = cv.run_cv("mlp", fashion, n_folds=3, params={"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
+    run = obtain.run_cv("mlp", fashion, n_folds=3, params={"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
                             runs_dir=tmp_path, progress=False)
     report = run_report(run.path, comp=fashion)
     for name in ("learning_curves.png", "confusion_matrix.png", "per_class.png", "mistakes.png"):
@@ -59,7 +59,7 @@ def test_report_of_a_keras_run(fashion, tmp_path):
 
 
 def test_report_without_history_still_draws_the_rest(fashion, tmp_path):
-    run = cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path, progress=False)
+    run = obtain.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path, progress=False)
     text = run_report(run.path, comp=fashion).read_text()
     assert not (run.path / "learning_curves.png").exists() and "no training history" in text
     for name in ("confusion_matrix.png", "per_class.png", "mistakes.png"):
@@ -76,7 +76,7 @@ def test_boosting_curves_and_rgb_string_labels(tmp_path):
     labels = {f"r{i:02d}": ["cat", "dog", "bird"][i % 3] for i in range(60)}
     root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(5)], shape=(10, 12, 3))
     comp = load_competition(root)
-    run = cv.run_cv("lgbm", comp, n_folds=3, params={"n_estimators": 15}, runs_dir=tmp_path / "runs", progress=False)
+    run = obtain.run_cv("lgbm", comp, n_folds=3, params={"n_estimators": 15}, runs_dir=tmp_path / "runs", progress=False)
     text = run_report(run.path, out=tmp_path / "out", comp=comp).read_text()
     picture(tmp_path / "out" / "learning_curves.png")
     picture(tmp_path / "out" / "mistakes.png")
@@ -112,7 +112,7 @@ def test_cli_for_data_and_runs(fashion_small, tmp_path):
 
 
 def test_a_report_never_draws_over_files_it_did_not_draw(fashion, tmp_path):
-    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path / "runs", progress=False)
+    run = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path / "runs", progress=False)
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "report.md").write_text("# my thesis notes\n")

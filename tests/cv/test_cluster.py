@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from competition import runs
-from competition.cv import cluster, core as cv
+from competition.cv import cluster, obtain
 from competition.data.loader import load_competition
 from tests.server.test_server import free_port
 
@@ -38,8 +38,8 @@ def local_cluster():
 def test_a_run_through_the_cluster_equals_the_in_process_run(fashion, local_cluster, tmp_path, model, params, seeds):
     """Also with seeds: every (fold, seed) job goes to the cluster at once, and the client averages
     each fold's seeds in seed order, whatever order they come back in."""
-    here = cv.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "here", progress=False)
-    there = cv.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "there",
+    here = obtain.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "here", progress=False)
+    there = obtain.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "there",
                       progress=False, executor=local_cluster)
     assert np.array_equal(there.folds(), here.folds())
     assert np.array_equal(there.oof(), here.oof(), equal_nan=True) and np.array_equal(there.test(), here.test())
@@ -81,7 +81,7 @@ def test_a_worker_killed_mid_fold_costs_a_retry_not_the_run(fashion, local_clust
     gate, started = tmp_path / "gate", tmp_path / "started"
     started.mkdir()
     done = {}
-    runner = threading.Thread(target=lambda: done.update(run=cv.run_cv(
+    runner = threading.Thread(target=lambda: done.update(run=obtain.run_cv(
         "dt", fashion, n_folds=4, params={"max_depth": 5}, runs_dir=tmp_path / "there", progress=False,
         executor=gated_executor(local_cluster.client, gate, started))))
     runner.start()
@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_fold_costs_a_retry_not_the_run(fashion, local_clust
     assert done["run"].finished
     assert {p.name for p in started.iterdir() if p.name.startswith(f"{fold}-")} - {f"{fold}-{pid}"}, \
         "the killed worker's fold ran again on another worker"
-    here = cv.run_cv("dt", fashion, n_folds=4, params={"max_depth": 5}, runs_dir=tmp_path / "here", progress=False)
+    here = obtain.run_cv("dt", fashion, n_folds=4, params={"max_depth": 5}, runs_dir=tmp_path / "here", progress=False)
     assert np.array_equal(done["run"].oof(), here.oof(), equal_nan=True)
 
 
@@ -133,7 +133,7 @@ def test_a_client_killed_mid_run_resumes_to_the_same_result(fashion_small, fashi
     script = tmp_path / "client.py"
     script.write_text(
         "import sys\nfrom pathlib import Path\n"
-        "from competition.cv import cluster, core as cv\nfrom competition.data.loader import load_competition\n"
+        "from competition.cv import cluster, obtain\nfrom competition.data.loader import load_competition\n"
         "from tests.cv.test_cluster import gated_executor\n"
         "class OnlyFoldZero(cluster.DaskExecutor):\n"
         "    def submit(self, fn, *args):\n"
@@ -142,7 +142,7 @@ def test_a_client_killed_mid_run_resumes_to_the_same_result(fashion_small, fashi
         "    with cluster.executor(workers=2) as ex:\n"
         "        executor = OnlyFoldZero(ex.client)\n"
         "        executor.gated = gated_executor(ex.client, Path(sys.argv[2]), Path(sys.argv[3]))\n"
-        "        cv.run_cv('rf', load_competition(sys.argv[1]), n_folds=4, params={'n_estimators': 30},\n"
+        "        obtain.run_cv('rf', load_competition(sys.argv[1]), n_folds=4, params={'n_estimators': 30},\n"
         "                  runs_dir='runs', progress=False, executor=executor)\n")
     (tmp_path / "started").mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
@@ -162,7 +162,7 @@ def test_a_client_killed_mid_run_resumes_to_the_same_result(fashion_small, fashi
     resumed = subprocess.run([sys.executable, "-m", "competition.cv", "--resume", str(run.path)], cwd=tmp_path,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    whole = cv.run_cv("rf", fashion, n_folds=4, params={"n_estimators": 30}, runs_dir=tmp_path / "whole",
+    whole = obtain.run_cv("rf", fashion, n_folds=4, params={"n_estimators": 30}, runs_dir=tmp_path / "whole",
                       progress=False)
     assert np.array_equal(runs.load_run(run.path).oof(), whole.oof(), equal_nan=True)
 
@@ -184,7 +184,7 @@ def test_several_models_in_one_command_share_the_cluster(fashion_small, fashion,
     made = {run.config["model"]: run for run in runs.list_runs(tmp_path / "runs")}
     assert sorted(made) == ["dt", "rf"] and all(run.finished for run in made.values())
     for model, run in made.items():
-        here = cv.run_cv(model, fashion, n_folds=3, params={"random_state": 3}, runs_dir=tmp_path / "here",
+        here = obtain.run_cv(model, fashion, n_folds=3, params={"random_state": 3}, runs_dir=tmp_path / "here",
                          progress=False)
         assert np.array_equal(run.oof(), here.oof(), equal_nan=True) and np.array_equal(run.test(), here.test())
     wrong = subprocess.run([*command[:6], "--param", "max_iter=5", *command[8:]], cwd=tmp_path, capture_output=True, text=True,

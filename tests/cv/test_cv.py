@@ -10,14 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-from competition import cli
-from competition import runs
-from competition.cv import core as cv
-from competition.runs import matching
+from competition import cli, runs
+from competition.cv import crossval, obtain
+from competition.cv.folds import make_folds
 from competition.data.loader import load_competition
 from competition.errors import InputWarning
-from competition.cv.folds import make_folds
-from competition.models import MODELS, make_model
+from competition.models import MODELS, make_model, reseeded
+from competition.runs import matching
+from competition.runs.__main__ import main as runs_main
 from tests.conftest import make_competition
 from tests.runs.test_provenance import check_provenance
 
@@ -65,7 +65,7 @@ def check_run_files(run: runs.Run, comp, n_folds: int):
 
 @pytest.mark.parametrize("model", list(QUICK))
 def test_every_model_runs_through_the_harness(model, fashion, tmp_path):
-    run = cv.run_cv(model, fashion, n_folds=3, params=QUICK[model], runs_dir=tmp_path, progress=False)
+    run = obtain.run_cv(model, fashion, n_folds=3, params=QUICK[model], runs_dir=tmp_path, progress=False)
     check_run_files(run, fashion, 3)
     if model != "cnn-seed":  # its BatchNorm (momentum 0.99) needs far more than a few dozen steps
         assert run.scores["oof_accuracy"] > 0.2, "better than chance (0.1) on 300 Fashion-MNIST rows"
@@ -82,14 +82,14 @@ def test_string_labels_and_small_rgb_images(model, tmp_path):
     labels = {f"r{i:02d}": ["cat", "dog", "bird"][i % 3] for i in range(60)}
     root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(7)], shape=(8, 8, 3))
     comp = load_competition(root)
-    run = cv.run_cv(model, comp, n_folds=3, params=QUICK[model], runs_dir=tmp_path / "runs", progress=False)
+    run = obtain.run_cv(model, comp, n_folds=3, params=QUICK[model], runs_dir=tmp_path / "runs", progress=False)
     check_run_files(run, comp, 3)
     assert run.config["data"]["classes"] == ["bird", "cat", "dog"]
 
 
 def test_two_models_get_identical_folds(fashion, tmp_path):
-    a = cv.run_cv("dt", fashion, n_folds=4, seed=5, runs_dir=tmp_path, progress=False)
-    b = cv.run_cv("logreg", fashion, n_folds=4, seed=5, params={"max_iter": 20}, runs_dir=tmp_path, progress=False)
+    a = obtain.run_cv("dt", fashion, n_folds=4, seed=5, runs_dir=tmp_path, progress=False)
+    b = obtain.run_cv("logreg", fashion, n_folds=4, seed=5, params={"max_iter": 20}, runs_dir=tmp_path, progress=False)
     assert np.array_equal(a.folds(), b.folds())
     assert not np.array_equal(a.folds(), make_folds(fashion.y_train, 4, seed=6))
     # stratified: every fold holds each class in (nearly) the same share
@@ -98,7 +98,7 @@ def test_two_models_get_identical_folds(fashion, tmp_path):
 
 
 def test_limit_takes_a_stratified_sample_and_records_it(fashion, tmp_path):
-    run = cv.run_cv("dt", fashion, n_folds=3, limit=120, runs_dir=tmp_path, progress=False)
+    run = obtain.run_cv("dt", fashion, n_folds=3, limit=120, runs_dir=tmp_path, progress=False)
     folds = run.folds()
     assert (folds >= 0).sum() == 120 and run.config["limit"] == 120 and run.scores["oof_rows"] == 120
     expected = 120 * np.bincount(fashion.y_train) / len(fashion.y_train)  # stratified: the same class shares
@@ -107,21 +107,21 @@ def test_limit_takes_a_stratified_sample_and_records_it(fashion, tmp_path):
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(fashion, tmp_path, monkeypatch):
-    whole = cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "a", progress=False)
-    real_fit_fold = cv.fit_fold
+    whole = obtain.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "a", progress=False)
+    real_fit_fold = crossval.fit_fold
 
     def interrupted(*args):
         if args[-1] == 2:  # the fold number
             raise KeyboardInterrupt
         return real_fit_fold(*args)
 
-    monkeypatch.setattr(cv, "fit_fold", interrupted)
+    monkeypatch.setattr(crossval, "fit_fold", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "b", progress=False)
+        obtain.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "b", progress=False)
     (partial,) = runs.list_runs(tmp_path / "b")
     assert not partial.finished and partial.done_folds == [0, 1]
-    monkeypatch.setattr(cv, "fit_fold", real_fit_fold)
-    resumed = cv.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, resume=partial.path, progress=False)
+    monkeypatch.setattr(crossval, "fit_fold", real_fit_fold)
+    resumed = obtain.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, resume=partial.path, progress=False)
     assert resumed.path == partial.path and resumed.finished
     assert np.array_equal(resumed.oof(), whole.oof()) and np.array_equal(resumed.test(), whole.test())
     assert resumed.scores["oof_accuracy"] == whole.scores["oof_accuracy"]
@@ -129,20 +129,20 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(fashion, tmp_path
 
 def test_resume_refuses_other_params_or_changed_data(fashion_copy, tmp_path):
     comp = load_competition(fashion_copy)
-    run = cv.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
-    with pytest.raises(cv.RunMismatchError, match="parameter max_depth: run has None, now 3$"):
-        cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
+    run = obtain.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
+    with pytest.raises(obtain.RunMismatchError, match="parameter max_depth: run has None, now 3$"):
+        obtain.run_cv("dt", comp, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
     csv = fashion_copy / "train.csv"
     lines = csv.read_text().splitlines()
     lines[1] = lines[1].rsplit(",", 1)[0] + ",3" if not lines[1].endswith(",3") else lines[1][:-1] + "4"
     csv.write_text("\n".join(lines) + "\n")
-    with pytest.raises(cv.RunMismatchError, match="data fingerprint"):
-        cv.run_cv("dt", load_competition(fashion_copy), n_folds=3, resume=run.path, progress=False)
+    with pytest.raises(obtain.RunMismatchError, match="data fingerprint"):
+        obtain.run_cv("dt", load_competition(fashion_copy), n_folds=3, resume=run.path, progress=False)
 
 
 def test_align_proba_fills_a_class_the_fold_never_saw():
     proba = np.array([[0.25, 0.75]])
-    aligned = cv.align_proba(proba, np.array(["b", "d"]), np.array(["a", "b", "c", "d"]))
+    aligned = crossval.align_proba(proba, np.array(["b", "d"]), np.array(["a", "b", "c", "d"]))
     assert aligned.tolist() == [[0, 0.25, 0, 0.75]]
 
 
@@ -188,7 +188,7 @@ def test_cnn_flip_tta_averages_an_image_and_its_mirror(fashion):
 
 
 def test_test_probabilities_are_the_mean_of_the_fold_models(fashion, tmp_path):
-    run = cv.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, runs_dir=tmp_path, progress=False)
+    run = obtain.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, runs_dir=tmp_path, progress=False)
     per_fold = [runs.load_fold(run.path, k).test_proba for k in range(3)]
     assert not np.allclose(per_fold[0], per_fold[1]), "the folds' models differ, so the mean is not any one of them"
     assert np.allclose(run.test(), np.mean(per_fold, axis=0))
@@ -219,8 +219,8 @@ def test_a_runs_dir_that_is_a_file_is_refused_and_kept(fashion_small, tmp_path):
 
 
 def test_a_corrupt_run_is_skipped_with_a_warning_not_fatal_to_the_others(fashion, tmp_path):
-    good = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
-    bad = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
+    good = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
+    bad = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 4}, runs_dir=tmp_path, progress=False)
     (bad.path / runs.CONFIG).write_text('{"model": "dt", "fol')
     with pytest.warns(InputWarning, match=f"skipped a damaged run: {bad.path}/config.json: cannot be read"):
         assert [r.path for r in runs.list_runs(tmp_path)] == [good.path]
@@ -232,7 +232,7 @@ def test_a_corrupt_run_is_skipped_with_a_warning_not_fatal_to_the_others(fashion
 
 @pytest.fixture(scope="module")
 def plain_run(fashion, tmp_path_factory):
-    return cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path_factory.mktemp("plain"),
+    return obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path_factory.mktemp("plain"),
                      progress=False)
 
 
@@ -301,16 +301,16 @@ def test_a_value_readers_take_of_the_wrong_type_or_range_is_a_damaged_run(plain_
         runs.load_run(bad)
     assert str(refused.value) == f"{bad}/{file}.json: not a run's {what} ({words})"
     with pytest.warns(InputWarning, match="skipped a damaged run"):  # as tune and ensembles find runs
-        assert runs.find_matching(tmp_path, plain_run.config).path == good
+        assert runs.lookup(tmp_path, plain_run.config).finished.path == good
     for listing in ([], ["--compare"]):
-        assert runs.main(["--runs-dir", str(tmp_path), *listing]) == 0
+        assert runs_main(["--runs-dir", str(tmp_path), *listing]) == 0
         out, err = capsys.readouterr()
         assert good.name in out and bad.name not in out
         assert err == f"warning: skipped a damaged run: {refused.value}\n"
 
 
 def test_a_damaged_array_is_named_not_a_traceback(fashion, tmp_path):
-    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
+    run = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, runs_dir=tmp_path, progress=False)
     data = (run.path / runs.TEST).read_bytes()
     (run.path / runs.TEST).write_bytes(data[: len(data) // 2])
     with pytest.raises(runs.RunError, match=f"{run.path}/test.npy: damaged or unreadable"):
@@ -343,13 +343,13 @@ def test_resume_uses_the_run_settings_and_redoes_a_damaged_fold(fashion_small, t
 def test_pure_cross_validate_in_memory_equals_the_saved_run_with_any_executor(fashion, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    saved = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 5}, runs_dir=tmp_path, progress=False)
-    estimator, folds, _ = cv.plan("dt", fashion, n_folds=3, params={"max_depth": 5})
+    saved = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 5}, runs_dir=tmp_path, progress=False)
+    estimator, folds, _ = obtain.plan("dt", fashion, n_folds=3, params={"max_depth": 5})
     seen = []
-    serial = cv.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds,
+    serial = crossval.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds,
                                on_fold=lambda r: seen.append(r.fold))
     with ThreadPoolExecutor(2) as pool:
-        pooled = cv.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds, executor=pool)
+        pooled = crossval.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds, executor=pool)
     assert sorted(seen) == [0, 1, 2] and not list(tmp_path.glob("*/folds/fold-3*"))
     for result in (serial, pooled):
         assert np.array_equal(result.oof, saved.oof(), equal_nan=True) and np.array_equal(result.test, saved.test())
@@ -357,23 +357,23 @@ def test_pure_cross_validate_in_memory_equals_the_saved_run_with_any_executor(fa
 
 
 def test_the_keras_backend_is_part_of_what_a_run_must_match(fashion, tmp_path):
-    run = cv.run_cv("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0}, runs_dir=tmp_path,
+    run = obtain.run_cv("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0}, runs_dir=tmp_path,
                     progress=False)
     assert run.config["keras_backend"] == "tensorflow"
     config = json.loads((run.path / runs.CONFIG).read_text())
     (run.path / runs.CONFIG).write_text(json.dumps({**config, "keras_backend": "jax"}))
     (run.path / runs.SCORES).unlink()
-    with pytest.raises(cv.RunMismatchError, match="keras_backend: run has 'jax', now 'tensorflow'"):
-        cv.run_cv("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0}, resume=run.path,
+    with pytest.raises(obtain.RunMismatchError, match="keras_backend: run has 'jax', now 'tensorflow'"):
+        obtain.run_cv("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0}, resume=run.path,
                   progress=False)
-    _, _, wanted = cv.plan("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0})
-    assert runs.find_matching(tmp_path, wanted) is None
-    assert cv.plan("dt", fashion)[2]["keras_backend"] is None
+    _, _, wanted = obtain.plan("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0})
+    assert runs.lookup(tmp_path, wanted).finished is None
+    assert obtain.plan("dt", fashion)[2]["keras_backend"] is None
 
 
 @pytest.mark.parametrize("damage", ["rows", "probabilities", "test rows"])
 def test_resume_redoes_a_fold_whose_arrays_were_tampered_with(fashion, tmp_path, damage):
-    run = cv.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, runs_dir=tmp_path, progress=False)
+    run = obtain.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, runs_dir=tmp_path, progress=False)
     oof, test = run.oof(), run.test()
     for name in (runs.SCORES, runs.OOF, runs.TEST):
         (run.path / name).unlink()
@@ -386,7 +386,7 @@ def test_resume_redoes_a_fold_whose_arrays_were_tampered_with(fashion, tmp_path,
         arrays["test_proba"] = arrays["test_proba"][:10]
     np.savez(run.path / "folds" / "fold-0.npz", **arrays)
     with pytest.warns(InputWarning, match="fold 0 is damaged"):
-        again = cv.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, resume=run.path, progress=False)
+        again = obtain.run_cv("logreg", fashion, n_folds=3, params={"max_iter": 30}, resume=run.path, progress=False)
     assert np.array_equal(again.oof(), oof, equal_nan=True) and np.array_equal(again.test(), test)
 
 
@@ -399,8 +399,8 @@ def test_runs_refuses_a_runs_dir_that_is_a_file(tmp_path):
 def test_seeds_make_one_run_that_averages_the_single_seed_runs(fashion, tmp_path):
     """``--seeds 3`` equals the runs seeded 87, 88 and 89 averaged, each fold scored on the average."""
     params = {"n_estimators": 5}
-    averaged = cv.run_cv("rf", fashion, n_folds=3, params=params, seeds=3, runs_dir=tmp_path / "avg", progress=False)
-    singles = [cv.run_cv("rf", fashion, n_folds=3, params={**params, "random_state": 87 + k},
+    averaged = obtain.run_cv("rf", fashion, n_folds=3, params=params, seeds=3, runs_dir=tmp_path / "avg", progress=False)
+    singles = [obtain.run_cv("rf", fashion, n_folds=3, params={**params, "random_state": 87 + k},
                          runs_dir=tmp_path / f"one-{k}", progress=False) for k in range(3)]
     assert averaged.config["seeds"] == 3 and averaged.config["params"]["random_state"] == 87
     assert np.allclose(averaged.test(), np.mean([s.test() for s in singles], axis=0), atol=1e-12)
@@ -411,16 +411,16 @@ def test_seeds_make_one_run_that_averages_the_single_seed_runs(fashion, tmp_path
         assert saved.scores["accuracy"] == np.mean(np.argmax(saved.proba, axis=1) == y[saved.rows])
         assert saved.scores["seed_accuracy"] == [s.scores["folds"][fold]["accuracy"] for s in singles]
     assert "3 seeds" in runs.describe(averaged)
-    one = cv.run_cv("rf", fashion, n_folds=3, params=params, seeds=1, runs_dir=tmp_path / "one", progress=False)
+    one = obtain.run_cv("rf", fashion, n_folds=3, params=params, seeds=1, runs_dir=tmp_path / "one", progress=False)
     assert np.array_equal(one.test(), singles[0].test()), "one seed is exactly the plain run"
 
 
 def test_every_seed_of_a_model_moves_and_a_model_without_one_is_refused(fashion_small, tmp_path):
     estimator = make_model("xgb")
-    members = [cv.reseeded(estimator, k).get_params() for k in range(3)]
+    members = [reseeded(estimator, k).get_params() for k in range(3)]
     assert [m["random_state"] for m in members] == [87, 88, 89], "the inner early-stopping split"
     assert [m["estimator__random_state"] for m in members] == [87, 88, 89], "XGBoost's own sampling"
-    assert cv.reseeded(make_model("dt", random_state=2**32 - 1), 1).get_params()["estimator__random_state"] == 0
+    assert reseeded(make_model("dt", random_state=2**32 - 1), 1).get_params()["estimator__random_state"] == 0
     done = run_cli("competition.cv", "--model", "dt", "logreg", "--seeds", "2", "--data", str(fashion_small),
                    "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
@@ -429,11 +429,11 @@ def test_every_seed_of_a_model_moves_and_a_model_without_one_is_refused(fashion_
 
 
 def test_a_run_of_other_seeds_is_neither_resumed_nor_reused(fashion, tmp_path):
-    run = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, seeds=2, runs_dir=tmp_path, progress=False)
-    with pytest.raises(cv.RunMismatchError, match="seeds: run has 2, now 1"):
-        cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
-    _, _, plain = cv.plan("dt", fashion, n_folds=3, params={"max_depth": 3})
-    assert runs.find_matching(tmp_path, plain) is None
+    run = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, seeds=2, runs_dir=tmp_path, progress=False)
+    with pytest.raises(obtain.RunMismatchError, match="seeds: run has 2, now 1"):
+        obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 3}, resume=run.path, progress=False)
+    _, _, plain = obtain.plan("dt", fashion, n_folds=3, params={"max_depth": 3})
+    assert runs.lookup(tmp_path, plain).finished is None
     old = {k: v for k, v in plain.items() if k != "seeds"}  # a config written before --seeds existed
     assert matching.differences(old, plain) == [] and matching.differences(old, {**plain, "seeds": 2})
 
@@ -442,8 +442,8 @@ def test_refit_trains_on_every_row_for_the_folds_mean_rounds(fashion, tmp_path):
     """--refit: the CV scores are the folds', the test probabilities those of one model trained
     on every row for the mean of the rounds the folds' early stopping kept."""
     params = {"n_estimators": 60, "early_stopping_rounds": 3, "learning_rate": 0.3}
-    plain = cv.run_cv("lgbm", fashion, n_folds=3, params=params, runs_dir=tmp_path / "plain", progress=False)
-    refitted = cv.run_cv("lgbm", fashion, n_folds=3, params=params, refit=True, runs_dir=tmp_path / "refit",
+    plain = obtain.run_cv("lgbm", fashion, n_folds=3, params=params, runs_dir=tmp_path / "plain", progress=False)
+    refitted = obtain.run_cv("lgbm", fashion, n_folds=3, params=params, refit=True, runs_dir=tmp_path / "refit",
                          progress=False)
     assert refitted.scores["accuracy_mean"] == plain.scores["accuracy_mean"]
     assert np.array_equal(refitted.oof(), plain.oof(), equal_nan=True)
@@ -455,22 +455,22 @@ def test_refit_trains_on_every_row_for_the_folds_mean_rounds(fashion, tmp_path):
     assert np.allclose(refitted.test(), by_hand.predict_proba(fashion.x_test), atol=1e-12)
     assert not np.allclose(refitted.test(), plain.test()), "not the folds' average"
     assert refitted.config["refit"] is True and "refit" in runs.describe(refitted)
-    _, _, wanted = cv.plan("lgbm", fashion, n_folds=3, params=params)
-    assert runs.find_matching(tmp_path / "refit", wanted) is None, "a refit run is not the plain run"
+    _, _, wanted = obtain.plan("lgbm", fashion, n_folds=3, params=params)
+    assert runs.lookup(tmp_path / "refit", wanted).finished is None, "a refit run is not the plain run"
 
 
 def test_an_interrupted_refit_resumes_from_what_was_saved(fashion, tmp_path, monkeypatch):
     params = {"max_depth": 4}
-    run = cv.run_cv("dt", fashion, n_folds=3, params=params, refit=True, runs_dir=tmp_path, progress=False)
+    run = obtain.run_cv("dt", fashion, n_folds=3, params=params, refit=True, runs_dir=tmp_path, progress=False)
     test = run.test()
     (run.path / runs.SCORES).unlink()  # as if killed after the refit was saved
-    monkeypatch.setattr(cv, "fit_all", lambda *a: pytest.fail("the saved refit is used, not trained again"))
-    again = cv.run_cv("dt", fashion, n_folds=3, params=params, refit=True, resume=run.path, progress=False)
+    monkeypatch.setattr(crossval, "fit_all", lambda *a: pytest.fail("the saved refit is used, not trained again"))
+    again = obtain.run_cv("dt", fashion, n_folds=3, params=params, refit=True, resume=run.path, progress=False)
     assert np.array_equal(again.test(), test)
     for name in (runs.SCORES, runs.REFIT_SCORES):
         (run.path / name).unlink()  # killed during the refit: it runs again
     monkeypatch.undo()
-    again = cv.run_cv("dt", fashion, n_folds=3, params=params, refit=True, resume=run.path, progress=False)
+    again = obtain.run_cv("dt", fashion, n_folds=3, params=params, refit=True, resume=run.path, progress=False)
     assert np.array_equal(again.test(), test)
 
 
@@ -478,19 +478,19 @@ def test_a_refit_after_a_plain_run_copies_its_folds_and_trains_only_the_refit(fa
     """``make submit`` then ``submit --refit``: the folds are the plain run's (copied, not trained
     again), only the refit trains; and a plain run after a refit one trains nothing."""
     params = {"max_depth": 4}
-    plain = cv.run_cv("dt", fashion, n_folds=3, params=params, runs_dir=tmp_path, progress=False)
+    plain = obtain.run_cv("dt", fashion, n_folds=3, params=params, runs_dir=tmp_path, progress=False)
     fits = []
-    real_fit_fold = cv.fit_fold
-    monkeypatch.setattr(cv, "fit_fold", lambda *a, **k: fits.append(a) or real_fit_fold(*a, **k))
-    refitted = cv.run_cv("dt", fashion, n_folds=3, params=params, refit=True, runs_dir=tmp_path, progress=False)
+    real_fit_fold = crossval.fit_fold
+    monkeypatch.setattr(crossval, "fit_fold", lambda *a, **k: fits.append(a) or real_fit_fold(*a, **k))
+    refitted = obtain.run_cv("dt", fashion, n_folds=3, params=params, refit=True, runs_dir=tmp_path, progress=False)
     assert fits == [], "no fold trained again"
     assert refitted.path != plain.path and refitted.config["folds_from"] == str(plain.path)
     assert refitted.scores["folds"] == plain.scores["folds"] and np.array_equal(refitted.oof(), plain.oof(), equal_nan=True)
     assert refitted.scores["refit"]["rows"] == len(fashion.y_train) and not np.allclose(refitted.test(), plain.test())
     plains_test = plain.test()  # read before the folder goes: a run made in the same second takes its name
     shutil.rmtree(plain.path)
-    again = cv.run_cv("dt", fashion, n_folds=3, params=params, runs_dir=tmp_path, progress=False)
+    again = obtain.run_cv("dt", fashion, n_folds=3, params=params, runs_dir=tmp_path, progress=False)
     assert fits == [] and again.config["folds_from"] == str(refitted.path)
     assert np.array_equal(again.test(), plains_test), "the folds' mean, as the plain run had it"
-    other = cv.run_cv("dt", fashion, n_folds=3, params={"max_depth": 5}, refit=True, runs_dir=tmp_path, progress=False)
+    other = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 5}, refit=True, runs_dir=tmp_path, progress=False)
     assert len(fits) == 3 and "folds_from" not in other.config, "another recipe's folds are trained"

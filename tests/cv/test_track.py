@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from competition import runs
-from competition.cv import core as cv, track
-from competition import submit
+from competition import runs, submit
+from competition.cv import obtain, track
+from competition.cv.__main__ import main as cv_main
 from competition.data.loader import load_competition
+from competition.runs.__main__ import main as runs_main
+from competition.runs.table import COMPARE_COLUMNS
 
 # MLflow's own SQLAlchemy use, inside MLflow
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
@@ -126,11 +128,12 @@ def test_submit_track_adds_the_submission_to_the_runs_mlflow_run(tracked, client
 def test_without_track_mlflow_is_never_imported(fashion_small, tmp_path):
     code = f"""
 import sys
-from competition.cv import core as cv; from competition import runs, submit
-assert cv.main(["--model", "dt", "--folds", "3", "--data", {str(fashion_small)!r}, "--runs-dir", "runs"]) == 0
+from competition.cv.__main__ import main as cv_main; from competition import runs, submit
+from competition.runs.__main__ import main as runs_main
+assert cv_main(["--model", "dt", "--folds", "3", "--data", {str(fashion_small)!r}, "--runs-dir", "runs"]) == 0
 (run,) = runs.list_runs("runs")
 assert submit.main(["--run", str(run.path), "--data", {str(fashion_small)!r}, "--out", "subs"]) == 0
-assert runs.main(["--compare", "--runs-dir", "runs"]) == 0
+assert runs_main(["--compare", "--runs-dir", "runs"]) == 0
 print("mlflow imported:", "mlflow" in sys.modules)
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -174,7 +177,7 @@ def test_a_tracking_uri_naming_a_file_that_is_no_database_is_one_line_before_any
     notes.write_text("my notes, not a database\n")
     for named in (notes, tmp_path):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{named}")
-        status = cv.main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
+        status = cv_main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
                           str(tmp_path / "runs"), "--track", "mlflow"])
         err = capsys.readouterr().err
         problem = (f"{named} is not a file" if named.is_dir()
@@ -205,8 +208,11 @@ def test_a_torn_database_is_one_line_naming_what_is_saved(tracked, tmp_path, mon
 
 
 def test_mlflow_retries_are_bounded_unless_the_user_sets_them(monkeypatch):
-    from mlflow.environment_variables import (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES,
-                                              MLFLOW_HTTP_REQUEST_TIMEOUT)
+    from mlflow.environment_variables import (
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+        MLFLOW_HTTP_REQUEST_TIMEOUT,
+    )
 
     for name in track.RETRIES:
         monkeypatch.setenv(name, "1")  # undone after the test, whatever require() sets
@@ -221,7 +227,7 @@ def test_mlflow_retries_are_bounded_unless_the_user_sets_them(monkeypatch):
 
 def test_missing_mlflow_is_one_line_before_any_work(fashion_small, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # what a machine without the extra sees: ImportError
-    status = cv.main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
+    status = cv_main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
                       str(tmp_path / "runs"), "--track", "mlflow"])
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and err.startswith("error:")
@@ -249,16 +255,16 @@ def compared(fashion_small, tmp_path_factory):
     """Two trees of different depths and a forest, on the same folds."""
     comp = load_competition(fashion_small)
     runs_dir = tmp_path_factory.mktemp("compare")
-    made = [cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 3}, runs_dir=runs_dir, progress=False),
-            cv.run_cv("dt", comp, n_folds=3, params={"max_depth": 6}, runs_dir=runs_dir, progress=False),
-            cv.run_cv("rf", comp, n_folds=3, params={"n_estimators": 20}, runs_dir=runs_dir, progress=False)]
+    made = [obtain.run_cv("dt", comp, n_folds=3, params={"max_depth": 3}, runs_dir=runs_dir, progress=False),
+            obtain.run_cv("dt", comp, n_folds=3, params={"max_depth": 6}, runs_dir=runs_dir, progress=False),
+            obtain.run_cv("rf", comp, n_folds=3, params={"n_estimators": 20}, runs_dir=runs_dir, progress=False)]
     return runs_dir, made
 
 
 def test_compare_shows_only_the_parameters_that_differ(compared, capsys):
     runs_dir, (shallow, deep, forest) = compared
     table = runs.compare_table(runs.list_runs(runs_dir))
-    params = [c for c in table.columns if c not in runs.COMPARE_COLUMNS]
+    params = [c for c in table.columns if c not in COMPARE_COLUMNS]
     assert "max_depth" in params
     assert "criterion" not in params and "n_estimators" not in params  # equal, or the forest's own
     assert list(table["accuracy_mean"]) == sorted(table["accuracy_mean"], reverse=True)
@@ -268,7 +274,7 @@ def test_compare_shows_only_the_parameters_that_differ(compared, capsys):
         assert row["model"] == run.config["model"] and row["max_depth"] == depth
         assert row["accuracy_mean"] == run.scores["accuracy_mean"] and row["oof_log_loss"] == run.scores["oof_log_loss"]
         assert row["folds"] == 3 and row["seeds"] == 1 and row["limit"] is None
-    assert runs.main(["--compare", "--runs-dir", str(runs_dir), "--model", "dt"]) == 0
+    assert runs_main(["--compare", "--runs-dir", str(runs_dir), "--model", "dt"]) == 0
     printed = capsys.readouterr().out
     assert shallow.name in printed and deep.name in printed and forest.name not in printed
     assert "max_depth" in printed and "criterion" not in printed
@@ -278,7 +284,7 @@ def test_compare_shows_only_the_parameters_that_differ(compared, capsys):
 
 def test_compare_keeps_other_data_apart(compared, tiny, tmp_path):
     _, made = compared
-    other = cv.run_cv("dt", load_competition(tiny, min_class_rows=3), n_folds=3, runs_dir=tmp_path, progress=False)
+    other = obtain.run_cv("dt", load_competition(tiny, min_class_rows=3), n_folds=3, runs_dir=tmp_path, progress=False)
     unfinished = tmp_path / "unfinished-dt"
     shutil.copytree(made[0].path, unfinished)
     (unfinished / "scores.json").unlink()

@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from competition.grade import core as grade, ledger, standings
 from competition.data import metrics, overview
 from competition.data.loader import load_competition, summary
 from competition.errors import InputError, InputWarning
+from competition.grade import core as grade
+from competition.grade import ledger, standings
 from competition.grade.leaderboard import write_leaderboard
-from competition.prepare.core import prepare
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
+from competition.prepare.core import prepare
 
 LABEL_METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "mcc", "cohen_kappa_quadratic"]
 PROBABILITY_METRICS = ["log_loss", "roc_auc_ovr"]
@@ -388,11 +389,11 @@ def test_submit_writes_probabilities_that_the_grader_scores_by_log_loss(log_loss
 @pytest.fixture(scope="module")
 def log_loss_runs(log_loss_comp, tmp_path_factory):
     """Two cross-validated trees of different depths on the log-loss competition."""
-    from competition.cv import core as cv
+    from competition.cv import obtain
 
     comp = load_competition(log_loss_comp)
     runs_dir = tmp_path_factory.mktemp("runs")
-    made = [cv.run_cv("dt", comp, n_folds=3, params={"max_depth": depth}, runs_dir=runs_dir, progress=False)
+    made = [obtain.run_cv("dt", comp, n_folds=3, params={"max_depth": depth}, runs_dir=runs_dir, progress=False)
             for depth in (2, 6)]
     return comp, runs_dir, made
 

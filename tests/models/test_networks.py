@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from competition.cv import core as cv
+from competition.cv import obtain
 from competition.data.loader import load_competition
 from competition.models import keras_backend, make_model
 from competition.models.backend import default_keras_backend
@@ -78,8 +78,8 @@ def test_the_default_cnn_learns_from_a_few_hundred_images(fashion_small, tmp_pat
     """200 training images a fold: batches shrink so that an epoch has enough steps for batch
     norm to settle (the old defaults scored 0.13 on a 900-row slice, below the decision tree)."""
     comp = load_competition(fashion_small)
-    tree = cv.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
-    net = cv.run_cv("cnn", comp, n_folds=3, params={"verbose": 0}, runs_dir=tmp_path, progress=False)
+    tree = obtain.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
+    net = obtain.run_cv("cnn", comp, n_folds=3, params={"verbose": 0}, runs_dir=tmp_path, progress=False)
     assert net.scores["accuracy_mean"] > tree.scores["accuracy_mean"] + 0.05, (net.scores, tree.scores)
     assert make_model("cnn")._batch_size(200) == 16 and make_model("cnn")._batch_size(48_000) == 128
     assert make_model("cnn-seed")._batch_size(200) == 500, "the blog's recipe keeps its batch"
@@ -91,8 +91,8 @@ def test_a_time_budget_is_refused_for_a_model_without_epochs(fashion_small, tmp_
                           cwd=tmp_path, timeout=300)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "--time-budget: model rf takes no time budget (only cnn" in done.stderr and not (tmp_path / "runs").exists()
-    assert cv.seconds_per_fit("cnn", 30, n_folds=5, seeds=2, refit=False) == round(30 * 60 * cv.BUDGET_SHARE / 10, 1)
-    assert cv.seconds_per_fit("cnn", 30, n_folds=5, seeds=1, refit=True) == round(30 * 60 * cv.BUDGET_SHARE / 6.25, 1)
+    assert obtain.seconds_per_fit("cnn", 30, n_folds=5, seeds=2, refit=False) == round(30 * 60 * obtain.BUDGET_SHARE / 10, 1)
+    assert obtain.seconds_per_fit("cnn", 30, n_folds=5, seeds=1, refit=True) == round(30 * 60 * obtain.BUDGET_SHARE / 6.25, 1)
 
 
 def test_without_keras_backend_the_first_installed_backend_trains(monkeypatch):

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from competition.cv import core as cv
-from competition.runs import matching
 from competition import submit
+from competition.cv import obtain
 from competition.data.loader import load_competition
+from competition.runs import matching
 
 PARAMS = {"max_depth": 3}
 
@@ -22,7 +22,7 @@ def fashion(fashion_small):
 
 @pytest.fixture(scope="module")
 def plain(fashion):
-    return cv.plan("dt", fashion, n_folds=3, params=PARAMS)[2]
+    return obtain.plan("dt", fashion, n_folds=3, params=PARAMS)[2]
 
 
 @pytest.mark.parametrize("key, other", [("model", "rf"), ("params", {"max_depth": 4}), ("folds", 4), ("seed", 1),
@@ -54,16 +54,16 @@ class Found:
 
 @pytest.mark.parametrize("other", [{"seeds": 2}, {"refit": True}], ids=["seeds", "refit"])
 def test_a_run_that_differs_only_in_seeds_or_refit_is_reused_by_none(fashion_small, fashion, tmp_path, other):
-    made = cv.run_cv("dt", fashion, n_folds=3, params=PARAMS, runs_dir=tmp_path / "cv", progress=False, **other)
-    with pytest.raises(cv.RunMismatchError, match="cannot resume"):
-        cv.run_cv("dt", fashion, n_folds=3, params=PARAMS, resume=made.path, progress=False)
+    made = obtain.run_cv("dt", fashion, n_folds=3, params=PARAMS, runs_dir=tmp_path / "cv", progress=False, **other)
+    with pytest.raises(obtain.RunMismatchError, match="cannot resume"):
+        obtain.run_cv("dt", fashion, n_folds=3, params=PARAMS, resume=made.path, progress=False)
 
     shutil.copytree(made.path, tmp_path / "submit" / made.name)
     args = submit.build_parser().parse_args(["--model", "dt", "--data", str(fashion_small), "--folds", "3",
                                              "--param", "max_depth=3", "--runs-dir", str(tmp_path / "submit")])
     chosen = submit.choose_run(args, fashion)
     assert chosen.path.parent == tmp_path / "submit" and chosen.path.name != made.name
-    assert not matching.differences(chosen.config, cv.plan("dt", fashion, n_folds=3, params=PARAMS)[2])
+    assert not matching.differences(chosen.config, obtain.plan("dt", fashion, n_folds=3, params=PARAMS)[2])
 
     tune = pytest.importorskip("competition.tune")
     pytest.importorskip("optuna")  # the `tune` extra

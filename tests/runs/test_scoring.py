@@ -8,7 +8,7 @@ import numpy as np
 
 from competition.data import metrics
 from competition.runs import scoring
-from competition.runs.folder import FoldResult, RefitResult
+from competition.runs.records import FoldResult, RefitResult
 
 # 4 rows of 3 classes: a sure hit, a sure miss (probability 0 on the truth), two hedges
 Y = np.array([0, 1, 2, 2])
