@@ -5,7 +5,7 @@
                                 [--workers N | --scheduler ADDRESS]
 
 The train and test images are stacked and labelled 0 (train) and 1 (test); a model is
-cross-validated on stratified folds of that stack (``cv.cross_validate``, the folds of
+cross-validated on stratified folds of that stack (``cv.crossval.cross_validate``, the folds of
 ``folds.make_folds``), so every image gets an out-of-fold P(test). The ROC AUC of those
 probabilities says how far CV scores can be trusted: about 0.5, the two sets look alike; near 1,
 they do not, and a CV score measures the model on images unlike the ones it will be graded on.
@@ -106,7 +106,7 @@ def adversarial_validate(estimator, x_train: np.ndarray, x_test: np.ndarray, *, 
                          on_fold: Callable[[int, float], None] | None = None) -> ShiftResult:
     """Cross-validate ``estimator`` at telling ``x_test`` from ``x_train`` (labels 0 = train,
     1 = test) on ``n_folds`` stratified folds; ``limit``: a sample of that many rows, stratified
-    over train and test. ``executor`` and the folds are ``cv.cross_validate``'s, so a Dask
+    over train and test. ``executor`` and the folds are ``cv.crossval.cross_validate``'s, so a Dask
     cluster runs them as it runs any CV; ``on_fold(fold, auc)`` is called as each fold completes."""
     from sklearn.metrics import roc_auc_score
 

@@ -1,4 +1,4 @@
-"""Folds on many cores and machines: a Dask cluster as ``cv.cross_validate``'s executor.
+"""Folds on many cores and machines: a Dask cluster as ``cv.crossval.cross_validate``'s executor.
 
     python -m competition.cv --model rf --workers 2                  # a local cluster of 2 processes
     python -m competition.cv --model rf --scheduler tcp://host:8786  # a running cluster (or COMPETITION_SCHEDULER)
@@ -59,7 +59,7 @@ def with_threads(estimator, threads: int):
 
 
 class DaskExecutor:
-    """What ``cv.cross_validate`` needs of an executor (``submit``, ``as_completed``), on a Dask
+    """What ``cv.crossval.cross_validate`` needs of an executor (``submit``, ``as_completed``), on a Dask
     client: large arrays scattered once to every worker, retries for folds whose worker died."""
 
     def __init__(self, client):

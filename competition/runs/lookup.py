@@ -36,7 +36,7 @@ class Found:
 
 def lookup(runs_dir: str | Path, config: dict, folds: np.ndarray | None = None) -> Found:
     """The runs under ``runs_dir`` that answer ``config`` (``matching``'s one rule), listed once.
-    With ``folds`` (the fold of every row, as ``cv.plan`` makes them), also the refit twin: a
+    With ``folds`` (the fold of every row, as ``cv.obtain.plan`` makes them), also the refit twin: a
     finished run that differs from ``config`` only in ``refit``, whose folds are the ones this run
     would train (a refit adds one model after the same folds), so ``submit --refit`` after ``make
     submit`` trains the refit alone, and the reverse trains nothing."""
