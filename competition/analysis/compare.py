@@ -76,7 +76,7 @@ def paired_runs(path_a: Path, path_b: Path) -> Paired:
 
 def paired_submissions(path_a: Path, path_b: Path, data: Path, solution: Path | None) -> Paired:
     """The two submissions' predictions on the public rows of the local grader's key."""
-    from ..grade.core import Grader
+    from ..grade.grader import Grader
 
     grader = Grader(data, solution)
     y_true, a = grader.rows(path_a.read_bytes(), source=str(path_a))

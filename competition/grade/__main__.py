@@ -1,8 +1,8 @@
-"""``python -m competition.grade``: the command line of ``competition.grade.core``."""
+"""``python -m competition.grade``: the command line of ``competition.grade.grader``."""
 
 import sys
 
-from .core import main
+from .grader import main
 
 if __name__ == "__main__":
     sys.exit(main())

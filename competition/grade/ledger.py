@@ -168,7 +168,7 @@ def revealed(entries: list[dict]) -> bool:
 
 
 class Ledger:
-    """``competition.grade.core.Storage`` on a JSON-lines file: the local grader's."""
+    """``competition.grade.grader.Storage`` on a JSON-lines file: the local grader's."""
 
     def __init__(self, path: str | Path = LEDGER):
         self.path = Path(path)

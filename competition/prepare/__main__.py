@@ -1,8 +1,8 @@
-"""``python -m competition.prepare``: the command line of ``competition.prepare.core``."""
+"""``python -m competition.prepare``: the command line of ``competition.prepare.folder``."""
 
 import sys
 
-from .core import main
+from .folder import main
 
 if __name__ == "__main__":
     sys.exit(main())

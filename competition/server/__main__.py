@@ -293,7 +293,7 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     """Validate the corrected key, keep the grader's own copy of it (``Store.own_key``: the host's file
     may then move or go) and re-score every scored file with it, in one transaction; uploads scored
     meanwhile with the old key are scored again inside it (``Store.rescore``)."""
-    from ..grade.core import Grader
+    from ..grade.grader import Grader
 
     stored = store.settings()
     data = data or (Path(stored["data"]) if stored.get("data") else None)

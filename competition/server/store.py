@@ -1,7 +1,7 @@
 """The grader server's storage: the competition's settings, teams, members and submissions in
 SQLite (WAL), uploaded files by sha256.
 
-``Store`` is a ``competition.grade.core.Storage``: ``transaction`` is ``BEGIN IMMEDIATE``, which
+``Store`` is a ``competition.grade.grader.Storage``: ``transaction`` is ``BEGIN IMMEDIATE``, which
 serialises the duplicate check, the daily-limit count and the insert of concurrent uploads, so
 quotas hold exactly however many uploads arrive at once. A team's members each have a token and
 share the team's quota (Kaggle's teams). Private scores live here and nowhere else; the files live
@@ -331,7 +331,7 @@ class Store:
                                                 check_same_thread=False)
             return self._watcher.execute("PRAGMA data_version").fetchone()[0]
 
-    # --- competition.grade.core.Storage ---
+    # --- competition.grade.grader.Storage ---
     def find(self, team: str, sha256: str) -> dict | None:
         """The team's earlier counted submission of the same predictions (``digest``: the parsed ids
         and labels, so other line ends or quoting are the same submission) or, for rows stored before

@@ -209,7 +209,7 @@ def test_the_local_board_shows_intervals_tiers_and_says_a_tie_is_a_tie(fashion_s
 def test_the_board_follows_the_answer_key_and_leaves_out_a_file_whose_bytes_are_gone(fashion_small, tmp_path):
     """The intervals are recomputed from the kept files and the key at every draw: a corrected key
     (here one public label changed) changes them; a kept file deleted leaves its line without one."""
-    from competition.grade import core as grade, ledger
+    from competition.grade import grader as grade, ledger
 
     crafted_submissions(fashion_small, tmp_path)
     grader = grade.Grader(fashion_small)

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from competition.grade import core as grade, ledger, standings
+from competition.grade import grader as grade, ledger, standings
 from competition.data import metrics, overview
 from competition.data.loader import load_competition, summary
 from competition.errors import InputError, InputWarning
 from competition.grade.leaderboard import write_leaderboard
-from competition.prepare.core import prepare
+from competition.prepare.folder import prepare
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
 
 LABEL_METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "mcc", "cohen_kappa_quadratic"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from competition.grade import core as grade
+from competition.grade import grader as grade
 from competition.data.loader import load_competition
 from competition.data.records import CompetitionDataError
 from competition.grade.validate import SubmissionError, read_sample, validate_submission

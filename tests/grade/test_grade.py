@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition.grade import core as grade, ledger
+from competition.grade import grader as grade, ledger
 from competition.errors import InputWarning
 from competition.grade.leaderboard import chart_png, write_leaderboard
 
@@ -329,7 +329,7 @@ def test_the_leaderboard_is_drawn_from_the_ledger_inside_its_lock(fashion_small,
 
 
 def test_a_ledger_of_another_competition_is_refused(fashion_small, key, tmp_path, fashion_source):
-    from competition.prepare.core import prepare
+    from competition.prepare.folder import prepare
 
     other = prepare(tmp_path / "other", limit_train=40, limit_test=20)
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
@@ -449,7 +449,7 @@ def test_a_board_drawn_before_the_notes_line_is_redrawn_only_if_unedited(fashion
 
 
 def test_shared_files_follow_the_umask_and_the_answer_key_is_secret(fashion_small, key, tmp_path):
-    from competition.prepare.core import prepare
+    from competition.prepare.folder import prepare
 
     board = tmp_path / "lb.md"
     board_mode = lambda: board.stat().st_mode & 0o777  # noqa: E731
@@ -481,7 +481,7 @@ def test_a_leaderboard_or_ledger_that_is_a_pipe_is_refused_naming_the_option(fas
 
 def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
     """Same folder name, same sample, other answers: the ledger of the first refuses the second."""
-    from competition.prepare.core import prepare
+    from competition.prepare.folder import prepare
 
     out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
     sample = pd.read_csv(out / "test_sample.csv", dtype=str)
@@ -506,7 +506,7 @@ def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
 def test_an_older_versions_ledger_is_kept_when_its_files_still_score_the_same(tmp_path):
     """Entries an older version wrote name the competition by folder and sample alone: accepted when
     their kept files rescore as they did (the same answer key), refused after a re-prepare that changed it."""
-    from competition.prepare.core import prepare
+    from competition.prepare.folder import prepare
 
     out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
     key = pd.read_csv(out.with_name("comp.grader") / "solution.csv", dtype=str)

@@ -471,7 +471,7 @@ def check_gradable(competition: Path, grader: Path, out: Path) -> None:
     """What ``prepare`` is about to put in place is what ``serve`` and ``grade`` accept: the grader's
     own checks run on the new folders (a key with no Public row, labels that read as one, a metric the
     key cannot score), and a refusal is ``prepare``'s, before anything is replaced."""
-    from ..grade.core import Grader
+    from ..grade.grader import Grader
 
     try:
         with warnings.catch_warnings():
