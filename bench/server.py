@@ -184,7 +184,7 @@ def export_cost(folder: Path, teams: int, per_team: int, rows: int = 10_000) -> 
     """A full ``server export`` of ``teams`` x ``per_team`` graded submissions on a ``rows``-row
     competition scored by macro F1 (a bootstrap for every interval, comparison and P(first)), the
     competition ended; prints its seconds against the 30 s target."""
-    from competition.prepare.folder import prepare
+    from competition.prepare.fashion import prepare
     from competition.server.export import export
 
     began = time.perf_counter()

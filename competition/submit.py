@@ -36,7 +36,8 @@ from .cv.core import REFIT_HELP, SEEDS_HELP, TIME_BUDGET_HELP, plan, run_cv, twi
 from .data.loader import load_competition
 from .cv.ensemble import METHODS, ensemble, resolve_member
 from .fsutil import ensure_dir, write_new
-from .grade.grader import Grader, grade_files
+from .grade.grader import Grader
+from .grade.local import grade_files
 from .models import MODELS
 from .data.records import Competition
 from .grade.validate import Sample, SubmissionError, read_sample, validate_submission

@@ -12,7 +12,7 @@ Below it: how well CV predicted public (Spearman rank correlation), the two sugg
 and the rule behind them (a tie in the public rows is said as a tie, never as skill), and once the
 private scores are revealed, how the picks did there.
 
-``bounds`` (``grade.grader.public_bounds``): sha256 -> ``{"low", "high", "tier"}`` of each file
+``bounds`` (``grade.local.public_bounds``): sha256 -> ``{"low", "high", "tier"}`` of each file
 whose kept copy could be scored, recomputed from the kept files and the key at every draw.
 """
 
@@ -353,7 +353,7 @@ def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", 
     """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger), ranked by
     ``metric`` (default: the one the newest graded entry was scored by), keeping the notes below its
     notes line; ``previous``: the entries it was last drawn from (see ``kept_notes``); ``bounds``:
-    the public intervals and tiers (``grade.grader.public_bounds``), None without the answer key."""
+    the public intervals and tiers (``grade.local.public_bounds``), None without the answer key."""
     path = Path(path)
     notes = kept_notes(path, entries if previous is None else previous, title, metric)
     chart = path.with_suffix(".png")
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         entries = store.entries()
         bounds = None
         if grader is not None:
-            from .grader import public_bounds
+            from .local import public_bounds
 
             bounds = public_bounds(grader, store, entries)
         write_leaderboard(entries, args.out, args.title, bounds=bounds)

@@ -16,7 +16,8 @@ from PIL import Image
 
 from competition.fsutil import _in_use, sweep_stale
 from competition.prepare.idx import IdxError, find_idx, read_idx
-from competition.prepare.folder import IDX_FILES, main, prepare
+from competition.prepare.__main__ import main
+from competition.prepare.fashion import IDX_FILES, prepare
 from tests.conftest import SMALL_TEST, SMALL_TRAIN
 
 
