@@ -40,7 +40,7 @@ from .cluster import with_threads
 from ..data.loader import load_competition
 from ..errors import InputError, InputWarning, ParameterError
 from .folds import fold_rows, make_folds
-from ..models import MODELS, check_seeds, keras_backend, make_model, missing, public_params, reseeded
+from ..models import MODELS, check_seeds, keras_backend, make_model, missing, model_name, public_params, reseeded
 from ..workers import bounded
 from ..data.records import Competition
 
@@ -420,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m competition.cv", description="Cross-validate a model on stratified folds; "
         "save out-of-fold and test probabilities under runs/.",
         epilog="example: python -m competition.cv --model xgb --param max_depth=8 --limit 5000")
-    parser.add_argument("--model", nargs="+", choices=list(MODELS), metavar="NAME",
+    parser.add_argument("--model", nargs="+", type=model_name, choices=list(MODELS), metavar="NAME",
                         help="model(s) to cross-validate, each into its own run folder (see --list); with "
                              "--workers or --scheduler all their folds go to the cluster at once")
     # no defaults here: --resume takes the resumed run's (resolve_args)

@@ -12,7 +12,8 @@ import numpy as np
 from ..data import metrics
 from ..data.tables import read_csv
 from ..errors import InputError
-from .scoring import USAGES, score
+from . import public_private
+from .public_private import USAGES
 from .validate import Sample, SubmissionError, check_ids, check_labels
 
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
@@ -61,6 +62,6 @@ def check_scorable(solution: pd.DataFrame, classes: list, scorer: metrics.Metric
     perfect = (dict(zip(ids, np.eye(len(classes))[labels])) if scorer.needs == metrics.PROBABILITIES
                else dict(zip(ids, solution.iloc[:, 1])))
     try:
-        score(perfect, solution, classes, scorer.name)
+        public_private.scores(perfect, solution, classes, scorer.name)
     except InputError as exc:
         raise AnswerKeyError(f"{path}: metric {scorer.name} cannot score its Public or Private rows: {exc}") from None

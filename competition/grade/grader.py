@@ -2,7 +2,7 @@
 
 One grading core, two front doors. ``Grader.grade`` takes a submission's bytes and a team,
 validates them with the checks ``submit`` runs too (``competition.grade.validate``), scores them
-(``competition.grade.scoring``) and records them through a ``Storage``: the local ledger (``competition.grade.ledger``,
+(``competition.grade.public_private``) and records them through a ``Storage``: the local ledger (``competition.grade.ledger``,
 the local command's) or the grader server's SQLite store (``competition.server``). A file that fails validation
 is recorded with its error and counts against no quota; the same bytes from the same team return
 the earlier result, not counted again; the daily limit counts per UTC day, and a refusal says when
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .. import clock
+from .. import cli, clock
 from ..data import metrics
 from ..data import overview as overview_file
 from ..data.loader import check_sample_format, read_tables
@@ -32,7 +32,7 @@ from ..data.records import Layout
 from ..errors import InputError, InputWarning
 from . import ledger
 from .answer_key import check_scorable, read_solution
-from .scoring import score, scored_rows
+from . import public_private
 from .validate import SubmissionError, read_sample, validate_submission
 
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
@@ -49,7 +49,7 @@ def predictions_digest(predictions: dict) -> str:
     return hashlib.sha256("\x1e".join(lines).encode("utf-8")).hexdigest()
 
 
-def identity(layout: Layout, solution: pd.DataFrame) -> str:
+def competition_id(layout: Layout, solution: pd.DataFrame) -> str:
     """Which competition a ledger entry belongs to: the folder's name, and a digest of its data
     (train.csv, test_sample.csv) and of its answer key as the grader reads it. A ``prepare`` re-run
     with another ``--seed`` keeps the name and the sample but deals other answers: another competition."""
@@ -104,8 +104,7 @@ class Grader:
         layout = Layout(Path(os.path.abspath(data)) if data.name in ("", "..") else data)  # --data . has a name
         layout.check_exists()
         for name, limit in (("--daily-limit", daily_limit), ("failed-upload limit", failed_limit)):
-            if limit is not None and limit < 1:
-                raise InputError(f"{name} must be at least 1, got {limit}")
+            cli.at_least(name, limit)
         self.data, self.daily_limit, self.failed_limit = layout.root, daily_limit, failed_limit
         self.overview = overview_file.read(layout.root)
         self.scorer = chosen_metric(self.overview, metric, layout.root)
@@ -114,12 +113,11 @@ class Grader:
         tables = read_tables(layout)
         self.classes = np.unique(tables["y_train"]).tolist()
         check_sample_format(layout, self.overview, self.classes)
-        key = solution or layout.root.with_name(layout.root.name + ".grader") / "solution.csv"
-        self.solution_path = Path(key)
+        self.solution_path = Path(solution or layout.solution_csv)
         self.solution = read_solution(self.solution_path, self.sample, self.classes, tables["label_column"])
         check_scorable(self.solution, self.classes, self.scorer, self.solution_path)
         self.public_rows = int((self.solution["Usage"] == "Public").sum())
-        self.competition = identity(layout, self.solution)
+        self.competition = competition_id(layout, self.solution)
         self.legacy_competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
 
     def assess(self, data: bytes, source: str = "upload") -> Assessment:
@@ -134,7 +132,7 @@ class Grader:
         except SubmissionError as exc:
             return Assessment(sha256, sha256, str(exc), None)
         return Assessment(sha256, predictions_digest(predictions), None,
-                          score(predictions, self.solution, self.classes, self.metric))
+                          public_private.scores(predictions, self.solution, self.classes, self.metric))
 
     def grade(self, data: bytes, storage: Storage, *, team: str = ledger.LOCAL_TEAM, file: str = "",
               name: str = "", message: str = "", extra: dict | None = None, now: datetime | None = None,
@@ -187,12 +185,12 @@ class Grader:
     def scores(self, data: bytes, source: str = "kept file") -> dict[str, float]:
         """Public and private scores of a file graded before (a reveal, a re-score with a corrected key)."""
         predictions = validate_submission(data, self.sample, self.classes, source=source)
-        return score(predictions, self.solution, self.classes, self.metric)
+        return public_private.scores(predictions, self.solution, self.classes, self.metric)
 
     def rows(self, data: bytes, usage: str = "Public", source: str = "kept file") -> tuple[np.ndarray, np.ndarray]:
-        """``scored_rows`` of a file: its true classes and predictions on the ``usage`` rows."""
+        """``public_private.scored_rows`` of a file: its true classes and predictions on the ``usage`` rows."""
         predictions = validate_submission(data, self.sample, self.classes, source=source)
-        return scored_rows(predictions, self.solution, self.classes, self.scorer, usage)
+        return public_private.scored_rows(predictions, self.solution, self.classes, self.scorer, usage)
 
     def private_score(self, data: bytes) -> float:
         """The private score of a file graded before (for the reveal of a storage that kept files only)."""

@@ -28,7 +28,7 @@ from .. import cli
 from . import ledger, standings
 from ..data import metrics, uncertainty
 from ..errors import InputError
-from ..fsutil import begins_with, picture_bytes, write_bytes_atomic, write_text_atomic
+from ..fsutil import begins_with, check_regular_option, picture_bytes, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
@@ -288,8 +288,8 @@ def check_replaceable(path: str | Path) -> None:
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".png":
         raise InputError(f"--leaderboard {path}: must name a Markdown file, not a folder or a picture")
-    if path.exists() and not path.is_file():
-        raise InputError(f"--leaderboard {path}: not a regular file (a pipe, a device); it is left untouched")
+    if path.exists():
+        check_regular_option("--leaderboard", path)
     if path.exists() and not begins_with(path, (HEADING,)):
         raise InputError(f"--leaderboard {path}: exists and is not a leaderboard drawn by this toolkit; "
                          "it is left untouched")

@@ -68,7 +68,7 @@ def grade_file(grader: Grader, storage: Storage, path: Path, message: str = "") 
     return {**result, "submitted": str(path)}
 
 
-def rank_of(entry: dict, entries: list[dict], higher_is_better: bool = True) -> tuple[int, int]:
+def file_rank(entry: dict, entries: list[dict], higher_is_better: bool = True) -> tuple[int, int]:
     """The file's rank among the files scored by its metric, and how many they are."""
     scored = ledger.graded(entries, entry.get("metric", metrics.DEFAULT))
     return standings.rank(entry["public"], [e["public"] for e in scored], higher_is_better), len(scored)
@@ -80,7 +80,7 @@ def report(entry: dict, entries: list[dict], reveal: bool, higher_is_better: boo
     if entry["status"] != ledger.COUNTED:
         error = entry["error"]
         return f"{entry['status']}: {error}" if error.startswith(name) else f"{name}: {entry['status']}: {error}"
-    rank, total = rank_of(entry, entries, higher_is_better)
+    rank, total = file_rank(entry, entries, higher_is_better)
     head = (f"{name}: duplicate of {entry['file']} graded {entry['time']}, not counted again; its public "
             if entry.get("duplicate") else f"{name}: public ")
     text = head + f"{entry['metric']} {entry['public']:.4f} (rank {rank} of {total})"

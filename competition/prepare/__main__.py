@@ -6,22 +6,17 @@
 The competitor's folder gets ``images/train/{id}.png``, ``images/test/{id}.png``, ``train.csv``
 (``id,class``), ``test_sample.csv`` (``id,class`` with a placeholder class) and, when the names
 are known, ``classes.csv`` (``class,name``: what each label means, as Kaggle's data page would
-say). The answer key goes
-OUTSIDE that folder, to ``<out>.grader/solution.csv`` (``id,class,Usage``; ``Usage`` is ``Public``
+say). The answer key goes OUTSIDE that folder, to ``<out>.grader/solution.csv`` (``id,class,Usage``; ``Usage`` is ``Public``
 for a seeded ~30% of the rows, ``Private`` for the rest), so a competitor can be handed the folder
 alone. Test ids are a seeded permutation: the sample's row order says nothing about the labels.
 From ``--images`` (``competition.prepare.sources`` reads them), the split keeps copies of one picture on one
 side (``competition.prepare.duplicates``), and the answer key's folder also gets ``sources.csv`` (id -> file)
 and the leak report ``duplicates.csv`` / ``duplicates.png``.
 
-Both folders are built beside their final place and renamed into it, so an interrupted run leaves
-nothing half-written (and the next run sweeps what a killed one left); a second run with the same
-arguments finds the work done and stops. A folder is only ever replaced if ``prepare`` built it:
-the competitor's folder carries a marker, ``.prepare.json``, and the answer key's folder its
-``prepare.json``; any other existing ``--out`` is refused, never deleted, and so is a build of ours
-that holds files someone added (the marker lists every image the build wrote: a ``99999.png`` copied
-in is not ours, whatever its name). The marker also records the CSVs' sha256 and the image counts, so a
-build damaged by hand is rebuilt rather than declared done.
+Both folders are built beside their final place and renamed into it; a second run with the same
+arguments finds the work done and stops, and an ``--out`` that ``prepare`` did not build is never
+replaced (``competition.prepare.folder`` says how). Each step has its module: ``fashion`` and
+``own_images`` (the two sources), ``splits`` (who goes where), ``write`` (the files), ``folder``.
 """
 
 from __future__ import annotations
@@ -55,25 +50,9 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def parse_test_size(text: str) -> float:
-    """A fraction of the images (0 < f < 1) or a whole number of them (at least 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction or a count, got {text!r}") from None
-    if not (0 < value < 1 or (value >= 1 and value.is_integer())):
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1 or a whole number of images, got {text}")
-    return value
-
-
-def parse_share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text}")
-    return value
+# ``--test-size``: a fraction of the images (0 < f < 1) or a whole number of them (at least 1).
+parse_test_size = cli.bounded(float, "a fraction or a count", lambda value: 0 < value < 1 or (value >= 1 and value.is_integer()),
+                              "must be a fraction between 0 and 1 or a whole number of images")
 
 
 FASHION_ONLY = ("source", "limit_train", "limit_test", "class_names")
@@ -88,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path,
                         help=f"competition folder to write (default {cli.DATA}); replaced only if prepare built it")
     parser.add_argument("--seed", type=cli.seed, default=0, help="seed of the split, the ids and the Public rows")
-    parser.add_argument("--public", type=parse_share, default=PUBLIC_FRACTION, metavar="SHARE",
+    parser.add_argument("--public", type=cli.fraction(), default=PUBLIC_FRACTION, metavar="SHARE",
                         help=f"share of the test rows scored on the public board (default {PUBLIC_FRACTION})")
     parser.add_argument("--title", help=f"the competition's name, as competitors will see it (in {overview_file.FILE}; "
                                         "default: the folder's name)")

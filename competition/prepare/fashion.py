@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import extras
+from .. import cli, extras
 from ..data import metrics
 from ..data import overview as overview_file
+from ..data.records import Layout
 from .errors import PrepareError
-from .folder import FORMAT, build_once, check_out, grader_of
+from .folder import FORMAT, build_once, resolve_out
 from .idx import find_idx, read_idx
 from .splits import PUBLIC_FRACTION, usage
 from .write import check_usage, write_competition, write_images
@@ -82,7 +83,7 @@ def check_class_names(names: list[str], labels: np.ndarray) -> None:
                            f"({shown}); give one name per label 0..K-1")
 
 
-def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: int,
+def build(arrays: dict[str, np.ndarray], layout: Layout, seed: int,
           class_names: list[str] | None = None, public_fraction: float = PUBLIC_FRACTION,
           declared: overview_file.Overview | None = None) -> None:
     """Write the competitor's folder and the answer key (to fresh, not yet existing folders)."""
@@ -97,11 +98,11 @@ def build(arrays: dict[str, np.ndarray], competition: Path, grader: Path, seed: 
     check_usage(usage(public))  # before any image is written
 
     with tqdm(total=n_train + n_test, desc="writing PNGs", unit="img") as bar:
-        write_images(competition / "images" / "train", train_ids, arrays["x_train"], bar)
-        write_images(competition / "images" / "test", test_ids, arrays["x_test"], bar)
-    write_competition(competition, grader, pd.DataFrame({"id": train_ids, "class": arrays["y_train"]}),
+        write_images(layout.train_images, train_ids, arrays["x_train"], bar)
+        write_images(layout.test_images, test_ids, arrays["x_test"], bar)
+    write_competition(layout, pd.DataFrame({"id": train_ids, "class": arrays["y_train"]}),
                       pd.DataFrame({"id": test_ids, "class": arrays["y_test"], "Usage": usage(public)}),
-                      declared or overview_file.declare(metrics.DEFAULT, competition.name, public_fraction),
+                      declared or overview_file.declare(metrics.DEFAULT, layout.root.name, public_fraction),
                       class_names)
 
 
@@ -110,27 +111,26 @@ def prepare(out: Path, source: Path | None = None, limit_train: int | None = Non
             public: float = PUBLIC_FRACTION, title: str | None = None, metric: str = metrics.DEFAULT) -> Path:
     """Build ``out`` and ``out.grader`` from Fashion-MNIST unless an identical build is already there;
     return ``out``. ``metric`` and ``title`` are declared in ``competition.json``."""
-    out = check_out(out)
+    out = resolve_out(out)
     if class_names is None and source is None:
         class_names = FASHION_NAMES  # another --source (MNIST digits, say) gets names only when given
     for name, limit in (("--limit-train", limit_train), ("--limit-test", limit_test)):
-        if limit is not None and limit < 1:
-            raise PrepareError(f"{name} must be at least 1, got {limit}")
+        cli.at_least(name, limit, error=PrepareError)
     recipe = {"format": FORMAT, "source": str(source or DEBIAN_SOURCE), "limit_train": limit_train,
               "limit_test": limit_test, "seed": seed, "class_names": class_names, "public": public, "title": title,
               "metric": metric}
     declared = overview_file.declare(metric, title or out.name, public)
 
-    def make(competition: Path, grader: Path, scratch: Path) -> str:
+    def make(layout: Layout, scratch: Path) -> str:
         arrays = load_source(source)
         check_arrays(arrays, str(source or DEBIAN_SOURCE))
         if class_names:  # against the whole source: a --limit slice may lack a class
             check_class_names(class_names, np.concatenate([arrays["y_train"], arrays["y_test"]]))
         x_train, y_train = arrays["x_train"][:limit_train], arrays["y_train"][:limit_train]
         x_test, y_test = arrays["x_test"][:limit_test], arrays["y_test"][:limit_test]
-        build({"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, competition, grader,
-              seed, class_names, public, declared)
+        build({"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, layout, seed,
+              class_names, public, declared)
         return (f"wrote {out} ({len(x_train)} train, {len(x_test)} test images) "
-                f"and the answer key {grader_of(out) / 'solution.csv'}")
+                f"and the answer key {Layout(out).solution_csv}")
 
     return build_once(out, recipe, make)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..data import overview as overview_file
+from ..data.records import Layout
 from ..errors import InputError
 from ..fsutil import lock, release_work_dir, replace_dir, sweep_stale, work_dir, write_json_atomic
 from .errors import PrepareError
@@ -46,9 +47,9 @@ def built_by_prepare(out: Path, grader: Path) -> bool:
 
 
 # What a build holds: anything else in it was put there by someone else, and a rebuild would delete it.
-OURS = {"competition": {"images", "train.csv", "test_sample.csv", "classes.csv", overview_file.FILE, MARKER, ".cache",
+OURS = {"competition": {"images", Layout.TRAIN, Layout.SAMPLE, Layout.CLASSES, overview_file.FILE, MARKER, ".cache",
                         ".cache.lock"},
-        "grader": {"solution.csv", overview_file.FILE, RECORD, "sources.csv", "duplicates.csv", "duplicates.png"}}
+        "grader": {Layout.SOLUTION, overview_file.FILE, RECORD, "sources.csv", "duplicates.csv", "duplicates.png"}}
 
 
 _OUR_IMAGE = re.compile(r"\d+\.png")
@@ -117,12 +118,9 @@ def intact(out: Path, recipe: dict) -> bool:
         return False
 
 
-def grader_of(out: Path) -> Path:
-    """The answer key's folder: beside the competitor's, never inside it."""
-    return out.with_name(out.name + ".grader")
-
-
-def check_out(out: Path) -> Path:
+def resolve_out(out: Path) -> Path:
+    """``--out`` as an absolute path, refused when it is the current folder or holds it (a rebuild
+    would replace the folder the command runs in)."""
     out = Path(os.path.abspath(out))
     if Path.cwd() == out or out in Path.cwd().parents:
         raise PrepareError(f"--out {out}: is the current folder or holds it; name a folder to build, such as "
@@ -130,12 +128,13 @@ def check_out(out: Path) -> Path:
     return out
 
 
-def build_once(out: Path, recipe: dict, make: Callable[[Path, Path, Path], str]) -> Path:
-    """Build ``out`` and its answer key with ``make(competition, grader, scratch)`` (fresh folders
-    beside their final place; ``scratch`` for anything else; it returns what to print) and rename them
-    into place, unless a build with ``recipe`` is already there and intact. Refuses an ``out`` it did
-    not build; an interrupted build leaves only its work folder, which the next run sweeps."""
-    grader = grader_of(out)
+def build_once(out: Path, recipe: dict, make: Callable[[Layout, Path], str]) -> Path:
+    """Build ``out`` and its answer key with ``make(layout, scratch)`` (``layout``: fresh folders
+    beside their final place, laid out as the final ones; ``scratch`` for anything else; it returns
+    what to print) and rename them into place, unless a build with ``recipe`` is already there and
+    intact. Refuses an ``out`` it did not build; an interrupted build leaves only its work folder,
+    which the next run sweeps."""
+    grader = Layout(out).grader
     check_replaceable(out, grader)
     out.parent.mkdir(parents=True, exist_ok=True)
     with lock(out.with_name(f".{out.name}.prepare.lock")):  # one prepare of ``out`` at a time
@@ -147,13 +146,14 @@ def build_once(out: Path, recipe: dict, make: Callable[[Path, Path, Path], str])
         check_replaceable(out, grader)  # again: another process may have written meanwhile
         tmp = work_dir(out.parent, out.name)
         try:
-            new_out, new_grader = tmp / "competition", tmp / "grader"
+            new = Layout(tmp / out.name)
+            new_out, new_grader = new.root, new.grader
             scratch = tmp / "scratch"
             scratch.mkdir()
-            done = make(new_out, new_grader, scratch)
-            check_gradable(new_out, new_grader, out)
+            done = make(new, scratch)
+            check_gradable(new, out)
             write_json_atomic(new_out / MARKER, {"recipe": recipe, "csv_sha256": {
-                name: hashlib.sha256((new_out / name).read_bytes()).hexdigest() for name in ("train.csv", "test_sample.csv")},
+                path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (new.train_csv, new.sample_csv)},
                 "images": {part: len(os.listdir(new_out / "images" / part)) for part in ("train", "test")},
                 "written": written_images(new_out)})
             write_json_atomic(new_grader / RECORD, recipe)
@@ -166,7 +166,7 @@ def build_once(out: Path, recipe: dict, make: Callable[[Path, Path, Path], str])
     return out
 
 
-def check_gradable(competition: Path, grader: Path, out: Path) -> None:
+def check_gradable(new: Layout, out: Path) -> None:
     """What ``prepare`` is about to put in place is what ``serve`` and ``grade`` accept: the grader's
     own checks run on the new folders (a key with no Public row, labels that read as one, a metric the
     key cannot score), and a refusal is ``prepare``'s, before anything is replaced."""
@@ -175,9 +175,9 @@ def check_gradable(competition: Path, grader: Path, out: Path) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            Grader(competition, grader / "solution.csv")
+            Grader(new.root)  # and its answer key, where the grader reads it
     except InputError as exc:
-        message = str(exc).replace(str(competition), str(out)).replace(str(grader), str(grader_of(out)))
+        message = str(exc).replace(str(new.grader), str(Layout(out).grader)).replace(str(new.root), str(out))
         raise PrepareError(f"the competition would not be gradable: {message}") from None
 
 

@@ -16,9 +16,10 @@ from tqdm import tqdm
 from .. import cli
 from ..data import metrics
 from ..data import overview as overview_file
+from ..data.records import Layout
 from . import duplicates, sources
 from .errors import PrepareError, PrepareWarning
-from .folder import FORMAT, build_once, check_out, grader_of
+from .folder import FORMAT, build_once, resolve_out
 from .splits import PUBLIC_FRACTION, public_rows, split_by_group, test_share, usage
 from .write import CHUNK, in_workers, write_competition
 
@@ -47,7 +48,7 @@ def choose_format(headers: list, size: tuple[int, int] | None, mode: str | None)
     return size or sources.common_size(readable), mode or sources.default_mode(readable)
 
 
-def build_from_images(listing: sources.Listing, competition: Path, grader: Path, scratch: Path, *,
+def build_from_images(listing: sources.Listing, layout: Layout, scratch: Path, *,
                       test_size: float, public: float, size: tuple[int, int] | None, fit: str, mode: str | None,
                       seed: int, keep_duplicates: bool, strict: bool, declared: overview_file.Overview) -> str:
     """Read, fit, check for copies, split and write: the image-folder source's ``make`` for ``build_once``."""
@@ -88,20 +89,20 @@ def build_from_images(listing: sources.Listing, competition: Path, grader: Path,
     if not test.any():
         raise PrepareError(f"--test-size {test_size:g} leaves no test image of {len(kept):,}; raise it")
     ids = rng.permutation(len(kept)).astype(str)  # random: no file name, folder or order survives
-    for part, rows in (("train", ~test), ("test", test)):
-        (competition / "images" / part).mkdir(parents=True)
+    for folder, rows in ((layout.train_images, ~test), (layout.test_images, test)):
+        folder.mkdir(parents=True)
         for k in np.flatnonzero(rows):
-            os.rename(scratch / f"{good[kept[k]]}.png", competition / "images" / part / f"{ids[k]}.png")
+            os.rename(scratch / f"{good[kept[k]]}.png", folder / f"{ids[k]}.png")
     order = np.argsort(ids.astype(np.int64), kind="stable")
     train_rows, test_rows = order[~test[order]], order[test[order]]
     is_public = public_rows(y[test_rows], public, rng)
-    write_competition(competition, grader, pd.DataFrame({"id": ids[train_rows], "class": y[train_rows]}),
+    write_competition(layout, pd.DataFrame({"id": ids[train_rows], "class": y[train_rows]}),
                       pd.DataFrame({"id": ids[test_rows], "class": y[test_rows], "Usage": usage(is_public)}),
                       declared)
     pd.DataFrame({"id": ids[order], "file": [shown[kept[k]] for k in order],
-                  "split": np.where(test[order], "test", "train")}).to_csv(grader / "sources.csv", index=False)
+                  "split": np.where(test[order], "test", "train")}).to_csv(layout.grader / "sources.csv", index=False)
     for name in ("duplicates.csv", "duplicates.png"):
-        os.rename(scratch / name, grader / name)
+        os.rename(scratch / name, layout.grader / name)
     return (f"{len(train_rows):,} train and {len(test_rows):,} test images, {size[0]}x{size[1]} {mode}; leak check: "
             f"{groups.n_groups:,} groups of copies kept on one side, {int(groups.copy.sum()):,} exact copies "
             f"{'kept' if keep_duplicates else 'dropped'}, {len(failed):,} unreadable images skipped")
@@ -113,21 +114,21 @@ def prepare_images(images: Path, out: Path, labels: Path | None = None, *, test_
                    strict: bool = False, metric: str = metrics.DEFAULT) -> Path:
     """Build ``out`` and ``out.grader`` from a folder of the host's images (class sub-folders, or
     ``labels``: a CSV of file and label) unless an identical build is already there; return ``out``."""
-    out, images = check_out(out), Path(os.path.abspath(images))
+    out, images = resolve_out(out), Path(os.path.abspath(images))
     check_images_out(images, out)
     listing = sources.find_images(images, labels and Path(os.path.abspath(labels)))
     check_label_spellings(listing.labels, labels or images)
     recipe = {"format": FORMAT, "images": str(images), "labels": str(labels) if labels else None,
-              "files": listing.fingerprint(), "test_size": test_size, "public": public,
+              "files": listing.digest(), "test_size": test_size, "public": public,
               "size": list(size) if size else None, "fit": fit, "mode": mode, "seed": seed, "title": title,
               "keep_duplicates": keep_duplicates, "strict": strict, "metric": metric}
     declared = overview_file.declare(metric, title or out.name, public)
 
-    def make(competition: Path, grader: Path, scratch: Path) -> str:
-        done = build_from_images(listing, competition, grader, scratch, test_size=test_size, public=public,
+    def make(layout: Layout, scratch: Path) -> str:
+        done = build_from_images(listing, layout, scratch, test_size=test_size, public=public,
                                  size=size, fit=fit, mode=mode, seed=seed, keep_duplicates=keep_duplicates,
                                  strict=strict, declared=declared)
-        return f"wrote {out} ({done}); the answer key, sources.csv and the leak report are in {grader_of(out)}"
+        return f"wrote {out} ({done}); the answer key, sources.csv and the leak report are in {Layout(out).grader}"
 
     return build_once(out, recipe, make)
 
@@ -135,7 +136,7 @@ def prepare_images(images: Path, out: Path, labels: Path | None = None, *, test_
 def check_images_out(images: Path, out: Path) -> None:
     """Nothing is written into the source folder or under it, and ``out`` must not hold it."""
     source, target = Path(os.path.realpath(images)), Path(os.path.realpath(out))
-    for path in (target, Path(os.path.realpath(grader_of(out)))):
+    for path in (target, Path(os.path.realpath(Layout(out).grader))):
         if path == source or source in path.parents:
             raise PrepareError(f"--out {out}: is inside --images {images}; the source folder is never written to")
     if target in source.parents:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from .. import workers
 from ..data import overview as overview_file
+from ..data.records import Layout
 from ..fsutil import write_bytes_atomic
 from . import sources
 from .errors import PrepareError
@@ -56,39 +57,39 @@ def write_images(folder: Path, ids: list[str], images: np.ndarray, bar: tqdm) ->
     in_workers(_write_pngs, jobs, bar, folder)
 
 
-def write_competition(competition: Path, grader: Path, train: pd.DataFrame, test: pd.DataFrame,
-                      declared: overview_file.Overview, class_names: list[str] | None = None) -> None:
-    """The tables of a competition whose images are written: ``train`` (``id,class``, in train.csv's
-    order) and ``test`` (``id,class,Usage``) give train.csv, test_sample.csv (ids in numeric order, one
-    placeholder class), classes.csv when ``class_names`` and, in ``grader``, solution.csv (the host's
-    alone: 0600); then ``competition.json`` in both (``declare``). Every source ends here."""
+def write_competition(layout: Layout, train: pd.DataFrame, test: pd.DataFrame, declared: overview_file.Overview,
+                      class_names: list[str] | None = None) -> None:
+    """The tables of a competition whose images are written, where the loader and the grader read
+    them (``layout``): ``train`` (``id,class``, in train.csv's order) and ``test`` (``id,class,Usage``)
+    give train.csv, test_sample.csv (ids in numeric order, one placeholder class), classes.csv when
+    ``class_names`` and the answer key solution.csv (the host's alone: 0600); then ``competition.json``
+    in both folders (``write_overview``). Every source ends here."""
     import pandas as pd
 
-    train.to_csv(competition / "train.csv", index=False)
+    train.to_csv(layout.train_csv, index=False)
     test = test.iloc[np.argsort(test["id"].astype(np.int64).to_numpy(), kind="stable")]
     placeholder = min(train["class"].tolist())
-    pd.DataFrame({"id": test["id"], "class": placeholder}).to_csv(competition / "test_sample.csv", index=False)
+    pd.DataFrame({"id": test["id"], "class": placeholder}).to_csv(layout.sample_csv, index=False)
     if class_names:
-        pd.DataFrame({"class": range(len(class_names)), "name": class_names}).to_csv(competition / "classes.csv",
-                                                                                    index=False)
+        pd.DataFrame({"class": range(len(class_names)), "name": class_names}).to_csv(layout.classes_csv, index=False)
     check_usage(test["Usage"].to_numpy())
-    grader.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(grader / "solution.csv", test[["id", "class", "Usage"]].to_csv(index=False).encode(), secret=True)
-    declare(competition, grader, declared)
+    layout.grader.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(layout.solution_csv, test[["id", "class", "Usage"]].to_csv(index=False).encode(), secret=True)
+    write_overview(layout, declared)
 
 
-def declare(competition: Path, grader: Path, declared: overview_file.Overview) -> None:
+def write_overview(layout: Layout, declared: overview_file.Overview) -> None:
     """Write ``competition.json`` in both folders; a probability metric's sample gets one column
     per class (headed as train.csv writes the class), each row the uniform guess, as Kaggle's do."""
     import pandas as pd
 
-    for folder in (competition, grader):
+    for folder in (layout.root, layout.grader):
         overview_file.write(folder, declared)
     if declared.probabilities:
-        sample = pd.read_csv(competition / "test_sample.csv", dtype=str, keep_default_na=False)
-        classes = np.unique(pd.read_csv(competition / "train.csv")["class"]).tolist()
+        sample = pd.read_csv(layout.sample_csv, dtype=str, keep_default_na=False)
+        classes = np.unique(pd.read_csv(layout.train_csv)["class"]).tolist()
         uniform = pd.DataFrame({str(c): 1 / len(classes) for c in classes}, index=sample.index)
-        pd.concat([sample[["id"]], uniform], axis=1).to_csv(competition / "test_sample.csv", index=False)
+        pd.concat([sample[["id"]], uniform], axis=1).to_csv(layout.sample_csv, index=False)
 
 
 def check_usage(usage: np.ndarray) -> None:

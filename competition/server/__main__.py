@@ -300,7 +300,7 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     if data is None:
         raise InputError("--data: this grader has not served a competition yet; name its folder")
     solution = solution or Path(stored.get("solution") or stored.get("solution_default")
-                                or data.with_name(data.name + ".grader") / "solution.csv")
+                                or Layout(data).solution_csv)
     grader = Grader(data, solution)
     shares = {"public_rows": grader.public_rows, "private_rows": len(grader.solution) - grader.public_rows}
 
@@ -338,7 +338,7 @@ def default_db(here: Path) -> Path:
                 raise InputError(f"{here / DB}: a grader database inside the competition folder {folder} (its data "
                                  f"could hand it out); move it and its {DB}.* folders to {folder}.grader/, or name "
                                  f"it with --db")
-            return folder.with_name(folder.name + ".grader") / DB
+            return layout.grader / DB
     return DB
 
 

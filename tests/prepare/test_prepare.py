@@ -161,7 +161,7 @@ def default_ctrl_c() -> None:
 def first_png_written(tmp_path) -> bool:
     """Whether the build folder's train images have begun: one directory entry read, not a listing
     of thousands (which, on busy cores, could outlast the whole build and miss it)."""
-    for train in tmp_path.glob(".c.building-*/competition/images/train"):
+    for train in tmp_path.glob(".c.building-*/c/images/train"):
         try:
             with os.scandir(train) as entries:
                 return next(entries, None) is not None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pandas is imported where a table is made, not when a comman
 USAGES = ("Public", "Private")
 
 
-def score(predictions: dict, solution: pd.DataFrame, classes: list, metric: str = metrics.DEFAULT) -> dict[str, float]:
+def scores(predictions: dict, solution: pd.DataFrame, classes: list, metric: str = metrics.DEFAULT) -> dict[str, float]:
     """Public and private scores of validated ``predictions`` (id -> label text, or id -> class
     probabilities in the order of ``classes``) by ``metric``, each on its own rows only: one pure
     function for the command line and any server. ``classes``: the loader's order (kappa's order)."""
