@@ -30,9 +30,8 @@ from ..data import overview as overview_file
 from ..data.loader import check_sample_format, read_tables
 from ..data.records import Layout
 from ..errors import InputError, InputWarning
-from . import ledger
+from . import ledger, public_private
 from .answer_key import check_scorable, read_solution
-from . import public_private
 from .validate import SubmissionError, read_sample, validate_submission
 
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
