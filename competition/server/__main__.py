@@ -62,9 +62,8 @@ def on_off(text: str) -> bool:
 
 def title_text(text: str) -> str:
     try:
-        rules.check_value("title", text)
-        text.encode("utf-8")
-    except (InputError, UnicodeEncodeError):
+        rules.check_value("title", text)  # the printable-text rule (``settings.printable``)
+    except InputError:
         raise argparse.ArgumentTypeError(f"use at most {rules.MAX_TITLE} printable characters of valid text") from None
     return text
 

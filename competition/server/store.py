@@ -38,7 +38,7 @@ from typing import Callable, Iterator
 from .. import clock
 from ..errors import InputError
 from ..fsutil import write_bytes_atomic
-from .settings import unseen
+from .settings import NOT_TEXT, TOO_LONG, printable
 
 TEAMS = ("CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, created TEXT NOT NULL, "
          "disabled INTEGER NOT NULL DEFAULT 0)")
@@ -165,15 +165,13 @@ def check_name(name: str, what: str = "team name") -> str:
     """A team or member name: 1-40 printable characters of valid text (a shell may hand over bytes
     that are not UTF-8; they could be neither stored nor shown)."""
     name = name.strip()
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise StoreError(f"{what} {name!r}: not valid UTF-8 text") from None
-    if not name or len(name) > MAX_NAME:
+    problem = printable(name, MAX_NAME, least=1)
+    if problem == NOT_TEXT:
+        raise StoreError(f"{what} {name!r}: not valid UTF-8 text")
+    if problem == TOO_LONG:
         raise StoreError(f"{what} {name!r}: use 1-{MAX_NAME} printable characters")
-    hidden = unseen(name)
-    if hidden:
-        raise StoreError(f"{what} {name!r}: holds {hidden}, which shows as nothing or reorders the text; "
+    if problem:
+        raise StoreError(f"{what} {name!r}: holds {problem}, which shows as nothing or reorders the text; "
                          f"use printable characters")
     return name
 

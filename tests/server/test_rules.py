@@ -381,3 +381,11 @@ def test_no_token_starts_with_a_dash_which_a_command_line_would_read_as_an_optio
     assert host_main.main(["admin-token", "--db", str(tmp_path / "grader.sqlite")]) == 0
     made.append(capsys.readouterr().out.split()[-1])
     assert made == ["plain0", "plain1", "plain2", "plain3", "plain4"], "every token a command hands out"
+
+
+@pytest.mark.parametrize("text, most, least, problem", [
+    ("Class 7B", 100, 0, None), ("", 40, 1, rules.TOO_LONG), ("x" * 41, 40, 1, rules.TOO_LONG),
+    ("Alpha\u200b", 40, 1, "U+200B ZERO WIDTH SPACE"), ("x\udcff", 40, 1, rules.NOT_TEXT),
+])
+def test_one_printable_text_rule_for_team_names_and_the_title(text, most, least, problem):
+    assert rules.printable(text, most, least) == problem
