@@ -24,7 +24,7 @@ from competition.cv.obtain import run_cv  # noqa: E402
 from competition.data.loader import load_competition  # noqa: E402
 from competition.runs import format_seconds  # noqa: E402
 
-BLOG = {"dt": 0.79, "rf": 0.88, "mlp": 0.895, "mlp-seed": 0.895, "cnn": 0.925, "cnn-seed": 0.925}
+BLOG = {"dt": 0.79, "rf": 0.88, "mlp": 0.895, "mlp-blog": 0.895, "cnn": 0.925, "cnn-blog": 0.925}
 DEFAULT_MODELS = ["dt", "logreg", "rf", "lgbm", "xgb", "mlp", "cnn"]
 
 

@@ -73,7 +73,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is kept")
     args = parser.parse_args()
     if not args.data.is_dir():
-        from competition.prepare.core import prepare
+        from competition.prepare.fashion import prepare
 
         prepare(args.data)
     layout = Layout(args.data)

@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from competition.prepare.core import FASHION_NAMES, load_source, prepare_images  # noqa: E402
+from competition.prepare.fashion import FASHION_NAMES, load_source
+from competition.prepare.own_images import prepare_images  # noqa: E402
 
 SIDES = (28, 56, 112)
 

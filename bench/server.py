@@ -51,7 +51,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from competition import clock  # noqa: E402
 from competition.grade import ledger  # noqa: E402
-from competition.grade.core import Grader  # noqa: E402
+from competition.grade.grader import Grader  # noqa: E402
 from competition.server.store import Store, token_hash  # noqa: E402
 from tests.server.test_server import Server  # noqa: E402
 
@@ -184,7 +184,7 @@ def export_cost(folder: Path, teams: int, per_team: int, rows: int = 10_000) -> 
     """A full ``server export`` of ``teams`` x ``per_team`` graded submissions on a ``rows``-row
     competition scored by macro F1 (a bootstrap for every interval, comparison and P(first)), the
     competition ended; prints its seconds against the 30 s target."""
-    from competition.prepare.core import prepare
+    from competition.prepare.fashion import prepare
     from competition.server.export import export
 
     began = time.perf_counter()

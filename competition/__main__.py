@@ -16,7 +16,7 @@ from . import cli
 
 # verb -> (module with its main(), its `python -m competition.NAME` name, arguments put before the user's, what it does)
 VERBS = {
-    "prepare": ("prepare.core", "prepare", [], "build a competition folder and its answer key"),
+    "prepare": ("prepare.__main__", "prepare", [], "build a competition folder and its answer key"),
     "check": ("data.loader", "data", ["check"], "validate a competition folder and print its summary"),
     "cv": ("cv.__main__", "cv", [], "cross-validate a model on stratified folds"),
     "runs": ("runs.__main__", "runs", [], "list or compare cross-validation runs"),
@@ -24,7 +24,7 @@ VERBS = {
     "shift": ("shift", "shift", [], "check train against test (adversarial validation)"),
     "compare": ("analysis.compare", "compare", [], "is run or submission B better than A, or just noise?"),
     "submit": ("submit", "submit", [], "write a validated submission (and grade or upload it)"),
-    "grade": ("grade.core", "grade", [], "score submissions locally into the ledger and leaderboard.md"),
+    "grade": ("grade.__main__", "grade", [], "score submissions locally into the ledger and leaderboard.md"),
     "leaderboard": ("grade.leaderboard", "leaderboard", [], "redraw leaderboard.md from the ledger"),
     "report": ("analysis.report", "report", [], "draw a run's or the data's pictures"),
     "track": ("cv.track", "track", [], "log runs to MLflow"),

@@ -47,32 +47,48 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(1, f"error: {message} (see {self.prog} --help)\n")
 
 
-def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse ``type``: an integer in ``[minimum, maximum]``, else a clear usage error."""
+def bounded(convert: Callable[[str], Any], expected: str, allowed: Callable[[Any], bool], must: str,
+            name: str = "number") -> Callable[[str], Any]:
+    """The one way an option's number is read: an argparse ``type`` that converts the text (else
+    ``expected <what>, got 'text'``) and refuses a value outside ``allowed`` (``<must>, got text``).
+    Every numeric option type below is one of these, so each says the same two things the same way."""
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            allowed = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not allowed(value):
+            raise argparse.ArgumentTypeError(f"{must}, got {value if convert is int else text}")
         return value
 
-    parse.__name__ = "integer"  # argparse names the type in its messages
+    parse.__name__ = name  # argparse names the type in its messages
     return parse
 
 
-def positive_number(text: str) -> float:
-    """An argparse ``type``: a finite number above 0 (minutes, seconds), else a clear usage error."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
+def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``[minimum, maximum]``, else a clear usage error."""
+    allowed = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+    return bounded(int, "an integer", lambda value: minimum <= value and (maximum is None or value <= maximum),
+                   f"must be {allowed}", name="integer")
+
+
+# An argparse ``type``: a finite number above 0 (minutes, seconds), else a clear usage error.
+positive_number = bounded(float, "a number", lambda value: math.isfinite(value) and value > 0,
+                          "must be a number above 0")
+
+
+def fraction(hint: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a share or a confidence strictly between 0 and 1 (``hint``: how to
+    write one, said when it is refused)."""
+    return bounded(float, "a fraction", lambda value: 0 < value < 1, f"must be a fraction between 0 and 1{hint}")
+
+
+def at_least(name: str, value: int | None, minimum: int = 1, error: type[InputError] = InputError) -> None:
+    """The same bound for a caller that skips the command line (a function called with ``limit=0``):
+    ``<name> must be at least <minimum>, got <value>``, as ``int_at_least`` says it."""
+    if value is not None and value < minimum:
+        raise error(f"{name} must be at least {minimum}, got {value}")
 
 
 seed = int_at_least(0, MAX_SEED)

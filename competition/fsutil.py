@@ -287,6 +287,15 @@ def check_regular(path: str | Path, st: os.stat_result | None = None) -> None:
         raise NotRegularFile(path, st.st_mode)
 
 
+def check_regular_option(option: str, path: str | Path) -> None:
+    """``check_regular`` for the file an option names and a command appends to or redraws (``--ledger``,
+    ``--leaderboard``): one line naming the option, the path and what it is; the path is not touched."""
+    try:
+        check_regular(path)
+    except NotRegularFile as exc:
+        raise InputError(f"{option} {exc}; it is left untouched") from None
+
+
 def open_regular(path: str | Path) -> BinaryIO:
     """``path`` opened for reading, refused at once unless it is a regular file: opened without
     blocking (a FIFO with no writer would hold ``open`` for ever) and checked on the open file."""

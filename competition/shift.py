@@ -41,7 +41,7 @@ from .data.loader import load_competition
 from .data.records import Competition
 from .errors import InputError
 from .fsutil import new_dir, write_json_atomic, write_text_atomic
-from .models import MODELS, make_model, public_params
+from .models import MODELS, make_model, model_name, public_params
 from .runs import provenance
 
 if TYPE_CHECKING:  # pandas is imported where a table is made, not when a command reads its options
@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "picture of the most train-like and test-like images and a report.md in a new folder.",
         epilog="example: python -m competition.shift --data data/fashion-mnist --limit 20000 --top 5000")
     cli.add_data(parser)
-    parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), metavar="NAME",
+    parser.add_argument("--model", default=DEFAULT_MODEL, type=model_name, choices=list(MODELS), metavar="NAME",
                         help=f"the classifier (default {DEFAULT_MODEL}; any of python -m competition.cv --list); "
                              + ", ".join(f"{m} starts from {', '.join(f'{k}={v}' for k, v in p.items())}"
                                          for m, p in QUICK.items()))

@@ -38,9 +38,10 @@ from .data import metrics
 from .data.loader import load_competition
 from .data.records import Competition
 from .fsutil import ensure_dir, write_new
-from .grade.core import Grader, grade_files
+from .grade.grader import Grader
+from .grade.local import grade_files
 from .grade.validate import Sample, SubmissionError, read_sample, validate_submission
-from .models import MODELS
+from .models import MODELS, model_name
 from .runs import matching, provenance
 
 
@@ -196,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m competition.submit --ensemble cnn xgb lgbm --method weights",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", choices=list(MODELS), help="submit this model's run (cross-validated if needed)")
+    source.add_argument("--model", type=model_name, choices=list(MODELS), help="submit this model's run (cross-validated if needed)")
     source.add_argument("--run", type=Path, metavar="RUN_DIR", help="submit this finished run")
     source.add_argument("--ensemble", nargs="+", metavar="RUN_OR_MODEL",
                         help="blend these runs (a model name means its newest finished run)")

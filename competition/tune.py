@@ -56,7 +56,7 @@ from .data.loader import load_competition
 from .data.records import Competition
 from .errors import InputError
 from .fsutil import ensure_dir, write_picture
-from .models import MODELS, make_model, public_params
+from .models import MODELS, make_model, model_name, public_params
 from .runs import matching, scoring
 from .workers import bounded
 
@@ -87,7 +87,7 @@ def search_space(model: str, fixed: dict[str, Any], space: dict | None = None) -
     if space is None:
         space = MODELS[model].space
     if space is None:
-        plain = model.removesuffix("-seed")
+        plain = model.removesuffix("-blog")
         hint = f"; tune {plain} instead" if MODELS.get(plain) and MODELS[plain].space else ""
         raise StudyError(f"model {model} has no search space (it is kept as published){hint}")
     searched = {name: dim for name, dim in space.items() if name not in fixed}
@@ -523,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  python -m competition.tune --model lgbm --trials 30\n"
                "  python -m competition.tune --model cnn --timeout 3600 --param epochs=10 --workers 2 --jobs 2",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, choices=[m for m in MODELS], metavar="NAME",
+    parser.add_argument("--model", required=True, type=model_name, choices=[m for m in MODELS], metavar="NAME",
                         help="model to tune (python -m competition.cv --list; the blog's recipes have no search space)")
     cli.add_data(parser)
     cli.add_folds(parser)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition.prepare.core import DEBIAN_SOURCE, prepare
+from competition.prepare.fashion import DEBIAN_SOURCE, prepare
 
 SMALL_TRAIN, SMALL_TEST = 300, 100
 

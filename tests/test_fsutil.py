@@ -177,3 +177,15 @@ def test_check_regular_names_what_the_path_is(tmp_path):
     for name, kind in (("pipe", "a named pipe"), ("folder", "a folder")):
         with pytest.raises(fsutil.NotRegularFile, match=f"{name}: not a regular file \\({kind}\\)"):
             fsutil.read_regular(tmp_path / name)
+
+
+def test_a_file_an_option_names_is_refused_unless_regular_and_left_untouched(tmp_path):
+    """``--ledger`` and ``--leaderboard`` (``check_regular_option``): a pipe named as the file to
+    append to is refused in one line naming the option and what the path is, and stays a pipe."""
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "file").write_text("x")
+    fsutil.check_regular_option("--ledger", tmp_path / "file")
+    with pytest.raises(InputError, match=rf"^--ledger {tmp_path / 'pipe'}: not a regular file \(a named pipe\); "
+                                         "it is left untouched$"):
+        fsutil.check_regular_option("--ledger", tmp_path / "pipe")
+    assert (tmp_path / "pipe").is_fifo()

@@ -300,7 +300,7 @@ def test_a_damaged_journal_is_refused(made_study, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--model", "nope"], "argument --model: invalid choice: 'nope'"),
-    (["--model", "cnn-seed"], "model cnn-seed has no search space (it is kept as published); tune cnn instead"),
+    (["--model", "cnn-blog"], "model cnn-blog has no search space (it is kept as published); tune cnn instead"),
     (["--model", "dt", "--trials", "0"], "argument --trials: must be at least 1, got 0"),
     (["--model", "dt", "--timeout", "-1"], "argument --timeout: must be at least 1, got -1"),
     (["--model", "dt", "--param", "depth=3"], "unknown parameter 'depth' for this model"),
@@ -315,7 +315,7 @@ def test_bad_input_is_one_line_and_exit_code_1(fashion_small, tmp_path, capsys, 
 
 
 def test_bad_input_from_the_command_line(fashion_small, tmp_path):
-    done = run_cli("competition.tune", "--model", "mlp-seed", "--data", str(fashion_small), cwd=tmp_path)
-    assert done.returncode == 1 and done.stderr == ("error: model mlp-seed has no search space (it is kept as "
+    done = run_cli("competition.tune", "--model", "mlp-blog", "--data", str(fashion_small), cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr == ("error: model mlp-blog has no search space (it is kept as "
                                                     "published); tune mlp instead\n")
     assert not (tmp_path / "runs").exists()

@@ -76,7 +76,7 @@ def paired_runs(path_a: Path, path_b: Path) -> Paired:
 
 def paired_submissions(path_a: Path, path_b: Path, data: Path, solution: Path | None) -> Paired:
     """The two submissions' predictions on the public rows of the local grader's key."""
-    from ..grade.core import Grader
+    from ..grade.grader import Grader
 
     grader = Grader(data, solution)
     y_true, a = grader.rows(path_a.read_bytes(), source=str(path_a))
@@ -112,19 +112,6 @@ def sentence(name_a: str, name_b: str, metric: metrics.Metric, result: uncertain
     return f"{better} is better than {worse} by {gain:.4f} [{low:.4f}, {high:.4f}] {metric.name}, {p} ({rows})"
 
 
-def confidence_level(text: str) -> float:
-    """An argparse ``type``: a confidence strictly between 0 and 1."""
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie between 0 and 1 (0.95 for 95%), got {text}")
-    return value
-
-
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
     parser = cli.ArgumentParser(
@@ -139,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_data(parser)
     parser.add_argument("--solution", type=Path, metavar="CSV",
                         help="answer key for two CSVs (default <data>.grader/solution.csv, the local grader's)")
-    parser.add_argument("--confidence", type=confidence_level, default=uncertainty.DEFAULT_CONFIDENCE,
+    parser.add_argument("--confidence", type=cli.fraction(" (0.95 for 95%)"), default=uncertainty.DEFAULT_CONFIDENCE,
                         metavar="C", help="confidence of the interval; the two are told apart when p < 1 - C "
                                           f"(default {uncertainty.DEFAULT_CONFIDENCE})")
     parser.add_argument("--json", action="store_true",

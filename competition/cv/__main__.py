@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import cli, extras, runs
 from ..analysis.report import run_report
 from ..data.loader import load_competition
-from ..models import MODELS, missing, public_params
+from ..models import MODELS, missing, model_name, public_params
 from ..runs import matching, scoring
 from ..workers import bounded
 from . import cluster, track
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m competition.cv", description="Cross-validate a model on stratified folds; "
         "save out-of-fold and test probabilities under runs/.",
         epilog="example: python -m competition.cv --model xgb --param max_depth=8 --limit 5000")
-    parser.add_argument("--model", nargs="+", choices=list(MODELS), metavar="NAME",
+    parser.add_argument("--model", nargs="+", type=model_name, choices=list(MODELS), metavar="NAME",
                         help="model(s) to cross-validate, each into its own run folder (see --list); with "
                              "--workers or --scheduler all their folds go to the cluster at once")
     # no defaults here: --resume takes the resumed run's (resolve_args)

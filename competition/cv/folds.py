@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from .. import cli
 from ..errors import InputError
 
 
@@ -38,8 +39,7 @@ def make_folds(y: np.ndarray, n_folds: int = 5, seed: int = 87, limit: int | Non
 
     if n_folds < 2:
         raise FoldsError(f"need at least 2 folds, got {n_folds}")
-    if limit is not None and limit < 1:
-        raise FoldsError(f"--limit must be at least 1, got {limit}")
+    cli.at_least("--limit", limit, error=FoldsError)
     y = np.asarray(y)
     try:
         rows = subsample(y, limit, seed) if limit else np.arange(len(y))

@@ -242,7 +242,7 @@ def _finish(competition: Competition, min_class_rows: int, declared: overview_fi
     competition.overview = declared
     classes, counts = np.unique(competition.y_train, return_counts=True)
     competition.warnings += class_warnings(classes, counts, min_class_rows,
-                                           competition.path / "train.csv")
+                                           Layout(competition.path).train_csv)
     for message in competition.warnings:
         warnings.warn(message, CompetitionDataWarning, stacklevel=3)
     return competition
@@ -252,7 +252,7 @@ def class_names(folder: str | Path, classes: list) -> list[str]:
     """Display names of ``classes``: from the folder's optional ``classes.csv`` (``class,name``, as
     Kaggle's data pages describe labels), else the labels themselves. A label listed twice, a blank
     name or one name for two labels is refused: a report would mislabel its rows."""
-    path = Path(folder) / "classes.csv"
+    path = Layout(Path(folder)).classes_csv
     if not path.is_file():
         return [str(c) for c in classes]
     table = read_csv(path)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import overview as overview_file
 from ..errors import InputError, InputWarning
+from . import overview as overview_file
 
 
 class CompetitionDataError(InputError):
@@ -54,17 +54,39 @@ class Competition:
 
 @dataclass
 class Layout:
-    """Where the parts of a competition folder are."""
+    """Where the parts of a competition folder are, and its answer key's: the one place that says
+    so, for ``prepare`` that writes them and for the loader, the grader and the server that read them."""
 
     root: Path
 
+    TRAIN = "train.csv"
+    SAMPLE = "test_sample.csv"
+    CLASSES = "classes.csv"
+    SOLUTION = "solution.csv"
+
     @property
     def train_csv(self) -> Path:
-        return self.root / "train.csv"
+        return self.root / self.TRAIN
 
     @property
     def sample_csv(self) -> Path:
-        return self.root / "test_sample.csv"
+        return self.root / self.SAMPLE
+
+    @property
+    def classes_csv(self) -> Path:
+        """What each label means (``class,name``), when the host named them."""
+        return self.root / self.CLASSES
+
+    @property
+    def grader(self) -> Path:
+        """The answer key's folder: beside the competitor's, never inside it, so that the
+        competitor's folder can be handed out alone."""
+        return self.root.with_name(self.root.name + ".grader")
+
+    @property
+    def solution_csv(self) -> Path:
+        """The answer key (``id,class,Usage``): the host's alone."""
+        return self.grader / self.SOLUTION
 
     @property
     def train_images(self) -> Path:

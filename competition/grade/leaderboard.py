@@ -12,7 +12,7 @@ Below it: how well CV predicted public (Spearman rank correlation), the two sugg
 and the rule behind them (a tie in the public rows is said as a tie, never as skill), and once the
 private scores are revealed, how the picks did there.
 
-``bounds`` (``grade.core.public_bounds``): sha256 -> ``{"low", "high", "tier"}`` of each file
+``bounds`` (``grade.local.public_bounds``): sha256 -> ``{"low", "high", "tier"}`` of each file
 whose kept copy could be scored, recomputed from the kept files and the key at every draw.
 """
 
@@ -28,7 +28,7 @@ from .. import cli
 from . import ledger, standings
 from ..data import metrics, uncertainty
 from ..errors import InputError
-from ..fsutil import begins_with, picture_bytes, write_bytes_atomic, write_text_atomic
+from ..fsutil import begins_with, check_regular_option, picture_bytes, write_bytes_atomic, write_text_atomic
 
 STAR = "★"
 HEADING = "# Leaderboard — "  # every leaderboard this module draws starts so: the mark that it may be redrawn
@@ -288,8 +288,8 @@ def check_replaceable(path: str | Path) -> None:
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".png":
         raise InputError(f"--leaderboard {path}: must name a Markdown file, not a folder or a picture")
-    if path.exists() and not path.is_file():
-        raise InputError(f"--leaderboard {path}: not a regular file (a pipe, a device); it is left untouched")
+    if path.exists():
+        check_regular_option("--leaderboard", path)
     if path.exists() and not begins_with(path, (HEADING,)):
         raise InputError(f"--leaderboard {path}: exists and is not a leaderboard drawn by this toolkit; "
                          "it is left untouched")
@@ -353,7 +353,7 @@ def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", 
     """Redraw ``path`` and the chart beside it from ``entries`` (the whole ledger), ranked by
     ``metric`` (default: the one the newest graded entry was scored by), keeping the notes below its
     notes line; ``previous``: the entries it was last drawn from (see ``kept_notes``); ``bounds``:
-    the public intervals and tiers (``grade.core.public_bounds``), None without the answer key."""
+    the public intervals and tiers (``grade.local.public_bounds``), None without the answer key."""
     path = Path(path)
     notes = kept_notes(path, entries if previous is None else previous, title, metric)
     chart = path.with_suffix(".png")
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"--ledger {args.ledger}: no such ledger (python -m competition.grade writes it)")
     grader = None
     if args.data is not None:
-        from .core import Grader
+        from .grader import Grader
 
         grader = Grader(args.data, args.solution)
     store = ledger.Ledger(args.ledger)
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         entries = store.entries()
         bounds = None
         if grader is not None:
-            from .core import public_bounds
+            from .local import public_bounds
 
             bounds = public_bounds(grader, store, entries)
         write_leaderboard(entries, args.out, args.title, bounds=bounds)

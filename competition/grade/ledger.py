@@ -29,7 +29,7 @@ from filelock import FileLock
 from .. import clock
 from ..errors import InputError, InputWarning
 from ..fsutil import lock as file_lock
-from ..fsutil import write_bytes_atomic
+from ..fsutil import check_regular_option, write_bytes_atomic
 
 LEDGER = Path("submissions/ledger.jsonl")
 KEPT = "graded"  # beside the ledger: counted files by sha256, scored on the private rows at the reveal
@@ -124,8 +124,8 @@ def check(path: str | Path = LEDGER) -> None:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"--ledger {path}: is a folder, not a ledger file")
-    if path.exists() and not path.is_file():
-        raise InputError(f"--ledger {path}: not a regular file (a pipe, a device); it is left untouched")
+    if path.exists():
+        check_regular_option("--ledger", path)
     if not path.is_file() or path.stat().st_size == 0:
         return
     with open(path, "rb") as f:
@@ -168,7 +168,7 @@ def revealed(entries: list[dict]) -> bool:
 
 
 class Ledger:
-    """``competition.grade.core.Storage`` on a JSON-lines file: the local grader's."""
+    """``competition.grade.grader.Storage`` on a JSON-lines file: the local grader's."""
 
     def __init__(self, path: str | Path = LEDGER):
         self.path = Path(path)

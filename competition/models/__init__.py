@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .. import cli, extras
-from ..errors import ParameterError
+from ..errors import InputWarning, ParameterError
 from . import spaces
 from .backend import default_keras_backend
 
@@ -100,7 +100,7 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("lgbm", _lgbm, "LightGBM, early stopping on an inner split", needs=("lightgbm",), space=spaces.LGBM),
     ModelSpec("mlp", _network("MLP"), "an MLP with batch norm and dropout (Keras)", keras=True, space=spaces.MLP),
     # the blog's recipes are kept as published: no search space
-    ModelSpec("mlp-seed", _network("SeedMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2",
+    ModelSpec("mlp-blog", _network("BlogMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2",
               keras=True),
     ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm; flips, shifts, label smoothing, "
               "a cosine schedule (Keras)", keras=True, space=spaces.CNN),
@@ -109,9 +109,26 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("cnn-quick", _network("CNN", epochs=4, flip=False, shift=0, flip_tta=False, learning_rate=6e-3),
               "the cnn on 4 epochs without augmentation: a first look at large data in minutes "
               "(on a few hundred images, use cnn)", keras=True, space=spaces.CNN_QUICK),
-    ModelSpec("cnn-seed", _network("SeedCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256",
+    ModelSpec("cnn-blog", _network("BlogCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256",
               keras=True),
 ]}
+
+
+# Old names of the blog's recipes, read for one release more: ``--seed`` and ``--seeds`` mean the
+# random seeds, so a model called ``*-seed`` read as one of them.
+RENAMED = {"mlp-seed": "mlp-blog", "cnn-seed": "cnn-blog"}
+
+
+def model_name(name: str) -> str:
+    """A model's name as the registry holds it: an old name (``RENAMED``) becomes its new one, with
+    a warning saying so (an argparse ``type`` for ``--model``, applied before its ``choices``)."""
+    if name in RENAMED:
+        import warnings
+
+        warnings.warn(f"model {name} is now called {RENAMED[name]}; the old name will be refused from the next "
+                      "release", InputWarning, stacklevel=2)
+        return RENAMED[name]
+    return name
 
 
 def keras_backend(model: str) -> str | None:
@@ -153,6 +170,7 @@ def resolve_params(model: BaseEstimator, overrides: dict[str, Any]) -> dict[str,
 def make_model(name: str, **overrides: Any) -> BaseEstimator:
     """A fresh model ``name`` with its defaults, updated by ``overrides``. Impossible values are
     refused here (``ParameterError``), before any data is read, not when the first fold trains."""
+    name = model_name(name)
     if name not in MODELS:
         raise ParameterError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     extras.ensure(requirements(name), f"the model {name!r}")

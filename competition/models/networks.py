@@ -195,7 +195,7 @@ class MLP(KerasClassifier):
         return keras.Model(inputs, layers.Dense(n_classes, activation="softmax")(x))
 
 
-class SeedMLP(MLP):
+class BlogMLP(MLP):
     """The blog's MLP: Dense 1000-800-500-300-200-100-50 with dropout 0.2, Adam, batch 500."""
 
     adapts_to_size = False
@@ -427,7 +427,7 @@ def epochs_within(budget: float, first_epoch_seconds: float) -> int:
     return max(2, min(MAX_BUDGET_EPOCHS, int(budget // first_epoch_seconds)))
 
 
-class SeedCNN(KerasClassifier):
+class BlogCNN(KerasClassifier):
     """The blog's CNN: 4 blocks of Conv2D 64/64/128/128 (kernel 2, same) + BatchNorm + MaxPool +
     Dropout 0.3, then Dense 1024-512-256 with dropout 0.5; Adam, batch 500."""
 

@@ -18,7 +18,6 @@ import errno
 import functools
 import hashlib
 import os
-import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +59,7 @@ class Listing:
     skipped: list[str] = field(default_factory=list)  # files that are not images
     unfiled: list[str] = field(default_factory=list)  # images beside the class folders, in none
 
-    def fingerprint(self) -> str:
+    def digest(self) -> str:
         """sha256 of every file's path, label, size and modification time: a rerun with the same
         settings on a changed folder rebuilds."""
         digest = hashlib.sha256()
@@ -104,7 +103,7 @@ def _walk(folder: Path, seen: dict[tuple[int, int], Path]) -> list[Path]:
     return found
 
 
-def check_name(path: Path) -> None:
+def check_utf8_name(path: Path) -> None:
     """Refuse a file or folder whose name is not UTF-8 text (bytes an old tool or another system wrote):
     ``sources.csv`` and ``train.csv`` could not hold it. Named with its bad bytes escaped."""
     try:
@@ -137,7 +136,7 @@ def list_folders(root: Path) -> Listing:
         is_image = not path.name.startswith(".") and path.suffix.lower() in known
         (listing.unfiled if is_image else listing.skipped).append(str(path))
     for folder in classes:
-        check_name(folder)
+        check_utf8_name(folder)
         key = (folder.stat().st_dev, folder.stat().st_ino)
         if key in seen:
             raise SourceError(f"{folder}: symlink loop (leads back to {seen[key]})")
@@ -147,7 +146,7 @@ def list_folders(root: Path) -> Listing:
             if path.name.startswith(".") or path.suffix.lower() not in known:
                 listing.skipped.append(str(path))
                 continue
-            check_name(path)
+            check_utf8_name(path)
             check_regular(path)  # a pipe named like a photo would hold its decoder for ever
             listing.files.append(str(path))
             listing.shown.append(str(path.relative_to(root)))
@@ -182,8 +181,10 @@ def list_csv(root: Path, labels: Path) -> Listing:
         st = _stat(path)
         if st is None:
             raise SourceError(f"{where}: {path}: no such file")
-        if not stat.S_ISREG(st.st_mode):
-            raise SourceError(f"{where}: {NotRegularFile(path, st.st_mode)}")
+        try:
+            check_regular(path, st)
+        except NotRegularFile as exc:
+            raise SourceError(f"{where}: {exc}") from None
         real = str(path.resolve())
         if real in line_of:
             raise SourceError(f"{where}: {name!r} is already listed on line {line_of[real]}")

@@ -11,5 +11,5 @@ sha256 beside it, never served); ``settings`` the rules for changing settings an
 ``standings`` the one ranking rule; ``app`` is the FastAPI application (``kaggle_api`` its routes for
 the official Kaggle CLI); ``bundle`` the competitor's
 folder as a zip; ``export`` the class result; ``templates/`` the leaderboard and upload pages. The
-grading itself is ``competition.grade.core.Grader``, the same core as the local ``grade`` command.
+grading itself is ``competition.grade.grader.Grader``, the same core as the local ``grade`` command.
 """

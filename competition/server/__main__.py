@@ -62,9 +62,8 @@ def on_off(text: str) -> bool:
 
 def title_text(text: str) -> str:
     try:
-        rules.check_value("title", text)
-        text.encode("utf-8")
-    except (InputError, UnicodeEncodeError):
+        rules.check_value("title", text)  # the printable-text rule (``settings.printable``)
+    except InputError:
         raise argparse.ArgumentTypeError(f"use at most {rules.MAX_TITLE} printable characters of valid text") from None
     return text
 
@@ -293,14 +292,14 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     """Validate the corrected key, keep the grader's own copy of it (``Store.own_key``: the host's file
     may then move or go) and re-score every scored file with it, in one transaction; uploads scored
     meanwhile with the old key are scored again inside it (``Store.rescore``)."""
-    from ..grade.core import Grader
+    from ..grade.grader import Grader
 
     stored = store.settings()
     data = data or (Path(stored["data"]) if stored.get("data") else None)
     if data is None:
         raise InputError("--data: this grader has not served a competition yet; name its folder")
     solution = solution or Path(stored.get("solution") or stored.get("solution_default")
-                                or data.with_name(data.name + ".grader") / "solution.csv")
+                                or Layout(data).solution_csv)
     grader = Grader(data, solution)
     shares = {"public_rows": grader.public_rows, "private_rows": len(grader.solution) - grader.public_rows}
 
@@ -338,7 +337,7 @@ def default_db(here: Path) -> Path:
                 raise InputError(f"{here / DB}: a grader database inside the competition folder {folder} (its data "
                                  f"could hand it out); move it and its {DB}.* folders to {folder}.grader/, or name "
                                  f"it with --db")
-            return folder.with_name(folder.name + ".grader") / DB
+            return layout.grader / DB
     return DB
 
 

@@ -35,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 from .. import clock
 from ..data.records import Layout
 from ..errors import InputError
-from ..grade.core import Grader
+from ..grade.grader import Grader
 from . import kaggle_api, ladder, settings as rules
 from ..data import uncertainty
 from .boards import KeptRows, shakeup_sentence, uncertain, whiskers

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..data import metrics, uncertainty
 from ..errors import InputError
-from ..grade.core import USAGES, Grader, scored_rows
+from ..grade.grader import Grader
+from ..grade.public_private import USAGES, scored_rows
 from ..grade.validate import SubmissionError, validate_submission
 from .store import Store
 
@@ -76,7 +77,7 @@ class KeptRows:
 
 def truth(grader: Grader) -> dict[str, np.ndarray]:
     """The answer key's class indices on the public and on the private rows, in the key's order
-    (the ``y_true`` of ``grade.core.scored_rows``)."""
+    (the ``y_true`` of ``grade.public_private.scored_rows``)."""
     solution = grader.solution
     return {usage.lower(): metrics.encode(solution[solution["Usage"] == usage].iloc[:, 1], grader.classes)
             for usage in USAGES}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .. import workers
 from ..errors import InputError
-from ..grade.core import Assessment, Grader
+from ..grade.grader import Assessment, Grader
 from .store import FifoSlots, Unavailable
 
 WAIT = 120  # seconds an upload waits for its turn before a 503

@@ -71,6 +71,23 @@ def unseen(text: str) -> str | None:
     return None
 
 
+NOT_TEXT, TOO_LONG = "not valid UTF-8 text", "too short or too long"
+
+
+def printable(text: str, most: int, least: int = 0) -> str | None:
+    """The one rule for a name people read (a team's, a member's, the competition's title): what
+    breaks it, or None. ``NOT_TEXT`` (bytes a shell handed over that are not UTF-8: they could be
+    neither stored nor shown), ``TOO_LONG`` (outside ``least``..``most`` characters), or the first
+    character that shows as nothing or reorders the text (``unseen``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return NOT_TEXT
+    if not least <= len(text) <= most:
+        return TOO_LONG
+    return unseen(text)
+
+
 def check_value(key: str, value) -> None:
     if key in ("daily_limit", "failed_limit", "final_picks") and (not isinstance(value, int) or value < 1):
         raise SettingsError(f"{FLAGS[key]} must be a whole number of at least 1, got {value!r}")
@@ -78,7 +95,7 @@ def check_value(key: str, value) -> None:
         raise SettingsError(f"--public-board must be one of {', '.join(BOARDS)}, got {value!r}")
     if key == "ladder_step" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6):
         raise SettingsError(f"--ladder-step must be a positive number, got {value!r}")
-    if key == "title" and (len(value) > MAX_TITLE or unseen(value)):
+    if key == "title" and printable(value, MAX_TITLE):
         raise SettingsError(f"--title: use at most {MAX_TITLE} printable characters")
 
 

@@ -1,7 +1,7 @@
 """The grader server's storage: the competition's settings, teams, members and submissions in
 SQLite (WAL), uploaded files by sha256.
 
-``Store`` is a ``competition.grade.core.Storage``: ``transaction`` is ``BEGIN IMMEDIATE``, which
+``Store`` is a ``competition.grade.grader.Storage``: ``transaction`` is ``BEGIN IMMEDIATE``, which
 serialises the duplicate check, the daily-limit count and the insert of concurrent uploads, so
 quotas hold exactly however many uploads arrive at once. A team's members each have a token and
 share the team's quota (Kaggle's teams). Private scores live here and nowhere else; the files live
@@ -38,7 +38,7 @@ from typing import Callable, Iterator
 from .. import clock
 from ..errors import InputError
 from ..fsutil import write_bytes_atomic
-from .settings import unseen
+from .settings import NOT_TEXT, TOO_LONG, printable
 
 TEAMS = ("CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, created TEXT NOT NULL, "
          "disabled INTEGER NOT NULL DEFAULT 0)")
@@ -165,15 +165,13 @@ def check_name(name: str, what: str = "team name") -> str:
     """A team or member name: 1-40 printable characters of valid text (a shell may hand over bytes
     that are not UTF-8; they could be neither stored nor shown)."""
     name = name.strip()
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise StoreError(f"{what} {name!r}: not valid UTF-8 text") from None
-    if not name or len(name) > MAX_NAME:
+    problem = printable(name, MAX_NAME, least=1)
+    if problem == NOT_TEXT:
+        raise StoreError(f"{what} {name!r}: not valid UTF-8 text")
+    if problem == TOO_LONG:
         raise StoreError(f"{what} {name!r}: use 1-{MAX_NAME} printable characters")
-    hidden = unseen(name)
-    if hidden:
-        raise StoreError(f"{what} {name!r}: holds {hidden}, which shows as nothing or reorders the text; "
+    if problem:
+        raise StoreError(f"{what} {name!r}: holds {problem}, which shows as nothing or reorders the text; "
                          f"use printable characters")
     return name
 
@@ -331,7 +329,7 @@ class Store:
                                                 check_same_thread=False)
             return self._watcher.execute("PRAGMA data_version").fetchone()[0]
 
-    # --- competition.grade.core.Storage ---
+    # --- competition.grade.grader.Storage ---
     def find(self, team: str, sha256: str) -> dict | None:
         """The team's earlier counted submission of the same predictions (``digest``: the parsed ids
         and labels, so other line ends or quoting are the same submission) or, for rows stored before

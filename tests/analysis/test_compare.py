@@ -209,24 +209,25 @@ def test_the_local_board_shows_intervals_tiers_and_says_a_tie_is_a_tie(fashion_s
 def test_the_board_follows_the_answer_key_and_leaves_out_a_file_whose_bytes_are_gone(fashion_small, tmp_path):
     """The intervals are recomputed from the kept files and the key at every draw: a corrected key
     (here one public label changed) changes them; a kept file deleted leaves its line without one."""
-    from competition.grade import core as grade
     from competition.grade import ledger
+    from competition.grade.grader import Grader
+    from competition.grade.local import grade_file, public_bounds
 
     crafted_submissions(fashion_small, tmp_path)
-    grader = grade.Grader(fashion_small)
+    grader = Grader(fashion_small)
     store = ledger.Ledger(tmp_path / "ledger.jsonl")
     for name in ("best", "twin", "weak"):
-        grade.grade_file(grader, store, tmp_path / f"{name}.csv")
-    before = grade.public_bounds(grader, store, store.entries())
+        grade_file(grader, store, tmp_path / f"{name}.csv")
+    before = public_bounds(grader, store, store.entries())
     key_path = fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv"
     corrected = pd.read_csv(key_path, dtype=str)
     first_public = corrected.index[corrected["Usage"] == "Public"][1]
     corrected.loc[first_public, "class"] = str((int(corrected.loc[first_public, "class"]) + 1) % 10)
     corrected.to_csv(tmp_path / "corrected.csv", index=False)
-    after = grade.public_bounds(grade.Grader(fashion_small, tmp_path / "corrected.csv"), store, store.entries())
+    after = public_bounds(Grader(fashion_small, tmp_path / "corrected.csv"), store, store.entries())
     best = next(e for e in store.entries() if e.get("name") == "best")["sha256"]
     assert after[best]["high"] < before[best]["high"]  # one public row of best is wrong now
     (store.kept / f"{best}.csv").unlink()
     (tmp_path / "best.csv").write_text("changed")
-    left = grade.public_bounds(grader, store, store.entries())
+    left = public_bounds(grader, store, store.entries())
     assert best not in left and len(left) == 2

@@ -29,10 +29,10 @@ QUICK = {
     "xgb": {"n_estimators": 20},
     "lgbm": {"n_estimators": 20},
     "mlp": {"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
-    "mlp-seed": {"epochs": 3, "batch_size": 32, "verbose": 0},
+    "mlp-blog": {"epochs": 3, "batch_size": 32, "verbose": 0},
     "cnn": {"epochs": 4, "width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
     "cnn-quick": {"width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
-    "cnn-seed": {"epochs": 1, "filters": (8, 8, 16, 16), "dense": (32,), "batch_size": 32, "verbose": 0},
+    "cnn-blog": {"epochs": 1, "filters": (8, 8, 16, 16), "dense": (32,), "batch_size": 32, "verbose": 0},
 }
 
 
@@ -67,7 +67,7 @@ def check_run_files(run: runs.Run, comp, n_folds: int):
 def test_every_model_runs_through_the_harness(model, fashion, tmp_path):
     run = obtain.run_cv(model, fashion, n_folds=3, params=QUICK[model], runs_dir=tmp_path, progress=False)
     check_run_files(run, fashion, 3)
-    if model != "cnn-seed":  # its BatchNorm (momentum 0.99) needs far more than a few dozen steps
+    if model != "cnn-blog":  # its BatchNorm (momentum 0.99) needs far more than a few dozen steps
         assert run.scores["oof_accuracy"] > 0.2, "better than chance (0.1) on 300 Fashion-MNIST rows"
     histories = json.loads((run.path / runs.HISTORIES).read_text())
     if model in ("xgb", "lgbm") or "mlp" in model or "cnn" in model:

@@ -18,7 +18,7 @@ from competition.data.cache import FOLDER
 from competition.data.loader import class_names, load_competition
 from competition.data.images import PNG_SIGNATURE
 from competition.prepare.idx import find_idx, read_idx
-from competition.prepare.core import IDX_FILES
+from competition.prepare.fashion import IDX_FILES
 from competition.data.records import CompetitionDataError, CompetitionDataWarning
 from tests.conftest import SMALL_TEST, SMALL_TRAIN, make_competition, write_png
 

@@ -13,14 +13,16 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
+from competition.grade import ledger, standings
+from competition.grade.answer_key import AnswerKeyError
+from competition.grade.grader import Grader
+from competition.grade.local import grade_file
 from competition.data import metrics, overview
 from competition.data.loader import load_competition, summary
 from competition.errors import InputError, InputWarning
-from competition.grade import core as grade
-from competition.grade import ledger, standings
 from competition.grade.leaderboard import write_leaderboard
+from competition.prepare.fashion import prepare
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
-from competition.prepare.core import prepare
 
 LABEL_METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "mcc", "cohen_kappa_quadratic"]
 PROBABILITY_METRICS = ["log_loss", "roc_auc_ovr"]
@@ -123,7 +125,7 @@ def test_a_folder_without_competition_json_is_accuracy_on_labels(fashion_small, 
     comp = load_competition(fashion_copy, cache=False)
     assert comp.overview == overview.Overview() and comp.overview.metric == "accuracy"
     assert "metric       accuracy (higher is better), submissions of labels" in summary(comp)
-    grader = grade.Grader(fashion_copy, solution_of(fashion_small, path=True))
+    grader = Grader(fashion_copy, solution_of(fashion_small, path=True))
     assert (grader.metric, grader.higher_is_better, grader.overview.submission) == ("accuracy", True, "labels")
 
 
@@ -208,8 +210,8 @@ def test_the_grader_scores_labels_by_the_competitions_metric_on_public_rows_only
     guess = np.where(rng.random(len(key)) < 0.6, key["class"].astype(int), rng.integers(0, 10, len(key)))
     path = tmp_path / "guess.csv"
     pd.DataFrame({"id": key["id"], "class": guess}).to_csv(path, index=False)
-    grader = grade.Grader(comp)
-    entry = grade.grade_file(grader, ledger.Ledger(tmp_path / "ledger.jsonl"), path)
+    grader = Grader(comp)
+    entry = grade_file(grader, ledger.Ledger(tmp_path / "ledger.jsonl"), path)
     assert entry["status"] == "ok" and entry["metric"] == name
     for usage, score in (("Public", entry["public"]), ("Private", entry["private"])):
         part = key["Usage"] == usage
@@ -238,7 +240,7 @@ def test_the_grader_scores_probabilities_by_the_competitions_metric(log_loss_com
     key = solution_of(comp)
     proba = noisy_probabilities(key, 1, 0.8)
     path = write_probabilities(tmp_path / "p.csv", key, proba)
-    entry = grade.grade_file(grade.Grader(comp), ledger.Ledger(tmp_path / "ledger.jsonl"), path)
+    entry = grade_file(Grader(comp), ledger.Ledger(tmp_path / "ledger.jsonl"), path)
     assert entry["status"] == "ok" and entry["metric"] == name
     for usage, score in (("Public", entry["public"]), ("Private", entry["private"])):
         part = (key["Usage"] == usage).to_numpy()
@@ -266,7 +268,7 @@ def test_a_lower_is_better_competition_ranks_ascending_on_the_local_board(log_lo
     assert "[sharp]" in rows[0] and "[blunt]" in rows[1] and "0.6000 ± 0.0200" in rows[0]
     assert "1. **sharp** — best CV score" in text
     entries = ledger.read(tmp_path / "ledger.jsonl")
-    assert [e["name"] for e in standings.files(entries, grade.Grader(log_loss_comp).higher_is_better)] == ["sharp", "blunt"]
+    assert [e["name"] for e in standings.files(entries, Grader(log_loss_comp).higher_is_better)] == ["sharp", "blunt"]
     redrawn = subprocess.run([sys.executable, "-m", "competition.leaderboard", "--ledger", str(tmp_path / "ledger.jsonl"),
                               "--out", str(tmp_path / "again.md"), "--data", str(log_loss_comp)],
                              capture_output=True, text=True, timeout=120)
@@ -285,9 +287,9 @@ def test_an_accuracy_board_still_ranks_descending(tmp_path):
 
 def test_grade_metric_overrides_with_a_warning_and_only_within_the_format(fashion_small, log_loss_comp):
     with pytest.warns(InputWarning, match="--metric f1_macro overrides the competition's metric accuracy"):
-        assert grade.Grader(fashion_small, metric="f1_macro").metric == "f1_macro"
+        assert Grader(fashion_small, metric="f1_macro").metric == "f1_macro"
     with pytest.raises(InputError, match="--metric accuracy: scores labels, but .* declares log_loss on probabilities"):
-        grade.Grader(log_loss_comp, metric="accuracy")
+        Grader(log_loss_comp, metric="accuracy")
 
 
 def test_roc_auc_on_public_rows_without_every_class_is_refused_at_start(fashion_small, tmp_path):
@@ -298,9 +300,9 @@ def test_roc_auc_on_public_rows_without_every_class_is_refused_at_start(fashion_
     sample = pd.read_csv(comp / "test_sample.csv")
     probs = pd.DataFrame({str(k): 0.1 for k in range(10)}, index=sample.index)
     pd.concat([sample[["id"]], probs], axis=1).to_csv(comp / "test_sample.csv", index=False)
-    with pytest.raises(grade.AnswerKeyError, match="metric roc_auc_ovr cannot score its Public or Private rows: "
+    with pytest.raises(AnswerKeyError, match="metric roc_auc_ovr cannot score its Public or Private rows: "
                                                    "roc_auc_ovr is undefined on rows without class index 9"):
-        grade.Grader(comp)
+        Grader(comp)
 
 
 # --- probability submissions -------------------------------------------------------------------------
@@ -373,7 +375,7 @@ def test_submit_writes_probabilities_that_the_grader_scores_by_log_loss(log_loss
     sidecar = json.loads((tmp_path / "subs" / "lr.json").read_text())["cv"]
     assert sidecar["metric"] == "log_loss" and len(sidecar["fold_scores"]) == 2 and "CV log_loss" in result.stdout
     assert sidecar["score_mean"] == pytest.approx(np.mean(sidecar["fold_scores"]))
-    entry = grade.grade_file(grade.Grader(log_loss_comp), ledger.Ledger(tmp_path / "ledger.jsonl"),
+    entry = grade_file(Grader(log_loss_comp), ledger.Ledger(tmp_path / "ledger.jsonl"),
                              tmp_path / "subs" / "lr.csv")
     key = solution_of(log_loss_comp)
     merged = key.merge(written, on="id")

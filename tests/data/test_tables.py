@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from competition.grade import core as grade
+from competition.grade.answer_key import AnswerKeyError, read_solution
+from competition.grade.grader import Grader
 from competition.data.loader import load_competition
 from competition.data.records import CompetitionDataError
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
@@ -43,7 +44,7 @@ def test_the_id_column_is_the_one_named_id_for_loader_validator_and_grader(swapp
     assert (sample.id_column, sample.label_column, sample.ids) == ("id", "class", tuple(TEST))
     submission = ("class,id\n" + "".join(f"b,{i}\n" for i in TEST)).encode()
     assert validate_submission(submission, sample, ["a", "b"]) == {i: "b" for i in TEST}
-    grader = grade.Grader(root, key)
+    grader = Grader(root, key)
     assert grader.solution["id"].tolist() == TEST
 
 
@@ -58,8 +59,8 @@ def test_a_missing_value_is_refused_alike_as_a_label_a_prediction_and_an_answer(
     with pytest.raises(SubmissionError, match=r"line 3: empty or NaN prediction in column 'class'"):
         validate_submission(submission, sample, ["a", "b"])
     key.write_text(key.read_text().replace("b,t1,", f"{missing},t1,"))
-    with pytest.raises(grade.AnswerKeyError, match=r"line 3: empty or NaN prediction in column 'class'"):
-        grade.read_solution(key, sample, ["a", "b"])
+    with pytest.raises(AnswerKeyError, match=r"line 3: empty or NaN prediction in column 'class'"):
+        read_solution(key, sample, ["a", "b"])
 
 
 def test_a_repeated_id_is_refused_by_loader_validator_and_grader(swapped):
@@ -73,15 +74,15 @@ def test_a_repeated_id_is_refused_by_loader_validator_and_grader(swapped):
     with pytest.raises(SubmissionError, match=r"1 duplicated id row\(s\): 't0'"):
         validate_submission(submission, sample, ["a", "b"])
     key.write_text(key.read_text().replace(",t3,", ",t0,"))
-    with pytest.raises(grade.AnswerKeyError, match=r"1 duplicated id row\(s\): 't0'"):
-        grade.read_solution(key, sample, ["a", "b"])
+    with pytest.raises(AnswerKeyError, match=r"1 duplicated id row\(s\): 't0'"):
+        read_solution(key, sample, ["a", "b"])
 
 
 def test_an_answer_key_that_is_not_a_valid_csv_is_refused_as_an_answer_key(swapped):
     root, key = swapped
     key.write_text("class,id,Usage\na,t0\n")
-    with pytest.raises(grade.AnswerKeyError, match=r"solution.csv, line 2: not a valid CSV \(2 field\(s\), the header has 3\)"):
-        grade.read_solution(key, read_sample(root / "test_sample.csv"), ["a", "b"])
+    with pytest.raises(AnswerKeyError, match=r"solution.csv, line 2: not a valid CSV \(2 field\(s\), the header has 3\)"):
+        read_solution(key, read_sample(root / "test_sample.csv"), ["a", "b"])
 
 
 def test_a_csv_the_host_opens_neutralises_formulas_and_keeps_numbers_numbers():

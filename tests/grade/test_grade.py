@@ -18,7 +18,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from competition.grade import core as grade, ledger
+from competition.grade import ledger
+from competition.grade.__main__ import main as grade_main
+from competition.grade.answer_key import AnswerKeyError
+from competition.grade.grader import Grader
+from competition.grade.local import grade_file, grade_files, report
 from competition.errors import InputWarning
 from competition.grade.leaderboard import chart_png, write_leaderboard
 
@@ -58,13 +62,13 @@ def expected_scores(path, key):
 
 def local_grader(fashion_small, tmp_path, **options):
     """The grading core with the local ledger as its storage."""
-    return grade.Grader(fashion_small, **options), ledger.Ledger(tmp_path / "ledger.jsonl")
+    return Grader(fashion_small, **options), ledger.Ledger(tmp_path / "ledger.jsonl")
 
 
 def test_scores_public_and_private_rows_and_keeps_private_out_of_the_ledger(fashion_small, key, tmp_path):
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1, cv=0.71)
     grader, store = local_grader(fashion_small, tmp_path)
-    entry = grade.grade_file(grader, store, path)
+    entry = grade_file(grader, store, path)
     public, private = expected_scores(path, key)
     assert entry["status"] == "ok" and entry["public"] == pytest.approx(public) and entry["private"] == pytest.approx(private)
     assert entry["public_rows"] == 30 and entry["private_rows"] == 70 and entry["time"].endswith("Z")
@@ -105,15 +109,15 @@ def test_invalid_files_are_recorded_and_never_counted(fashion_small, key, tmp_pa
     grader, store = local_grader(fashion_small, tmp_path, daily_limit=1)
     bad = tmp_path / "bad.csv"
     bad.write_text("id,label\n1,2\n")
-    assert grade.grade_file(grader, store, bad)["status"] == "error"
+    assert grade_file(grader, store, bad)["status"] == "error"
     first = make_submission(tmp_path, key, "first", correct=0.8, seed=1)
-    counted = grade.grade_file(grader, store, first)
+    counted = grade_file(grader, store, first)
     assert counted["status"] == "ok" and not counted["duplicate"]  # the error did not use up the quota
     assert counted["submissions_left_today"] == 0
-    again = grade.grade_file(grader, store, first)
+    again = grade_file(grader, store, first)
     assert again["duplicate"] and again["public"] == counted["public"] and again["id"] == counted["id"]
     second = make_submission(tmp_path, key, "second", correct=0.6, seed=2)
-    refused = grade.grade_file(grader, store, second, )
+    refused = grade_file(grader, store, second, )
     assert refused["status"] == "over-limit" and "daily limit of 1 graded submissions reached" in refused["error"]
     tomorrow = refused["resets_at"]
     assert tomorrow.endswith("T00:00:00Z") and f"the limit resets at {tomorrow} (UTC midnight, in " in refused["error"]
@@ -153,7 +157,7 @@ def test_cli_exit_code_and_message_for_a_malformed_file(fashion_small, tmp_path)
 def test_leaderboard_is_deterministic_given_the_ledger(fashion_small, key, tmp_path):
     grader, store = local_grader(fashion_small, tmp_path)
     for n, c in enumerate([0.6, 0.75, 0.8]):
-        grade.grade_file(grader, store, make_submission(tmp_path, key, f"s{n}", correct=c, seed=n, cv=c - 0.01))
+        grade_file(grader, store, make_submission(tmp_path, key, f"s{n}", correct=c, seed=n, cv=c - 0.01))
     entries = ledger.read(tmp_path / "ledger.jsonl")
     (tmp_path / "one").mkdir()
     write_leaderboard(entries, tmp_path / "one" / "leaderboard.md")
@@ -207,8 +211,8 @@ KEYS = {
 @pytest.mark.parametrize("case", list(KEYS))
 def test_an_answer_key_that_does_not_fit_is_refused(fashion_small, tmp_path, case):
     edit, message = KEYS[case]
-    with pytest.raises(grade.AnswerKeyError, match=message):
-        grade.Grader(fashion_small, broken_key(fashion_small, tmp_path, edit))
+    with pytest.raises(AnswerKeyError, match=message):
+        Grader(fashion_small, broken_key(fashion_small, tmp_path, edit))
 
 
 def test_cli_refuses_a_bad_key_and_a_bad_daily_limit_in_one_line(fashion_small, key, tmp_path):
@@ -226,15 +230,15 @@ def test_a_sidecar_that_does_not_belong_to_the_file_is_ignored(fashion_small, ke
     edited = make_submission(tmp_path, key, "edited", correct=0.7, seed=1, cv=0.99)
     edited.write_text(edited.read_text().replace(",0\n", ",1\n", 1))  # changed after its sidecar was written
     with pytest.warns(InputWarning, match="edited.json: ignored, it describes another file"):
-        entry = grade.grade_file(grader, store, edited)
+        entry = grade_file(grader, store, edited)
     assert entry["status"] == "ok" and entry["cv"] is None and entry["name"] == "edited"
     poisoned = make_submission(tmp_path, key, "poisoned", correct=0.6, seed=2, cv=0.5)
     meta = json.loads(poisoned.with_suffix(".json").read_text())
     poisoned.with_suffix(".json").write_text(json.dumps({**meta, "cv": {**meta["cv"], "accuracy_mean": "0.99"}}))
     with pytest.warns(InputWarning, match="poisoned.json: ignored, its CV score is not a number"):
-        assert grade.grade_file(grader, store, poisoned)["cv"] is None
+        assert grade_file(grader, store, poisoned)["cv"] is None
     honest = make_submission(tmp_path, key, "honest", correct=0.8, seed=3, cv=0.79)
-    assert grade.grade_file(grader, store, honest)["cv"]["accuracy_mean"] == 0.79
+    assert grade_file(grader, store, honest)["cv"]["accuracy_mean"] == 0.79
     write_leaderboard(ledger.read(tmp_path / "ledger.jsonl"), tmp_path / "leaderboard.md")
     assert "1. **honest** — best CV score" in (tmp_path / "leaderboard.md").read_text()
 
@@ -242,7 +246,7 @@ def test_a_sidecar_that_does_not_belong_to_the_file_is_ignored(fashion_small, ke
 def test_a_torn_or_poisoned_ledger_line_is_skipped_never_fatal(fashion_small, key, tmp_path):
     ledger_path = tmp_path / "ledger.jsonl"
     grader, store = local_grader(fashion_small, tmp_path)
-    grade.grade_file(grader, store, make_submission(tmp_path, key, "first", correct=0.7, seed=1, cv=0.7))
+    grade_file(grader, store, make_submission(tmp_path, key, "first", correct=0.7, seed=1, cv=0.7))
     good = ledger_path.read_text()
     poisoned = json.loads(good)
     poisoned.update(sha256="0" * 64, cv={"accuracy_mean": "high", "accuracy_std": 0.1})
@@ -267,10 +271,10 @@ def test_one_file_graded_at_once_by_four_graders_counts_once(fashion_small, key,
         return found
 
     monkeypatch.setattr(ledger.Ledger, "find", slow_find)
-    grader = grade.Grader(fashion_small)
+    grader = Grader(fashion_small)
     stores = [ledger.Ledger(tmp_path / "ledger.jsonl") for _ in range(4)]  # four graders, four lock handles
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda store: grade.grade_file(grader, store, path), stores))
+        results = list(pool.map(lambda store: grade_file(grader, store, path), stores))
     assert sorted(r["duplicate"] for r in results) == [False, True, True, True]
     assert len(ledger.graded(ledger.read(tmp_path / "ledger.jsonl"))) == 1
 
@@ -320,16 +324,16 @@ def test_the_leaderboard_is_drawn_from_the_ledger_inside_its_lock(fashion_small,
     common = ["--data", str(fashion_small), "--ledger", str(tmp_path / "ledger.jsonl"),
               "--leaderboard", str(tmp_path / "lb.md")]
     with ThreadPoolExecutor(2) as pool:
-        one = pool.submit(grade.main, [str(first), *common])
+        one = pool.submit(grade_main, [str(first), *common])
         assert drawing.wait(timeout=60)
-        two = pool.submit(grade.main, [str(second), *common])
+        two = pool.submit(grade_main, [str(second), *common])
         assert one.result() == 0 and two.result() == 0
     board = (tmp_path / "lb.md").read_text()
     assert "2 graded submission(s)" in board and "[first]" in board and "[second]" in board
 
 
 def test_a_ledger_of_another_competition_is_refused(fashion_small, key, tmp_path, fashion_source):
-    from competition.prepare.core import prepare
+    from competition.prepare.fashion import prepare
 
     other = prepare(tmp_path / "other", limit_train=40, limit_test=20)
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
@@ -345,14 +349,14 @@ def test_a_ledger_of_another_competition_is_refused(fashion_small, key, tmp_path
 
 def test_a_forged_score_and_a_pipe_are_refused(fashion_small, key, tmp_path):
     grader, store = local_grader(fashion_small, tmp_path)
-    grade.grade_file(grader, store, make_submission(tmp_path, key, "real", correct=0.7, seed=1))
+    grade_file(grader, store, make_submission(tmp_path, key, "real", correct=0.7, seed=1))
     forged = {**json.loads((tmp_path / "ledger.jsonl").read_text()), "public": 1.5, "sha256": "0" * 64}
     with open(tmp_path / "ledger.jsonl", "a") as f:
         f.write(json.dumps(forged) + "\n")
     with pytest.warns(InputWarning, match="line 2: its public accuracy 1.5 is not between 0 and 1"):
         assert len(ledger.read(tmp_path / "ledger.jsonl")) == 1
     os.mkfifo(tmp_path / "pipe.csv")  # no writer: reading it would wait forever
-    result = grade.grade_file(grader, store, tmp_path / "pipe.csv")
+    result = grade_file(grader, store, tmp_path / "pipe.csv")
     assert result["status"] == "error" and "pipe.csv: not a regular file" in result["error"]
 
 
@@ -449,7 +453,7 @@ def test_a_board_drawn_before_the_notes_line_is_redrawn_only_if_unedited(fashion
 
 
 def test_shared_files_follow_the_umask_and_the_answer_key_is_secret(fashion_small, key, tmp_path):
-    from competition.prepare.core import prepare
+    from competition.prepare.fashion import prepare
 
     board = tmp_path / "lb.md"
     board_mode = lambda: board.stat().st_mode & 0o777  # noqa: E731
@@ -481,21 +485,21 @@ def test_a_leaderboard_or_ledger_that_is_a_pipe_is_refused_naming_the_option(fas
 
 def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
     """Same folder name, same sample, other answers: the ledger of the first refuses the second."""
-    from competition.prepare.core import prepare
+    from competition.prepare.fashion import prepare
 
     out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
     sample = pd.read_csv(out / "test_sample.csv", dtype=str)
     (tmp_path / "guess.csv").write_text(sample.to_csv(index=False))
     assert grade_into(tmp_path, out, tmp_path / "guess.csv").returncode == 0
-    first = grade.Grader(out)
+    first = Grader(out)
     prepare(out, limit_train=40, limit_test=30, seed=1)
     assert pd.read_csv(out / "test_sample.csv", dtype=str).equals(sample)
-    second = grade.Grader(out).competition
+    second = Grader(out).competition
     assert second != first.competition
     train = pd.read_csv(out / "train.csv", dtype=str)
     train.loc[0, "class"] = train.loc[1, "class"] if train.loc[0, "class"] != train.loc[1, "class"] else train.loc[2, "class"]
     train.to_csv(out / "train.csv", index=False)  # the data changed, the answer key not
-    assert grade.Grader(out).competition not in (first.competition, second)
+    assert Grader(out).competition not in (first.competition, second)
     prepare(out, limit_train=40, limit_test=30, seed=1)  # rebuilt: a damaged build is not declared done
     (tmp_path / "guess2.csv").write_text(sample.assign(**{"class": "1"}).to_csv(index=False))
     done = grade_into(tmp_path, out, tmp_path / "guess.csv", tmp_path / "guess2.csv")
@@ -506,13 +510,13 @@ def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
 def test_an_older_versions_ledger_is_kept_when_its_files_still_score_the_same(tmp_path):
     """Entries an older version wrote name the competition by folder and sample alone: accepted when
     their kept files rescore as they did (the same answer key), refused after a re-prepare that changed it."""
-    from competition.prepare.core import prepare
+    from competition.prepare.fashion import prepare
 
     out = prepare(tmp_path / "comp", limit_train=40, limit_test=30, seed=0)
     key = pd.read_csv(out.with_name("comp.grader") / "solution.csv", dtype=str)
     assert grade_into(tmp_path, out, make_submission(tmp_path, key, "a", correct=0.7, seed=1)).returncode == 0
     lines = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
-    legacy = grade.Grader(out).legacy_competition
+    legacy = Grader(out).legacy_competition
     (tmp_path / "l.jsonl").write_text("".join(json.dumps({**e, "competition": legacy}) + "\n" for e in lines))
     assert grade_into(tmp_path, out, make_submission(tmp_path, key, "b", correct=0.8, seed=2)).returncode == 0
     lines = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
@@ -526,10 +530,10 @@ def test_an_older_versions_ledger_is_kept_when_its_files_still_score_the_same(tm
 def test_after_the_reveal_every_file_graded_shows_its_private_score(fashion_small, key, tmp_path, capsys):
     paths = [make_submission(tmp_path, key, n, correct=c, seed=s) for n, c, s in [("a", 0.6, 1), ("b", 0.7, 2),
                                                                                    ("c", 0.8, 3)]]
-    grader = grade.Grader(fashion_small)
+    grader = Grader(fashion_small)
     options = {"ledger_path": tmp_path / "ledger.jsonl", "leaderboard_path": tmp_path / "leaderboard.md"}
     for path, reveal in zip(paths, (True, True, False)):  # a reveal, --reveal again, then a plain grade
-        assert grade.grade_files([path], grader, reveal=reveal, **options) == 0
+        assert grade_files([path], grader, reveal=reveal, **options) == 0
         shown = capsys.readouterr().out
         assert f"private {expected_scores(path, key)[1]:.4f}" in shown and "hidden" not in shown, shown
     board = (tmp_path / "leaderboard.md").read_text()
@@ -537,7 +541,7 @@ def test_after_the_reveal_every_file_graded_shows_its_private_score(fashion_smal
     assert len([e for e in ledger.read(tmp_path / "ledger.jsonl") if e["event"] == "reveal"]) == 3
     store = ledger.Ledger(tmp_path / "ledger.jsonl")
     gone = make_submission(tmp_path, key, "gone", correct=0.9, seed=4)
-    grade.grade_file(grader, store, gone)  # graded by another way than grade_files, then its bytes lost
+    grade_file(grader, store, gone)  # graded by another way than grade_files, then its bytes lost
     (tmp_path / "graded" / f"{hashlib.sha256(gone.read_bytes()).hexdigest()}.csv").unlink()
     gone.write_text("changed\n")
     with pytest.warns(InputWarning, match="graded bytes are gone"):
@@ -546,18 +550,18 @@ def test_after_the_reveal_every_file_graded_shows_its_private_score(fashion_smal
         warnings.simplefilter("error")
         assert store.reveal(grader.private_score) == 0, "tried once: no second warning"
     lost = next(e for e in store.entries() if e.get("name") == "gone")
-    assert "private: unknown" in grade.report(lost, store.entries(), True)
+    assert "private: unknown" in report(lost, store.entries(), True)
 
 
 def test_a_board_ranks_only_the_competitions_metric_and_says_what_it_left_out(fashion_small, key, tmp_path, capsys):
     options = {"ledger_path": tmp_path / "ledger.jsonl", "leaderboard_path": tmp_path / "leaderboard.md"}
     low, high = (make_submission(tmp_path, key, n, correct=c, seed=s, cv=c) for n, c, s in [("low", 0.5, 1),
                                                                                              ("high", 0.9, 2)])
-    assert grade.grade_files([low], grade.Grader(fashion_small), **options) == 0
+    assert grade_files([low], Grader(fashion_small), **options) == 0
     with pytest.warns(InputWarning, match="--metric f1_macro overrides"):
-        f1 = grade.Grader(fashion_small, metric="f1_macro")
+        f1 = Grader(fashion_small, metric="f1_macro")
     capsys.readouterr()
-    assert grade.grade_files([high], f1, **options) == 0
+    assert grade_files([high], f1, **options) == 0
     shown = capsys.readouterr().out
     assert "public f1_macro" in shown and "(rank 1 of 1)" in shown, "ranked among its metric's files only"
     board = (tmp_path / "leaderboard.md").read_text()

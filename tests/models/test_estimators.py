@@ -27,7 +27,7 @@ from competition.errors import InputError, ParameterError
 from competition.models import MODELS, make_model
 from tests.cv.test_cv import QUICK
 
-NETWORKS = ("mlp", "mlp-seed", "cnn", "cnn-quick", "cnn-seed")
+NETWORKS = ("mlp", "mlp-blog", "cnn", "cnn-quick", "cnn-blog")
 ALL_CHECKS = os.environ.get("COMPETITION_ALL_CHECKS") == "1"
 
 # QUICK's settings, with networks small and quick enough for ~60 fits each that still reach the
@@ -35,10 +35,10 @@ ALL_CHECKS = os.environ.get("COMPETITION_ALL_CHECKS") == "1"
 SUITE = {
     **QUICK,
     "mlp": {"hidden": (8,), "epochs": 2, "batch_size": 16, "learning_rate": 0.01, "verbose": 0},
-    "mlp-seed": {"hidden": (8, 8), "epochs": 2, "batch_size": 16, "learning_rate": 0.01, "verbose": 0},
+    "mlp-blog": {"hidden": (8, 8), "epochs": 2, "batch_size": 16, "learning_rate": 0.01, "verbose": 0},
     "cnn": {"width": 4, "stages": 2, "epochs": 4, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0, "verbose": 0},
     "cnn-quick": {"width": 4, "stages": 2, "batch_size": 16, "learning_rate": 0.01, "dropout": 0.0, "verbose": 0},
-    "cnn-seed": {"filters": (4,), "dense": (16,), "dense_dropout": 0.1, "epochs": 3, "batch_size": 16,
+    "cnn-blog": {"filters": (4,), "dense": (16,), "dense_dropout": 0.1, "epochs": 3, "batch_size": 16,
                  "learning_rate": 0.01, "verbose": 0},
 }
 
@@ -89,16 +89,16 @@ IMPOSSIBLE = [  # model, parameter, value, what the message says is allowed
     ("mlp", "dropout", 1.5, "range [0.0, 1.0)"),
     ("mlp", "learning_rate", 0.0, "range (0.0, inf)"),
     ("mlp", "validation_fraction", 1.0, "range [0.0, 1.0)"),
-    ("mlp-seed", "hidden", (64, 0), "a tuple of ints >= 1"),
-    ("mlp-seed", "patience", -3, "range [0, inf)"),
+    ("mlp-blog", "hidden", (64, 0), "a tuple of ints >= 1"),
+    ("mlp-blog", "patience", -3, "range [0, inf)"),
     ("cnn", "width", 0, "range [1, inf)"),
     ("cnn", "shift", -2, "range [0, inf)"),
     ("cnn", "erase", 1.5, "range [0.0, 1.0]"),
     ("cnn", "time_budget", 0, "range (0.0, inf) or None"),
     ("cnn", "label_smoothing", 1.0, "range [0.0, 1.0)"),
     ("cnn", "random_state", -1, "range [0, 4294967295]"),
-    ("cnn-seed", "filters", (8, -8), "a tuple of ints >= 1"),
-    ("cnn-seed", "dense_dropout", 1.0, "range [0.0, 1.0)"),
+    ("cnn-blog", "filters", (8, -8), "a tuple of ints >= 1"),
+    ("cnn-blog", "dense_dropout", 1.0, "range [0.0, 1.0)"),
     ("dt", "max_depth", -1, "range [1, inf)"),
     ("rf", "n_estimators", 0, "range [1, inf)"),
     ("logreg", "C", -1.0, "range (0.0, inf]"),

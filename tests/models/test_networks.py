@@ -82,7 +82,7 @@ def test_the_default_cnn_learns_from_a_few_hundred_images(fashion_small, tmp_pat
     net = obtain.run_cv("cnn", comp, n_folds=3, params={"verbose": 0}, runs_dir=tmp_path, progress=False)
     assert net.scores["accuracy_mean"] > tree.scores["accuracy_mean"] + 0.05, (net.scores, tree.scores)
     assert make_model("cnn")._batch_size(200) == 16 and make_model("cnn")._batch_size(48_000) == 128
-    assert make_model("cnn-seed")._batch_size(200) == 500, "the blog's recipe keeps its batch"
+    assert make_model("cnn-blog")._batch_size(200) == 500, "the blog's recipe keeps its batch"
 
 
 def test_a_time_budget_is_refused_for_a_model_without_epochs(fashion_small, tmp_path):

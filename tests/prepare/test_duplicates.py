@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from competition.prepare import duplicates, sources
-from competition.prepare.core import IDX_FILES
+from competition.prepare.fashion import IDX_FILES
 from competition.prepare.idx import find_idx, read_idx
 
 SIZE = (112, 112)

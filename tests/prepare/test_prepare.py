@@ -16,7 +16,8 @@ from PIL import Image
 
 from competition.fsutil import _in_use, sweep_stale
 from competition.prepare.idx import IdxError, find_idx, read_idx
-from competition.prepare.core import IDX_FILES, main, prepare
+from competition.prepare.__main__ import main
+from competition.prepare.fashion import IDX_FILES, prepare
 from tests.conftest import SMALL_TEST, SMALL_TRAIN
 
 
@@ -160,7 +161,7 @@ def default_ctrl_c() -> None:
 def first_png_written(tmp_path) -> bool:
     """Whether the build folder's train images have begun: one directory entry read, not a listing
     of thousands (which, on busy cores, could outlast the whole build and miss it)."""
-    for train in tmp_path.glob(".c.building-*/competition/images/train"):
+    for train in tmp_path.glob(".c.building-*/c/images/train"):
         try:
             with os.scandir(train) as entries:
                 return next(entries, None) is not None

@@ -19,7 +19,9 @@ from PIL import Image
 from competition.prepare.duplicates import near_pairs, perceptual_hashes
 from competition.prepare.idx import find_idx, read_idx
 from competition.prepare import sources
-from competition.prepare.core import IDX_FILES, choose_format, split_by_group
+from competition.prepare.fashion import IDX_FILES
+from competition.prepare.own_images import choose_format
+from competition.prepare.splits import split_by_group
 from competition.prepare.sources import fit_image, write_png
 from competition.server.store import Store
 from tests.conftest import make_competition

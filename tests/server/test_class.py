@@ -14,7 +14,7 @@ import pytest
 
 from competition import clock
 
-from competition.grade.core import Grader
+from competition.grade.grader import Grader
 from competition.server import sameness
 from competition.server.store import Store
 from tests.server.test_hosting import host

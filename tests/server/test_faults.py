@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from competition.grade.core import Grader
+from competition.grade.grader import Grader
 from competition.server.grading import ProcessPool
 from competition.server.store import Store
 from tests.server.test_server import Server, free_port, key, submission  # noqa: F401 (key: a fixture)

@@ -550,7 +550,7 @@ def probabilities(key: pd.DataFrame, confidence: float, classes: list[str]) -> b
 
 
 def test_a_log_loss_competition_ranks_ascending_on_the_board_and_in_the_export(tmp_path):
-    from competition.prepare.core import prepare
+    from competition.prepare.fashion import prepare
 
     data = prepare(tmp_path / "logloss", limit_train=200, limit_test=60, seed=5, metric="log_loss")
     key = pd.read_csv(tmp_path / "logloss.grader" / "solution.csv", dtype=str)

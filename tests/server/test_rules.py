@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from competition import clock
-from competition.grade.core import predictions_digest
+from competition.grade.grader import predictions_digest
 from competition.server import settings as rules
 from competition.grade.standings import rank_of, team_standings
 from competition.server.store import Frozen, Store, StoreError
@@ -180,7 +180,7 @@ def test_a_first_schema_database_keeps_its_teams_tokens_and_submissions(tmp_path
 
 
 def test_the_quota_counts_a_team_from_the_first_second_of_its_utc_day(fashion_small, tmp_path):
-    from competition.grade.core import Grader
+    from competition.grade.grader import Grader
     from tests.server.test_server import submission
 
     key = __import__("pandas").read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv",
@@ -381,3 +381,11 @@ def test_no_token_starts_with_a_dash_which_a_command_line_would_read_as_an_optio
     assert host_main.main(["admin-token", "--db", str(tmp_path / "grader.sqlite")]) == 0
     made.append(capsys.readouterr().out.split()[-1])
     assert made == ["plain0", "plain1", "plain2", "plain3", "plain4"], "every token a command hands out"
+
+
+@pytest.mark.parametrize("text, most, least, problem", [
+    ("Class 7B", 100, 0, None), ("", 40, 1, rules.TOO_LONG), ("x" * 41, 40, 1, rules.TOO_LONG),
+    ("Alpha\u200b", 40, 1, "U+200B ZERO WIDTH SPACE"), ("x\udcff", 40, 1, rules.NOT_TEXT),
+])
+def test_one_printable_text_rule_for_team_names_and_the_title(text, most, least, problem):
+    assert rules.printable(text, most, least) == problem
