@@ -27,7 +27,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
@@ -530,15 +530,26 @@ def create_app(settings: Settings) -> FastAPI:
         ended = rules.ended(stored, clock.now())
         return team_view(row, stored, ended, shown_scores(stored, ended, team))
 
+    encoded = {"version": None, "body": b""}  # the board's answer as JSON bytes, and what it was made from
+    encoding = threading.Lock()
+
     @app.get("/api/leaderboard")
     def leaderboard():
+        """The board as JSON, encoded once per store version, end and answer key (the settings it
+        shows live in the store, so its version covers them): a view between two uploads costs a
+        version check and a settings read, not an encoding of every line."""
+        version = store.version()  # read first: what is built below is never older than the key it is kept under
         stored = {**rules.DEFAULTS, **store.settings()}
-        ended, (key, _) = rules.ended(stored, clock.now()), keyed.current(stored)  # a rescored key's share shows
-        return JSONResponse({"competition": title(stored), "revealed": ended, "ended": ended,  # plain JSON values:
-                             "deadline": stored["deadline"], "metric": key.metric,  # no encoder pass
-                             "higher_is_better": key.higher_is_better,
-                             "public_rows": key.public_rows, "test_rows": len(key.solution),
-                             "teams": board_lines(stored, ended)})
+        ended, (key, key_sha256) = rules.ended(stored, clock.now()), keyed.current(stored)  # a rescored key shows
+        with encoding:
+            if encoded["version"] != (version, ended, key_sha256):
+                encoded["body"] = json.dumps(
+                    {"competition": title(stored), "revealed": ended, "ended": ended, "deadline": stored["deadline"],
+                     "metric": key.metric, "higher_is_better": key.higher_is_better, "public_rows": key.public_rows,
+                     "test_rows": len(key.solution), "teams": board_lines(stored, ended)},
+                    ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+                encoded["version"] = (version, ended, key_sha256)
+            return Response(content=encoded["body"], media_type="application/json")
 
     @app.get("/api/admin")
     def admin(request: Request, authorization: str | None = Header(None)):
@@ -648,7 +659,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(kaggle_api.router(kaggle_api.Served(
         name=grader.data.name, store=store, keyed=keyed, max_bytes=settings.max_bytes, take_upload=take_upload,
-        standings=standings, data_zip=data_zip, wrong_token=throttle.failed, title=title)))
+        standings=standings, data_zip=data_zip, wrong_token=throttle.failed, title=title,
+        shown_scores=shown_scores)))
     app.add_middleware(kaggle_api.AbsoluteForm)  # outermost: 'POST http://localhost/api/v1/... HTTP/1.1' too
     app.state.store, app.state.grader = store, grader
     return app

@@ -76,6 +76,7 @@ class Served:
     data_zip: Callable[[], tuple[Path, str]]
     wrong_token: Callable[[str], int]  # Throttle.failed: seconds to wait, or 0
     title: Callable[[dict], str]
+    shown_scores: Callable[[dict, bool, str], dict[int, float] | None]  # the Ladder's public scores, or None
 
     @property
     def pending(self) -> Path:
@@ -290,10 +291,12 @@ def create_submission(served: Served, body: dict, request: Request) -> dict:
             "ref": answer["id"]}
 
 
-def submission_view(row: dict, ended: bool) -> dict:
-    """A stored row as kagglesdk's ``ApiSubmission``: scores as text, the private one only after the end."""
+def submission_view(row: dict, ended: bool, shown: dict[int, float] | None) -> dict:
+    """A stored row as kagglesdk's ``ApiSubmission``: scores as text, the private one only after the end;
+    on the Ladder's public board (``shown``: ``Served.shown_scores``) the public score it shows."""
+    public = row["public"] if shown is None else shown.get(row["id"], row["public"])
     view = {"ref": row["id"], "date": row["time"], "description": row["message"] or "", "fileName": row["name"],
-            "status": "COMPLETE" if row["status"] == "ok" else "ERROR", "publicScore": score(row["public"]),
+            "status": "COMPLETE" if row["status"] == "ok" else "ERROR", "publicScore": score(public),
             "privateScore": score(row["private"]) if ended else "", "submittedBy": row.get("member") or "",
             "teamName": row["team"]}
     if row["status"] != "ok":
@@ -303,20 +306,21 @@ def submission_view(row: dict, ended: bool) -> dict:
 
 def get_submission(served: Served, body: dict, request: Request) -> dict:
     found = member(served, request)
-    _, ended = current(served)
+    stored, ended = current(served)
     row = next((r for r in served.store.submissions(found["team"]) if r["id"] == body.get("ref")), None)
     if row is None:
         raise KaggleError(404, f"team {found['team']!r} has no submission {body.get('ref')}")
-    return submission_view(row, ended)
+    return submission_view(row, ended, served.shown_scores(stored, ended, found["team"]))
 
 
 def list_submissions(served: Served, body: dict, request: Request) -> dict:
     found = member(served, request)
     competition(served, body)
-    _, ended = current(served)
+    stored, ended = current(served)
     rows = sorted(served.store.submissions(found["team"]), key=lambda r: r["id"], reverse=True)  # newest first
     page, token = paged(rows, body)
-    return {"submissions": [submission_view(row, ended) for row in page], "nextPageToken": token}
+    shown = served.shown_scores(stored, ended, found["team"])
+    return {"submissions": [submission_view(row, ended, shown) for row in page], "nextPageToken": token}
 
 
 def get_submission_limits(served: Served, body: dict, request: Request) -> dict:
