@@ -21,7 +21,9 @@ from ..data.records import Layout
 from ..data.tables import host_csv
 from ..errors import InputError
 from ..fsutil import read_regular
+from ..grade.core import Grader
 from . import settings as rules
+from .export import export
 from .ladder import BOARDS
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, new_token, token_hash
@@ -273,7 +275,7 @@ def teams_table(store: Store, now: datetime) -> str:
 
 
 def settings_text(store: Store) -> str:
-    stored = {**rules.DEFAULTS, **store.settings()}
+    stored = rules.in_force(store.settings())
     ended = rules.ended(stored, clock.now())
     lines = [f"{rules.FLAGS[key]:<15} {rules.shown(key, stored[key])}" for key in rules.DEFAULTS]
     state = (f"ended (revealed {stored['revealed']})" if stored.get("revealed") else "ended (deadline passed)") \
@@ -293,8 +295,6 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     """Validate the corrected key, keep the grader's own copy of it (``Store.own_key``: the host's file
     may then move or go) and re-score every scored file with it, in one transaction; uploads scored
     meanwhile with the old key are scored again inside it (``Store.rescore``)."""
-    from ..grade.core import Grader
-
     stored = store.settings()
     data = data or (Path(stored["data"]) if stored.get("data") else None)
     if data is None:
@@ -420,8 +420,6 @@ def command(store: Store, args, argv: list[str]) -> int:
     elif args.command == "rescore":
         print(rescore(store, args.solution, args.data))
     else:
-        from .export import export
-
         stored = store.settings()
         title = args.title or rules.title(stored, Path(stored.get("data") or "grader").name)
         out = export(store, args.out, title)

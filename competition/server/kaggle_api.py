@@ -29,20 +29,19 @@ import os
 import secrets
 import time
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from .. import clock
+from ..fsutil import write_bytes_atomic
 from . import settings as rules
 from .bundle import competition_files
-from ..fsutil import write_bytes_atomic
-from .store import Store
+from .served import Served
 
 SERVICE = "competitions.CompetitionApiService"
 UPLOADS = "/api/v1/kaggle-uploads"  # PUT {UPLOADS}/{ticket}: the bytes of one submission
@@ -64,23 +63,9 @@ def refusal(code: int, message: str, headers: dict | None = None) -> JSONRespons
     return JSONResponse({"code": code, "message": message, "error": message}, status_code=code, headers=headers)
 
 
-@dataclass
-class Served:
-    """What the Kaggle routes use of the application (``create_app``'s own functions, not copies)."""
-    name: str  # the competition's name: its folder's name
-    store: Store
-    keyed: object  # app.KeyedGrader: the current grader (metric, direction, answer key)
-    max_bytes: int
-    take_upload: Callable[[dict, bytes, str, str], tuple[int, dict]]
-    standings: Callable[[dict, bool], list[dict]]
-    data_zip: Callable[[], tuple[Path, str]]
-    wrong_token: Callable[[str], int]  # Throttle.failed: seconds to wait, or 0
-    title: Callable[[dict], str]
-    shown_scores: Callable[[dict, bool, str], dict[int, float] | None]  # the Ladder's public scores, or None
-
-    @property
-    def pending(self) -> Path:
-        return self.store.path.with_name(self.store.path.name + ".kaggle")
+def pending_folder(served: Served) -> Path:
+    """Where uploads wait between ``StartSubmissionUpload`` and ``CreateSubmission``: beside the database."""
+    return served.store.path.with_name(served.store.path.name + ".kaggle")
 
 
 # --- reaching the server ---
@@ -149,7 +134,7 @@ def competition(served: Served, body: dict, key: str = "competitionName") -> Non
 
 def current(served: Served) -> tuple[dict, bool]:
     """The stored settings (defaults filled in) and whether the competition has ended."""
-    stored = {**rules.DEFAULTS, **served.store.settings()}
+    stored = served.stored()
     return stored, rules.ended(stored, clock.now())
 
 
@@ -200,7 +185,7 @@ def start_submission_upload(served: Served, body: dict, request: Request) -> dic
     size = body.get("contentLength") or 0
     if isinstance(size, int) and size > served.max_bytes:
         raise KaggleError(413, f"file of {size:,} bytes, over the limit of {served.max_bytes:,} bytes")
-    folder = served.pending
+    folder = pending_folder(served)
     folder.mkdir(mode=0o700, exist_ok=True)
     forget_old(folder, found["member"])
     ticket = secrets.token_urlsafe(32)
@@ -236,7 +221,7 @@ def drop(entry: Path) -> None:
 
 
 def pending(served: Served, ticket: str) -> tuple[Path, dict]:
-    entry = served.pending / f"{ticket_name(ticket)}.json"
+    entry = pending_folder(served) / f"{ticket_name(ticket)}.json"
     try:
         found = json.loads(entry.read_text())
     except (OSError, ValueError):
@@ -369,7 +354,7 @@ def data_files(served: Served) -> dict[str, Path]:
     """The competitor's files by their path in the zip (the same list ``bundle.py`` packs)."""
     root = served.keyed.grader.data
     return {path.relative_to(root).as_posix(): path
-            for path in competition_files(root, exclude=[served.keyed.grader.solution_path])}
+            for path in competition_files(root)}
 
 
 def list_data_files(served: Served, body: dict, request: Request) -> dict:

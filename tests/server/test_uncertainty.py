@@ -19,11 +19,6 @@ from tests.server.test_server import Server
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
 
-@pytest.fixture(scope="module")
-def key(fashion_small) -> pd.DataFrame:
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
-
-
 def crafted(key: pd.DataFrame, public_wrong: int, private_wrong: int = 0) -> bytes:
     """A submission wrong on exactly the first ``public_wrong`` public rows and the first
     ``private_wrong`` private rows (in the key's order): its per-row outcomes are known."""
