@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import clock
+from ..data import uncertainty
 from ..data.tables import host_csv
 from ..errors import InputError
 from ..fsutil import check_new_or_empty, new_dir, write_picture
-from ..data import uncertainty
 from ..grade.core import Grader
 from ..grade.standings import TIE_RULE, team_standings, tied
 from . import gradebook, sameness

@@ -363,7 +363,8 @@ def list_data_files(served: Served, body: dict, request: Request) -> dict:
     files = sorted(data_files(served).items())
     page, token = paged(files, body)
     return {"files": [{"ref": name, "name": name, "totalBytes": path.stat().st_size,
-                       "creationDate": clock.iso(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))} for name, path in page],
+                       "creationDate": clock.iso(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))}
+                      for name, path in page],
             "nextPageToken": token}
 
 
@@ -378,7 +379,8 @@ def download_data_file(served: Served, body: dict, request: Request) -> Response
     competition(served, body)
     name = str(body.get("fileName") or "")
     if name not in data_files(served):
-        raise KaggleError(404, f"no file {name!r} in {served.name} (kaggle competitions files {served.name} lists them)")
+        raise KaggleError(404, f"no file {name!r} in {served.name} "
+                               f"(kaggle competitions files {served.name} lists them)")
     return RedirectResponse(f"{str(request.base_url).rstrip('/')}{DATA}/files/{name}", status_code=302)
 
 
