@@ -72,10 +72,42 @@ def tiny(tmp_path) -> Path:
 def clear_of_midnight():
     """For tests of a real server, whose daily quota follows the real UTC clock: never start within
     two minutes of UTC midnight (a quota count would straddle two days); wait for the new day instead."""
-    from datetime import datetime, timedelta, timezone
     import time
+    from datetime import datetime, timedelta, timezone
 
     now = datetime.now(timezone.utc)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     if (midnight - now).total_seconds() < 120:
         time.sleep((midnight - now).total_seconds() + 1)
+
+
+@pytest.fixture(scope="module")
+def key(fashion_small) -> pd.DataFrame:
+    """The answer key of ``fashion_small`` (id, class, Usage), as text."""
+    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
+
+
+@pytest.fixture(scope="module")
+def served(fashion_small, tmp_path_factory):
+    """Real grader servers for a module (``tests.server.test_server.Server``, ``serve`` in a child
+    process), each stopped with the module: ``served(members, *serve_options, disabled=())`` starts
+    one on a new database whose roster is ``members`` (``(team, member)`` pairs, or a team's name for
+    a team of one), and returns ``(server, {member: token})``."""
+    from competition.server.store import Store
+    from tests.server.test_server import Server
+
+    running = []
+
+    def start(members, *options: str, disabled=()):
+        db = tmp_path_factory.mktemp("served") / "grader.sqlite"
+        store = Store(db)
+        roster = [(member, member) if isinstance(member, str) else tuple(member) for member in members]
+        tokens = {member: token for _, member, token in store.add_members(roster)}
+        for team in disabled:
+            store.set_disabled(team, True)
+        running.append(Server(fashion_small, db, *options))
+        return running[-1], tokens
+
+    yield start
+    for server in running:
+        server.stop()

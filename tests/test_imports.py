@@ -1,7 +1,9 @@
-"""No module-level import circle inside ``competition``: each module's imports, as written at its top
-level, form a graph without cycles, so that the layers stay layers (records and tables below the
-loader and the grader, the model registry above its models). Imports inside functions (made when
-a command runs) and under ``if TYPE_CHECKING:`` (never run) are not edges."""
+"""The layers stay layers. No module-level import circle inside ``competition`` (each module's imports
+as written at its top level form a graph without cycles; imports inside functions and under ``if
+TYPE_CHECKING:`` are not edges of that graph). And every arrow points down as docs/README.md
+promises (its "layout, by role"), counting every import however it is made, in a function or for a
+type checker too: the floor imports nothing above it, the competitor's client never imports the
+grader server, and each package imports only the packages below it (``LAYERS``)."""
 
 from __future__ import annotations
 
@@ -111,3 +113,98 @@ def test_the_check_sees_a_circle_and_ignores_imports_made_late(tmp_path):
     assert find_cycle(import_graph(package)) is None
     (package / "sub" / "c.py").write_text("class Holder:\n    from ..a import x\n")
     assert find_cycle(import_graph(package)) == ["pkg.a", "pkg.b", "pkg.sub.c", "pkg.a"]
+
+
+FLOOR = {"cli", "errors", "fsutil", "clock", "workers", "extras", "wire"}  # no knowledge above; everyone imports them
+SHIMS = {"__main__", "runs", "shift", "report", "track", "leaderboard", "upload", "compare"}  # the commands' entries
+LAYERS = {  # package -> the packages (beyond the floor) it may import: docs/README.md's arrows
+    "data": set(), "models": set(), "grade": {"data"}, "prepare": {"data", "grade"}, "cv": {"data", "models"},
+    "tune": {"data", "models", "cv"}, "analysis": {"data", "models", "cv", "grade"}, "client": {"data"},
+    "server": {"data", "grade"}, "submit": {"data", "models", "cv", "grade", "analysis", "client"},
+}
+UP_ARROWS_LEFT = {  # arrows up that other work removes (issue 39); none may be added
+    ("data", "prepare"): "data/loader.py's leak check calls prepare/duplicates.py and prepare/sources.py",
+    ("cv", "analysis"): "cv/core.py's --report calls analysis/report.py",
+}
+
+
+def every_import(tree: ast.Module, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``module`` imports anywhere: at its top, in a function, under
+    ``if TYPE_CHECKING:``."""
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    found: set[str] = set()
+
+    def add(name: str) -> None:
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        if name and name != module:
+            found.add(name)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(here[:len(here) - node.level + 1]) if node.level else ""
+            target = ".".join(part for part in (base, node.module or "") if part)
+            for alias in node.names:
+                add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target)
+    return found
+
+
+def layer(module: str) -> str:
+    """``competition.server.app`` -> ``server``; ``competition.cli`` -> ``cli``; the package -> ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def arrows(package: Path) -> set[tuple[str, str, str]]:
+    """``(importing layer, imported layer, importing module)`` for every import across layers."""
+    modules = module_names(package)
+    found = set()
+    for name, path in modules.items():
+        for target in every_import(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py",
+                                   set(modules)):
+            if layer(name) != layer(target):
+                found.add((layer(name), layer(target), name))
+    return found
+
+
+def wrong_arrows(found: set[tuple[str, str, str]]) -> list[str]:
+    """Each arrow that the layers do not allow, as ``module -> layer``."""
+    wrong = []
+    for source, target, module in sorted(found):
+        if source in FLOOR:
+            allowed = target in FLOOR
+        elif source in SHIMS or source == "__init__":
+            allowed = True
+        else:
+            assert source in LAYERS, f"{source}: a new layer; say in LAYERS (and docs/README.md) what it may import"
+            allowed = target in FLOOR or target in LAYERS[source] or (source, target) in UP_ARROWS_LEFT
+        if not allowed:
+            wrong.append(f"{module} -> {target}")
+    return wrong
+
+
+def test_every_import_points_down_the_layers_lazy_and_type_checking_ones_too():
+    found = arrows(PACKAGE)
+    assert ("client", "wire", "competition.client.download") in found  # the check sees the client's imports
+    assert not [module for source, target, module in found if source == "client" and target == "server"], \
+        "the competitor's client imports the grader server"
+    assert wrong_arrows(found) == []
+
+
+def test_the_layer_check_sees_lazy_and_type_checking_imports(tmp_path):
+    package = tmp_path / "competition"
+    for folder in ("client", "server"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "wire.py").write_text("")
+    (package / "server" / "app.py").write_text("from ..wire import x\n")
+    (package / "client" / "upload.py").write_text("def late():\n    from ..server.app import thing\n")
+    (package / "client" / "download.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                                    "    from competition.server import app\n")
+    (package / "cli.py").write_text("import competition.client.upload\n")
+    assert wrong_arrows(arrows(package)) == ["competition.cli -> client", "competition.client.download -> server",
+                                             "competition.client.upload -> server"]

@@ -22,9 +22,10 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from ..data.loader import load_competition
 from ..errors import InputError
 from ..fsutil import check_new_or_empty, new_dir, sha256_file, work_file
-from ..server.bundle import DATA_SHA256_HEADER
+from ..wire import DATA, DATA_SHA256_HEADER
 
 MAX_RATIO = 100  # unpacked bytes per byte of zip: a competition's zip (PNGs stored, CSVs deflated) is near 1
 RATIO_FLOOR = 1 << 20  # a zip smaller than this may unpack to this much whatever its ratio (a few tiny CSVs)
@@ -103,7 +104,7 @@ def fetch(url: str, token: str, target: Path, timeout: float = 30.0) -> str:
     import httpx
 
     try:
-        with httpx.stream("GET", f"{url}/api/data", headers={"Authorization": f"Bearer {token}"},
+        with httpx.stream("GET", f"{url}{DATA}", headers={"Authorization": f"Bearer {token}"},
                           timeout=httpx.Timeout(timeout)) as response:
             if response.status_code != 200:
                 response.read()
@@ -127,13 +128,11 @@ def download(url: str, token: str, out: Path, timeout: float = 30.0) -> Path:
     """Fetch, check and unpack the competition's data into the new or empty folder ``out``, and
     load it there (``competition.data``) before it is placed: a zip that is no competition is
     refused like any other. ``out`` as an absolute path."""
-    from ..data.loader import load_competition
-
     out = Path(os.path.abspath(out))  # "--out ." fetches beside the working folder, not into it
     check_new_or_empty(out, "--out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = work_file(out.parent, out.name, ".zip")  # new_dir sweeps it if this process is killed
-    source = f"{url}/api/data"
+    source = f"{url}{DATA}"
     try:
         announced = fetch(url, token, tmp, timeout)
         digest = sha256_file(tmp)

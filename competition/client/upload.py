@@ -27,23 +27,17 @@ import stat
 import sys
 from pathlib import Path
 
-from .. import cli, extras
+from .. import cli, extras, wire
+from ..data.loader import load_competition, summary
 from ..errors import InputError
 from ..fsutil import NotRegularFile, check_regular
+from .download import download
 
 VERBS = ("submit", "submissions", "leaderboard", "select", "unselect", "download")
 CREDENTIALS = Path.home() / ".competition" / "credentials.json"
 TIMEOUT = 60.0  # seconds one request may take in all (--timeout): a silent server cannot hold the client longer
 CONNECT_TIMEOUT = 30.0  # of which at most this to connect
 
-# What each answer of a grader holds (key -> type): anything else (a proxy's HTML page, another
-# service's JSON) is not a grader, and is said so rather than failing on a missing key.
-NUMBER = (int, float)
-UPLOADED = {"id": int, "public": NUMBER, "resets_at": str}
-RANKED, LATE = {"rank": int}, {"private": NUMBER}  # an upload's standing: its rank, or after the end its private score
-LISTED = {"team": str, "submissions": list}
-BOARD = {"revealed": bool, "teams": list}
-PICKED = {"id": int, "selected": bool}
 
 
 TOKEN_HINT = ("give your team's token (from your teacher) with --token TOKEN or COMPETITION_TOKEN=TOKEN, or save "
@@ -168,20 +162,14 @@ def call(method: str, url: str, path: str, token: str | None, expect: dict, time
         if isinstance(error, str) and (response.status_code != 404 or path.endswith("/select")):
             raise UploadError(f"{error} (HTTP {response.status_code})")
         raise not_a_grader(url, f"HTTP {response.status_code} for {path}")
-    wrong = lacking(answer, expect)
-    if isinstance(answer, dict) and not wrong and path == "/api/submissions" and method == "POST":
-        wrong = lacking(answer, LATE if answer.get("late") else RANKED)
+    wrong = wire.lacking(answer, expect)
+    if isinstance(answer, dict) and not wrong and path == wire.SUBMISSIONS and method == "POST":
+        wrong = wire.lacking(answer, wire.LATE if answer.get("late") else wire.RANKED)
     if wrong:
         shown = "an answer that is not JSON" if answer is None and response.content else \
             f"an answer without {', '.join(wrong)}"
         raise not_a_grader(url, f"{shown} for {path} (HTTP {response.status_code})")
     return answer
-
-
-def lacking(answer, expect: dict) -> list[str]:
-    """The keys of ``expect`` (key -> type) that ``answer`` lacks or holds with another type."""
-    return [key for key, kind in expect.items() if not isinstance(answer, dict) or not isinstance(answer.get(key), kind)
-            or (kind is NUMBER and isinstance(answer[key], bool))]
 
 
 def read_upload(path: Path) -> bytes:
@@ -206,7 +194,7 @@ def read_upload(path: Path) -> bytes:
 def upload(path: Path, url: str, token: str, message: str = "", timeout: float = TIMEOUT) -> dict:
     """Upload the CSV ``path``; the server's answer (score, rank, quota)."""
     data = read_upload(path)
-    return call("POST", url, "/api/submissions", token, UPLOADED, timeout,
+    return call("POST", url, wire.SUBMISSIONS, token, wire.UPLOADED, timeout,
                 files={"file": (path.name, data, "text/csv")}, data={"message": message})
 
 
@@ -310,20 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "submit":
         print(describe_upload(args.file, upload(args.file, url, token, args.message, args.timeout)))
     elif args.verb == "submissions":
-        answer = call("GET", url, "/api/submissions", token, LISTED, args.timeout)
+        answer = call("GET", url, wire.SUBMISSIONS, token, wire.LISTED, args.timeout)
         rows = rows_of(answer, "submissions", url)
         print(f"team {answer['team']}" + (" (disabled by the host)" if answer.get("disabled") else "") + ":")
         columns = ["id", "time", "member", "name", "status", "public"] + (["private"] if any("private" in r for r in rows)
                                                                           else []) + ["selected", "late", "message"]
         print(table(rows, columns))
     elif args.verb == "download":
-        from ..data.loader import load_competition, summary
-        from .download import download
-
         out = download(url, token, args.out, args.timeout)
         print(f"downloaded into {out}/\n{summary(load_competition(out))}")
     elif args.verb == "leaderboard":
-        answer = call("GET", url, "/api/leaderboard", None, BOARD, args.timeout)
+        answer = call("GET", url, wire.LEADERBOARD, None, wire.BOARD, args.timeout)
         rows = rows_of(answer, "teams", url)
         if answer["revealed"]:  # as the page and the export: the public score of the pick that decided the rank
             print("ended: ranked by the private score of each team's deciding pick; public is that pick's public score")
@@ -333,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                 for row in rows]  # marked as the web board marks it
         print(table(rows, columns))
     else:
-        answer = call("POST" if args.verb == "select" else "DELETE", url, f"/api/submissions/{args.id}/select", token,
-                      PICKED, args.timeout)
+        answer = call("POST" if args.verb == "select" else "DELETE", url, wire.SELECT.format(submission=args.id),
+                      token, wire.PICKED, args.timeout)
         print(f"submission {answer['id']} is {'now' if answer['selected'] else 'no longer'} a final pick")
     return 0
 

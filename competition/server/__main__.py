@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import os
-import secrets
 import sqlite3
 import sys
 from datetime import datetime
@@ -21,11 +20,11 @@ from ..data.records import Layout
 from ..data.tables import host_csv
 from ..errors import InputError
 from ..fsutil import read_regular
+from ..workers import bounded
 from . import settings as rules
 from .ladder import BOARDS
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
 from .store import Store, StoreError, check_name, new_token, token_hash
-from ..workers import bounded
 
 DB = Path("grader.sqlite")
 HOST_BUSY_SECONDS = 5  # a host's command waits this long for another process's write lock, then says so
@@ -272,7 +271,7 @@ def teams_table(store: Store, now: datetime) -> str:
 
 
 def settings_text(store: Store) -> str:
-    stored = {**rules.DEFAULTS, **store.settings()}
+    stored = rules.in_force(store.settings())
     ended = rules.ended(stored, clock.now())
     lines = [f"{rules.FLAGS[key]:<15} {rules.shown(key, stored[key])}" for key in rules.DEFAULTS]
     state = (f"ended (revealed {stored['revealed']})" if stored.get("revealed") else "ended (deadline passed)") \
@@ -292,7 +291,7 @@ def rescore(store: Store, solution: Path | None, data: Path | None) -> str:
     """Validate the corrected key, keep the grader's own copy of it (``Store.own_key``: the host's file
     may then move or go) and re-score every scored file with it, in one transaction; uploads scored
     meanwhile with the old key are scored again inside it (``Store.rescore``)."""
-    from ..grade.grader import Grader
+    from ..grade.grader import Grader  # here, not above: the numeric stack would triple every host command's start
 
     stored = store.settings()
     data = data or (Path(stored["data"]) if stored.get("data") else None)
@@ -359,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         held = holders(args.db)
         raise InputError(f"--db {args.db}: the grader's database is busy (another process holds its write lock"
                          + (f"; open in {', '.join(held)}" if held else "") + "); nothing was changed, try again "
-                         f"in a moment") from None
+                         "in a moment") from None
 
 
 def holders(db: Path) -> list[str]:
@@ -419,7 +418,7 @@ def command(store: Store, args, argv: list[str]) -> int:
     elif args.command == "rescore":
         print(rescore(store, args.solution, args.data))
     else:
-        from .export import export
+        from .export import export  # here, not above: its statistics (SciPy, statsmodels) take a second to import
 
         stored = store.settings()
         title = args.title or rules.title(stored, Path(stored.get("data") or "grader").name)

@@ -20,7 +20,6 @@ from ..data.overview import FILE
 from ..data.records import Layout
 from ..fsutil import atomic_open, sha256_file
 
-DATA_SHA256_HEADER = "X-Content-SHA256"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 COMPRESSED = (".csv", ".json", ".txt", ".md")  # text is worth deflating; images are not
 
@@ -28,27 +27,28 @@ COMPRESSED = (".csv", ".json", ".txt", ".md")  # text is worth deflating; images
 TABLES = ("train.csv", "test_sample.csv", "classes.csv", FILE)  # the loader's tables and the overview
 
 
-def competition_files(root: Path, exclude: list[Path] = ()) -> list[Path]:
+def competition_files(root: Path) -> list[Path]:
     """The competitor's regular files under ``root`` (``TABLES`` and the two image folders' PNGs),
-    sorted by their path in the zip; a path in ``exclude`` never, whatever its name."""
-    root, excluded = Path(root), {Path(p).resolve() for p in exclude}
+    sorted by their path in the zip: the one list the zip, the data page and the Kaggle routes give.
+    A list of what may go, not of what may not: an answer key, wherever the host keeps it, is none of these."""
+    root = Path(root)
     layout = Layout(root)
     found = [root / name for name in TABLES]
     for folder in (layout.train_images, layout.test_images):
         if folder.is_dir() and not folder.is_symlink():
             found += [folder / name for name in os.listdir(folder) if name.endswith(".png") and not name.startswith(".")]
-    found = [path for path in found if not path.is_symlink() and path.is_file() and path.resolve() not in excluded]
+    found = [path for path in found if not path.is_symlink() and path.is_file()]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def pack_competition(root: Path, into: Path, exclude: list[Path] = ()) -> tuple[Path, str]:
+def pack_competition(root: Path, into: Path) -> tuple[Path, str]:
     """Write ``into/<folder name>.zip`` (atomically) from the competition folder ``root``; return its
     path and sha256."""
     root = Path(root)
     target = Path(into) / f"{root.name}.zip"
     with atomic_open(target) as raw:
         with zipfile.ZipFile(raw, "w") as bundle:
-            for path in competition_files(root, exclude):
+            for path in competition_files(root):
                 info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=FIXED_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED if path.suffix.lower() in COMPRESSED else zipfile.ZIP_STORED
                 info.external_attr = 0o644 << 16

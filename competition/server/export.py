@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import clock
+from ..data import uncertainty
 from ..data.tables import host_csv
 from ..errors import InputError
 from ..fsutil import check_new_or_empty, new_dir, write_picture
@@ -89,16 +90,18 @@ def scored(line: dict, part: str) -> str:
 
 
 def results(store: Store, ended: bool, graded: tuple[Grader, str] | None = None,
-            kept: KeptRows | None = None) -> tuple[list[dict], list[dict]]:
+            kept: KeptRows | None = None, every: list[dict] | None = None) -> tuple[list[dict], list[dict]]:
     """(standing lines with their members, every submission as exported): reads of the store,
     ranked in the direction of the competition's metric (recorded by ``serve``). Each line has its
     intervals and tier (``boards.uncertain``: ``public_low``, ``public_high``, ``private_low``,
     ``private_high``, ``tier``), from ``graded`` (``grader_of(store)`` when not given) and the
-    kept files; None in each for a store that never served a competition."""
+    kept files; None in each for a store that never served a competition. ``every``: the store's
+    submissions, when the caller has read them (one read serves the lines, the picks and the rows)."""
+    every = store.submissions() if every is None else every
     members = store.members()
-    lines = team_standings(store.submissions(), ended, disabled=store.disabled(),
+    lines = team_standings(every, ended, disabled=store.disabled(),
                            higher_is_better=store.settings().get("higher_is_better", True))
-    chosen = {row["team"] for row in store.submissions() if row["selected"] and row["status"] == "ok"
+    chosen = {row["team"] for row in every if row["selected"] and row["status"] == "ok"
               and not row["late"] and not row["void_reason"]}
     equal = tied(lines, "private" if ended else "public")
     for line in lines:
@@ -122,7 +125,7 @@ def results(store: Store, ended: bool, graded: tuple[Grader, str] | None = None,
     rows = [{**row, "file": f"files/{kept_name(row)}" if row["status"] == "ok" else "",
              "private": row["private"] if ended else None, "late": bool(row["late"]), "selected": bool(row["selected"]),
              "voided": bool(row["void_reason"])}
-            for row in store.submissions()]
+            for row in every]
     return lines, rows
 
 
@@ -264,7 +267,8 @@ def export(store: Store, out: Path, title: str) -> Path:
     check_new_or_empty(out, "--out")
     ended = store.ended()
     graded, standing = grader_of(store) if store.setting("data") else None, KeptRows(store)
-    lines, rows = results(store, ended, graded, standing)
+    every = store.submissions()  # read once: the standings, the rows and the sameness are of the same moment
+    lines, rows = results(store, ended, graded, standing, every)
     kept = [(store.files / f"{row['sha256']}.csv", kept_name(row)) for row in rows if row["status"] == "ok"]
     missing = [str(source) for source, _ in kept if not source.is_file()]
     if missing:
@@ -278,7 +282,7 @@ def export(store: Store, out: Path, title: str) -> Path:
         (build / "submissions.csv").write_text(host_csv(SUBMISSION_COLUMNS, rows), encoding="utf-8")
         book = gradebook.gradebook(store.members(), lines, rows, ended)
         (build / "gradebook.csv").write_text(host_csv(gradebook.COLUMNS, book), encoding="utf-8")
-        alike = sameness.pairs(store.submissions(), store.files)
+        alike = sameness.pairs(every, store.files)
         (build / "sameness.csv").write_text(host_csv(sameness.COLUMNS, alike), encoding="utf-8")
         metric = store.settings().get("metric", "accuracy")
         (build / "leaderboard.md").write_text(render(title, lines, rows, ended, metric), encoding="utf-8")

@@ -29,20 +29,19 @@ import os
 import secrets
 import time
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from .. import clock
+from ..fsutil import write_bytes_atomic
 from . import settings as rules
 from .bundle import competition_files
-from ..fsutil import write_bytes_atomic
-from .store import Store
+from .served import Served
 
 SERVICE = "competitions.CompetitionApiService"
 UPLOADS = "/api/v1/kaggle-uploads"  # PUT {UPLOADS}/{ticket}: the bytes of one submission
@@ -64,22 +63,9 @@ def refusal(code: int, message: str, headers: dict | None = None) -> JSONRespons
     return JSONResponse({"code": code, "message": message, "error": message}, status_code=code, headers=headers)
 
 
-@dataclass
-class Served:
-    """What the Kaggle routes use of the application (``create_app``'s own functions, not copies)."""
-    name: str  # the competition's name: its folder's name
-    store: Store
-    keyed: object  # app.KeyedGrader: the current grader (metric, direction, answer key)
-    max_bytes: int
-    take_upload: Callable[[dict, bytes, str, str], tuple[int, dict]]
-    standings: Callable[[dict, bool], list[dict]]
-    data_zip: Callable[[], tuple[Path, str]]
-    wrong_token: Callable[[str], int]  # Throttle.failed: seconds to wait, or 0
-    title: Callable[[dict], str]
-
-    @property
-    def pending(self) -> Path:
-        return self.store.path.with_name(self.store.path.name + ".kaggle")
+def pending_folder(served: Served) -> Path:
+    """Where uploads wait between ``StartSubmissionUpload`` and ``CreateSubmission``: beside the database."""
+    return served.store.path.with_name(served.store.path.name + ".kaggle")
 
 
 # --- reaching the server ---
@@ -148,7 +134,7 @@ def competition(served: Served, body: dict, key: str = "competitionName") -> Non
 
 def current(served: Served) -> tuple[dict, bool]:
     """The stored settings (defaults filled in) and whether the competition has ended."""
-    stored = {**rules.DEFAULTS, **served.store.settings()}
+    stored = served.stored()
     return stored, rules.ended(stored, clock.now())
 
 
@@ -199,7 +185,7 @@ def start_submission_upload(served: Served, body: dict, request: Request) -> dic
     size = body.get("contentLength") or 0
     if isinstance(size, int) and size > served.max_bytes:
         raise KaggleError(413, f"file of {size:,} bytes, over the limit of {served.max_bytes:,} bytes")
-    folder = served.pending
+    folder = pending_folder(served)
     folder.mkdir(mode=0o700, exist_ok=True)
     forget_old(folder, found["member"])
     ticket = secrets.token_urlsafe(32)
@@ -235,7 +221,7 @@ def drop(entry: Path) -> None:
 
 
 def pending(served: Served, ticket: str) -> tuple[Path, dict]:
-    entry = served.pending / f"{ticket_name(ticket)}.json"
+    entry = pending_folder(served) / f"{ticket_name(ticket)}.json"
     try:
         found = json.loads(entry.read_text())
     except (OSError, ValueError):
@@ -290,10 +276,12 @@ def create_submission(served: Served, body: dict, request: Request) -> dict:
             "ref": answer["id"]}
 
 
-def submission_view(row: dict, ended: bool) -> dict:
-    """A stored row as kagglesdk's ``ApiSubmission``: scores as text, the private one only after the end."""
+def submission_view(row: dict, ended: bool, shown: dict[int, float] | None) -> dict:
+    """A stored row as kagglesdk's ``ApiSubmission``: scores as text, the private one only after the end;
+    on the Ladder's public board (``shown``: ``Served.shown_scores``) the public score it shows."""
+    public = row["public"] if shown is None else shown.get(row["id"], row["public"])
     view = {"ref": row["id"], "date": row["time"], "description": row["message"] or "", "fileName": row["name"],
-            "status": "COMPLETE" if row["status"] == "ok" else "ERROR", "publicScore": score(row["public"]),
+            "status": "COMPLETE" if row["status"] == "ok" else "ERROR", "publicScore": score(public),
             "privateScore": score(row["private"]) if ended else "", "submittedBy": row.get("member") or "",
             "teamName": row["team"]}
     if row["status"] != "ok":
@@ -303,20 +291,21 @@ def submission_view(row: dict, ended: bool) -> dict:
 
 def get_submission(served: Served, body: dict, request: Request) -> dict:
     found = member(served, request)
-    _, ended = current(served)
+    stored, ended = current(served)
     row = next((r for r in served.store.submissions(found["team"]) if r["id"] == body.get("ref")), None)
     if row is None:
         raise KaggleError(404, f"team {found['team']!r} has no submission {body.get('ref')}")
-    return submission_view(row, ended)
+    return submission_view(row, ended, served.shown_scores(stored, ended, found["team"]))
 
 
 def list_submissions(served: Served, body: dict, request: Request) -> dict:
     found = member(served, request)
     competition(served, body)
-    _, ended = current(served)
+    stored, ended = current(served)
     rows = sorted(served.store.submissions(found["team"]), key=lambda r: r["id"], reverse=True)  # newest first
     page, token = paged(rows, body)
-    return {"submissions": [submission_view(row, ended) for row in page], "nextPageToken": token}
+    shown = served.shown_scores(stored, ended, found["team"])
+    return {"submissions": [submission_view(row, ended, shown) for row in page], "nextPageToken": token}
 
 
 def get_submission_limits(served: Served, body: dict, request: Request) -> dict:
@@ -365,7 +354,7 @@ def data_files(served: Served) -> dict[str, Path]:
     """The competitor's files by their path in the zip (the same list ``bundle.py`` packs)."""
     root = served.keyed.grader.data
     return {path.relative_to(root).as_posix(): path
-            for path in competition_files(root, exclude=[served.keyed.grader.solution_path])}
+            for path in competition_files(root)}
 
 
 def list_data_files(served: Served, body: dict, request: Request) -> dict:
@@ -374,7 +363,8 @@ def list_data_files(served: Served, body: dict, request: Request) -> dict:
     files = sorted(data_files(served).items())
     page, token = paged(files, body)
     return {"files": [{"ref": name, "name": name, "totalBytes": path.stat().st_size,
-                       "creationDate": clock.iso(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))} for name, path in page],
+                       "creationDate": clock.iso(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))}
+                      for name, path in page],
             "nextPageToken": token}
 
 
@@ -389,7 +379,8 @@ def download_data_file(served: Served, body: dict, request: Request) -> Response
     competition(served, body)
     name = str(body.get("fileName") or "")
     if name not in data_files(served):
-        raise KaggleError(404, f"no file {name!r} in {served.name} (kaggle competitions files {served.name} lists them)")
+        raise KaggleError(404, f"no file {name!r} in {served.name} "
+                               f"(kaggle competitions files {served.name} lists them)")
     return RedirectResponse(f"{str(request.base_url).rstrip('/')}{DATA}/files/{name}", status_code=302)
 
 

@@ -42,12 +42,12 @@ def overview_text(stored: dict, folder: Path) -> str:
         return DEFAULT_OVERVIEW
 
 
-def listing(folder: Path, exclude: list[Path]) -> list[dict]:
+def listing(folder: Path) -> list[dict]:
     """What the competitor's zip holds, a line per top-level file and per folder (its files counted:
     an image folder has thousands): ``name``, ``files``, ``bytes``."""
     folder = Path(folder)
     lines: dict[str, dict] = {}
-    for path in competition_files(folder, exclude):
+    for path in competition_files(folder):
         parts = path.relative_to(folder).parts
         name = parts[0] if len(parts) == 1 else "/".join(parts[:2] if len(parts) > 2 else parts[:1]) + "/"
         line = lines.setdefault(name, {"name": name, "files": 0, "bytes": 0})

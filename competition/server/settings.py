@@ -13,6 +13,7 @@ competition). The end is never a surprise and never undone by accident:
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from .. import clock
@@ -63,8 +64,6 @@ def unseen(text: str) -> str | None:
     """The first character of ``text`` a reader cannot see as itself (``Alpha\u200b`` looks like
     ``Alpha``; a right-to-left override reverses what follows), named as ``U+200B ZERO WIDTH SPACE``;
     None when every character shows."""
-    import unicodedata
-
     for char in text:
         if unicodedata.category(char) in UNSEEN:
             return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
@@ -99,12 +98,18 @@ def check_value(key: str, value) -> None:
         raise SettingsError(f"--title: use at most {MAX_TITLE} printable characters")
 
 
+def in_force(stored: dict) -> dict:
+    """The settings in force: the database's (``Store.settings``) over ``DEFAULTS``, so a key a host
+    never set reads as its default wherever it is read."""
+    return {**DEFAULTS, **stored}
+
+
 def change(stored: dict, wanted: dict, now: datetime, *, reopen: bool = False, end_now: bool = False,
            most_picks: int = 0) -> tuple[dict, tuple[str, ...]]:
     """The settings to write (and keys to remove) for ``wanted`` (key -> new value; a deadline as an
     aware datetime or None), or ``SettingsError`` saying why not and what to do instead.
     ``most_picks``: the most final picks any team holds now (``final_picks`` cannot go below it)."""
-    current = {**DEFAULTS, **stored}
+    current = in_force(stored)
     write, unset = {}, ()
     for key, value in wanted.items():
         check_value(key, value)

@@ -38,7 +38,7 @@ from typing import Callable, Iterator
 from .. import clock
 from ..errors import InputError
 from ..fsutil import write_bytes_atomic
-from .settings import NOT_TEXT, TOO_LONG, printable
+from .settings import NOT_TEXT, TOO_LONG, ended, printable, unseen
 
 TEAMS = ("CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, created TEXT NOT NULL, "
          "disabled INTEGER NOT NULL DEFAULT 0)")
@@ -635,7 +635,5 @@ class Store:
 
     def ended(self, now: datetime | None = None) -> bool:
         """Whether the competition is over (``settings.ended``: revealed, or its deadline's second reached)."""
-        from .settings import ended
-
         return ended(self.settings(), now or clock.now())
 

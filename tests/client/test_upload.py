@@ -19,20 +19,8 @@ pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the r
 
 
 @pytest.fixture(scope="module")
-def key(fashion_small):
-    import pandas as pd
-
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
-
-
-@pytest.fixture(scope="module")
-def server(fashion_small, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("upload")
-    store = Store(folder / "grader.sqlite")
-    tokens = {name: store.add_team(name) for name in ("ants", "bees")}
-    running = Server(fashion_small, folder / "grader.sqlite", "--daily-limit", "2")
-    yield running, tokens
-    running.stop()
+def server(served):
+    return served(["ants", "bees"], "--daily-limit", "2")
 
 
 def client(*args, cwd, env=None):
@@ -362,7 +350,7 @@ class Zips(BaseHTTPRequestHandler):
     def do_GET(self):
         import hashlib
 
-        from competition.server.bundle import DATA_SHA256_HEADER
+        from competition.wire import DATA_SHA256_HEADER
 
         self.send_response(200)
         self.send_header("Content-Type", "application/zip")

@@ -23,11 +23,6 @@ from tests.server.test_server import submission
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
 
-@pytest.fixture(scope="module")
-def key(fashion_small) -> pd.DataFrame:
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
-
-
 def changed(data: bytes, rows: list[int]) -> bytes:
     """``data`` with the label of each of ``rows`` moved to the next class."""
     table = pd.read_csv(io.BytesIO(data), dtype=str)

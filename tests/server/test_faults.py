@@ -25,7 +25,7 @@ import pytest
 from competition.grade.grader import Grader
 from competition.server.grading import ProcessPool
 from competition.server.store import Store
-from tests.server.test_server import Server, free_port, key, submission  # noqa: F401 (key: a fixture)
+from tests.server.test_server import Server, free_port, submission
 
 
 @pytest.fixture

@@ -32,11 +32,6 @@ from tests.server.test_server import Server, public_score, submission
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
 
-@pytest.fixture(scope="module")
-def key(fashion_small) -> pd.DataFrame:
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
-
-
 def host(db: Path, *args: str) -> subprocess.CompletedProcess:
     """A host's command (``python -m competition.server ...``) on the database ``db``."""
     return subprocess.run([sys.executable, "-m", "competition.server", *args, "--db", str(db)],

@@ -32,23 +32,10 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
 @pytest.fixture(scope="module")
-def key(fashion_small):
-    import pandas as pd
-
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
-
-
-@pytest.fixture(scope="module")
-def grader(fashion_small, tmp_path_factory):
+def grader(served):
     """One server for the module: team ants (alice, ann), bees (bob, disabled), cats (cat), daily limit 2."""
-    folder = tmp_path_factory.mktemp("kaggle")
-    store = Store(folder / "grader.sqlite")
-    tokens = {member: token for _, member, token in
-              store.add_members([("ants", "alice"), ("ants", "ann"), ("bees", "bob"), ("cats", "cat")])}
-    store.set_disabled("bees", True)
-    running = Server(fashion_small, folder / "grader.sqlite", "--daily-limit", "2", "--max-bytes", str(MAX_BYTES))
-    yield running, tokens
-    running.stop()
+    return served([("ants", "alice"), ("ants", "ann"), ("bees", "bob"), ("cats", "cat")], "--daily-limit", "2",
+                  "--max-bytes", str(MAX_BYTES), disabled=["bees"])
 
 
 def kaggle(running: Server, home: Path, member: str | None, token: str | None, *args: str):

@@ -15,7 +15,7 @@ import pytest
 
 from competition.server.store import Store
 from tests.server.test_hosting import host
-from tests.server.test_server import Server, key, public_score, submission  # noqa: F401 (key: a fixture)
+from tests.server.test_server import Server, public_score, submission
 from tests.server.test_faults import grading_processes
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day

@@ -277,9 +277,9 @@ def test_the_data_zip_holds_exactly_the_competitors_files_whatever_else_the_fold
         host_file.parent.mkdir(exist_ok=True)
         host_file.write_text("id,class,Usage\n")
     (fashion_copy / "images" / "test" / "link.png").symlink_to(fashion_copy / "solution_fixed.csv")
-    path, sha256 = pack_competition(fashion_copy, tmp_path, exclude=[key])
+    path, sha256 = pack_competition(fashion_copy, tmp_path)
     assert sorted(zipfile.ZipFile(path).namelist()) == expected
-    again, same = pack_competition(fashion_copy, tmp_path / "again", exclude=[key])
+    again, same = pack_competition(fashion_copy, tmp_path / "again")
     assert same == sha256 and again.read_bytes() == path.read_bytes(), "the same folder, the same bytes"
 
 
@@ -289,7 +289,7 @@ def test_a_download_that_arrives_damaged_is_refused_and_nothing_is_unpacked(tmp_
     import threading
 
     from competition.client.download import DownloadError, download
-    from competition.server.bundle import DATA_SHA256_HEADER
+    from competition.wire import DATA_SHA256_HEADER
 
     body = b"PK\x05\x06" + bytes(18)  # an empty zip
     class Damaged(http.server.BaseHTTPRequestHandler):

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from competition import wire
 from competition.server.store import Store
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
@@ -76,11 +77,6 @@ class Server:
         return httpx.get(self.url + path, headers={"Authorization": f"Bearer {token}"} if token else {}, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def key(fashion_small) -> pd.DataFrame:
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
-
-
 def submission(key: pd.DataFrame, wrong: int, seed: int = 0) -> bytes:
     """A valid submission with ``wrong`` rows mislabelled (chosen by ``seed``)."""
     labels = key["class"].to_numpy().copy()
@@ -96,16 +92,11 @@ def public_score(key: pd.DataFrame, data: bytes) -> float:
 
 
 @pytest.fixture(scope="module")
-def grader(fashion_small, tmp_path_factory):
+def grader(served):
     """A server with four teams (one named in HTML, one in SQL), daily limit 3, 2 final picks,
     16 failed uploads a day, bodies up to 64 KiB."""
-    folder = tmp_path_factory.mktemp("server")
-    store = Store(folder / "grader.sqlite")
-    tokens = {name: store.add_team(name) for name in ("ants", "bees", "<b>cats</b>", "x'); DROP TABLE teams;--")}
-    server = Server(fashion_small, folder / "grader.sqlite", "--daily-limit", "3", "--final-picks", "2",
-                    "--failed-limit", "16", "--max-bytes", str(64 * 1024))
-    yield server, tokens
-    server.stop()
+    return served(["ants", "bees", "<b>cats</b>", "x'); DROP TABLE teams;--"], "--daily-limit", "3",
+                  "--final-picks", "2", "--failed-limit", "16", "--max-bytes", str(64 * 1024))
 
 
 def test_an_upload_is_scored_with_its_quota_and_reset_time(grader, key):
@@ -121,6 +112,11 @@ def test_an_upload_is_scored_with_its_quota_and_reset_time(grader, key):
     again = server.upload(token, data, name="again.csv")
     assert again.status_code == 200 and again.json()["duplicate"] and again.json()["id"] == answer["id"]
     assert again.json()["submissions_left_today"] == 2, "a duplicate costs no quota"
+    picked = httpx.post(server.url + wire.SELECT.format(submission=answer["id"]), timeout=30,
+                        headers={"Authorization": f"Bearer {token}"})
+    assert [wire.lacking(answer, {**wire.UPLOADED, **wire.RANKED}), wire.lacking(picked.json(), wire.PICKED),
+            wire.lacking(server.get(wire.SUBMISSIONS, token).json(), wire.LISTED),
+            wire.lacking(server.get(wire.LEADERBOARD).json(), wire.BOARD)] == [[]] * 4, "the client's contract holds"
 
 
 def sample_text(key):

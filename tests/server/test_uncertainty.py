@@ -3,9 +3,11 @@ the export, the shake-up at the end, and the Ladder's public board; a real serve
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,11 +17,6 @@ from competition.server.store import Store
 from tests.server.test_server import Server
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
-
-
-@pytest.fixture(scope="module")
-def key(fashion_small) -> pd.DataFrame:
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
 
 
 def crafted(key: pd.DataFrame, public_wrong: int, private_wrong: int = 0) -> bytes:
@@ -130,6 +127,25 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
     assert "A tier holds the teams" in text and "| 1 | 1 | [close]" in text
 
 
+def kaggle_view(server: Server, name: str, member: str, token: str) -> dict:
+    """The public scores the Kaggle routes show a member: its submissions (newest first), its first two
+    one by one, and the board's by team."""
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{member}:{token}".encode()).decode()}
+
+    def call(method: str, body: dict) -> dict:
+        answer = httpx.post(f"{server.url}/api/v1/competitions.CompetitionApiService/{method}",
+                            json={"competitionName": name, **body}, headers=auth, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    listed = call("ListSubmissions", {})["submissions"]
+    first, second = sorted(row["ref"] for row in listed)[:2]
+    return {"submissions": [row["publicScore"] for row in listed],
+            "one": call("GetSubmission", {"ref": first})["publicScore"],
+            "second": call("GetSubmission", {"ref": second})["publicScore"],
+            "board": {line["teamName"]: line["score"] for line in call("GetLeaderboard", {})["submissions"]}}
+
+
 def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_by_the_step(fashion_small, key,
                                                                                           tmp_path):
     db = tmp_path / "grader.sqlite"
@@ -158,9 +174,14 @@ def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_b
         mine = server.get("/api/submissions", token).json()["submissions"]
         assert [s["public"] for s in mine] == [first["public"], first["public"], up["public"]]
         assert "the Ladder" in server.get("/").text
+        kaggle = kaggle_view(server, fashion_small.name, "climber", token)  # the Kaggle CLI's way in: the same ladder
+        assert kaggle["submissions"] == [f"{s['public']:.6f}" for s in reversed(mine)]
+        assert kaggle["one"] == f"{first['public']:.6f}" and kaggle["second"] == f"{first['public']:.6f}"
+        assert kaggle["board"] == {line["team"]: f"{line['public']:.6f}" for line in board}
         assert run("reveal", "--db", str(db)).returncode == 0
         after = server.get("/api/submissions", token).json()["submissions"]
         assert [s["public"] for s in after] == pytest.approx([score(base), score(base - 2), score(0)]), "the end shows all"
+        assert kaggle_view(server, fashion_small.name, "climber", token)["second"] == f"{score(base - 2):.6f}"
         assert server.get("/api/leaderboard").json()["teams"][0]["tier"] == 1
     finally:
         server.stop()
