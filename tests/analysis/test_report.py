@@ -14,7 +14,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 from competition.cv import core as cv, runs
 from competition.data.loader import load_competition
 from competition.analysis.report import data_report, run_report
-from tests.conftest import make_competition
+from tests.helpers import make_competition
 
 
 def picture(path, min_width=300):

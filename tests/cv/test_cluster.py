@@ -17,7 +17,7 @@ import pytest
 
 from competition.cv import cluster, core as cv, runs
 from competition.data.loader import load_competition
-from tests.server.test_server import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")

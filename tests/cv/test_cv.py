@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,8 +14,7 @@ from competition.data.loader import load_competition
 from competition.errors import InputWarning
 from competition.cv.folds import make_folds
 from competition.models import MODELS, make_model
-from tests.conftest import make_competition
-from tests.runs.test_provenance import check_provenance
+from tests.helpers import check_provenance, make_competition, run_cli
 
 # Small settings so that every model trains in seconds on a few hundred rows.
 QUICK = {
@@ -155,21 +152,17 @@ def test_params_map_to_the_wrapped_estimator_and_unknown_ones_are_refused():
     assert cli.parse_param("max_features=sqrt") == ("max_features", "sqrt")
 
 
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
 def test_cli_runs_lists_and_summarises(fashion_small, tmp_path):
-    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--folds", "3",
-                   "--param", "max_depth=5", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--folds", "3", "--param",
+                   "max_depth=5", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "dt 3-fold accuracy 0." in done.stdout and "-> " in done.stdout
     (run,) = runs.list_runs(tmp_path / "runs")
     assert run.config["params"]["max_depth"] == 5 and run.config["overrides"] == {"max_depth": 5}
     listed = run_cli("competition.runs", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert run.name in listed.stdout and f"{run.scores['accuracy_mean']:.4f}" in listed.stdout
-    bad = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--param", "depth=3",
-                  "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    bad = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--param", "depth=3", "--runs-dir",
+                  str(tmp_path / "runs"), cwd=tmp_path)
     assert bad.returncode == 1 and "unknown parameter 'depth'" in bad.stderr and "Traceback" not in bad.stderr
     models = run_cli("competition.cv", "--list", cwd=tmp_path)
     assert all(name in models.stdout for name in MODELS)
@@ -204,8 +197,8 @@ def test_test_probabilities_are_the_mean_of_the_fold_models(fashion, tmp_path):
     (["--param", "depth=3"], "unknown parameter 'depth' for this model; valid: "),
 ])
 def test_impossible_numbers_are_refused_in_one_line(fashion_small, tmp_path, args, message):
-    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), *args,
-                   "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), *args, "--runs-dir",
+                   str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 

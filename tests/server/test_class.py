@@ -17,15 +17,9 @@ from competition import clock
 from competition.grade.core import Grader
 from competition.server import sameness
 from competition.server.store import Store
-from tests.server.test_hosting import host
-from tests.server.test_server import submission
+from tests.helpers import host, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
-
-
-@pytest.fixture(scope="module")
-def key(fashion_small) -> pd.DataFrame:
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
 
 
 def changed(data: bytes, rows: list[int]) -> bytes:
@@ -134,7 +128,7 @@ def test_the_journal_a_voided_submission_and_a_bare_restart_on_a_real_server(fas
 
     import httpx
 
-    from tests.server.test_server import Server, free_port
+    from tests.helpers import Server, free_port
 
     db = tmp_path / "grader.sqlite"
     store = Store(db)

@@ -14,9 +14,7 @@ import httpx
 import pytest
 
 from competition.server.store import Store
-from tests.server.test_hosting import host
-from tests.server.test_server import Server, key, public_score, submission  # noqa: F401 (key: a fixture)
-from tests.server.test_faults import grading_processes
+from tests.helpers import Server, grading_processes, host, public_score, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 

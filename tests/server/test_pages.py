@@ -11,23 +11,16 @@ from datetime import timedelta
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from competition import clock
 from competition.server.store import Store
-from tests.server.test_hosting import host
-from tests.server.test_server import Server, chromium, submission
+from tests.helpers import Server, chromium, host, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
 SIZES = {"projector": (1920, 1080), "phone": (390, 844)}
-
-
-@pytest.fixture(scope="module")
-def key(fashion_small) -> pd.DataFrame:
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
 
 
 @pytest.fixture(scope="module")
