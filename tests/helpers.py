@@ -26,6 +26,21 @@ from competition.server.store import Store
 SMALL_TRAIN, SMALL_TEST = 300, 100  # the session's slice of Fashion-MNIST (tests/conftest.py)
 
 
+# Small settings so that every model trains in seconds on a few hundred rows.
+QUICK = {
+    "logreg": {"max_iter": 50},
+    "dt": {},
+    "rf": {"n_estimators": 20},
+    "xgb": {"n_estimators": 20},
+    "lgbm": {"n_estimators": 20},
+    "mlp": {"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
+    "mlp-seed": {"epochs": 3, "batch_size": 32, "verbose": 0},
+    "cnn": {"epochs": 4, "width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
+    "cnn-quick": {"width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
+    "cnn-seed": {"epochs": 1, "filters": (8, 8, 16, 16), "dense": (32,), "batch_size": 32, "verbose": 0},
+}
+
+
 # --- commands ------------------------------------------------------------------------------------
 
 def run_cli(module: str, *args, cwd: Path | str | None = None, env: dict | None = None,

@@ -14,21 +14,7 @@ from competition.data.loader import load_competition
 from competition.errors import InputWarning
 from competition.cv.folds import make_folds
 from competition.models import MODELS, make_model
-from tests.helpers import check_provenance, make_competition, run_cli
-
-# Small settings so that every model trains in seconds on a few hundred rows.
-QUICK = {
-    "logreg": {"max_iter": 50},
-    "dt": {},
-    "rf": {"n_estimators": 20},
-    "xgb": {"n_estimators": 20},
-    "lgbm": {"n_estimators": 20},
-    "mlp": {"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
-    "mlp-seed": {"epochs": 3, "batch_size": 32, "verbose": 0},
-    "cnn": {"epochs": 4, "width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
-    "cnn-quick": {"width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
-    "cnn-seed": {"epochs": 1, "filters": (8, 8, 16, 16), "dense": (32,), "batch_size": 32, "verbose": 0},
-}
+from tests.helpers import QUICK, check_provenance, make_competition, run_cli
 
 
 def test_quick_settings_cover_every_model():
