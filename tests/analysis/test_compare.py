@@ -100,7 +100,7 @@ def test_pairs_that_do_not_pair_are_refused_in_one_line(four_runs, tmp_path, fas
         assert done.stdout == "" and done.stderr.count("\n") == 1 and message in done.stderr, (b, done.stderr)
 
 
-def test_two_submissions_compare_on_the_public_rows(fashion_small, tmp_path):
+def test_two_submissions_compare_on_the_public_rows(fashion_small, tmp_path, capsys):
     key = pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
     rng = np.random.default_rng(0)
     public = (key["Usage"] == "Public").to_numpy()
@@ -115,7 +115,8 @@ def test_two_submissions_compare_on_the_public_rows(fashion_small, tmp_path):
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["difference"] == pytest.approx(written["b"][public].mean() - written["a"][public].mean())
-    said = run_cli("competition", "compare", tmp_path / "a.csv", tmp_path / "b.csv", "--data", fashion_small).stdout
+    assert compare.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--data", str(fashion_small)]) == 0
+    said = capsys.readouterr().out
     assert said.startswith(f"{tmp_path / 'b.csv'} is better than {tmp_path / 'a.csv'} by ")
     assert f"{public.sum():,} public rows" in said
     broken = tmp_path / "broken.csv"
