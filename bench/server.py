@@ -53,7 +53,7 @@ from competition import clock  # noqa: E402
 from competition.grade import ledger  # noqa: E402
 from competition.grade.grader import Grader  # noqa: E402
 from competition.server.store import Store, token_hash  # noqa: E402
-from tests.server.test_server import Server  # noqa: E402
+from tests.helpers import Server  # noqa: E402
 
 
 def submissions(data: Path, count: int) -> list[bytes]:

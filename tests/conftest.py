@@ -5,14 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from competition.prepare.fashion import DEBIAN_SOURCE, prepare
-
-SMALL_TRAIN, SMALL_TEST = 300, 100
+from tests.helpers import SMALL_TEST, SMALL_TRAIN, answer_key, make_competition
 
 
 @pytest.fixture(scope="session")
@@ -31,33 +28,19 @@ def fashion_small(tmp_path_factory, fashion_source) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def key(fashion_small) -> pd.DataFrame:
+    """The answer key ``prepare`` wrote beside ``fashion_small`` (ids, classes, Usage), as text.
+    Shared by the whole session: tests must not change it."""
+    return answer_key(fashion_small)
+
+
 @pytest.fixture
 def fashion_copy(fashion_small, tmp_path) -> Path:
     """A private copy of ``fashion_small`` (without its cache) that a test may break."""
     target = tmp_path / "fashion-copy"
     shutil.copytree(fashion_small, target, ignore=shutil.ignore_patterns(".cache*"))
     return target
-
-
-def write_png(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array.squeeze() if array.ndim == 3 and array.shape[2] == 1 else array).save(path)
-
-
-def make_competition(root: Path, train: dict[str, object], test_ids: list[str], shape=(8, 8, 3),
-                     seed: int = 0, sample_label: object = None) -> tuple[Path, dict[str, np.ndarray]]:
-    """Write a competition folder: ``train`` maps id -> label; every image is random pixels of
-    ``shape``. Returns the folder and the pixels written, by ``"train/<id>"`` / ``"test/<id>"``."""
-    rng = np.random.default_rng(seed)
-    pixels = {}
-    for part, ids in (("train", list(train)), ("test", test_ids)):
-        for image_id in ids:
-            pixels[f"{part}/{image_id}"] = rng.integers(0, 256, size=shape, dtype=np.uint8)
-            write_png(root / "images" / part / f"{image_id}.png", pixels[f"{part}/{image_id}"])
-    pd.DataFrame({"id": list(train), "class": list(train.values())}).to_csv(root / "train.csv", index=False)
-    placeholder = sample_label if sample_label is not None else next(iter(train.values()))
-    pd.DataFrame({"id": test_ids, "class": placeholder}).to_csv(root / "test_sample.csv", index=False)
-    return root, pixels
 
 
 @pytest.fixture
@@ -82,19 +65,13 @@ def clear_of_midnight():
 
 
 @pytest.fixture(scope="module")
-def key(fashion_small) -> pd.DataFrame:
-    """The answer key of ``fashion_small`` (id, class, Usage), as text."""
-    return pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
-
-
-@pytest.fixture(scope="module")
 def served(fashion_small, tmp_path_factory):
-    """Real grader servers for a module (``tests.server.test_server.Server``, ``serve`` in a child
+    """Real grader servers for a module (``tests.helpers.Server``, ``serve`` in a child
     process), each stopped with the module: ``served(members, *serve_options, disabled=())`` starts
     one on a new database whose roster is ``members`` (``(team, member)`` pairs, or a team's name for
     a team of one), and returns ``(server, {member: token})``."""
     from competition.server.store import Store
-    from tests.server.test_server import Server
+    from tests.helpers import Server
 
     running = []
 

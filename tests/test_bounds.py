@@ -6,29 +6,17 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-
-def run_cv(*args, cwd, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "competition.cv", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def one_error_line(done) -> str:
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    return lines[0]
+from tests.helpers import one_error_line, run_cli
 
 
 def test_workers_beyond_the_folds_and_cores_are_bounded_and_said(fashion_small, tmp_path):
-    done = run_cv("--model", "dt", "--folds", "3", "--data", fashion_small, "--runs-dir", tmp_path / "runs",
-                  "--workers", "50", cwd=tmp_path, timeout=240)
+    done = run_cli("competition.cv", "--model", "dt", "--folds", "3", "--data", fashion_small, "--runs-dir",
+                   tmp_path / "runs", "--workers", "50", cwd=tmp_path, timeout=240)
     assert done.returncode == 0, done.stderr
     started = min(3, len(os.sched_getaffinity(0)))
     assert re.search(rf"^--workers 50: starting {started}, one for each of the \d+ (cores here|fits to run)$",
@@ -40,7 +28,8 @@ def test_workers_beyond_the_folds_and_cores_are_bounded_and_said(fashion_small, 
     ("http://127.0.0.1:8786", "--scheduler http://127.0.0.1:8786: not a Dask scheduler's address"),
 ])
 def test_a_scheduler_address_dask_cannot_use_is_one_line(fashion_small, tmp_path, address, words):
-    done = run_cv("--model", "dt", "--folds", "3", "--data", fashion_small, "--scheduler", address, cwd=tmp_path)
+    done = run_cli("competition.cv", "--model", "dt", "--folds", "3", "--data", fashion_small, "--scheduler", address,
+                   cwd=tmp_path)
     assert words in one_error_line(done)
 
 
@@ -54,8 +43,8 @@ def test_a_live_port_that_is_no_dask_scheduler_is_one_line_within_the_connect_ti
     address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
     start = time.monotonic()
     try:
-        done = run_cv("--model", "dt", "--folds", "3", "--data", fashion_small, cwd=tmp_path,
-                      env={"COMPETITION_SCHEDULER": address})
+        done = run_cli("competition.cv", "--model", "dt", "--folds", "3", "--data", fashion_small, cwd=tmp_path,
+                       env={"COMPETITION_SCHEDULER": address})
     finally:
         server.close()
     assert time.monotonic() - start < 60 and accepted
@@ -66,8 +55,9 @@ def test_a_worker_dying_as_the_local_cluster_starts_is_one_line(fashion_small, t
     """Each worker process runs a preload script that kills it at once, as an OOM killer might."""
     die = tmp_path / "die.py"
     die.write_text("import os\nos._exit(3)\n")
-    done = run_cv("--model", "dt", "--folds", "3", "--data", fashion_small, "--runs-dir", tmp_path / "runs",
-                  "--workers", "2", cwd=tmp_path, env={"DASK_DISTRIBUTED__WORKER__PRELOAD": f'["{die}"]'})
+    done = run_cli("competition.cv", "--model", "dt", "--folds", "3", "--data", fashion_small, "--runs-dir",
+                   tmp_path / "runs", "--workers", "2", cwd=tmp_path,
+                   env={"DASK_DISTRIBUTED__WORKER__PRELOAD": f'["{die}"]'})
     assert "--workers 2: a worker of the local Dask cluster died as it started" in one_error_line(done)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
@@ -78,7 +68,7 @@ def test_a_worker_dying_as_the_local_cluster_starts_is_one_line(fashion_small, t
     ("cnn", "1e308", "--time-budget 1e+308: over a year"),
 ])
 def test_time_budget_messages_name_the_option_and_the_value_typed(tmp_path, model, budget, words):
-    done = run_cv("--model", model, "--folds", "3", "--time-budget", budget, "--data", tmp_path / "none",
-                  cwd=tmp_path)
+    done = run_cli("competition.cv", "--model", model, "--folds", "3", "--time-budget", budget, "--data",
+                   tmp_path / "none", cwd=tmp_path)
     line = one_error_line(done)
     assert words in line and "time_budget" not in line

@@ -16,18 +16,7 @@ from competition import fsutil
 from competition.errors import InputError
 from competition.server.export import export
 from competition.server.store import Store
-
-
-def leftover(parent: Path, name: str) -> Path:
-    """What ``kill -9`` leaves of a build of ``parent/name``: its hidden work folder, with a lock
-    file nobody holds and the id of a process that has ended."""
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    folder = parent / f".{name}.building-{dead.pid}-abcd1234"
-    folder.mkdir(parents=True)
-    (folder / fsutil.WORK_LOCK).touch()
-    (folder / "half-written.csv").write_text("id,class\n")
-    return folder
+from tests.helpers import leftover, run_cli
 
 
 def test_a_new_folder_is_built_beside_swept_of_dead_builds_and_placed_whole(tmp_path):
@@ -134,8 +123,7 @@ def test_a_new_folder_for_the_empty_working_folder_is_built_inside_and_fills_it(
 
 def _command(module: str, *args, cwd: Path) -> subprocess.CompletedProcess:
     """A command that must answer at once: a regression that blocks on the pipe fails by its timeout."""
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=60, check=False)
+    return run_cli(module, *args, cwd=cwd, timeout=60)
 
 
 def test_a_named_pipe_is_refused_at_once_wherever_a_file_is_read(tmp_path, fashion_copy):

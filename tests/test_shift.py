@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +16,12 @@ from PIL import Image
 from competition import shift
 from competition.data.images import PNG_SIGNATURE
 from competition.data.loader import load_competition
-from tests.conftest import SMALL_TEST, SMALL_TRAIN, make_competition
-from tests.runs.test_provenance import check_provenance
+from tests.helpers import SMALL_TEST, SMALL_TRAIN, check_provenance, make_competition, run_cli
 
 BRIGHTER = 60  # added to every pixel of the shifted copy's test images (clipped at 255)
 # Enough rounds to find a brightness shift in a few hundred images; one thread, as LightGBM's threads
 # crawl on a busy machine (20 s against 1 s here, the same probabilities).
 QUICK = ["--param", "n_estimators=30", "--param", "n_jobs=1"]
-
-
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "competition.shift", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
 
 
 def brighten(path: Path) -> None:
@@ -56,7 +49,7 @@ def shifted_run(shifted, tmp_path_factory) -> tuple[subprocess.CompletedProcess,
     """The command run once on the shifted copy, into ``--out``."""
     cwd = tmp_path_factory.mktemp("shift-cwd")
     out = cwd / "adversarial"
-    done = run_cli("--data", str(shifted[0]), *QUICK, "--out", str(out), cwd=cwd)
+    done = run_cli("competition.shift", "--data", str(shifted[0]), *QUICK, "--out", str(out), cwd=cwd)
     assert done.returncode == 0, done.stderr
     return done, out
 
@@ -131,8 +124,8 @@ def test_a_limit_samples_both_sides_and_leaves_the_rest_out(fashion_small):
 def test_rgb_images_of_any_size_and_string_labels(tmp_path):
     labels = {f"r{i:02d}": ["cat", "dog"][i % 2] for i in range(30)}
     root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(12)], shape=(12, 20, 3))
-    done = run_cli("--data", str(root), "--model", "logreg", "--param", "max_iter=50", "--folds", "3", "--top", "5",
-                   cwd=tmp_path)
+    done = run_cli("competition.shift", "--data", str(root), "--model", "logreg", "--param", "max_iter=50", "--folds",
+                   "3", "--top", "5", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (out,) = (tmp_path / "runs").iterdir()
     assert out.name.endswith("-shift") and f"report: runs/{out.name}/{shift.REPORT}" in done.stdout
@@ -156,13 +149,13 @@ def test_rgb_images_of_any_size_and_string_labels(tmp_path):
     (["--out", "a", "--runs-dir", "b"], "argument --runs-dir: not allowed with argument --out"),
 ])
 def test_bad_options_are_refused_in_one_line(fashion_small, tmp_path, args, message):
-    done = run_cli("--data", str(fashion_small), *args, cwd=tmp_path)
+    done = run_cli("competition.shift", "--data", str(fashion_small), *args, cwd=tmp_path)
     assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert not list(tmp_path.glob("runs/*")) and not (tmp_path / "a").exists()
 
 
 def test_a_missing_folder_or_a_used_out_is_refused_and_left_alone(fashion_small, tmp_path):
-    done = run_cli("--data", str(tmp_path / "nowhere"), cwd=tmp_path)
+    done = run_cli("competition.shift", "--data", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert done.returncode == 1 and done.stderr == f"error: {tmp_path / 'nowhere'}: no such competition folder\n"
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
@@ -170,7 +163,7 @@ def test_a_missing_folder_or_a_used_out_is_refused_and_left_alone(fashion_small,
     for option, out, why in (("--out", "mine", "--out mine: exists and is not empty"),
                              ("--out", "file", "--out file: is a file"),
                              ("--runs-dir", "file", "runs folder file: is a file, not a folder")):
-        done = run_cli("--data", str(fashion_small), option, out, cwd=tmp_path)
+        done = run_cli("competition.shift", "--data", str(fashion_small), option, out, cwd=tmp_path)
         assert done.returncode == 1 and done.stderr.startswith(f"error: {why}"), done.stderr
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
     assert (tmp_path / "file").read_text() == "keep me too" and not (tmp_path / "runs").exists()

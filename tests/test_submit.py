@@ -21,8 +21,7 @@ from competition.data.tables import read_csv
 from competition.grade import ledger
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
 from competition.submit import recipe_of, submit
-from tests.conftest import make_competition
-from tests.runs.test_provenance import check_provenance
+from tests.helpers import check_provenance, make_competition, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -169,14 +168,10 @@ def test_cli_reuses_a_matching_run_and_prints_the_summary(fashion_small, tmp_pat
     assert "pairwise agreement" in blend.stdout and "ensemble OOF accuracy" in blend.stdout
 
 
-def run_submit(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "competition.submit", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
-
-
 @pytest.mark.parametrize("name", ["../escape", "/tmp/abs", "a/b", ".hidden", "", "x.csv"])
 def test_a_name_can_never_write_outside_the_submissions_folder(fashion_small, member_runs, tmp_path, name):
-    done = run_submit("--run", member_runs[1][0].path, "--data", fashion_small, "--name", name, cwd=tmp_path)
+    done = run_cli("competition.submit", "--run", member_runs[1][0].path, "--data", fashion_small, "--name", name,
+                   cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith(f"error: --name {name!r}: use 1-100 letters")
     assert not list(tmp_path.rglob("*.csv")) and not list(tmp_path.rglob("*.json"))
 
@@ -197,15 +192,15 @@ def test_a_run_made_on_other_data_is_refused(fashion_copy, tmp_path):
     image = fashion_copy / "images" / "test" / f"{comp.test_ids[0]}.png"
     pixels = np.asarray(Image.open(image))
     Image.fromarray(255 - pixels).save(image)  # one test image changed after the run
-    done = run_submit("--run", run.path, "--data", fashion_copy, cwd=tmp_path)
+    done = run_cli("competition.submit", "--run", run.path, "--data", fashion_copy, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr == (f"error: {run.path}: made on other data than {fashion_copy} "
                                                     "(data fingerprints differ)\n")
     assert not (tmp_path / "submissions").exists()
 
 
 def test_submit_grade_records_the_file_and_redraws_the_leaderboard(fashion_small, member_runs, tmp_path):
-    done = run_submit("--run", member_runs[1][0].path, "--data", fashion_small, "--name", "graded", "--grade",
-                      cwd=tmp_path)
+    done = run_cli("competition.submit", "--run", member_runs[1][0].path, "--data", fashion_small, "--name", "graded",
+                   "--grade", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (entry,) = ledger.read(tmp_path / "submissions" / "ledger.jsonl")
     assert entry["status"] == "ok" and entry["name"] == "graded" and entry["file"] == "submissions/graded.csv"
@@ -265,7 +260,7 @@ def test_runs_edited_by_hand_are_refused_not_submitted(fashion_small, fashion, m
                                                                                   "arrays give"),
     }
     for name, (bad, words) in cases.items():
-        done = run_submit("--run", bad.path, "--data", fashion_small, cwd=tmp_path)
+        done = run_cli("competition.submit", "--run", bad.path, "--data", fashion_small, cwd=tmp_path)
         assert done.returncode == 1 and words in done.stderr, (name, done.stderr)
     copy = tampered_copy(run, tmp_path / "copy")
     with pytest.raises(EnsembleError, match="the same predictions as .* \\(a copy of one run\\?\\)"):
@@ -273,19 +268,20 @@ def test_runs_edited_by_hand_are_refused_not_submitted(fashion_small, fashion, m
 
 
 def test_a_name_clash_is_found_before_any_cross_validation(fashion_small, member_runs, tmp_path):
-    assert run_submit("--run", member_runs[1][0].path, "--data", fashion_small, "--name", "taken", cwd=tmp_path).returncode == 0
-    done = run_submit("--model", "rf", "--data", fashion_small, "--name", "taken", cwd=tmp_path)
+    assert run_cli("competition.submit", "--run", member_runs[1][0].path, "--data", fashion_small, "--name", "taken",
+                   cwd=tmp_path).returncode == 0
+    done = run_cli("competition.submit", "--model", "rf", "--data", fashion_small, "--name", "taken", cwd=tmp_path)
     assert done.returncode == 1 and "taken.csv or .json already exists" in done.stderr
     assert not (tmp_path / "runs").exists(), "nothing was cross-validated"
 
 
 def test_submit_resumes_its_own_interrupted_run(fashion_small, tmp_path):
     args = ["--model", "dt", "--param", "max_depth=3", "--folds", "3", "--data", fashion_small]
-    assert run_submit(*args, cwd=tmp_path).returncode == 0
+    assert run_cli("competition.submit", *args, cwd=tmp_path).returncode == 0
     (run,) = runs.list_runs(tmp_path / "runs")
     for name in (runs.SCORES, runs.OOF, runs.TEST, "folds/fold-2.json"):
         (run.path / name).unlink()  # as if interrupted in its last fold
-    again = run_submit(*args, cwd=tmp_path)
+    again = run_cli("competition.submit", *args, cwd=tmp_path)
     assert again.returncode == 0 and f"resuming {run.path.relative_to(tmp_path)} (2 of 3 folds done)" in again.stdout
     assert [r.path for r in runs.list_runs(tmp_path / "runs")] == [run.path] and runs.load_run(run.path).finished
 

@@ -4,8 +4,6 @@ leave a best run that submits like any other."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 
 import numpy as np
@@ -23,6 +21,7 @@ from competition.data.loader import load_competition  # noqa: E402
 from competition.models import MODELS, make_model, public_params  # noqa: E402
 from competition.models.spaces import Choice  # noqa: E402
 from competition.runs import matching  # noqa: E402
+from tests.helpers import run_cli  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -30,10 +29,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def fashion(fashion_small):
     return load_competition(fashion_small)
-
-
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def only_study(runs_dir):

@@ -38,7 +38,6 @@ from ..data import uncertainty
 from ..data.tables import host_csv
 from ..errors import InputError
 from ..fsutil import check_new_or_empty, new_dir, write_picture
-from ..data import uncertainty
 from ..grade.grader import Grader
 from ..grade.standings import TIE_RULE, team_standings, tied
 from . import gradebook, sameness

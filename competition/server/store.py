@@ -38,7 +38,7 @@ from typing import Callable, Iterator
 from .. import clock
 from ..errors import InputError
 from ..fsutil import write_bytes_atomic
-from .settings import NOT_TEXT, TOO_LONG, ended, printable, unseen
+from .settings import NOT_TEXT, TOO_LONG, ended, printable
 
 TEAMS = ("CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, created TEXT NOT NULL, "
          "disabled INTEGER NOT NULL DEFAULT 0)")

@@ -13,13 +13,10 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
+from competition.analysis import compare
 from competition.cv import obtain
 from competition.data.loader import load_competition
-
-
-def run_compare(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "competition", "compare", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +31,9 @@ def four_runs(fashion_small, tmp_path_factory):
     return shallow, deep, other, fewer
 
 
-def test_two_runs_compare_on_their_out_of_fold_rows(four_runs):
+def test_two_runs_compare_on_their_out_of_fold_rows(four_runs, capsys):
     shallow, deep, *_ = four_runs
-    done = run_compare(shallow.path, deep.path, "--json")
+    done = run_cli("competition", "compare", shallow.path, deep.path, "--json")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert set(answer) == {"a", "b", "metric", "difference", "low", "high", "p", "test"}
@@ -48,16 +45,17 @@ def test_two_runs_compare_on_their_out_of_fold_rows(four_runs):
     only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
     assert answer["p"] == pytest.approx(binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue)
     assert answer["low"] < answer["difference"] < answer["high"]
-    said = run_compare(shallow.path, deep.path).stdout.strip()
+    assert compare.main([str(shallow.path), str(deep.path)]) == 0  # the sentence, in this process
+    said = capsys.readouterr().out.strip()
     assert said.count("\n") == 0 and "McNemar p = " in said and "300 out-of-fold rows" in said
     separated = answer["p"] < 0.05
     assert ("is better than" in said) == separated and ("cannot be told apart" in said) == (not separated)
 
 
-def test_a_run_against_itself_cannot_be_told_apart(four_runs):
-    done = run_compare(four_runs[0].path, four_runs[0].path, "--confidence", "0.9")
-    assert done.returncode == 0, done.stderr
-    assert "cannot be told apart" in done.stdout and "B - A = +0.0000" in done.stdout
+def test_a_run_against_itself_cannot_be_told_apart(four_runs, capsys):
+    assert compare.main([str(four_runs[0].path), str(four_runs[0].path), "--confidence", "0.9"]) == 0
+    said = capsys.readouterr().out
+    assert "cannot be told apart" in said and "B - A = +0.0000" in said
 
 
 def copied(run, tmp_path, name):
@@ -97,12 +95,12 @@ def test_pairs_that_do_not_pair_are_refused_in_one_line(four_runs, tmp_path, fas
         (csv, "not one of each"),
     ]
     for b, message in cases:
-        done = run_compare(shallow.path, b)
+        done = run_cli("competition", "compare", shallow.path, b)
         assert done.returncode == 1, (b, done.stdout)
         assert done.stdout == "" and done.stderr.count("\n") == 1 and message in done.stderr, (b, done.stderr)
 
 
-def test_two_submissions_compare_on_the_public_rows(fashion_small, tmp_path):
+def test_two_submissions_compare_on_the_public_rows(fashion_small, tmp_path, capsys):
     key = pd.read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv", dtype=str)
     rng = np.random.default_rng(0)
     public = (key["Usage"] == "Public").to_numpy()
@@ -113,16 +111,17 @@ def test_two_submissions_compare_on_the_public_rows(fashion_small, tmp_path):
         labels[wrong] = [str((int(v) + 1) % 10) for v in labels[wrong]]
         written[name] = labels == key["class"].to_numpy()
         pd.DataFrame({"id": key["id"], "class": labels}).to_csv(tmp_path / f"{name}.csv", index=False)
-    done = run_compare(tmp_path / "a.csv", tmp_path / "b.csv", "--data", fashion_small, "--json")
+    done = run_cli("competition", "compare", tmp_path / "a.csv", tmp_path / "b.csv", "--data", fashion_small, "--json")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["difference"] == pytest.approx(written["b"][public].mean() - written["a"][public].mean())
-    said = run_compare(tmp_path / "a.csv", tmp_path / "b.csv", "--data", fashion_small).stdout
+    assert compare.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--data", str(fashion_small)]) == 0
+    said = capsys.readouterr().out
     assert said.startswith(f"{tmp_path / 'b.csv'} is better than {tmp_path / 'a.csv'} by ")
     assert f"{public.sum():,} public rows" in said
     broken = tmp_path / "broken.csv"
     broken.write_text("id,class\nnope,1\n")
-    refused = run_compare(tmp_path / "a.csv", broken, "--data", fashion_small)
+    refused = run_cli("competition", "compare", tmp_path / "a.csv", broken, "--data", fashion_small)
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "broken.csv" in refused.stderr
 
 

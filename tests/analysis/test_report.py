@@ -15,7 +15,7 @@ from competition import runs
 from competition.analysis.report import data_report, run_report
 from competition.cv import obtain
 from competition.data.loader import load_competition
-from tests.conftest import make_competition
+from tests.helpers import make_competition
 
 
 def picture(path, min_width=300):

@@ -18,7 +18,7 @@ import pytest
 from competition import runs
 from competition.cv import cluster, obtain
 from competition.data.loader import load_competition
-from tests.server.test_server import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,22 +16,7 @@ from competition.errors import InputWarning
 from competition.models import MODELS, make_model, reseeded
 from competition.runs import matching
 from competition.runs.__main__ import main as runs_main
-from tests.conftest import make_competition
-from tests.runs.test_provenance import check_provenance
-
-# Small settings so that every model trains in seconds on a few hundred rows.
-QUICK = {
-    "logreg": {"max_iter": 50},
-    "dt": {},
-    "rf": {"n_estimators": 20},
-    "xgb": {"n_estimators": 20},
-    "lgbm": {"n_estimators": 20},
-    "mlp": {"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
-    "mlp-blog": {"epochs": 3, "batch_size": 32, "verbose": 0},
-    "cnn": {"epochs": 4, "width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
-    "cnn-quick": {"width": 8, "stages": 2, "batch_size": 16, "verbose": 0},
-    "cnn-blog": {"epochs": 1, "filters": (8, 8, 16, 16), "dense": (32,), "batch_size": 32, "verbose": 0},
-}
+from tests.helpers import QUICK, check_provenance, make_competition, run_cli
 
 
 def test_quick_settings_cover_every_model():
@@ -157,21 +140,17 @@ def test_params_map_to_the_wrapped_estimator_and_unknown_ones_are_refused():
     assert cli.parse_param("max_features=sqrt") == ("max_features", "sqrt")
 
 
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
 def test_cli_runs_lists_and_summarises(fashion_small, tmp_path):
-    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--folds", "3",
-                   "--param", "max_depth=5", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--folds", "3", "--param",
+                   "max_depth=5", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "dt 3-fold accuracy 0." in done.stdout and "-> " in done.stdout
     (run,) = runs.list_runs(tmp_path / "runs")
     assert run.config["params"]["max_depth"] == 5 and run.config["overrides"] == {"max_depth": 5}
     listed = run_cli("competition.runs", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert run.name in listed.stdout and f"{run.scores['accuracy_mean']:.4f}" in listed.stdout
-    bad = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--param", "depth=3",
-                  "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    bad = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), "--param", "depth=3", "--runs-dir",
+                  str(tmp_path / "runs"), cwd=tmp_path)
     assert bad.returncode == 1 and "unknown parameter 'depth'" in bad.stderr and "Traceback" not in bad.stderr
     models = run_cli("competition.cv", "--list", cwd=tmp_path)
     assert all(name in models.stdout for name in MODELS)
@@ -206,8 +185,8 @@ def test_test_probabilities_are_the_mean_of_the_fold_models(fashion, tmp_path):
     (["--param", "depth=3"], "unknown parameter 'depth' for this model; valid: "),
 ])
 def test_impossible_numbers_are_refused_in_one_line(fashion_small, tmp_path, args, message):
-    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), *args,
-                   "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    done = run_cli("competition.cv", "--model", "dt", "--data", str(fashion_small), *args, "--runs-dir",
+                   str(tmp_path / "runs"), cwd=tmp_path)
     assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 

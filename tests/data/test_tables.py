@@ -12,7 +12,7 @@ from competition.grade.grader import Grader
 from competition.data.loader import load_competition
 from competition.data.records import CompetitionDataError
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
-from tests.conftest import make_competition
+from tests.helpers import make_competition
 
 TRAIN = {f"r{i}": "ab"[i % 2] for i in range(6)}
 TEST = ["t0", "t1", "t2", "t3"]

@@ -25,7 +25,7 @@ from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from competition.errors import InputError, ParameterError
 from competition.models import MODELS, make_model
-from tests.cv.test_cv import QUICK
+from tests.helpers import QUICK
 
 NETWORKS = ("mlp", "mlp-blog", "cnn", "cnn-quick", "cnn-blog")
 ALL_CHECKS = os.environ.get("COMPETITION_ALL_CHECKS") == "1"

@@ -8,15 +8,9 @@ from pathlib import Path
 
 from competition import clock
 from competition.runs import provenance
+from tests.helpers import check_provenance
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def check_provenance(record: dict) -> None:
-    """``record`` says what made it, as ``provenance.record`` writes it: ``created`` in UTC with a Z."""
-    assert {"git_commit", "versions", "command", "created"} <= set(record)
-    assert record["created"].endswith("Z") and clock.iso(clock.parse(record["created"])) == record["created"]
-    assert record["versions"]["python"] and isinstance(record["command"], list)
 
 
 def test_a_record_names_the_commit_the_versions_the_command_and_the_utc_time():

@@ -17,8 +17,7 @@ from competition import clock
 from competition.grade.grader import Grader
 from competition.server import sameness
 from competition.server.store import Store
-from tests.server.test_hosting import host
-from tests.server.test_server import submission
+from tests.helpers import host, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
@@ -129,7 +128,7 @@ def test_the_journal_a_voided_submission_and_a_bare_restart_on_a_real_server(fas
 
     import httpx
 
-    from tests.server.test_server import Server, free_port
+    from tests.helpers import Server, free_port
 
     db = tmp_path / "grader.sqlite"
     store = Store(db)

@@ -25,7 +25,7 @@ import pytest
 from competition.grade.grader import Grader
 from competition.server.grading import ProcessPool
 from competition.server.store import Store
-from tests.server.test_server import Server, free_port, submission
+from tests.helpers import Server, free_port, grading_processes, submission
 
 
 @pytest.fixture
@@ -184,12 +184,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def grading_processes(server: Server) -> list[int]:
-    """The pool's worker processes of ``serve --graders N`` (spawned children; not the resource tracker)."""
-    found = subprocess.run(["pgrep", "-P", str(server.process.pid), "-f", "spawn_main"], capture_output=True, text=True)
-    return [int(pid) for pid in found.stdout.split()]
-
-
 def test_grading_processes_grade_in_parallel_keep_the_quota_and_recover_from_a_killed_one(fashion_small, tmp_path, key):
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core: serve grades in its own process by default")
@@ -233,7 +227,6 @@ def test_more_grading_processes_than_cores_are_not_started(fashion_small, tmp_pa
         assert f"--graders 64: starting {cores}, one for each of the {cores} cores here" in server.output()
     finally:
         server.stop()
-
 
 
 def test_a_restarted_pool_outlives_the_thread_that_found_it_broken(fashion_small, key):

@@ -26,26 +26,13 @@ from PIL import Image
 from competition import clock
 from competition.data.loader import load_competition
 from competition.server.store import Store
-from tests.test_fsutil import leftover
-from tests.server.test_server import Server, public_score, submission
+from tests.helpers import Server, host, leftover, public_score, refused, run_cli, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
 
-def host(db: Path, *args: str) -> subprocess.CompletedProcess:
-    """A host's command (``python -m competition.server ...``) on the database ``db``."""
-    return subprocess.run([sys.executable, "-m", "competition.server", *args, "--db", str(db)],
-                          capture_output=True, text=True, timeout=120)
-
-
-def refused(done: subprocess.CompletedProcess, words: str) -> None:
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and words in done.stderr, done.stderr
-
-
 def serve_refused(data: Path, db: Path, *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "competition.server", "serve", "--data", str(data), "--db", str(db),
-                           "--port", "1", *options], capture_output=True, text=True, timeout=120)
+    return run_cli("competition.server", "serve", "--data", data, "--db", db, "--port", "1", *options, timeout=120)
 
 
 def auth(token: str) -> dict:

@@ -19,7 +19,7 @@ import pytest
 
 from competition.data.loader import load_competition
 from competition.server.store import Store
-from tests.server.test_server import Server, submission
+from tests.helpers import Server, submission
 
 pytest.importorskip("kaggle", reason="the [kaggle] extra: pip install 'competition[kaggle]'")
 from kagglesdk.competitions.types import competition_api_service as sdk  # noqa: E402

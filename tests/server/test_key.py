@@ -14,9 +14,7 @@ import httpx
 import pytest
 
 from competition.server.store import Store
-from tests.server.test_hosting import host
-from tests.server.test_server import Server, public_score, submission
-from tests.server.test_faults import grading_processes
+from tests.helpers import Server, grading_processes, host, public_score, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
@@ -88,11 +86,15 @@ def test_rescore_owns_the_corrected_key_and_an_upload_graded_during_it_ends_scor
 
 def test_a_key_the_grader_cannot_read_answers_json_a_student_can_act_on(fashion_small, key, tmp_path):
     """The worst case: the grader's own copy is removed too after a rescore; the upload is refused as
-    JSON (503, try again later), never a plain-text 500."""
+    JSON (503, try again later), never a plain-text 500. Before that, on the same server, a submission
+    number beyond any integer is a JSON 404 too."""
     db = tmp_path / "grader.sqlite"
     token = Store(db).add_team("ants")
     server = Server(fashion_small, db)
     try:
+        answer = httpx.post(f"{server.url}/api/submissions/99999999999999999999999/select",
+                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert answer.status_code == 404 and "no submission" in answer.json()["error"], answer.text
         fixed_path = tmp_path / "fixed.csv"
         corrected(key).to_csv(fixed_path, index=False)
         assert host(db, "rescore", "--solution", str(fixed_path)).returncode == 0
@@ -129,16 +131,4 @@ def test_an_upload_over_the_quota_is_refused_before_any_grading(fashion_small, k
     finally:
         for pid in stopped:
             os.kill(pid, signal.SIGCONT)
-        server.stop()
-
-
-def test_a_submission_number_beyond_any_integer_is_json_404(fashion_small, tmp_path):
-    db = tmp_path / "grader.sqlite"
-    token = Store(db).add_team("ants")
-    server = Server(fashion_small, db)
-    try:
-        answer = httpx.post(f"{server.url}/api/submissions/99999999999999999999999/select",
-                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        assert answer.status_code == 404 and "no submission" in answer.json()["error"], answer.text
-    finally:
         server.stop()

@@ -16,8 +16,7 @@ from PIL import Image
 
 from competition import clock
 from competition.server.store import Store
-from tests.server.test_hosting import host
-from tests.server.test_server import Server, chromium, submission
+from tests.helpers import Server, chromium, host, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 

@@ -181,7 +181,7 @@ def test_a_first_schema_database_keeps_its_teams_tokens_and_submissions(tmp_path
 
 def test_the_quota_counts_a_team_from_the_first_second_of_its_utc_day(fashion_small, tmp_path):
     from competition.grade.grader import Grader
-    from tests.server.test_server import submission
+    from tests.helpers import submission
 
     key = __import__("pandas").read_csv(fashion_small.with_name(fashion_small.name + ".grader") / "solution.csv",
                                         dtype=str)

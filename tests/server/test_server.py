@@ -3,92 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from competition import wire
 from competition.server.store import Store
+from tests.helpers import Server, chromium, public_score, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``python -m competition.server serve`` in a child process, until ``stop``."""
-
-    def __init__(self, data: Path, db: Path, *options: str, graders: str | None = "1"):
-        self.data, self.db, self.options = data, db, options
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Path(db).with_name(f"serve-{self.port}.log")  # the server's output, read by tests
-        # one grading process (the server's own) unless a test asks for more, or (None) serve's default
-        graders = [] if graders is None or "--graders" in options or "--workers" in options else ["--graders", graders]
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "competition.server", "serve", "--data", str(data), "--db", str(db),
-                 "--port", str(self.port), *graders, *options], stdout=log, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(self.output())
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-    def team(self, name: str) -> str:
-        """A new team of one, added through the database while the server runs; its token."""
-        return Store(self.db).add_team(name)
-
-    def upload(self, token: str | None, data: bytes, name: str = "sub.csv", message: str = "", **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.post(self.url + "/api/submissions", headers=headers, files={"file": (name, data, "text/csv")},
-                          data={"message": message}, timeout=120, **kwargs)
-
-    def get(self, path: str, token: str | None = None) -> httpx.Response:
-        return httpx.get(self.url + path, headers={"Authorization": f"Bearer {token}"} if token else {}, timeout=60)
-
-
-def submission(key: pd.DataFrame, wrong: int, seed: int = 0) -> bytes:
-    """A valid submission with ``wrong`` rows mislabelled (chosen by ``seed``)."""
-    labels = key["class"].to_numpy().copy()
-    rows = np.random.default_rng(seed).permutation(len(labels))[:wrong]
-    labels[rows] = [str((int(v) + 1) % 10) for v in labels[rows]]
-    return pd.DataFrame({"id": key["id"], "class": labels}).to_csv(index=False).encode()
-
-
-def public_score(key: pd.DataFrame, data: bytes) -> float:
-    predicted = pd.read_csv(io.BytesIO(data), dtype=str).set_index("id")["class"]
-    public = key[key["Usage"] == "Public"]
-    return float((predicted[public["id"]].to_numpy() == public["class"].to_numpy()).mean())
 
 
 @pytest.fixture(scope="module")
@@ -315,26 +246,6 @@ def test_a_restart_keeps_everything_and_the_reveal_shows_picks(fashion_small, ke
         assert closed.status_code == 403 and "uploads are closed" in closed.json()["error"]
     finally:
         again.stop()
-
-
-def chromium(javascript: bool = True):
-    """Debian's headless Chromium through its chromedriver (no browser download: none is possible here);
-    ``javascript=False``: a student's browser with scripts off."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for program in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
-        if not os.path.exists(program):
-            pytest.fail(f"{program} is missing: apt-get install chromium chromium-driver (make test does)")
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1100,800"):
-        options.add_argument(flag)
-    if not javascript:
-        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    options.binary_location = "/usr/bin/chromium"
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def test_a_browser_uploads_and_sees_its_score_and_the_teams_in_order(fashion_small, key, tmp_path):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from competition.server.store import APPLICATION_ID, SCHEMA, Store
-from tests.server.test_hosting import host, refused
+from tests.helpers import host, refused, run_cli
 
 ROW = {"team": "ants", "time": "2026-12-01T10:00:00Z", "file": "a.csv", "name": "a.csv", "message": "",
        "metric": "log_loss", "status": "ok", "public": 0.5, "private": 0.5, "public_rows": 1, "private_rows": 1}
@@ -113,25 +113,22 @@ def test_a_host_command_on_a_locked_database_says_so_within_seconds(tmp_path):
     assert host(db, "set", "--daily-limit", "3").returncode == 0
 
 
-def in_folder(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    """A host's command run in ``folder`` without ``--db``."""
-    return subprocess.run([sys.executable, "-m", "competition.server", *args], cwd=folder, capture_output=True,
-                          text=True, timeout=120)
-
-
 def test_the_default_database_never_lands_inside_a_competition_folder(fashion_copy, tmp_path):
     inside = fashion_copy / "images"
     before = sorted(path.name for path in fashion_copy.iterdir())
-    assert in_folder(inside, "add-team", "ants").returncode == 0
+    assert run_cli("competition.server", "add-team", "ants", cwd=inside).returncode == 0
     beside = fashion_copy.with_name(fashion_copy.name + ".grader") / "grader.sqlite"
     assert Store(beside).teams() == ["ants"] and sorted(path.name for path in fashion_copy.iterdir()) == before
-    assert "ants" in in_folder(fashion_copy, "teams").stdout, "every command there finds the same database"
+    assert "ants" in run_cli("competition.server", "teams", cwd=fashion_copy).stdout, \
+        "every command there finds the same database"
     outside = tmp_path / "class"
     outside.mkdir()
-    assert in_folder(outside, "add-team", "bees").returncode == 0 and Store(outside / "grader.sqlite").teams() == ["bees"]
+    assert run_cli("competition.server", "add-team", "bees", cwd=outside).returncode == 0
+    assert Store(outside / "grader.sqlite").teams() == ["bees"]
     Store(fashion_copy / "grader.sqlite")  # where an earlier version put it: refused, never a second database
-    refused(in_folder(fashion_copy, "teams"), "move it and its grader.sqlite.* folders to")
-    assert in_folder(fashion_copy, "teams", "--db", "grader.sqlite").returncode == 0, "an explicit --db still works"
+    refused(run_cli("competition.server", "teams", cwd=fashion_copy), "move it and its grader.sqlite.* folders to")
+    assert run_cli("competition.server", "teams", "--db", "grader.sqlite", cwd=fashion_copy).returncode == 0, \
+        "an explicit --db still works"
 
 
 def test_a_reopen_counts_the_late_uploads_before_the_new_deadline(tmp_path):

@@ -4,8 +4,6 @@ the export, the shake-up at the end, and the Ladder's public board; a real serve
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 
 import httpx
 import numpy as np
@@ -14,7 +12,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from competition.server.store import Store
-from tests.server.test_server import Server
+from tests.helpers import Server, run_cli
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
@@ -27,11 +25,6 @@ def crafted(key: pd.DataFrame, public_wrong: int, private_wrong: int = 0) -> byt
         rows = np.flatnonzero(key["Usage"].to_numpy() == usage)[:wrong]
         labels[rows] = [str((int(v) + 1) % 10) for v in labels[rows]]
     return pd.DataFrame({"id": key["id"], "class": labels}).to_csv(index=False).encode()
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "competition.server", *args], capture_output=True, text=True,
-                          timeout=120)
 
 
 # team -> (wrong public rows, wrong private rows): two the paired test cannot tell apart on the
@@ -78,7 +71,7 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
     from scipy.stats import kendalltau, spearmanr
 
     server, db = served
-    early = run("export", "--db", str(db), "--out", str(tmp_path / "early"))
+    early = run_cli("competition.server", "export", "--db", str(db), "--out", str(tmp_path / "early"))
     assert early.returncode == 0, early.stderr
     provisional = pd.read_csv(tmp_path / "early" / "standings.csv")
     for column in ("public_low", "public_high", "private_low", "private_high", "tier"):
@@ -89,7 +82,7 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
     _, token = Store(db).rotate_token("farther")  # a final pick that is not its best public submission
     picked = server.upload(token, crafted(key, 20, TEAMS["farther"][1])).json()["id"]
     Store(db).select("farther", picked, True, 2)
-    assert run("reveal", "--db", str(db)).returncode == 0
+    assert run_cli("competition.server", "reveal", "--db", str(db)).returncode == 0
     board = server.get("/api/leaderboard").json()["teams"]
     private_rows = int((key["Usage"] == "Private").sum())
     order = ["close", "far", "leader", "farther"]  # by private rows wrong: 0, 1, 12, 13
@@ -102,7 +95,7 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
 
     outs = [tmp_path / "final", tmp_path / "again"]
     for out in outs:
-        done = run("export", "--db", str(db), "--out", str(out))
+        done = run_cli("competition.server", "export", "--db", str(db), "--out", str(out))
         assert done.returncode == 0, done.stderr
     for name in ("standings.csv", "shakeup.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), f"{name}: the same data, other bytes"
@@ -178,14 +171,14 @@ def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_b
         assert kaggle["submissions"] == [f"{s['public']:.6f}" for s in reversed(mine)]
         assert kaggle["one"] == f"{first['public']:.6f}" and kaggle["second"] == f"{first['public']:.6f}"
         assert kaggle["board"] == {line["team"]: f"{line['public']:.6f}" for line in board}
-        assert run("reveal", "--db", str(db)).returncode == 0
+        assert run_cli("competition.server", "reveal", "--db", str(db)).returncode == 0
         after = server.get("/api/submissions", token).json()["submissions"]
         assert [s["public"] for s in after] == pytest.approx([score(base), score(base - 2), score(0)]), "the end shows all"
         assert kaggle_view(server, fashion_small.name, "climber", token)["second"] == f"{score(base - 2):.6f}"
         assert server.get("/api/leaderboard").json()["teams"][0]["tier"] == 1
     finally:
         server.stop()
-    shown = run("set", "--db", str(db))
+    shown = run_cli("competition.server", "set", "--db", str(db))
     assert "--public-board  ladder" in shown.stdout and f"--ladder-step   {step}" in shown.stdout
-    refused = run("set", "--db", str(db), "--public-board", "stairs")
+    refused = run_cli("competition.server", "set", "--db", str(db), "--public-board", "stairs")
     assert refused.returncode != 0 and "invalid choice" in refused.stderr
