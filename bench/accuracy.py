@@ -122,19 +122,22 @@ def main() -> int:
     seed = train_watched("cnn-blog", {"epochs": args.seed_epochs}, *parts)
     results = [seed, *new]
     plot(results, args.out)
-    print(f"\n{'model':<10} {'epochs':>6} {'samples/s':>10} {'final':>7}  " + "  ".join(f"to {t:.2f}" for t in THRESHOLDS))
+    print(f"\n{'model':<10} {'epochs':>6} {'samples/s':>10} {'final':>7}  "
+          + "  ".join(f"to {t:.2f}" for t in THRESHOLDS))
     for r in results:
         reach = [first_reach(r["curve"], t) for t in THRESHOLDS]
         print(f"{r['name']:<10} {r['epochs']:>6} {r['samples_per_second']:>10.0f} {r['final']:>7.4f}  " +
               "  ".join(f"{s:7.0f}s" if s is not None else "      -" for s in reach))
     for r in new:
-        print(f"\n{r['name']}: samples/s against cnn-blog's: {r['samples_per_second'] / seed['samples_per_second']:.2f}x")
+        print(f"\n{r['name']}: samples/s against cnn-blog's: "
+              f"{r['samples_per_second'] / seed['samples_per_second']:.2f}x")
         for t in THRESHOLDS:
             mine, theirs = first_reach(r["curve"], t), first_reach(seed["curve"], t)
             if mine is None:
                 continue
             if theirs is not None:
-                print(f"time to {t:.2f}: {r['name']} {mine:.0f} s, cnn-blog {theirs:.0f} s: {theirs / mine:.1f}x sooner")
+                print(f"time to {t:.2f}: {r['name']} {mine:.0f} s, cnn-blog {theirs:.0f} s: "
+                      f"{theirs / mine:.1f}x sooner")
             else:
                 print(f"time to {t:.2f}: {r['name']} {mine:.0f} s, cnn-blog not within its {seed['epochs']} epochs "
                       f"({seed['curve'][-1][0]:.0f} s): more than {seed['curve'][-1][0] / mine:.1f}x sooner")

@@ -52,7 +52,8 @@ def main() -> None:
             for workers in (1, 2):
                 times[workers], run = timed_run(model, comp, workers, args.limit, Path(tmp) / f"{model}-{workers}")
                 same = np.allclose(run.oof(), local.oof(), equal_nan=True, atol=1e-12)
-                print(f"{model:<5} {workers} worker(s): {times[workers]:7.1f} s   accuracy {run.scores['accuracy_mean']:.4f}"
+                print(f"{model:<5} {workers} worker(s): {times[workers]:7.1f} s   "
+                      f"accuracy {run.scores['accuracy_mean']:.4f}"
                       f"   same probabilities as in-process: {same}")
             print(f"{model:<5} in-process (all cores): {base:7.1f} s   accuracy {local.scores['accuracy_mean']:.4f}")
             print(f"{model:<5} speed-up 2 workers vs 1: {times[1] / times[2]:.2f}x; 2 workers vs in-process: "

@@ -227,7 +227,8 @@ def export_cost(folder: Path, teams: int, per_team: int, rows: int = 10_000) -> 
     load = os.getloadavg()[0]
     print(f"full export with intervals, tiers and the shake-up (bootstrap): {seconds:.1f} s wall, {cpu:.1f} s of CPU, "
           f"on {cores()} cores at load {load:.1f} (target: within 30 s on 2 cores: "
-          f"{'met' if min(seconds, cpu) <= 30 else 'MISSED'}{'; CPU time, the cores being shared' if seconds > 30 >= cpu else ''})")
+          f"{'met' if min(seconds, cpu) <= 30 else 'MISSED'}"
+          f"{'; CPU time, the cores being shared' if seconds > 30 >= cpu else ''})")
 
 
 def main() -> None:

@@ -36,9 +36,11 @@ def right_rows(y: np.ndarray, right: np.ndarray, n_classes: int = 10) -> np.ndar
 def coverage(sets: int, rng: np.random.Generator) -> None:
     accuracy = metrics.get("accuracy")
     y = np.zeros(PUBLIC, dtype=int)
-    covered = sum(lo <= 0.9 <= hi for lo, hi in (uncertainty.interval(accuracy, y, right_rows(y, rng.random(PUBLIC) < 0.9),
-                                                                      10) for _ in range(sets)))
-    print(f"coverage of the 95% Wilson interval, accuracy 0.90 on {PUBLIC:,} rows: {covered / sets:.1%} of {sets:,} sets")
+    covered = sum(lo <= 0.9 <= hi
+                  for lo, hi in (uncertainty.interval(accuracy, y, right_rows(y, rng.random(PUBLIC) < 0.9), 10)
+                                 for _ in range(sets)))
+    print(f"coverage of the 95% Wilson interval, accuracy 0.90 on {PUBLIC:,} rows: "
+          f"{covered / sets:.1%} of {sets:,} sets")
     joint = np.array([[.25, .05, .03], [.04, .20, .06], [.02, .05, .30]])
     joint /= joint.sum()
     truth = (2 * np.diag(joint) / (joint.sum(axis=0) + joint.sum(axis=1))).mean()
@@ -57,7 +59,8 @@ def half_widths() -> None:
         y = np.zeros(rows, dtype=int)
         right = np.arange(rows) < round(0.9 * rows)
         low, high = uncertainty.interval(accuracy, y, right_rows(y, right), 10)
-        print(f"accuracy 0.9000 on {rows:,} rows: 95% interval [{low:.4f}, {high:.4f}], ±{(high - low) / 2 * 100:.2f} points")
+        print(f"accuracy 0.9000 on {rows:,} rows: 95% interval [{low:.4f}, {high:.4f}], "
+              f"±{(high - low) / 2 * 100:.2f} points")
 
 
 def shakeup(teams: int, rng: np.random.Generator) -> None:

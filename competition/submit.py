@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m competition.submit --ensemble cnn xgb lgbm --method weights",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", type=model_name, choices=list(MODELS), help="submit this model's run (cross-validated if needed)")
+    source.add_argument("--model", type=model_name, choices=list(MODELS),
+                        help="submit this model's run (cross-validated if needed)")
     source.add_argument("--run", type=Path, metavar="RUN_DIR", help="submit this finished run")
     source.add_argument("--ensemble", nargs="+", metavar="RUN_OR_MODEL",
                         help="blend these runs (a model name means its newest finished run)")

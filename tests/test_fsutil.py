@@ -133,7 +133,8 @@ def test_a_named_pipe_is_refused_at_once_wherever_a_file_is_read(tmp_path, fashi
     for label in ("a", "b"):
         for i in range(3):
             (photos / label).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.full((8, 8), 40 * i + (label == "b") * 100, dtype=np.uint8)).save(photos / label / f"{i}.png")
+            Image.fromarray(np.full((8, 8), 40 * i + (label == "b") * 100,
+                                    dtype=np.uint8)).save(photos / label / f"{i}.png")
     os.mkfifo(tmp_path / "labels.csv")
     os.mkfifo(photos / "a" / "pipe.png")
     test_id = (fashion_copy / "test_sample.csv").read_text().splitlines()[1].split(",")[0]
@@ -146,9 +147,11 @@ def test_a_named_pipe_is_refused_at_once_wherever_a_file_is_read(tmp_path, fashi
                   cwd=tmp_path), f"{tmp_path / 'labels.csv'}: not a regular file (a named pipe)"),
         (_command("competition.prepare", "--images", photos, "--out", "c", cwd=tmp_path),
          f"{photos / 'a' / 'pipe.png'}: not a regular file (a named pipe)"),
-        (_command("competition.data", "check", fashion_copy, cwd=tmp_path), f"{image}: not a regular file (a named pipe)"),
+        (_command("competition.data", "check", fashion_copy, cwd=tmp_path),
+         f"{image}: not a regular file (a named pipe)"),
         (_command("competition.server", "add-teams", tmp_path / "roster.csv", "--out", tmp_path / "t.csv", "--db",
-                  tmp_path / "g.sqlite", cwd=tmp_path), f"{tmp_path / 'roster.csv'}: not a regular file (a named pipe)"),
+                  tmp_path / "g.sqlite", cwd=tmp_path),
+         f"{tmp_path / 'roster.csv'}: not a regular file (a named pipe)"),
     ]
     for done, words in cases:
         assert done.returncode == 1 and done.stderr.startswith("error: ") and words in done.stderr, done.stderr

@@ -96,7 +96,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_module_level_import_circle_in_competition():
     graph = import_graph(PACKAGE)
     assert {"competition.data.loader", "competition.data.records", "competition.models.pixels"} <= set(graph)
-    assert "competition.data.records" in graph["competition.data.cache"] and "competition.data.cache" in graph["competition.data.loader"]
+    assert ("competition.data.records" in graph["competition.data.cache"]
+            and "competition.data.cache" in graph["competition.data.loader"])
     cycle = find_cycle(graph)
     assert cycle is None, "module-level import circle: " + " -> ".join(cycle)
 

@@ -9,19 +9,16 @@ from contextlib import closing
 import numpy as np
 import pytest
 
-optuna = pytest.importorskip("optuna")  # the `tune` extra
-
-from competition import (
-    runs,
-    tune,  # noqa: E402
-)
+from competition import runs, tune
 from competition.cv import crossval, obtain
-from competition.cv.folds import make_folds  # noqa: E402
-from competition.data.loader import load_competition  # noqa: E402
-from competition.models import MODELS, make_model, public_params  # noqa: E402
-from competition.models.spaces import Choice  # noqa: E402
-from competition.runs import matching  # noqa: E402
-from tests.helpers import run_cli  # noqa: E402
+from competition.cv.folds import make_folds
+from competition.data.loader import load_competition
+from competition.models import MODELS, make_model, public_params
+from competition.models.spaces import Choice
+from competition.runs import matching
+from tests.helpers import run_cli
+
+optuna = pytest.importorskip("optuna")  # the `tune` extra (competition.tune imports it only when it tunes)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -106,7 +106,8 @@ def confusion_figure(matrix: np.ndarray, names: list[str], path: Path) -> Path:
     normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = max(6, 0.55 * len(names) + 3)
     fig, axes = plt.subplots(1, 2, figsize=(2 * size, size))
-    for ax, values, title, fmt in [(axes[0], matrix, "counts", "d"), (axes[1], normalised, "share of each true class", ".2f")]:
+    for ax, values, title, fmt in [(axes[0], matrix, "counts", "d"),
+                                   (axes[1], normalised, "share of each true class", ".2f")]:
         ax.imshow(values, cmap="Blues")
         ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
         ax.set_yticks(range(len(names)), names)
@@ -258,7 +259,8 @@ def data_report(data_dir: str | Path, out: str | Path | None = None, per_class: 
     fig.tight_layout()
     write_picture(out / "class_balance.png", fig)
     lines = [f"# Data: {comp.name}", "", f"{len(comp.y_train):,} training and {len(comp.test_ids):,} test images, "
-             f"{comp.image_shape[1]}x{comp.image_shape[0]}, {comp.image_shape[2]} channel(s), {len(names)} classes.", "",
+             f"{comp.image_shape[1]}x{comp.image_shape[0]}, {comp.image_shape[2]} channel(s), "
+             f"{len(names)} classes.", "",
              "![samples](samples.png)", "", "![class balance](class_balance.png)", "",
              "| class | training images | share |", "|---|---:|---:|"]
     lines += [f"| {n} | {c:,} | {c / counts.sum():.1%} |" for n, c in zip(names, counts)]

@@ -259,7 +259,8 @@ def build_parser() -> cli.ArgumentParser:
                                        "  python -m competition.upload leaderboard\n\n"
                                        + CREDENTIALS_HELP.format(path=credentials_file()),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="{FILE,submissions,leaderboard,select,unselect,download}")
+    verbs = parser.add_subparsers(dest="verb", required=True,
+                                  metavar="{FILE,submissions,leaderboard,select,unselect,download}")
     submit = verbs.add_parser("submit", help="upload FILE (the default verb: 'upload FILE' means 'upload submit FILE')")
     submit.add_argument("file", type=Path, metavar="FILE", help="submission CSV")
     submit.add_argument("-m", "--message", default="", help="a note shown with the submission")
@@ -272,7 +273,8 @@ def build_parser() -> cli.ArgumentParser:
         picked = verbs.add_parser(verb, help=f"{verb} a submission as a final pick")
         picked.add_argument("id", type=cli.int_at_least(1), help="submission id")
     fetch = verbs.add_parser("download", help="fetch the competition's data into a new or empty folder and check it")
-    fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR", help=f"a new or empty folder to unpack into, '.' included (default {cli.DATA})")
+    fetch.add_argument("--out", type=Path, default=cli.DATA, metavar="DIR",
+                       help=f"a new or empty folder to unpack into, '.' included (default {cli.DATA})")
     for verb in verbs.choices.values():
         verb.formatter_class = argparse.RawDescriptionHelpFormatter
         verb.epilog = CREDENTIALS_HELP.format(path=credentials_file())
@@ -301,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         answer = call("GET", url, wire.SUBMISSIONS, token, wire.LISTED, args.timeout)
         rows = rows_of(answer, "submissions", url)
         print(f"team {answer['team']}" + (" (disabled by the host)" if answer.get("disabled") else "") + ":")
-        columns = ["id", "time", "member", "name", "status", "public"] + (["private"] if any("private" in r for r in rows)
-                                                                          else []) + ["selected", "late", "message"]
+        columns = (["id", "time", "member", "name", "status", "public"]
+                   + (["private"] if any("private" in r for r in rows) else []) + ["selected", "late", "message"])
         print(table(rows, columns))
     elif args.verb == "download":
         out = download(url, token, args.out, args.timeout)

@@ -97,7 +97,8 @@ def check_scheduler(address: str, option: str) -> None:
     try:
         asyncio.run(handshake())
     except ValueError as exc:
-        raise ClusterError(f"{option} {address}: not a Dask scheduler's address ({exc}); give tcp://HOST:PORT") from None
+        raise ClusterError(f"{option} {address}: not a Dask scheduler's address ({exc}); "
+                           "give tcp://HOST:PORT") from None
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"{option} {address}: no Dask scheduler there; it does not answer within {CONNECT_SECONDS} s"
                            f" ({exc or 'no handshake'})") from None
@@ -127,8 +128,9 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
             check_scheduler(address, "--scheduler" if scheduler else "COMPETITION_SCHEDULER")
             client = Client(address, timeout=f"{CONNECT_SECONDS}s")
         else:
+            # a free port for the dashboard: clusters side by side
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   silence_logs=logging.CRITICAL)  # a free port for the dashboard: clusters side by side
+                                   silence_logs=logging.CRITICAL)
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"scheduler {address}: does not answer within {CONNECT_SECONDS} s ({exc})") from None

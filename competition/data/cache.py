@@ -146,7 +146,8 @@ def load(layout: Layout, verify: str = "full") -> dict | None:
         if stats is None or digest(stats) != meta["images"]:
             return None
     n_train = len(arrays["train_ids"])
-    return {**arrays, "x_train": pixels[:n_train], "x_test": pixels[n_train:], "id_column": meta["id_column"], "label_column": meta["label_column"],
+    return {**arrays, "x_train": pixels[:n_train], "x_test": pixels[n_train:],
+            "id_column": meta["id_column"], "label_column": meta["label_column"],
             "fingerprint": meta["fingerprint"], "warnings": list(meta["warnings"])}
 
 

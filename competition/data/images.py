@@ -305,7 +305,8 @@ def decode_pngs(paths: list[str | Path], out: str | Path | None = None,
         start, image_bytes = created.offset, int(np.prod(shape))  # where pixels begin, after the .npy header
         del created
         bounds = np.linspace(0, len(paths), workers + 1).astype(int)
-        jobs = [(target, start + a * image_bytes, paths[a:b], shape, shape_path) for a, b in zip(bounds[:-1], bounds[1:])]
+        jobs = [(target, start + a * image_bytes, paths[a:b], shape, shape_path)
+                for a, b in zip(bounds[:-1], bounds[1:])]
         if workers == 1:
             stats = [_decode_into(*jobs[0])]
         else:

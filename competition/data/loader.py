@@ -157,7 +157,8 @@ def check_sample_format(layout: Layout, declared: overview_file.Overview, classe
         raise CompetitionDataError(
             f"{layout.sample_csv}: metric {declared.metric} scores probabilities, so the sample needs '{id_column}' "
             f"and one column per class ({', '.join(expected)})"
-            + (f"; missing {', '.join(missing)}" if missing else "") + (f"; unknown {', '.join(extra)}" if extra else ""))
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(extra)}" if extra else ""))
 
 
 def match_images(folder: Path, ids: np.ndarray, csv: Path) -> tuple[list[str], list[str]]:
@@ -186,7 +187,8 @@ def class_warnings(classes: np.ndarray, counts: np.ndarray, min_rows: int, path:
     return [f"{path}: class(es) with fewer than {min_rows} rows, too few for {min_rows}-fold CV: {', '.join(small)}"]
 
 
-def decode(layout: Layout, tables: dict, build_dir: Path | None) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+def decode(layout: Layout, tables: dict,
+           build_dir: Path | None) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """Decode train then test images in one pass (into ``build_dir`` when caching); all must share
     one size and mode. Returns train and test pixels, warnings and the files' stats."""
     train_paths, notes = match_images(layout.train_images, tables["train_ids"], layout.train_csv)
@@ -360,11 +362,13 @@ def summary(competition: Competition, seconds: float | None = None, max_classes:
 
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.ArgumentParser(prog="python -m competition.data", description="Check and describe a competition folder.")
+    parser = cli.ArgumentParser(prog="python -m competition.data",
+                                description="Check and describe a competition folder.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="validate a competition folder and print its summary")
     check.add_argument("folder", type=Path, help="competition folder (with train.csv, test_sample.csv, images/)")
-    check.add_argument("--no-cache", action="store_true", help="decode every image, neither using nor writing the cache")
+    check.add_argument("--no-cache", action="store_true",
+                       help="decode every image, neither using nor writing the cache")
     check.add_argument("--folds", type=cli.int_at_least(2), default=cli.FOLDS,
                        help=f"warn about classes with fewer rows than this (default {cli.FOLDS})")
     args = parser.parse_args(argv)

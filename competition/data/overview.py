@@ -67,7 +67,8 @@ def read(folder: str | Path) -> Overview:
         raise OverviewError(f"{path}: expected a JSON object, got {type(data).__name__}")
     unknown = sorted(set(data) - set(Overview.__dataclass_fields__))
     if unknown:
-        raise OverviewError(f"{path}: unknown field {unknown[0]!r} (fields: {', '.join(Overview.__dataclass_fields__)})")
+        raise OverviewError(f"{path}: unknown field {unknown[0]!r} "
+                            f"(fields: {', '.join(Overview.__dataclass_fields__)})")
     if "metric" not in data:
         raise OverviewError(f"{path}: no 'metric' field (known metrics: {', '.join(metrics.REGISTRY)})")
     try:

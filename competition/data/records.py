@@ -101,7 +101,8 @@ class Layout:
             raise CompetitionDataError(f"{self.root}: no such competition folder")
         for path in (self.train_csv, self.sample_csv):
             if not path.is_file():
-                raise CompetitionDataError(f"{path}: missing (a competition folder needs train.csv and test_sample.csv)")
+                raise CompetitionDataError(f"{path}: missing "
+                                           "(a competition folder needs train.csv and test_sample.csv)")
         for path in (self.train_images, self.test_images):
             if not path.is_dir():
                 raise CompetitionDataError(f"{path}: missing image folder")

@@ -75,7 +75,8 @@ def read_csv(path: Path, error: type[InputError] = CompetitionDataError) -> dict
         raise error(f"{path}: column(s) {', '.join(twice)} named twice in the header")
     odd = misfit(rows[1:], len(header))
     if odd:
-        raise error(f"{path}, line {odd.line}: not a valid CSV ({len(odd.fields)} field(s), the header has {len(header)})")
+        raise error(f"{path}, line {odd.line}: not a valid CSV "
+                    f"({len(odd.fields)} field(s), the header has {len(header)})")
     return {name: [row.fields[at] for row in rows[1:]] for at, name in enumerate(header)}
 
 

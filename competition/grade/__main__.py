@@ -22,7 +22,8 @@ from .local import grade_files
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.ArgumentParser(prog="python -m competition.grade",
-                                     description="Validate and score submission CSVs; record them and redraw leaderboard.md.")
+                                description="Validate and score submission CSVs; "
+                                            "record them and redraw leaderboard.md.")
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="submission CSV(s)")
     cli.add_data(parser)
     parser.add_argument("--solution", type=Path, metavar="CSV", help="answer key (default <data>.grader/solution.csv)")
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metric", choices=list(metrics.REGISTRY), metavar="NAME",
                         help="score by NAME instead of the competition's metric (competition.json; accuracy "
                              "without one), with a warning: the competition decides")
-    parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, metavar="JSONL", help=f"ledger file (default {ledger.LEDGER})")
+    parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, metavar="JSONL",
+                        help=f"ledger file (default {ledger.LEDGER})")
     parser.add_argument("--leaderboard", type=Path, default=Path("leaderboard.md"), metavar="MD",
                         help="leaderboard to redraw (default leaderboard.md)")
     return parser

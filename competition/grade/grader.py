@@ -1,15 +1,15 @@
 """The grader: one competition's submissions validated, scored and recorded, Kaggle-style.
 
-One grading core, two front doors. ``Grader.grade`` takes a submission's bytes and a team,
-validates them with the checks ``submit`` runs too (``competition.grade.validate``), scores them
-(``competition.grade.public_private``) and records them through a ``Storage``: the local ledger (``competition.grade.ledger``,
-the local command's) or the grader server's SQLite store (``competition.server``). A file that fails validation
-is recorded with its error and counts against no quota; the same bytes from the same team return
-the earlier result, not counted again; the daily limit counts per UTC day, and a refusal says when
-it resets. Private scores are kept only by the grader and shown after the reveal; the answer key's
-labels are never printed or copied anywhere. The score is the competition's metric, as its
-``competition.json`` declares it (``competition.data.metrics``; accuracy without one).
-"""
+One grading core, two front doors. ``Grader.grade`` takes a submission's bytes and a team, validates
+them with the checks ``submit`` runs too (``competition.grade.validate``), scores them
+(``competition.grade.public_private``) and records them through a ``Storage``: the local ledger
+(``competition.grade.ledger``, the local command's) or the grader server's SQLite store
+(``competition.server``). A file that fails validation is recorded with its error and counts against
+no quota; the same bytes from the same team return the earlier result, not counted again; the daily
+limit counts per UTC day, and a refusal says when it resets. Private scores are kept only by the
+grader and shown after the reveal; the answer key's labels are never printed or copied anywhere. The
+score is the competition's metric, as its ``competition.json`` declares it
+(``competition.data.metrics``; accuracy without one)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,8 @@ class Grader:
         check_scorable(self.solution, self.classes, self.scorer, self.solution_path)
         self.public_rows = int((self.solution["Usage"] == "Public").sum())
         self.competition = competition_id(layout, self.solution)
-        self.legacy_competition = f"{layout.root.name}:{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}"
+        self.legacy_competition = (f"{layout.root.name}:"
+                                   f"{hashlib.sha256(layout.sample_csv.read_bytes()).hexdigest()[:12]}")
 
     def assess(self, data: bytes, source: str = "upload") -> Assessment:
         """What grading ``data`` computes before it touches any storage: its sha256, its validation

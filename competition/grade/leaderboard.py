@@ -97,7 +97,8 @@ def final_picks(rows: list[dict], scorer: metrics.Metric = metrics.get(metrics.D
     if not with_cv:
         if not rows:
             return []
-        tied = [e for e in rows[1:] if tier_of(e, bounds) is not None and tier_of(e, bounds) == tier_of(rows[0], bounds)]
+        tied = [e for e in rows[1:]
+                if tier_of(e, bounds) is not None and tier_of(e, bounds) == tier_of(rows[0], bounds)]
         why = "best public score (no submission has a CV score)"
         if tied:
             why += (f"; tied on the public rows with {len(tied)} other file(s) in tier 1, so its lead is no proof of "
@@ -189,7 +190,8 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None, metri
     lines += [f"{len(rows)} graded submission(s), ranked by public {scorer.name} "
               f"({'higher' if scorer.higher_is_better else 'lower'} is better)"
               + (f" ({public_rows:,} public rows)" if public_rows else "")
-              + f"; {STAR} marks the best. Private scores are {'revealed' if reveal else 'hidden until `grade --reveal`'}.",
+              + f"; {STAR} marks the best. "
+                f"Private scores are {'revealed' if reveal else 'hidden until `grade --reveal`'}.",
               "", *table(rows, reveal, base, scorer.name, bounds, confidence), "",
               tiers_text(bounds, public_rows, confidence), "", "## Does CV predict public?", "",
               rank_correlation(rows), ""]
@@ -212,11 +214,11 @@ def render(entries: list[dict], title: str, base: Path, chart: str | None, metri
 
 
 def chart_png(entries: list[dict], metric: str | None = None, bounds: dict | None = None) -> bytes | None:
-    """CV (x) against public (y), one point per submission, the picks ringed, as PNG bytes; None if
-    no submission has a CV score; in the board's metric. Each point carries its rank in the table; the ``ZOOMED`` best and
-    the picks are drawn again, zoomed, where the decisions are made, the ``NAMED`` best and the picks
-    with their names. With ``bounds``, each public score's interval as a vertical bar and each
-    point coloured by its tier."""
+    """CV (x) against public (y), one point per submission, the picks ringed, as PNG bytes; None if no
+    submission has a CV score; in the board's metric. Each point carries its rank in the table; the
+    ``ZOOMED`` best and the picks are drawn again, zoomed, where the decisions are made, the ``NAMED``
+    best and the picks with their names. With ``bounds``, each public score's interval as a vertical bar
+    and each point coloured by its tier."""
     scorer = board_metric(entries, metric)
     board = standings.files(entries, scorer.higher_is_better, scorer.name)
     rows = [e for e in board if ledger.cv_score(e)]
@@ -368,9 +370,11 @@ def write_leaderboard(entries: list[dict], path: str | Path = "leaderboard.md", 
 
 @cli.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.ArgumentParser(prog="python -m competition.leaderboard", description="Redraw leaderboard.md from the ledger.")
+    parser = cli.ArgumentParser(prog="python -m competition.leaderboard",
+                                description="Redraw leaderboard.md from the ledger.")
     parser.add_argument("--ledger", type=Path, default=ledger.LEDGER, help=f"ledger (default {ledger.LEDGER})")
-    parser.add_argument("--out", type=Path, default=Path("leaderboard.md"), help="leaderboard file (default leaderboard.md)")
+    parser.add_argument("--out", type=Path, default=Path("leaderboard.md"),
+                        help="leaderboard file (default leaderboard.md)")
     parser.add_argument("--title", default="fashion-mnist", help="competition name in the heading")
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="the competition folder: with it, each public score's interval and the tiers are drawn "

@@ -84,7 +84,8 @@ def check_header(header: list[str], sample: Sample, source: str) -> None:
         detail.append(f"unexpected column(s) {', '.join(extra)}")
     if not missing and not extra:
         detail.append("columns in another order" if len(set(header)) == len(header) else "a duplicated column")
-    raise SubmissionError(f"{source}: expected columns {','.join(expected)}, got {','.join(header)} ({'; '.join(detail)})")
+    raise SubmissionError(f"{source}: expected columns {','.join(expected)}, got {','.join(header)} "
+                          f"({'; '.join(detail)})")
 
 
 def check_ids(ids: list[str], sample: Sample, source: str) -> None:
@@ -97,7 +98,8 @@ def check_ids(ids: list[str], sample: Sample, source: str) -> None:
     expected = set(sample.ids)
     unknown = [i for i in ids if i not in expected]
     if unknown:
-        raise SubmissionError(f"{source}: {len(unknown)} id(s) not in the sample submission: {_listing(unknown)} ({count})")
+        raise SubmissionError(f"{source}: {len(unknown)} id(s) not in the sample submission: "
+                              f"{_listing(unknown)} ({count})")
     given = set(ids)
     missing = [i for i in sample.ids if i not in given]
     if missing:
@@ -185,7 +187,8 @@ def validate_submission(data: bytes, sample: Sample, classes: list, *, source: s
     width = len(sample.columns)
     odd = misfit(rows[1:], width)
     if odd:
-        raise SubmissionError(f"{source}, line {odd.line}: {len(odd.fields)} field(s), expected {width} ({','.join(header)})")
+        raise SubmissionError(f"{source}, line {odd.line}: {len(odd.fields)} field(s), "
+                              f"expected {width} ({','.join(header)})")
     body = [(row.line, row.fields) for row in rows[1:]]
     if not body:
         raise SubmissionError(f"{source}: no data rows, expected {len(sample.ids):,} (one per sample id)")

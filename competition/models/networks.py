@@ -251,8 +251,10 @@ class CNN(KerasClassifier):
                  time_budget=None, validation_fraction=0.0, random_state=87, verbose=2):
         self.width, self.stages, self.convs, self.dropout = width, stages, convs, dropout
         self.flip, self.shift, self.erase, self.flip_tta = flip, shift, erase, flip_tta
-        self.epochs, self.batch_size, self.learning_rate, self.weight_decay = epochs, batch_size, learning_rate, weight_decay
-        self.label_smoothing, self.time_budget, self.validation_fraction = label_smoothing, time_budget, validation_fraction
+        self.epochs, self.batch_size, self.learning_rate, self.weight_decay = (epochs, batch_size, learning_rate,
+                                                                               weight_decay)
+        self.label_smoothing, self.time_budget, self.validation_fraction = (label_smoothing, time_budget,
+                                                                            validation_fraction)
         self.random_state, self.verbose = random_state, verbose
 
     def build(self, keras, input_shape, n_classes):

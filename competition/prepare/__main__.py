@@ -4,14 +4,14 @@
     python -m competition.prepare --images DIR [--labels CSV] --out DIR [--size WxH] [--test-size F|N] ...
 
 The competitor's folder gets ``images/train/{id}.png``, ``images/test/{id}.png``, ``train.csv``
-(``id,class``), ``test_sample.csv`` (``id,class`` with a placeholder class) and, when the names
-are known, ``classes.csv`` (``class,name``: what each label means, as Kaggle's data page would
-say). The answer key goes OUTSIDE that folder, to ``<out>.grader/solution.csv`` (``id,class,Usage``; ``Usage`` is ``Public``
-for a seeded ~30% of the rows, ``Private`` for the rest), so a competitor can be handed the folder
-alone. Test ids are a seeded permutation: the sample's row order says nothing about the labels.
-From ``--images`` (``competition.prepare.sources`` reads them), the split keeps copies of one picture on one
-side (``competition.prepare.duplicates``), and the answer key's folder also gets ``sources.csv`` (id -> file)
-and the leak report ``duplicates.csv`` / ``duplicates.png``.
+(``id,class``), ``test_sample.csv`` (``id,class`` with a placeholder class) and, when the names are
+known, ``classes.csv`` (``class,name``: what each label means, as Kaggle's data page would say). The
+answer key goes OUTSIDE that folder, to ``<out>.grader/solution.csv`` (``id,class,Usage``; ``Usage``
+is ``Public`` for a seeded ~30% of the rows, ``Private`` for the rest), so a competitor can be
+handed the folder alone. Test ids are a seeded permutation: the sample's row order says nothing
+about the labels. From ``--images`` (``competition.prepare.sources`` reads them), the split keeps
+copies of one picture on one side (``competition.prepare.duplicates``), and the answer key's folder
+also gets ``sources.csv`` (id -> file) and the leak report ``duplicates.csv`` / ``duplicates.png``.
 
 Both folders are built beside their final place and renamed into it; a second run with the same
 arguments finds the work done and stops, and an ``--out`` that ``prepare`` did not build is never
@@ -51,7 +51,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 # ``--test-size``: a fraction of the images (0 < f < 1) or a whole number of them (at least 1).
-parse_test_size = cli.bounded(float, "a fraction or a count", lambda value: 0 < value < 1 or (value >= 1 and value.is_integer()),
+parse_test_size = cli.bounded(float, "a fraction or a count",
+                              lambda value: 0 < value < 1 or (value >= 1 and value.is_integer()),
                               "must be a fraction between 0 and 1 or a whole number of images")
 
 

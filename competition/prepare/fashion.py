@@ -59,7 +59,8 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str) -> None:
             raise PrepareError(f"{source}: {part} images are {images.dtype} of shape {images.shape}, "
                                "expected uint8 (N, H, W) or (N, H, W, C)")
         if labels.ndim != 1 or labels.dtype.kind not in "iu":
-            raise PrepareError(f"{source}: {part} labels are {labels.dtype} of shape {labels.shape}, expected N integers")
+            raise PrepareError(f"{source}: {part} labels are {labels.dtype} of shape {labels.shape}, "
+                               "expected N integers")
         if len(images) != len(labels):
             raise PrepareError(f"{source}: {len(images):,} {part} images but {len(labels):,} {part} labels "
                                "(the image and label files do not belong together)")

@@ -471,7 +471,8 @@ def set_settings_from(store: Store, args, argv: list[str]) -> str:
         db.executemany("DELETE FROM settings WHERE key = ?", [(key,) for key in unset])
         if overview is not None:
             db.execute("INSERT OR REPLACE INTO settings VALUES ('overview', ?)", (_json(overview),))
-        changed = [f"{rules.FLAGS[key]} {rules.shown(key, value)}" for key, value in write.items() if key in rules.FLAGS]
+        changed = [f"{rules.FLAGS[key]} {rules.shown(key, value)}"
+                   for key, value in write.items() if key in rules.FLAGS]
         changed += ["--overview " + str(args.overview)] if overview is not None else []
         changed += ["--reopen"] * args.reopen + ["--end-now"] * args.end_now
         counted = store.count_late_before(db, write["deadline"]) if args.reopen and "deadline" in write else 0
@@ -530,7 +531,8 @@ def serve(args) -> int:
     flags = {key: getattr(args, key) for key in rules.DEFAULTS}
     opening = restart_line(args)
     settings = Settings(data=args.data, db=args.db, solution=args.solution, max_bytes=args.max_bytes, flags=flags,
-                        graders=bounded(args.graders, args.graders, "--graders") or (1 if args.workers > 1 else len(os.sched_getaffinity(0))))
+                        graders=bounded(args.graders, args.graders, "--graders")
+                        or (1 if args.workers > 1 else len(os.sched_getaffinity(0))))
     app = create_app(settings)
     store = app.state.store
     scheme = "https" if args.ssl_certfile else "http"

@@ -36,7 +36,8 @@ def competition_files(root: Path) -> list[Path]:
     found = [root / name for name in TABLES]
     for folder in (layout.train_images, layout.test_images):
         if folder.is_dir() and not folder.is_symlink():
-            found += [folder / name for name in os.listdir(folder) if name.endswith(".png") and not name.startswith(".")]
+            found += [folder / name for name in os.listdir(folder)
+                      if name.endswith(".png") and not name.startswith(".")]
     found = [path for path in found if not path.is_symlink() and path.is_file()]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 

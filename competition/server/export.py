@@ -223,7 +223,8 @@ def shakeup(lines: list[dict], graded: tuple[Grader, str], kept: KeptRows) -> di
              if len(lines) > 1 else {"spearman": None, "kendall": None, "shakeup": 0.0, "shakeup_top10": 0.0})
     truth, rows = kept.read(grader, key_sha256, {line["final_id"] for line in lines})
     known = [line for line in lines if rows.get(line["final_id"]) is not None]
-    chances = uncertainty.p_first(grader.scorer, truth["private"], [rows[line["final_id"]]["private"] for line in known],
+    chances = uncertainty.p_first(grader.scorer, truth["private"],
+                                  [rows[line["final_id"]]["private"] for line in known],
                                   len(grader.classes)) if known else []
     return {**{name: None if value is None else finite(value) for name, value in found.items()},
             "teams": len(lines),

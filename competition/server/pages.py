@@ -28,7 +28,8 @@ def render_markdown(text: str) -> str:
     (markdown-it's ``validateLink``), tables allowed."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table").render(text)
+    return MarkdownIt("commonmark",
+                      {"html": False, "linkify": False, "typographer": False}).enable("table").render(text)
 
 
 def overview_text(stored: dict, folder: Path) -> str:

@@ -93,7 +93,8 @@ class HeaderLimit:
                 from starlette.responses import JSONResponse
 
                 answer = JSONResponse({"error": f"request headers of {size:,} bytes, over the limit of "
-                                                f"{self.max_bytes:,}"}, status_code=431, headers={"Connection": "close"})
+                                                f"{self.max_bytes:,}"},
+                                      status_code=431, headers={"Connection": "close"})
                 return await answer(scope, receive, send)
         return await self.app(scope, receive, send)
 

@@ -353,7 +353,8 @@ class Store:
         """Keep the file (by sha256), then insert its row; call inside ``transaction``. A scored entry
         whose ``key_sha256`` is not the key in force (a rescore committed while it was graded) raises
         ``StaleKey``: read inside the transaction, so every row is scored by the key in force."""
-        if entry.get("key_sha256") and entry.get("status") == "ok" and entry["key_sha256"] != self.setting("key_sha256"):
+        if (entry.get("key_sha256") and entry.get("status") == "ok"
+                and entry["key_sha256"] != self.setting("key_sha256")):
             raise StaleKey(entry["key_sha256"])
         kept = self.files / f"{entry['sha256']}.csv"
         if not kept.exists():
@@ -442,7 +443,8 @@ class Store:
         working as this commits. Returns ``(member, token)``."""
         with self.transaction() as db:
             self._team(team)
-            members = [row[0] for row in db.execute("SELECT member FROM members WHERE team = ? ORDER BY rowid", (team,))]
+            members = [row[0]
+                       for row in db.execute("SELECT member FROM members WHERE team = ? ORDER BY rowid", (team,))]
             if member is None:
                 if len(members) != 1:
                     raise StoreError(f"team {team!r} has {len(members)} members ({', '.join(members)}): "

@@ -37,8 +37,9 @@ def table_numbers(text: str, heading: str) -> list[list[str]]:
 
 
 def test_report_of_a_keras_run(fashion, tmp_path):
-    run = obtain.run_cv("mlp", fashion, n_folds=3, params={"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
-                            runs_dir=tmp_path, progress=False)
+    run = obtain.run_cv("mlp", fashion, n_folds=3,
+                        params={"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
+                        runs_dir=tmp_path, progress=False)
     report = run_report(run.path, comp=fashion)
     for name in ("learning_curves.png", "confusion_matrix.png", "per_class.png", "mistakes.png"):
         picture(run.path / name)
@@ -76,7 +77,8 @@ def test_boosting_curves_and_rgb_string_labels(tmp_path):
     labels = {f"r{i:02d}": ["cat", "dog", "bird"][i % 3] for i in range(60)}
     root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(5)], shape=(10, 12, 3))
     comp = load_competition(root)
-    run = obtain.run_cv("lgbm", comp, n_folds=3, params={"n_estimators": 15}, runs_dir=tmp_path / "runs", progress=False)
+    run = obtain.run_cv("lgbm", comp, n_folds=3, params={"n_estimators": 15}, runs_dir=tmp_path / "runs",
+                        progress=False)
     text = run_report(run.path, out=tmp_path / "out", comp=comp).read_text()
     picture(tmp_path / "out" / "learning_curves.png")
     picture(tmp_path / "out" / "mistakes.png")

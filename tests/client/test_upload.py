@@ -54,7 +54,8 @@ def test_upload_list_select_and_leaderboard_like_the_kaggle_cli(fashion_small, k
         worse.write_bytes(submission(key, wrong=40, seed=6))
         assert client(worse, cwd=tmp_path, env=env).returncode == 0
         assert client("select", "2", cwd=tmp_path, env=env).returncode == 0
-        reveal = subprocess.run([sys.executable, "-m", "competition.server", "reveal", "--db", str(tmp_path / "grader.sqlite")],
+        reveal = subprocess.run([sys.executable, "-m", "competition.server", "reveal",
+                                 "--db", str(tmp_path / "grader.sqlite")],
                                 capture_output=True, text=True, timeout=120)
         assert reveal.returncode == 0, reveal.stderr
         ended = client("leaderboard", cwd=tmp_path, env={"COMPETITION_URL": running.url})
@@ -73,9 +74,11 @@ def test_refusals_exit_1_with_the_servers_message(server, key, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("id,label\n1,2\n")
     done = client(path, "--url", running.url, "--token", tokens["bees"], cwd=tmp_path)
-    assert done.returncode == 1 and "expected columns id,class, got id,label" in done.stderr and "(HTTP 400)" in done.stderr
+    assert (done.returncode == 1 and "expected columns id,class, got id,label" in done.stderr
+            and "(HTTP 400)" in done.stderr)
     wrong = client(path, "--url", running.url, "--token", "nope", cwd=tmp_path)
-    assert wrong.returncode == 1 and "missing or invalid token (send Authorization: Bearer TOKEN) (HTTP 401)" in wrong.stderr
+    assert (wrong.returncode == 1
+            and "missing or invalid token (send Authorization: Bearer TOKEN) (HTTP 401)" in wrong.stderr)
     assert ("(HTTP 401): give your team's token (from your teacher) with --token TOKEN or COMPETITION_TOKEN=TOKEN, "
             f"or save it in the credentials file {tmp_path / 'no-credentials.json'} (see --help)") in wrong.stderr
     for n in range(2):

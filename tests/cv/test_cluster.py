@@ -38,13 +38,15 @@ def local_cluster():
 def test_a_run_through_the_cluster_equals_the_in_process_run(fashion, local_cluster, tmp_path, model, params, seeds):
     """Also with seeds: every (fold, seed) job goes to the cluster at once, and the client averages
     each fold's seeds in seed order, whatever order they come back in."""
-    here = obtain.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "here", progress=False)
+    here = obtain.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "here",
+                         progress=False)
     there = obtain.run_cv(model, fashion, n_folds=3, params=params, seeds=seeds, runs_dir=tmp_path / "there",
                       progress=False, executor=local_cluster)
     assert np.array_equal(there.folds(), here.folds())
     assert np.array_equal(there.oof(), here.oof(), equal_nan=True) and np.array_equal(there.test(), here.test())
     assert there.config["params"] == here.config["params"], "n_jobs follows the worker only inside the fold"
-    assert sorted(p.name for p in (there.path / "folds").iterdir()) == sorted(p.name for p in (here.path / "folds").iterdir())
+    assert (sorted(p.name for p in (there.path / "folds").iterdir())
+            == sorted(p.name for p in (here.path / "folds").iterdir()))
 
 
 def test_tensorflow_on_a_worker_gets_the_workers_threads_not_every_core(local_cluster):
@@ -187,6 +189,6 @@ def test_several_models_in_one_command_share_the_cluster(fashion_small, fashion,
         here = obtain.run_cv(model, fashion, n_folds=3, params={"random_state": 3}, runs_dir=tmp_path / "here",
                          progress=False)
         assert np.array_equal(run.oof(), here.oof(), equal_nan=True) and np.array_equal(run.test(), here.test())
-    wrong = subprocess.run([*command[:6], "--param", "max_iter=5", *command[8:]], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=120)
+    wrong = subprocess.run([*command[:6], "--param", "max_iter=5", *command[8:]], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
     assert wrong.returncode == 1 and wrong.stderr.startswith("error: --model dt: unknown parameter 'max_iter'")

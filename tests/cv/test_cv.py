@@ -90,7 +90,8 @@ def test_limit_takes_a_stratified_sample_and_records_it(fashion, tmp_path):
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(fashion, tmp_path, monkeypatch):
-    whole = obtain.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "a", progress=False)
+    whole = obtain.run_cv("rf", fashion, n_folds=3, params={"n_estimators": 10}, runs_dir=tmp_path / "a",
+                          progress=False)
     real_fit_fold = crossval.fit_fold
 
     def interrupted(*args):
@@ -295,7 +296,8 @@ def test_a_damaged_array_is_named_not_a_traceback(fashion, tmp_path):
     with pytest.raises(runs.RunError, match=f"{run.path}/test.npy: damaged or unreadable"):
         run.test()
     np.save(run.path / runs.OOF, np.zeros((5, 10)))
-    with pytest.raises(runs.RunError, match=r"oof.npy: holds an array of shape \(5, 10\), the run's config says \(300, 10\)"):
+    with pytest.raises(runs.RunError,
+                       match=r"oof.npy: holds an array of shape \(5, 10\), the run's config says \(300, 10\)"):
         run.oof()
 
 
@@ -328,7 +330,8 @@ def test_pure_cross_validate_in_memory_equals_the_saved_run_with_any_executor(fa
     serial = crossval.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds,
                                on_fold=lambda r: seen.append(r.fold))
     with ThreadPoolExecutor(2) as pool:
-        pooled = crossval.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds, executor=pool)
+        pooled = crossval.cross_validate(estimator, fashion.x_train, fashion.y_train, fashion.x_test, folds,
+                                         executor=pool)
     assert sorted(seen) == [0, 1, 2] and not list(tmp_path.glob("*/folds/fold-3*"))
     for result in (serial, pooled):
         assert np.array_equal(result.oof, saved.oof(), equal_nan=True) and np.array_equal(result.test, saved.test())
@@ -336,8 +339,8 @@ def test_pure_cross_validate_in_memory_equals_the_saved_run_with_any_executor(fa
 
 
 def test_the_keras_backend_is_part_of_what_a_run_must_match(fashion, tmp_path):
-    run = obtain.run_cv("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0}, runs_dir=tmp_path,
-                    progress=False)
+    run = obtain.run_cv("mlp", fashion, n_folds=3, params={"epochs": 1, "hidden": (8,), "verbose": 0},
+                        runs_dir=tmp_path, progress=False)
     assert run.config["keras_backend"] == "tensorflow"
     config = json.loads((run.path / runs.CONFIG).read_text())
     (run.path / runs.CONFIG).write_text(json.dumps({**config, "keras_backend": "jax"}))
@@ -378,7 +381,8 @@ def test_runs_refuses_a_runs_dir_that_is_a_file(tmp_path):
 def test_seeds_make_one_run_that_averages_the_single_seed_runs(fashion, tmp_path):
     """``--seeds 3`` equals the runs seeded 87, 88 and 89 averaged, each fold scored on the average."""
     params = {"n_estimators": 5}
-    averaged = obtain.run_cv("rf", fashion, n_folds=3, params=params, seeds=3, runs_dir=tmp_path / "avg", progress=False)
+    averaged = obtain.run_cv("rf", fashion, n_folds=3, params=params, seeds=3, runs_dir=tmp_path / "avg",
+                             progress=False)
     singles = [obtain.run_cv("rf", fashion, n_folds=3, params={**params, "random_state": 87 + k},
                          runs_dir=tmp_path / f"one-{k}", progress=False) for k in range(3)]
     assert averaged.config["seeds"] == 3 and averaged.config["params"]["random_state"] == 87
@@ -464,12 +468,14 @@ def test_a_refit_after_a_plain_run_copies_its_folds_and_trains_only_the_refit(fa
     refitted = obtain.run_cv("dt", fashion, n_folds=3, params=params, refit=True, runs_dir=tmp_path, progress=False)
     assert fits == [], "no fold trained again"
     assert refitted.path != plain.path and refitted.config["folds_from"] == str(plain.path)
-    assert refitted.scores["folds"] == plain.scores["folds"] and np.array_equal(refitted.oof(), plain.oof(), equal_nan=True)
+    assert (refitted.scores["folds"] == plain.scores["folds"]
+            and np.array_equal(refitted.oof(), plain.oof(), equal_nan=True))
     assert refitted.scores["refit"]["rows"] == len(fashion.y_train) and not np.allclose(refitted.test(), plain.test())
     plains_test = plain.test()  # read before the folder goes: a run made in the same second takes its name
     shutil.rmtree(plain.path)
     again = obtain.run_cv("dt", fashion, n_folds=3, params=params, runs_dir=tmp_path, progress=False)
     assert fits == [] and again.config["folds_from"] == str(refitted.path)
     assert np.array_equal(again.test(), plains_test), "the folds' mean, as the plain run had it"
-    other = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 5}, refit=True, runs_dir=tmp_path, progress=False)
+    other = obtain.run_cv("dt", fashion, n_folds=3, params={"max_depth": 5}, refit=True, runs_dir=tmp_path,
+                          progress=False)
     assert len(fits) == 3 and "folds_from" not in other.config, "another recipe's folds are trained"

@@ -203,7 +203,8 @@ def test_a_torn_database_is_one_line_naming_what_is_saved(tracked, tmp_path, mon
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{torn}")
     assert track.main([str(tracked[1].path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: MLflow tracking at sqlite:///{torn} failed (DatabaseError: ") and err.count("\n") == 1
+    assert (err.startswith(f"error: MLflow tracking at sqlite:///{torn} failed (DatabaseError: ")
+            and err.count("\n") == 1)
     assert f"nothing is lost, {tracked[1].path} saved" in err
 
 
@@ -328,7 +329,8 @@ def test_tune_track_logs_the_study_with_its_best_run_nested(fashion_small, clien
     (logged,) = logged_runs(client, best)
     parent = client.get_run(logged.data.tags["mlflow.parentRunId"])
     assert parent.data.metrics["best_accuracy"] == best.scores["accuracy_mean"] == logged.data.metrics["accuracy_mean"]
-    assert parent.data.metrics["trials"] == 2 and logged.data.tags["optuna.trial"] == str(best.config["origin"]["trial"])
+    assert (parent.data.metrics["trials"] == 2
+            and logged.data.tags["optuna.trial"] == str(best.config["origin"]["trial"]))
 
 
 @pytest.mark.parametrize("where", ["read-only folder", "store is a folder", "folder is a file"])

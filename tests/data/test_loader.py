@@ -144,7 +144,8 @@ def png_claiming(width: int, height: int) -> bytes:
 BROKEN = {
     "no train.csv": (lambda r: (r / "train.csv").unlink(), r"train.csv: missing"),
     "no test_sample.csv": (lambda r: (r / "test_sample.csv").unlink(), r"test_sample.csv: missing"),
-    "no image folder": (lambda r: os.rename(r / "images" / "test", r / "images" / "tst"), r"images/test: missing image folder"),
+    "no image folder": (lambda r: os.rename(r / "images" / "test", r / "images" / "tst"),
+                        r"images/test: missing image folder"),
     "no id column": (lambda r: edit_csv(r / "train.csv", columns=["ident", "class"]), r"train.csv: no 'id' column"),
     "no label column": (lambda r: edit_csv(r / "train.csv", columns=["id", "label"]), r"train.csv: no 'class' column"),
     "sample with 3 columns": (lambda r: (r / "test_sample.csv").write_text("id,class,x\nt0,cat,1\n"),
@@ -153,25 +154,32 @@ BROKEN = {
                            r"train.csv: duplicate id '002' on lines 4, 9"),
     "duplicate test id": (lambda r: edit_csv(r / "test_sample.csv", cells={(4, "id"): "t1"}),
                           r"test_sample.csv: duplicate id 't1' on lines 3, 6"),
-    "empty label": (lambda r: edit_csv(r / "train.csv", cells={(3, "class"): ""}), r"train.csv, line 5: empty or NaN label"),
-    "NaN label": (lambda r: edit_csv(r / "train.csv", cells={(6, "class"): "NaN"}), r"train.csv, line 8: empty or NaN label"),
-    "id with slash": (lambda r: edit_csv(r / "train.csv", cells={(2, "id"): "a/b"}), r"train.csv, line 4: id 'a/b' cannot name"),
+    "empty label": (lambda r: edit_csv(r / "train.csv", cells={(3, "class"): ""}),
+                    r"train.csv, line 5: empty or NaN label"),
+    "NaN label": (lambda r: edit_csv(r / "train.csv", cells={(6, "class"): "NaN"}),
+                  r"train.csv, line 8: empty or NaN label"),
+    "id with slash": (lambda r: edit_csv(r / "train.csv", cells={(2, "id"): "a/b"}),
+                      r"train.csv, line 4: id 'a/b' cannot name"),
     "id without png": (lambda r: (r / "images" / "train" / "005.png").unlink(),
                        r"images/train/005.png: missing \(train.csv line 7 lists id '005'\)"),
     "test id without png": (lambda r: (r / "images" / "test" / "t3.png").unlink(),
                             r"images/test/t3.png: missing \(test_sample.csv line 5"),
-    "png that does not decode": (lambda r: (r / "images" / "train" / "004.png").write_bytes(b"\x89PNG\r\n\x1a\nrubbish"),
+    "png that does not decode": (lambda r: (r / "images" / "train" / "004.png")
+                                 .write_bytes(b"\x89PNG\r\n\x1a\nrubbish"),
                                  r"images/train/004.png: truncated PNG"),
-    "not a png at all": (lambda r: (r / "images" / "train" / "004.png").write_text("hello"), r"004.png: not a PNG file"),
+    "not a png at all": (lambda r: (r / "images" / "train" / "004.png").write_text("hello"),
+                         r"004.png: not a PNG file"),
     "mixed size": (lambda r: write_png(r / "images" / "train" / "009.png", np.zeros((9, 8, 3), np.uint8)),
                    r"009.png: image is 8x9 RGB, but .*000.png is 8x8 RGB"),
     "mixed mode": (lambda r: write_png(r / "images" / "train" / "009.png", np.zeros((8, 8), np.uint8)),
                    r"009.png: image is 8x8 grey, but .*000.png is 8x8 RGB"),
     "test size differs": (lambda r: [write_png(r / "images" / "test" / f"t{i}.png", np.zeros((6, 6, 3), np.uint8))
-                                     for i in range(5)], r"images/test/t0.png: image is 6x6 RGB, but .*000.png is 8x8 RGB"),
+                                     for i in range(5)],
+                          r"images/test/t0.png: image is 6x6 RGB, but .*000.png is 8x8 RGB"),
     "empty csv": (lambda r: (r / "train.csv").write_text(""), r"train.csv: empty file"),
     "no rows": (lambda r: (r / "train.csv").write_text("id,class\n"), r"train.csv: no rows"),
-    "not utf-8": (lambda r: (r / "train.csv").write_bytes("id,class\n001,caf\xe9\n".encode("latin-1")), r"train.csv: not UTF-8"),
+    "not utf-8": (lambda r: (r / "train.csv").write_bytes("id,class\n001,caf\xe9\n".encode("latin-1")),
+                  r"train.csv: not UTF-8"),
     "ragged csv": (lambda r: (r / "train.csv").write_text("id,class\n000,cat\n001,dog,extra,more\n"),
                    r"train.csv, line 3: not a valid CSV \(4 field\(s\), the header has 2\)"),
     "short row": (lambda r: (r / "train.csv").write_text("id,class\n000,cat\n\n001\n"),
@@ -258,7 +266,8 @@ def test_class_names_refuse_duplicates_and_blanks(tmp_path, text, message):
 def test_check_cli_refuses_a_broken_classes_csv(fashion_copy):
     (fashion_copy / "classes.csv").write_text("class,name\n0,top\n1,top\n")
     done = run_cli("competition.data", "check", fashion_copy)
-    assert done.returncode == 1 and done.stderr == f"error: {fashion_copy}/classes.csv, lines 2 and 3: name 'top' is listed twice\n"
+    assert done.returncode == 1 and done.stderr == (f"error: {fashion_copy}/classes.csv, lines 2 and 3: "
+                                                    "name 'top' is listed twice\n")
 
 
 @pytest.mark.parametrize("damage", ["labels of another length", "pixels truncated", "pixels of another shape"])
@@ -296,7 +305,8 @@ def test_concurrent_checks_of_an_uncached_folder_all_succeed(fashion_copy):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outputs]
-    statuses = sorted(line.split()[1].rstrip(",") for out, _ in outputs for line in out.splitlines() if line.startswith("cache"))
+    statuses = sorted(line.split()[1].rstrip(",")
+                      for out, _ in outputs for line in out.splitlines() if line.startswith("cache"))
     assert statuses == ["built", "hit", "hit", "hit"]  # one built it, the others waited and reused it
 
 

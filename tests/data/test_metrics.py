@@ -66,7 +66,8 @@ def test_kappa_orders_classes_as_the_loader_sorts_labels_not_as_text():
     2 is one step off in the loader's order, two steps as text."""
     classes = [2, 10, 33]  # np.unique of train.csv's integer labels
     truth, guess = ["2", "2", "10", "33", "33", "10"], ["10", "2", "10", "33", "10", "33"]
-    value = metrics.get("cohen_kappa_quadratic").score(metrics.encode(truth, classes), metrics.encode(guess, classes), 3)
+    value = metrics.get("cohen_kappa_quadratic").score(metrics.encode(truth, classes),
+                                                       metrics.encode(guess, classes), 3)
     assert value == pytest.approx(sk.cohen_kappa_score([int(t) for t in truth], [int(g) for g in guess],
                                                        weights="quadratic"))
     assert value != pytest.approx(sk.cohen_kappa_score(truth, guess, weights="quadratic")), "text order differs"
@@ -86,9 +87,11 @@ def test_roc_auc_equals_scikit_learn_and_two_classes_score_class_one():
     rng = np.random.default_rng(0)
     proba = rng.dirichlet(np.ones(4), size=40)
     truth = np.tile([0, 1, 2, 3], 10)
-    assert metrics.get("roc_auc_ovr").score(truth, proba, 4) == pytest.approx(sklearn_score("roc_auc_ovr", truth, proba, 4))
+    assert (metrics.get("roc_auc_ovr").score(truth, proba, 4)
+            == pytest.approx(sklearn_score("roc_auc_ovr", truth, proba, 4)))
     binary = np.column_stack([1 - proba[:, 0], proba[:, 0]])
-    assert metrics.get("roc_auc_ovr").score(truth % 2, binary, 2) == pytest.approx(sk.roc_auc_score(truth % 2, proba[:, 0]))
+    assert (metrics.get("roc_auc_ovr").score(truth % 2, binary, 2)
+            == pytest.approx(sk.roc_auc_score(truth % 2, proba[:, 0])))
 
 
 def test_label_metrics_score_the_argmax_of_probabilities():
@@ -134,7 +137,8 @@ def test_a_folder_without_competition_json_is_accuracy_on_labels(fashion_small, 
     ("[1]", "expected a JSON object, got list"),
     ('{"title": "x"}', "no 'metric' field"),
     ('{"metric": "auc"}', "field 'metric': unknown metric 'auc'; known metrics: accuracy,"),
-    ('{"metric": "log_loss", "higher_is_better": true}', "field 'higher_is_better' is True, but metric log_loss has False"),
+    ('{"metric": "log_loss", "higher_is_better": true}',
+     "field 'higher_is_better' is True, but metric log_loss has False"),
     ('{"metric": "f1_macro", "submission": "probabilities"}', "field 'submission' is 'probabilities', but metric "
                                                             "f1_macro has 'labels'"),
     ('{"metric": "f1_macro", "public_share": 1.5}', "field 'public_share' must be a number between 0 and 1"),
@@ -147,7 +151,8 @@ def test_a_bad_competition_json_is_one_line_naming_the_file(fashion_copy, conten
         load_competition(fashion_copy, cache=False)
     result = subprocess.run([sys.executable, "-m", "competition.data", "check", str(fashion_copy)],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1 and "competition.json" in result.stderr
+    assert (result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+            and "competition.json" in result.stderr)
 
 
 def test_a_probability_metric_needs_a_column_per_class_in_the_sample(fashion_copy):
@@ -258,7 +263,8 @@ def test_a_lower_is_better_competition_ranks_ascending_on_the_local_board(log_lo
                    "score_std": 0.02, "oof_rows": 200}}))
     board = tmp_path / "leaderboard.md"
     result = subprocess.run([sys.executable, "-m", "competition.grade", str(blunt), str(sharp), "--data",
-                             str(log_loss_comp), "--ledger", str(tmp_path / "ledger.jsonl"), "--leaderboard", str(board)],
+                             str(log_loss_comp), "--ledger", str(tmp_path / "ledger.jsonl"),
+                             "--leaderboard", str(board)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "sharp.csv: public log_loss" in result.stdout and "(rank 1 of 2)" in result.stdout.split("sharp.csv")[1]
@@ -269,7 +275,8 @@ def test_a_lower_is_better_competition_ranks_ascending_on_the_local_board(log_lo
     assert "1. **sharp** — best CV score" in text
     entries = ledger.read(tmp_path / "ledger.jsonl")
     assert [e["name"] for e in standings.files(entries, Grader(log_loss_comp).higher_is_better)] == ["sharp", "blunt"]
-    redrawn = subprocess.run([sys.executable, "-m", "competition.leaderboard", "--ledger", str(tmp_path / "ledger.jsonl"),
+    redrawn = subprocess.run([sys.executable, "-m", "competition.leaderboard",
+                              "--ledger", str(tmp_path / "ledger.jsonl"),
                               "--out", str(tmp_path / "again.md"), "--data", str(log_loss_comp)],
                              capture_output=True, text=True, timeout=120)
     assert redrawn.returncode == 0, redrawn.stderr  # the board's metric read from the ledger (the key: intervals)
@@ -348,7 +355,8 @@ def test_class_columns_in_another_order_are_accepted_and_reordered(proba_sample)
     ("id,cat,dog,emu", [["a7", "NaN", "0.5", "0.5"], GOOD[1], GOOD[2]],
      r"line 2: 'NaN' in column 'cat' is not a number \(empty or NaN\)"),
     ("id,cat,dog,emu", [GOOD[0], ["b2", "lots", "0", "0"], GOOD[2]], r"line 3: 'lots' in column 'cat' is not a number"),
-    ("id,cat,dog,emu", [GOOD[0], ["b2", "1.2", "0", "-0.2"], GOOD[2]], r"line 3: 1.2 in column 'cat' .*; 2 such values"),
+    ("id,cat,dog,emu", [GOOD[0], ["b2", "1.2", "0", "-0.2"], GOOD[2]],
+     r"line 3: 1.2 in column 'cat' .*; 2 such values"),
     ("id,cat,emu", [r[:2] + r[3:] for r in GOOD], r"missing column\(s\) dog"),
     ("id,cat,dog,emu,yak", [r + ["0"] for r in GOOD], r"unexpected column\(s\) yak"),
     ("id,cat,dog,dog", GOOD, r"missing column\(s\) emu; duplicated column\(s\) dog"),
@@ -452,5 +460,6 @@ def test_tune_minimises_a_lower_is_better_metric(log_loss_runs, tmp_path):
     assert tuned.study.direction == StudyDirection.MINIMIZE and "-log_loss" in tuned.path.parent.name
     values = [t.value for t in tuned.study.trials if t.value is not None]
     assert tuned.best.value == min(values) and len(set(values)) > 1
-    assert tuned.run.scores["metric"] == "log_loss" and tuned.run.scores["score_mean"] == pytest.approx(tuned.best.value)
+    assert (tuned.run.scores["metric"] == "log_loss"
+            and tuned.run.scores["score_mean"] == pytest.approx(tuned.best.value))
     assert "best log_loss" in tune.describe_study(tuned.study, tuned.path)

@@ -81,7 +81,8 @@ def test_a_repeated_id_is_refused_by_loader_validator_and_grader(swapped):
 def test_an_answer_key_that_is_not_a_valid_csv_is_refused_as_an_answer_key(swapped):
     root, key = swapped
     key.write_text("class,id,Usage\na,t0\n")
-    with pytest.raises(AnswerKeyError, match=r"solution.csv, line 2: not a valid CSV \(2 field\(s\), the header has 3\)"):
+    with pytest.raises(AnswerKeyError,
+                       match=r"solution.csv, line 2: not a valid CSV \(2 field\(s\), the header has 3\)"):
         read_solution(key, read_sample(root / "test_sample.csv"), ["a", "b"])
 
 

@@ -87,7 +87,8 @@ def test_wilson_interval_by_its_formula_and_its_coverage():
     right[:2700] = True
     low, high = uncertainty.interval(metric, y, with_right_rows(y, right, 10), 10)
     z, p, n = 1.959963984540054, 0.9, 3000
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    centre, half = ((p + z * z / (2 * n)) / (1 + z * z / n),
+                    z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)))
     assert (low, high) == pytest.approx((centre - half, centre + half), abs=1e-12)
 
     rng = np.random.default_rng(2)

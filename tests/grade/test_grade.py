@@ -60,7 +60,8 @@ def test_scores_public_and_private_rows_and_keeps_private_out_of_the_ledger(fash
     grader, store = local_grader(fashion_small, tmp_path)
     entry = grade_file(grader, store, path)
     public, private = expected_scores(path, key)
-    assert entry["status"] == "ok" and entry["public"] == pytest.approx(public) and entry["private"] == pytest.approx(private)
+    assert (entry["status"] == "ok" and entry["public"] == pytest.approx(public)
+            and entry["private"] == pytest.approx(private))
     assert entry["public_rows"] == 30 and entry["private_rows"] == 70 and entry["time"].endswith("Z")
     (line,) = [json.loads(text) for text in (tmp_path / "ledger.jsonl").read_text().splitlines()]
     assert set(line) >= {"time", "file", "sha256", "recipe", "cv", "public", "status", "message", "team"}
@@ -80,7 +81,8 @@ def test_cli_hides_private_until_reveal_and_redraws_the_leaderboard(fashion_smal
     assert "private: hidden" in done.stdout and f"{private:.4f}" not in done.stdout
     board = (tmp_path / "leaderboard.md").read_text()
     assert board.index("[high]") < board.index("[mid]") < board.index("[low]")
-    assert "| hidden |" in board and "Spearman rank correlation between CV and public over 3 submissions: **1.000**" in board
+    assert ("| hidden |" in board
+            and "Spearman rank correlation between CV and public over 3 submissions: **1.000**" in board)
     assert "best CV score" in board and "1. **high**" in board and "2. **mid**" in board
     image = np.asarray(Image.open(tmp_path / "leaderboard.png").convert("L"), dtype=float)
     assert image.shape[0] > 300 and image.var() > 0
@@ -194,7 +196,8 @@ KEYS = {
     "blank label": (lambda t: with_cells(t, class_4=""), r"line 6: empty or NaN prediction in column 'class'"),
     "unknown id": (lambda t: with_cells(t, id_0="nope"), r"1 id\(s\) not in the sample submission: 'nope'"),
     "no Private rows": (lambda t: t.assign(Usage="Public"), r"solution.csv: no Private rows"),
-    "other columns": (lambda t: t.rename(columns={"Usage": "usage"}), r"expected columns id,class,Usage, got id,class,usage"),
+    "other columns": (lambda t: t.rename(columns={"Usage": "usage"}),
+                      r"expected columns id,class,Usage, got id,class,usage"),
 }
 
 
@@ -404,7 +407,8 @@ def test_a_users_own_picture_beside_the_board_is_never_drawn_over(fashion_small,
 
 def test_notes_below_the_notes_line_survive_every_redraw(fashion_small, key, tmp_path):
     board = tmp_path / "lb.md"
-    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1, cv=0.7)).returncode == 0
+    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7,
+                                                               seed=1, cv=0.7)).returncode == 0
     notes = "\n## My notes\n\nTry a wider cnn next; a is overfit.\n"
     board.write_text(board.read_text() + notes)
     for n, name in enumerate("bc", start=2):
@@ -416,7 +420,8 @@ def test_notes_below_the_notes_line_survive_every_redraw(fashion_small, key, tmp
 
 def test_an_edit_above_the_notes_line_is_refused_before_grading(fashion_small, key, tmp_path):
     board = tmp_path / "lb.md"
-    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1, cv=0.7)).returncode == 0
+    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7,
+                                                               seed=1, cv=0.7)).returncode == 0
     edited = board.read_text().replace("## Does CV predict public?", "## Does CV predict public? (I doubt it)")
     board.write_text(edited)
     done = grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "b", correct=0.8, seed=2))
@@ -449,14 +454,17 @@ def test_shared_files_follow_the_umask_and_the_answer_key_is_secret(fashion_smal
 
     board = tmp_path / "lb.md"
     board_mode = lambda: board.stat().st_mode & 0o777  # noqa: E731
-    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7, seed=1, cv=0.7)).returncode == 0
+    assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7,
+                                                               seed=1, cv=0.7)).returncode == 0
     os.chmod(board, 0o644)
     old = os.umask(0o022)
     try:
-        assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "b", correct=0.8, seed=2)).returncode == 0
+        assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "b", correct=0.8,
+                                                                   seed=2)).returncode == 0
         assert board_mode() == 0o644 and tmp_path.joinpath("lb.png").stat().st_mode & 0o777 == 0o644
         os.umask(0o027)
-        assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "c", correct=0.8, seed=3)).returncode == 0
+        assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "c", correct=0.8,
+                                                                   seed=3)).returncode == 0
         assert board_mode() == 0o640
         out = prepare(tmp_path / "comp", limit_train=30, limit_test=20)
     finally:
@@ -490,7 +498,8 @@ def test_a_prepare_rerun_with_another_seed_is_another_competition(tmp_path):
     second = Grader(out).competition
     assert second != first.competition
     train = pd.read_csv(out / "train.csv", dtype=str)
-    train.loc[0, "class"] = train.loc[1, "class"] if train.loc[0, "class"] != train.loc[1, "class"] else train.loc[2, "class"]
+    train.loc[0, "class"] = (train.loc[1, "class"] if train.loc[0, "class"] != train.loc[1, "class"]
+                             else train.loc[2, "class"])
     train.to_csv(out / "train.csv", index=False)  # the data changed, the answer key not
     assert Grader(out).competition not in (first.competition, second)
     prepare(out, limit_train=40, limit_test=30, seed=1)  # rebuilt: a damaged build is not declared done

@@ -91,8 +91,10 @@ def test_a_time_budget_is_refused_for_a_model_without_epochs(fashion_small, tmp_
                           cwd=tmp_path, timeout=300)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "--time-budget: model rf takes no time budget (only cnn" in done.stderr and not (tmp_path / "runs").exists()
-    assert obtain.seconds_per_fit("cnn", 30, n_folds=5, seeds=2, refit=False) == round(30 * 60 * obtain.BUDGET_SHARE / 10, 1)
-    assert obtain.seconds_per_fit("cnn", 30, n_folds=5, seeds=1, refit=True) == round(30 * 60 * obtain.BUDGET_SHARE / 6.25, 1)
+    assert (obtain.seconds_per_fit("cnn", 30, n_folds=5, seeds=2, refit=False)
+            == round(30 * 60 * obtain.BUDGET_SHARE / 10, 1))
+    assert (obtain.seconds_per_fit("cnn", 30, n_folds=5, seeds=1, refit=True)
+            == round(30 * 60 * obtain.BUDGET_SHARE / 6.25, 1))
 
 
 def test_without_keras_backend_the_first_installed_backend_trains(monkeypatch):

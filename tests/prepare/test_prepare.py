@@ -215,7 +215,8 @@ def test_corrupt_and_truncated_idx_files_are_named(tmp_path, fashion_source):
     (["--class-names", "a,b,c"], "--class-names: 3 names, but the labels are 10 classes (0..9)"),
     (["--class-names", "a,b,c,d,e,f,g,h,i,a"], "--class-names: 'a' is given twice"),
     (["--class-names", "a,b,,d,e,f,g,h,i,j"], "--class-names: name 3 is blank"),
-    (["--limit-test", "2", "--public", "0.1"], "2 test rows give 0 Public and 2 Private rows; the answer key needs both"),
+    (["--limit-test", "2", "--public", "0.1"],
+     "2 test rows give 0 Public and 2 Private rows; the answer key needs both"),
 ])
 def test_impossible_settings_are_refused_in_one_line(tmp_path, fashion_source, args, message):
     done = run_cli("competition.prepare", "--out", tmp_path / "c", "--limit-train", 10, *args, cwd=tmp_path)
@@ -230,7 +231,8 @@ def test_a_key_the_metric_cannot_score_is_refused_before_anything_is_written(tmp
                    "roc_auc_ovr", cwd=tmp_path)
     last = done.stderr.splitlines()[-1]
     assert done.returncode == 1 and last.startswith("error: the competition would not be gradable: "), done.stderr
-    assert f"{tmp_path / 'c.grader' / 'solution.csv'}: metric roc_auc_ovr cannot score its Public or Private rows" in last
+    assert (f"{tmp_path / 'c.grader' / 'solution.csv'}: "
+            "metric roc_auc_ovr cannot score its Public or Private rows") in last
     assert not (tmp_path / "c").exists() and not (tmp_path / "c.grader").exists()
 
 

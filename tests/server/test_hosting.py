@@ -147,7 +147,8 @@ def test_a_serve_that_cannot_start_stores_nothing_and_one_that_can_serves_from_i
     busy.close()
     refused(in_use, "cannot listen there")
     (tmp_path / "cert.pem").write_text("not a certificate\n")
-    bad_cert = serve_refused(fashion_copy, db, "--solution", str(solution), "--ssl-certfile", str(tmp_path / "cert.pem"),
+    bad_cert = serve_refused(fashion_copy, db, "--solution", str(solution),
+                             "--ssl-certfile", str(tmp_path / "cert.pem"),
                              "--ssl-keyfile", str(tmp_path / "cert.pem"), *flags)
     refused(bad_cert, "not a usable certificate and key")
     assert Store(db).settings() == before, "a start that failed stored none of its flags"
@@ -204,7 +205,8 @@ def test_a_class_of_thirty_in_ten_teams_uploads_at_once_and_each_team_gets_its_q
     assert all(sorted(codes) == [201, 201, 429] for codes in counted.values()), counted
     stored = [r for r in Store(db).submissions() if r["status"] == "ok"]
     assert len(stored) == 20 and {r["member"] for r in stored} <= {m for _, m in students}
-    assert listed.returncode == 0 and re.search(r"team 3\s+student 3-0, student 3-1, student 3-2\s+2\s+2\s+0\s+0", listed.stdout)
+    assert listed.returncode == 0 and re.search(r"team 3\s+student 3-0, student 3-1, student 3-2\s+2\s+2\s+0\s+0",
+                                                listed.stdout)
     more = host(db, "add-teams", str(write_roster(tmp_path / "roster2.csv", students + [("team 10", "new one")])),
                 "--out", str(tmp_path / "t2.csv"))
     assert more.returncode == 0 and [r["member"] for r in read_tokens(tmp_path / "t2.csv")] == ["new one"]
@@ -367,7 +369,8 @@ def test_an_ended_board_shows_the_public_share_of_the_key_in_force_after_a_resco
     try:
         assert server.upload(token, submission(key, wrong=4)).status_code == 201
         before = server.get("/api/leaderboard").json()["public_rows"]
-        assert host(db, "reveal").returncode == 0 and host(db, "rescore", "--solution", str(tmp_path / "wider.csv")).returncode == 0
+        assert (host(db, "reveal").returncode == 0
+                and host(db, "rescore", "--solution", str(tmp_path / "wider.csv")).returncode == 0)
         board = server.get("/api/leaderboard").json()
         page = server.get("/").text
     finally:
@@ -419,7 +422,8 @@ def test_every_error_is_json_and_an_answer_rank_is_the_teams(fashion_small, key,
     finally:
         server.stop()
     lines = [line for line in server.output().splitlines() if " upload " in line]
-    assert len(lines) == 5 and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ upload team='(ants|bees)'", l) for l in lines)
+    assert len(lines) == 5 and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ upload team='(ants|bees)'", line)
+                                   for line in lines)
     assert "duplicate" in lines[-1] and ants not in server.output() and "private" not in server.output()
 
 
@@ -498,7 +502,8 @@ def test_export_is_the_class_result(fashion_small, key, tmp_path):
     assert {"'" + f for f in formulas} <= set(rows["message"]), "shown, never run"
     for path in (out / "submissions.csv", out / "standings.csv"):
         cells = [cell for row in csv.reader(io.StringIO(path.read_text())) for cell in row]
-        assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r")) or c.startswith("-") and not number(c)]
+        assert not [c for c in cells
+                    if c.startswith(("=", "+", "@", "\t", "\r")) or c.startswith("-") and not number(c)]
     text = (out / "leaderboard.md").read_text()
     assert "<script>" not in text and "](http://evil)" not in text and "](http://x)" not in text
     assert text.count("\n| ") >= 4 + 9 and "ants \\| co" in text
@@ -545,9 +550,9 @@ def test_a_log_loss_competition_ranks_ascending_on_the_board_and_in_the_export(t
         answer = server.upload(sure, probabilities(key, 0.9, classes)).json()
         assert answer["rank"] == 1 and answer["public"] == pytest.approx(-math.log(0.9))
         board = server.get("/api/leaderboard").json()
-        assert board["metric"] == "log_loss" and [l["team"] for l in board["teams"]] == ["sure", "unsure"]
+        assert board["metric"] == "log_loss" and [entry["team"] for entry in board["teams"]] == ["sure", "unsure"]
         assert host(db, "reveal").returncode == 0
-        assert [l["team"] for l in server.get("/api/leaderboard").json()["teams"]] == ["sure", "unsure"]
+        assert [entry["team"] for entry in server.get("/api/leaderboard").json()["teams"]] == ["sure", "unsure"]
     finally:
         server.stop()
     assert host(db, "export", "--out", str(tmp_path / "out")).returncode == 0

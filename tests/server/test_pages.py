@@ -78,7 +78,8 @@ def test_the_board_a_team_page_and_the_admin_page_in_a_browser(fashion_small, ke
         browser.find_element(By.ID, "token").send_keys(tokens["ben"])
         browser.find_element(By.ID, "use-token").click()
         WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#submissions tbody tr")) == 3)
-        assert browser.find_element(By.ID, "team").text == "Owls" and browser.find_element(By.ID, "member").text == "ben"
+        assert (browser.find_element(By.ID, "team").text == "Owls"
+                and browser.find_element(By.ID, "member").text == "ben")
         first = browser.find_element(By.CSS_SELECTOR, "#submissions tbody tr:last-child input.pick")
         first.click()
         WebDriverWait(browser, 30).until(lambda d: "is now a final pick" in d.find_element(By.ID, "status").text)

@@ -172,7 +172,8 @@ def test_a_first_schema_database_keeps_its_teams_tokens_and_submissions(tmp_path
             CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);""")
         db.execute("INSERT INTO teams VALUES ('ants', ?, '2026-11-01T00:00:00Z')", (token_hash("old-token"),))
         db.execute("INSERT INTO submissions (team, time, file, name, message, metric, sha256, status, public, private) "
-                   "VALUES ('ants', '2026-11-02T00:00:00Z', 'a.csv', 'a', '', 'accuracy', ?, 'ok', 0.5, 0.6)", ("b" * 64,))
+                   "VALUES ('ants', '2026-11-02T00:00:00Z', 'a.csv', 'a', '', 'accuracy', ?, 'ok', 0.5, 0.6)",
+                   ("b" * 64,))
     for _ in range(2):  # opening it again changes nothing more
         store = Store(path)
         assert store.member_of("old-token") == {"team": "ants", "member": "ants", "disabled": False}

@@ -58,11 +58,15 @@ BAD = {  # name -> (body maker from the key, expected status, words of the error
     "empty file": (lambda k: b"", 400, "empty file"),
     "binary": (lambda k: bytes(range(256)) * 4, 400, "not UTF-8"),
     "zip": (lambda k: b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(200, 256)) * 8, 400, "not UTF-8"),
-    "wrong header": (lambda k: sample_text(k).replace("id,class", "id,label").encode(), 400, "expected columns id,class"),
+    "wrong header": (lambda k: sample_text(k).replace("id,class", "id,label").encode(), 400,
+                     "expected columns id,class"),
     "duplicate id": (lambda k: (sample_text(k) + f"{k['id'][0]},0\n").encode(), 400, "duplicated id"),
-    "missing ids": (lambda k: "\n".join(sample_text(k).splitlines()[:50]).encode(), 400, "of the sample submission missing"),
-    "unknown id": (lambda k: sample_text(k).replace(f"\n{k['id'][3]},", "\nnope,", 1).encode(), 400, "not in the sample"),
-    "NaN": (lambda k: sample_text(k).replace(f"\n{k['id'][5]},0", f"\n{k['id'][5]},NaN").encode(), 400, "empty or NaN"),
+    "missing ids": (lambda k: "\n".join(sample_text(k).splitlines()[:50]).encode(), 400,
+                    "of the sample submission missing"),
+    "unknown id": (lambda k: sample_text(k).replace(f"\n{k['id'][3]},", "\nnope,", 1).encode(), 400,
+                   "not in the sample"),
+    "NaN": (lambda k: sample_text(k).replace(f"\n{k['id'][5]},0", f"\n{k['id'][5]},NaN").encode(), 400,
+            "empty or NaN"),
     "unknown class": (lambda k: sample_text(k).replace(f"\n{k['id'][5]},0", f"\n{k['id'][5]},11").encode(), 400,
                       "'11' in column 'class' is not a class"),
     "label 2.0": (lambda k: sample_text(k).replace(f"\n{k['id'][5]},0", f"\n{k['id'][5]},2.0").encode(), 400,
@@ -163,7 +167,8 @@ def test_final_picks_are_own_counted_submissions_up_to_the_limit(grader, key):
     assert post(own[0], bees).json()["selected"] is True and post(own[1], bees).status_code == 200
     third = post(own[2], bees)
     assert third.status_code == 409 and "2 final picks already" in third.json()["error"]
-    assert httpx.delete(f"{server.url}/api/submissions/{own[1]}/select", headers=bees, timeout=30).json()["selected"] is False
+    assert httpx.delete(f"{server.url}/api/submissions/{own[1]}/select", headers=bees,
+                        timeout=30).json()["selected"] is False
     assert post(own[2], bees).status_code == 200
 
 
@@ -267,9 +272,11 @@ def test_a_browser_uploads_and_sees_its_score_and_the_teams_in_order(fashion_sma
         driver.find_element(By.ID, "send").click()
         result = WebDriverWait(driver, 60).until(
             lambda d: (text := d.find_element(By.ID, "result").text) not in ("", "uploading…") and text)
-        assert f"Scored: public {public_score(key, mine.read_bytes()):.4f}, rank 1; 4 submission(s) left today" in result
+        assert (f"Scored: public {public_score(key, mine.read_bytes()):.4f}, rank 1; "
+                "4 submission(s) left today") in result
         driver.get(server.url + "/")
-        assert [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#leaderboard td.team")] == ["larks", "owls"]
+        assert [cell.text
+                for cell in driver.find_elements(By.CSS_SELECTOR, "#leaderboard td.team")] == ["larks", "owls"]
         driver.save_screenshot(str(tmp_path / "leaderboard.png"))
     finally:
         driver.quit()

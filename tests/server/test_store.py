@@ -38,7 +38,8 @@ def test_another_programs_database_is_refused_before_anything_is_written(tmp_pat
         with sqlite3.connect(theirs) as db:
             db.executescript(schema)
         before = sha256(theirs)
-        for command in (("teams",), ("add-team", "ants"), ("set", "--daily-limit", "3"))[:3 if name == "users.sqlite" else 1]:
+        for command in (("teams",), ("add-team", "ants"),
+                        ("set", "--daily-limit", "3"))[:3 if name == "users.sqlite" else 1]:
             refused(host(theirs, *command), "another program's SQLite database")
         assert sha256(theirs) == before and not theirs.with_name(name + "-wal").exists(), name
     text = tmp_path / "notes.sqlite"
@@ -153,7 +154,8 @@ def test_a_reopen_counts_the_late_uploads_before_the_new_deadline(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("1 late submission(s), uploaded before the new deadline, now count")
     after, tally = store.standing_rows(higher_is_better=False)
-    assert [line["team"] for line in team_standings(after, False, tally=tally, higher_is_better=False)] == ["bees", "ants"]
+    assert [line["team"]
+            for line in team_standings(after, False, tally=tally, higher_is_better=False)] == ["bees", "ants"]
     assert tally["bees"][0] == 1 and not Store(db).submissions("bees")[0]["late"]
     assert store.select("bees", rows["late"]["id"], True, 2)["selected"]
     assert "1 late submission(s) before the new deadline now count" in store.journal()[0]["detail"]

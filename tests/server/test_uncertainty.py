@@ -101,7 +101,8 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), f"{name}: the same data, other bytes"
     final = pd.read_csv(outs[0] / "standings.csv")
     assert list(final["team"]) == order and list(final["tier"]) == [1, 1, 2, 2]
-    assert (final["private_low"] <= final["private"]).all() and (final["private"] <= final["private_high"] + 1e-12).all()
+    assert ((final["private_low"] <= final["private"]).all()
+            and (final["private"] <= final["private_high"] + 1e-12).all())
     assert (final["public_low"] <= final["public"]).all() and final["public_high"].notna().all()
     public_rows = int((key["Usage"] == "Public").sum())
     farther = final.set_index("team").loc["farther"]  # the public score and interval of its final pick
@@ -173,7 +174,8 @@ def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_b
         assert kaggle["board"] == {line["team"]: f"{line['public']:.6f}" for line in board}
         assert run_cli("competition.server", "reveal", "--db", str(db)).returncode == 0
         after = server.get("/api/submissions", token).json()["submissions"]
-        assert [s["public"] for s in after] == pytest.approx([score(base), score(base - 2), score(0)]), "the end shows all"
+        assert [s["public"] for s in after] == pytest.approx([score(base), score(base - 2), score(0)]), \
+            "the end shows all"
         assert kaggle_view(server, fashion_small.name, "climber", token)["second"] == f"{score(base - 2):.6f}"
         assert server.get("/api/leaderboard").json()["teams"][0]["tier"] == 1
     finally:
