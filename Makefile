@@ -51,6 +51,7 @@ submit: data
 	$(PY) -m competition.submit --model $(MODEL) --data $(DATA) --grade
 
 test: setup $(CHROMIUM)
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 bench: data
