@@ -24,16 +24,31 @@ def module_names(package: Path) -> dict[str, Path]:
     return found
 
 
-def top_level_imports(tree: ast.Module, module: str, is_package: bool, known: set[str]) -> set[str]:
-    """The modules of ``known`` that ``module`` imports when it is imported."""
-    found: set[str] = set()
+def imported_by(node: ast.stmt, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """The modules of ``known`` that one statement imports (none if it is no import), as ``module`` sees
+    them: a relative import resolved, a name imported from a module counted as that module."""
     here = module.split(".") if is_package else module.split(".")[:-1]
-
-    def add(name: str) -> None:
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+        base = ".".join(here[:len(here) - node.level + 1]) if node.level else ""
+        target = ".".join(part for part in (base, node.module or "") if part)
+        # ``from . import cache``: a module; ``from .data import x``: a name
+        names = [f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target for alias in node.names]
+    else:
+        return set()
+    found = set()
+    for name in names:
         while name and name not in known:  # ``competition.data.loader.load_competition`` -> its module
             name = name.rpartition(".")[0]
         if name and name != module:
             found.add(name)
+    return found
+
+
+def top_level_imports(tree: ast.Module, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``module`` imports when it is imported."""
+    found: set[str] = set()
 
     def visit(statements: list[ast.stmt]) -> None:
         for node in statements:
@@ -42,14 +57,7 @@ def top_level_imports(tree: ast.Module, module: str, is_package: bool, known: se
             if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
                 visit(node.orelse)
                 continue
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    add(alias.name)
-            elif isinstance(node, ast.ImportFrom):
-                base = ".".join(here[:len(here) - node.level + 1]) if node.level else ""
-                target = ".".join(part for part in (base, node.module or "") if part)
-                for alias in node.names:  # ``from . import cache``: a module; ``from .data import x``: a name
-                    add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target)
+            found.update(imported_by(node, module, is_package, known))
             for field in ("body", "orelse", "finalbody", "handlers"):  # if/try/with/for/class bodies
                 inner = getattr(node, field, None)
                 if isinstance(inner, list):
@@ -133,25 +141,7 @@ UP_ARROWS_LEFT = {  # arrows up that other work removes; none may be added
 def every_import(tree: ast.Module, module: str, is_package: bool, known: set[str]) -> set[str]:
     """The modules of ``known`` that ``module`` imports anywhere: at its top, in a function, under
     ``if TYPE_CHECKING:``."""
-    here = module.split(".") if is_package else module.split(".")[:-1]
-    found: set[str] = set()
-
-    def add(name: str) -> None:
-        while name and name not in known:
-            name = name.rpartition(".")[0]
-        if name and name != module:
-            found.add(name)
-
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                add(alias.name)
-        elif isinstance(node, ast.ImportFrom):
-            base = ".".join(here[:len(here) - node.level + 1]) if node.level else ""
-            target = ".".join(part for part in (base, node.module or "") if part)
-            for alias in node.names:
-                add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target)
-    return found
+    return {name for node in ast.walk(tree) for name in imported_by(node, module, is_package, known)}
 
 
 def layer(module: str) -> str:
