@@ -92,7 +92,7 @@ def cv_record(run: runs.Run, comp: Competition) -> dict:
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
-def check_name(name: str) -> str:
+def check_submission_name(name: str) -> str:
     """A submission name is a plain file name stem: it can never point outside the submissions folder."""
     if not NAME_PATTERN.fullmatch(name) or name.endswith((".csv", ".json")):
         raise SubmissionError(f"--name {name!r}: use 1-100 letters, digits, '.', '_', '+' or '-', starting with a "
@@ -135,7 +135,7 @@ def submit(run: runs.Run, comp: Competition, *, out_dir: str | Path = "submissio
     data = format_csv(sample, (predicted_probabilities if probabilities else predicted_labels)(run, comp))
     validate_submission(data, sample, comp.classes.tolist(), source=f"submission from {run.path}")
     default = f"{run.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    name = submission_name(check_name(name) if name is not None else default,
+    name = submission_name(check_submission_name(name) if name is not None else default,
                            out_dir, explicit=name is not None)
     csv_path = out_dir / f"{name}.csv"
     sidecar = {
@@ -257,7 +257,7 @@ def check_submittable(run: runs.Run, comp: Competition) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.name is not None:  # before any cross-validation: a clash found after 20 minutes of CV helps nobody
-        check_name(args.name)
+        check_submission_name(args.name)
         if taken(args.out, args.name):
             raise SubmissionError(f"{args.out / args.name}.csv or .json already exists; choose another --name")
     if args.track:

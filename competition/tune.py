@@ -6,15 +6,16 @@
 
 Every trial cross-validates one set of parameters (``cv.crossval.cross_validate``) on the same folds as
 every run (``cv.obtain.plan``), so a trial's score is comparable with any run's. The objective is the mean
-fold accuracy; the mean fold log loss breaks ties (and then the earlier trial wins): Optuna
-maximises the accuracy alone, and ``best_trial`` picks by ``(accuracy, -log loss)``.
+fold score in the competition's metric (accuracy unless its overview names another), in the metric's
+direction; the mean fold log loss breaks ties (and then the earlier trial wins): Optuna optimises the
+score alone, and ``best_trial`` picks by ``(score, -log loss)``.
 
 - The space: each model's ``ModelSpec.space`` in the registry (``models.spaces``); ``--param``
   fixes a parameter and takes it out of the search. A new study's first trial is the model's
   defaults, wherever the space holds them.
 - A trial whose recipe a finished run under RUNS already holds (``runs.lookup``, ``matching``'s one
   rule) takes that run's scores and trains nothing: often the first trial, the defaults.
-- Pruning per fold: after each fold the running mean accuracy is reported (``trial.report``, the
+- Pruning per fold: after each fold the running mean score is reported (``trial.report``, the
   step is the number of folds done) and Optuna's median pruner stops a trial whose running mean is
   below the median of earlier trials' at the same step. Not Optuna's library callbacks (LightGBM's
   or Keras' pruning callbacks): inside one trial every fold would report to the same steps.
@@ -114,7 +115,7 @@ def study_name(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAUL
     return name
 
 
-def identity(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAULT) -> dict:
+def study_record(config: dict, fixed: dict[str, Any], metric: str = metrics.DEFAULT) -> dict:
     """What a study records about itself, and checks when it is continued."""
     return {**matching.study_identity(config), "fixed": jsonable(fixed),
             **({"metric": metric} if metric != metrics.DEFAULT else {})}
@@ -187,17 +188,17 @@ def _is_number(value) -> bool:
 
 
 def trial_problem(trial) -> str | None:
-    """Why a stored trial cannot be used (a finished trial's accuracy, log loss or parameters, or a
+    """Why a stored trial cannot be used (a finished trial's score, log loss or parameters, or a
     reported running mean, that is not a number), or None."""
     from optuna.trial import TrialState
 
     where = f"trial {trial.number}"
     if not all(_is_number(value) for value in trial.intermediate_values.values()):
-        return f"{where} holds a reported accuracy that is not a number"
+        return f"{where} holds a reported score that is not a number"
     if trial.state != TrialState.COMPLETE:
         return None
     if not (_is_number(trial.value) and math.isfinite(trial.value)):
-        return f"{where} is finished with accuracy {trial.value!r}, not a number"
+        return f"{where} is finished with score {trial.value!r}, not a number"
     if not _is_number(trial.user_attrs.get("log_loss", 0.0)):
         return f"{where} holds log loss {trial.user_attrs['log_loss']!r}, not a number"
     if not isinstance(trial.user_attrs.get("params"), dict):
@@ -262,7 +263,7 @@ def format_params(params: dict[str, Any]) -> str:
 
 
 def describe_study(study, path: Path) -> str:
-    """``study PATH: N trials (M pruned), best accuracy A (log loss L) at trial T with k=v, ...``."""
+    """``study PATH: N trials (M pruned), best METRIC A (log loss L) at trial T with k=v, ...``."""
     counts = state_counts(study)
     others = (("FAIL", "failed"), ("RUNNING", "running or killed"), ("WAITING", "queued"))
     parts = [f"{counts['PRUNED']} pruned"] + [f"{counts[state]} {word}" for state, word in others if counts[state]]
@@ -276,7 +277,7 @@ def describe_study(study, path: Path) -> str:
 
 
 def top_trials(study, n: int = TOP) -> str:
-    """A table of the ``n`` best finished trials: accuracy, log loss, parameters, seconds."""
+    """A table of the ``n`` best finished trials: the metric's score, log loss, parameters, seconds."""
     import pandas as pd
     from optuna.trial import TrialState
 
@@ -344,8 +345,9 @@ class Kept:
 def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict[str, Any], space: dict,
                    executor=None, kept: Kept | None = None, finished_run=None, progress: bool = False):
     """The objective of one trial: draw the parameters, check them (``make_model``), cross-validate
-    on ``folds`` reporting the running mean accuracy after each fold (pruned when the pruner says
-    so), and return the mean fold accuracy (the mean log loss is kept as a user attribute).
+    on ``folds`` reporting the running mean score (the competition's metric) after each fold (pruned
+    when the pruner says so), and return the mean fold score (the mean log loss, accuracy and the
+    score's std are kept as user attributes).
     ``finished_run(params)``: a finished run of the trial's recipe, if there is one; its scores are
     taken instead of training again (a study's first trial, the defaults, has often been run by
     ``cv`` or ``submit`` already: for the cnn that is 27 minutes saved)."""
@@ -360,11 +362,11 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
         params = {**fixed, **{name: dim.suggest(trial, name) for name, dim in space.items()}}
         trial.set_user_attr("params", jsonable(params))
         estimator = make_model(model, **params, **quiet)  # refuses an impossible value before training
-        accuracies: list[float] = []  # each fold's score in the competition's metric (accuracy by default)
+        fold_scores: list[float] = []  # each fold's score in the competition's metric (accuracy by default)
 
         def report(fold_score: float) -> None:
-            accuracies.append(fold_score)
-            trial.report(float(np.mean(accuracies)), step=len(accuracies) - 1)
+            fold_scores.append(fold_score)
+            trial.report(float(np.mean(fold_scores)), step=len(fold_scores) - 1)
 
         earlier = finished_run(params) if finished_run else None
         if earlier is not None:
@@ -380,7 +382,7 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
             def report_or_prune(fold: runs.FoldResult) -> None:
                 report(metric.from_probabilities(y[fold.rows], fold.proba))
                 if trial.should_prune():
-                    raise optuna.TrialPruned(f"mean {metric.name} {np.mean(accuracies):.4f} after {len(accuracies)} "
+                    raise optuna.TrialPruned(f"mean {metric.name} {np.mean(fold_scores):.4f} after {len(fold_scores)} "
                                              "folds")
 
             result = crossval.cross_validate(estimator, comp.x_train, comp.y_train, comp.x_test, folds,
@@ -400,7 +402,7 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
 
 
 class Progress:
-    """A bar over trials (an Optuna callback) showing the best accuracy so far and how many were pruned."""
+    """A bar over trials (an Optuna callback) showing the best score so far and how many were pruned."""
 
     def __init__(self, total: int | None, model: str, enabled: bool):
         self.bar = tqdm(total=total, desc=f"{model} trials", unit="trial", disable=not enabled, file=sys.stdout)
@@ -467,7 +469,7 @@ def tune(model: str, comp: Competition, *, n_folds: int = cli.FOLDS, seed: int =
     folder = ensure_dir(ensure_dir(runs_dir, "runs folder") / STUDIES, "studies folder") / name
     path = study_file(folder, jobs)
     folder.mkdir(exist_ok=True)
-    study = open_study(path, name, identity(config, fixed, metric), pruner=pruner, seed=seed)
+    study = open_study(path, name, study_record(config, fixed, metric), pruner=pruner, seed=seed)
     started = len(study.trials)
     new = not started
     say(progress, f"{'new' if new else 'continuing'} {describe_study(study, path)}")

@@ -261,15 +261,15 @@ def test_a_locked_study_is_refused_in_one_line(made_study, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("change,words", [
-    ("UPDATE trial_values SET value = 'abc'", "trial 0 is finished with accuracy 'abc', not a number"),
-    ("UPDATE trial_values SET value = 1e999", "trial 0 is finished with accuracy inf, not a number"),
+    ("UPDATE trial_values SET value = 'abc'", "trial 0 is finished with score 'abc', not a number"),
+    ("UPDATE trial_values SET value = 1e999", "trial 0 is finished with score inf, not a number"),
     ("UPDATE trial_values SET value = NULL", "holds a damaged value (AssertionError: a value is missing)"),
     ("UPDATE trial_params SET param_value = 'abc'", "holds a damaged value (ValueError: invalid literal for int()"),
     ("UPDATE trial_user_attributes SET value_json = '\"x\"' WHERE key = 'log_loss'", "trial 0 holds log loss 'x'"),
     ("UPDATE trial_user_attributes SET value_json = 'null' WHERE key = 'params'",
      "trial 0 holds no parameters (params None)"),
     ("UPDATE trial_intermediate_values SET intermediate_value = 'abc'",
-     "trial 0 holds a reported accuracy that is not a number"),
+     "trial 0 holds a reported score that is not a number"),
     ("UPDATE trials SET state = 'DONE'", "holds a damaged value (LookupError: 'DONE' is not among"),
 ])
 def test_a_study_holding_a_value_that_is_no_number_is_refused_and_left_untouched(made_study, capsys, change, words):

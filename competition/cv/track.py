@@ -43,6 +43,7 @@ from urllib.parse import unquote
 
 from .. import cli, extras, runs
 from ..errors import InputError
+from ..fsutil import NotRegularFile, check_regular
 from ..runs import matching
 
 SETTINGS = ("model", "folds", "seed", "seeds", "limit", "keras_backend")  # the run's own params besides the model's
@@ -83,21 +84,29 @@ def check_store(uri: str) -> None:
     if not uri.startswith("sqlite:///"):
         return
     path = Path(unquote(uri.removeprefix("sqlite:///").partition("?")[0]))
-    if path.exists() and not path.is_file():
-        problem = f"{path} is not a file"
-    elif path.is_file() and path.stat().st_size and not is_sqlite(path):
-        problem = f"{path} is not an SQLite database; it is left untouched"
-    elif path.is_file() and foreign_tables(path):
-        problem = (f"{path} is another program's SQLite database (tables {', '.join(foreign_tables(path)[:3])}, "
-                   "none of MLflow's); it is left untouched")
-    elif not path.parent.is_dir():
-        problem = f"{path.parent} is not a folder"
-    elif not os.access(path.parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
-        problem = f"{path if path.exists() and not os.access(path, os.W_OK) else path.parent} is read-only"
-    else:
+    problem = store_problem(path)
+    if problem is None:
         return
     raise TrackingError(f"MLflow tracking at {uri}: {problem}; set MLFLOW_TRACKING_URI to a store you can write "
                         "(sqlite:///PATH/mlflow.db), or run from a folder you can write")
+
+
+def store_problem(path: Path) -> str | None:
+    """Why the SQLite file ``path`` cannot be MLflow's store, or None when it can."""
+    try:
+        check_regular(path)
+    except NotRegularFile as exc:
+        return str(exc)
+    if path.is_file() and path.stat().st_size and not is_sqlite(path):
+        return f"{path} is not an SQLite database; it is left untouched"
+    if path.is_file() and foreign_tables(path):
+        return (f"{path} is another program's SQLite database (tables {', '.join(foreign_tables(path)[:3])}, "
+                "none of MLflow's); it is left untouched")
+    if not path.parent.is_dir():
+        return f"{path.parent} is not a folder"
+    if not os.access(path.parent, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
+        return f"{path if path.exists() and not os.access(path, os.W_OK) else path.parent} is read-only"
+    return None
 
 
 def foreign_tables(path: Path) -> list[str]:

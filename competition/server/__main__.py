@@ -24,7 +24,7 @@ from ..workers import bounded
 from . import settings as rules
 from .ladder import BOARDS
 from .settings import BODY_TIMEOUT, HEADER_TIMEOUT
-from .store import Store, StoreError, check_name, new_token, token_hash
+from .store import Store, StoreError, check_roster_name, new_token, token_hash
 
 DB = Path("grader.sqlite")
 HOST_BUSY_SECONDS = 5  # a host's command waits this long for another process's write lock, then says so
@@ -205,7 +205,7 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
             raise InputError(f"{path}, line {line}: a blank {'team' if not team else 'member'}; every row names a "
                              f"team and a member")
         try:
-            team, member = check_name(team), check_name(member, "member name")
+            team, member = check_roster_name(team), check_roster_name(member, "member name")
         except StoreError as exc:
             raise InputError(f"{path}, line {line}: {exc}") from None
         if (team, member) in seen:

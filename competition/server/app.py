@@ -185,13 +185,13 @@ class KeyedGrader:
             return self.grader, self.key_sha256
 
 
-def fingerprint(data: Path) -> dict:
-    """Which competition a database belongs to: the data folder's name and its sample submission's
-    sha256 (not the answer key, which ``rescore`` may correct)."""
+def competition_stamp(data: Path) -> dict:
+    """Which competition a database belongs to (kept in its settings as ``fingerprint``): the data
+    folder's name and its sample submission's sha256 (not the answer key, which ``rescore`` may correct)."""
     return {"folder": data.name, "sample_sha256": hashlib.sha256(Layout(data).sample_csv.read_bytes()).hexdigest()}
 
 
-def check_fingerprint(stored: dict, found: dict, db: Path, data: Path) -> None:
+def check_competition_stamp(stored: dict, found: dict, db: Path, data: Path) -> None:
     """A database serves the competition it was made for, never another one's folder."""
     kept = stored.get("fingerprint")
     if kept is not None and kept != found:
@@ -208,13 +208,14 @@ def create_app(settings: Settings) -> FastAPI:
     stored = store.settings()
     layout = Layout(settings.data)
     layout.check_exists()
-    check_fingerprint(stored, fingerprint(layout.root), settings.db, layout.root)  # before anything is written
+    # before anything is written
+    check_competition_stamp(stored, competition_stamp(layout.root), settings.db, layout.root)
     keyed = KeyedGrader(settings.data, settings.solution, store)
     grader = keyed.grader
     if keyed.note:
         print(f"note: {keyed.note}", flush=True)
     store.set_settings({**rules.first_start(stored, settings.flags, clock.now()),
-                        "data": str(grader.data.resolve()), "fingerprint": fingerprint(grader.data),
+                        "data": str(grader.data.resolve()), "fingerprint": competition_stamp(grader.data),
                         "solution_default": str((keyed.given or grader.solution_path).resolve()),
                         "metric": grader.metric, "higher_is_better": grader.higher_is_better,
                         "declared_title": grader.overview.title})
@@ -238,7 +239,7 @@ def create_app(settings: Settings) -> FastAPI:
     for kind, handler in ERROR_HANDLERS.items():
         app.add_exception_handler(kind, handler)
     app.include_router(routes.router)
-    app.include_router(kaggle_api.router(served))
+    app.include_router(kaggle_api.router)
     app.add_middleware(kaggle_api.AbsoluteForm)  # outermost: 'POST http://localhost/api/v1/... HTTP/1.1' too
     return app
 

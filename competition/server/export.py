@@ -66,7 +66,8 @@ def kept_name(row: dict) -> str:
     return f"{row['id']:05d}-{row['sha256'][:12]}.csv"
 
 
-def score(value) -> str:
+def table_score(value) -> str:
+    """A score in the exported tables: four decimals, empty where there is none."""
     return "" if value is None else f"{value:.4f}"
 
 
@@ -85,7 +86,7 @@ def scored(line: dict, part: str) -> str:
     if line.get(part) is None:
         return ""
     low, high = line.get(f"{part}_low"), line.get(f"{part}_high")
-    return score(line[part]) + (f" [{low:.4f}, {high:.4f}]" if low is not None else "")
+    return table_score(line[part]) + (f" [{low:.4f}, {high:.4f}]" if low is not None else "")
 
 
 def results(store: Store, ended: bool, graded: tuple[Grader, str] | None = None,
@@ -167,7 +168,8 @@ def render(title: str, lines: list[dict], rows: list[dict], ended: bool, metric:
             note = (row["error"] if row["status"] != "ok" else
                     f"voided by the host: {row['void_reason']}" if row["voided"] else row["message"])
             out.append(f"| {row['id']} | {row['time']} | {markdown(row['member'])} | {link} | {status} | "
-                       f"{score(row['public'])} | {score(row['private'])} | {'yes' if row['selected'] else ''} | "
+                       f"{table_score(row['public'])} | {table_score(row['private'])} | "
+                       f"{'yes' if row['selected'] else ''} | "
                        f"{markdown(note)} |")
     return "\n".join(out) + "\n"
 

@@ -41,7 +41,7 @@ from .. import clock
 from ..fsutil import write_bytes_atomic
 from . import settings as rules
 from .bundle import competition_files
-from .served import Served
+from .served import Served, served_by
 
 SERVICE = "competitions.CompetitionApiService"
 UPLOADS = "/api/v1/kaggle-uploads"  # PUT {UPLOADS}/{ticket}: the bytes of one submission
@@ -138,7 +138,8 @@ def current(served: Served) -> tuple[dict, bool]:
     return stored, rules.ended(stored, clock.now())
 
 
-def score(value) -> str:
+def kaggle_score(value) -> str:
+    """A score as the Kaggle API sends it: text with six decimals, empty where there is none."""
     return "" if value is None else f"{value:.6f}"
 
 
@@ -281,8 +282,8 @@ def submission_view(row: dict, ended: bool, shown: dict[int, float] | None) -> d
     on the Ladder's public board (``shown``: ``Served.shown_scores``) the public score it shows."""
     public = row["public"] if shown is None else shown.get(row["id"], row["public"])
     view = {"ref": row["id"], "date": row["time"], "description": row["message"] or "", "fileName": row["name"],
-            "status": "COMPLETE" if row["status"] == "ok" else "ERROR", "publicScore": score(public),
-            "privateScore": score(row["private"]) if ended else "", "submittedBy": row.get("member") or "",
+            "status": "COMPLETE" if row["status"] == "ok" else "ERROR", "publicScore": kaggle_score(public),
+            "privateScore": kaggle_score(row["private"]) if ended else "", "submittedBy": row.get("member") or "",
             "teamName": row["team"]}
     if row["status"] != "ok":
         view["errorDescription"] = row.get("error") or row["status"]
@@ -324,7 +325,7 @@ def board(served: Served) -> list[dict]:
     ids = dict(served.store.connection().execute("SELECT name, rowid FROM teams"))
     return [{"teamId": ids.get(line["team"], 0), "teamName": line["team"],
              "submissionDate": line["final_time"] if ended else line["reached"],
-             "score": score(line["private"] if ended else line["public"]), "rank": line["rank"]}
+             "score": kaggle_score(line["private"] if ended else line["public"]), "rank": line["rank"]}
             for line in served.standings(stored, ended)]
 
 
@@ -392,55 +393,62 @@ METHODS = {"ListCompetitions": list_competitions, "StartSubmissionUpload": start
            "DownloadDataFile": download_data_file}
 
 
-def router(served: Served) -> APIRouter:
-    """The routes: one RPC endpoint for every method, the upload PUT, and the data downloads."""
-    routes = APIRouter()
+router = APIRouter()
 
-    async def answer(call: Callable, *args) -> Response:
-        try:
-            found = await run_in_threadpool(call, *args)
-        except KaggleError as exc:
-            return refusal(exc.code, exc.message, exc.headers)
-        except HTTPException as exc:
-            return refusal(exc.status_code, str(exc.detail), exc.headers)
-        return found if isinstance(found, Response) else JSONResponse(found)
 
-    @routes.post("/api/v1/{service}/{method}")
-    async def rpc(service: str, method: str, request: Request):
-        if service != SERVICE or method not in METHODS:
-            return refusal(404, f"this grader answers no Kaggle call {service}/{method} (it answers "
-                                f"{SERVICE}: {', '.join(sorted(METHODS))})")
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return refusal(400, f"{method}: the request body is not JSON")
-        if not isinstance(body, dict):
-            return refusal(400, f"{method}: the request body is not a JSON object")
-        return await answer(METHODS[method], served, body, request)
+async def answer(call: Callable, *args) -> Response:
+    """``call(*args)`` in a worker thread, its refusals answered ``{"code", "message"}``."""
+    try:
+        found = await run_in_threadpool(call, *args)
+    except KaggleError as exc:
+        return refusal(exc.code, exc.message, exc.headers)
+    except HTTPException as exc:
+        return refusal(exc.status_code, str(exc.detail), exc.headers)
+    return found if isinstance(found, Response) else JSONResponse(found)
 
-    @routes.put(UPLOADS + "/{ticket}")
-    async def put(ticket: str, request: Request):
-        content = await request.body()
-        return await answer(put_upload, served, ticket, content)
 
-    @routes.get(DATA + "/{name}.zip")
-    async def zipped(name: str, request: Request):
-        def fetch():
-            member(served, request)
-            if name != served.name:
-                raise KaggleError(404, f"no data {name!r} on this grader: it serves {served.name!r}")
-            path, _ = served.data_zip()
-            return FileResponse(path, media_type="application/zip", filename=f"{served.name}.zip")
-        return await answer(fetch)
+@router.post("/api/v1/{service}/{method}")
+async def rpc(service: str, method: str, request: Request):
+    """One endpoint for every method: the CLI names the method in the path, its fields in the body."""
+    if service != SERVICE or method not in METHODS:
+        return refusal(404, f"this grader answers no Kaggle call {service}/{method} (it answers "
+                            f"{SERVICE}: {', '.join(sorted(METHODS))})")
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return refusal(400, f"{method}: the request body is not JSON")
+    if not isinstance(body, dict):
+        return refusal(400, f"{method}: the request body is not a JSON object")
+    return await answer(METHODS[method], served_by(request), body, request)
 
-    @routes.get(DATA + "/files/{name:path}")
-    async def data_file(name: str, request: Request):
-        def fetch():
-            member(served, request)
-            path = data_files(served).get(name)
-            if path is None:
-                raise KaggleError(404, f"no file {name!r} in {served.name}")
-            return FileResponse(path, filename=path.name)
-        return await answer(fetch)
 
-    return routes
+@router.put(UPLOADS + "/{ticket}")
+async def put(ticket: str, request: Request):
+    content = await request.body()
+    return await answer(put_upload, served_by(request), ticket, content)
+
+
+def zipped_data(served: Served, name: str, request: Request) -> Response:
+    member(served, request)
+    if name != served.name:
+        raise KaggleError(404, f"no data {name!r} on this grader: it serves {served.name!r}")
+    path, _ = served.data_zip()
+    return FileResponse(path, media_type="application/zip", filename=f"{served.name}.zip")
+
+
+def one_data_file(served: Served, name: str, request: Request) -> Response:
+    member(served, request)
+    path = data_files(served).get(name)
+    if path is None:
+        raise KaggleError(404, f"no file {name!r} in {served.name}")
+    return FileResponse(path, filename=path.name)
+
+
+@router.get(DATA + "/{name}.zip")
+async def zipped(name: str, request: Request):
+    return await answer(zipped_data, served_by(request), name, request)
+
+
+@router.get(DATA + "/files/{name:path}")
+async def data_file(name: str, request: Request):
+    return await answer(one_data_file, served_by(request), name, request)

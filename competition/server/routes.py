@@ -15,14 +15,10 @@ from ..grade.standings import TIE_RULE, tied
 from . import pages as competition_pages
 from . import settings as rules
 from .boards import shakeup_sentence, whiskers
-from .served import ADMIN_FIELDS, Served, uploads_per_hour
+from .served import ADMIN_FIELDS, Served, served_by, uploads_per_hour
 from .store import Frozen, StoreError
 
 router = APIRouter()
-
-
-def served_by(request: Request) -> Served:
-    return request.app.state.served
 
 
 @router.get(wire.HEALTH)

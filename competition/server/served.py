@@ -290,3 +290,8 @@ class Served:
         stored = self.stored()
         return HTMLResponse(self.pages.get_template(f"{name}.html").render(
             title=self.title(stored), root=request.scope.get("root_path", "").rstrip("/"), stored=stored, **values))
+
+
+def served_by(request: Request) -> Served:
+    """The application's one ``Served`` (``app.state.served``), as every route reaches it."""
+    return request.app.state.served

@@ -37,7 +37,7 @@ from typing import Callable, Iterator
 
 from .. import clock
 from ..errors import InputError
-from ..fsutil import write_bytes_atomic
+from ..fsutil import NotRegularFile, check_regular, write_bytes_atomic
 from .settings import NOT_TEXT, TOO_LONG, ended, printable
 
 TEAMS = ("CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, created TEXT NOT NULL, "
@@ -161,7 +161,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def check_name(name: str, what: str = "team name") -> str:
+def check_roster_name(name: str, what: str = "team name") -> str:
     """A team or member name: 1-40 printable characters of valid text (a shell may hand over bytes
     that are not UTF-8; they could be neither stored nor shown)."""
     name = name.strip()
@@ -189,8 +189,10 @@ class Store:
         self._writers = FifoSlots(1)
         self._watcher: sqlite3.Connection | None = None  # never writes: its data_version counts everyone's commits
         self._watching = threading.Lock()
-        if self.path.exists() and not self.path.is_file():
-            raise StoreError(f"--db {self.path}: is not a file")
+        try:
+            check_regular(self.path)
+        except NotRegularFile as exc:
+            raise StoreError(f"--db {exc}") from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():  # private scores and messages: the owner's alone (SQLite gives its -wal
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # and -shm the same mode)
@@ -374,7 +376,7 @@ class Store:
         """Add ``(team, member)`` pairs in one transaction (teams created as needed); return
         ``(team, member, token)`` for each. A member already in another team is refused; one already
         in the same team is refused too (the caller leaves out those it means to skip)."""
-        pairs = [(check_name(team), check_name(member, "member name")) for team, member in pairs]
+        pairs = [(check_roster_name(team), check_roster_name(member, "member name")) for team, member in pairs]
         now = clock.iso(clock.now())
         made = []
         with self.transaction() as db:
@@ -399,7 +401,7 @@ class Store:
 
     def add_team(self, name: str) -> str:
         """Add a team of one (its member has the team's name); return its token (shown once)."""
-        name = check_name(name)
+        name = check_roster_name(name)
         if self.connection().execute("SELECT 1 FROM teams WHERE name = ?", (name,)).fetchone():
             raise StoreError(f"team {name!r} exists already")
         return self.add_members([(name, name)])[0][2]

@@ -216,7 +216,14 @@ def plain_run(fashion, tmp_path_factory):
                      progress=False)
 
 
-GONE = object()  # the key is left out
+class Gone:
+    """The key is left out (a stable name in the test ids, which every pytest-xdist worker must agree on)."""
+
+    def __repr__(self) -> str:
+        return "GONE"
+
+
+GONE = Gone()
 DAMAGES = [  # (file, key path, value, what load_run says)
     ("config", "params", [1, 2], "params must be an object of parameters, got [1, 2]"),
     ("config", "overrides", "none", 'overrides must be an object of parameters, got "none"'),

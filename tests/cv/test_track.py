@@ -180,7 +180,7 @@ def test_a_tracking_uri_naming_a_file_that_is_no_database_is_one_line_before_any
         status = cv_main(["--model", "dt", "--folds", "3", "--data", str(fashion_small), "--runs-dir",
                           str(tmp_path / "runs"), "--track", "mlflow"])
         err = capsys.readouterr().err
-        problem = (f"{named} is not a file" if named.is_dir()
+        problem = (f"{named}: not a regular file (a folder)" if named.is_dir()
                    else f"{named} is not an SQLite database; it is left untouched")
         assert status == 1 and err.startswith(f"error: MLflow tracking at sqlite:///{named}: {problem}; set "
                                               "MLFLOW_TRACKING_URI to a store you can write") and err.count("\n") == 1
@@ -349,7 +349,7 @@ def test_a_store_that_cannot_be_written_is_one_line_at_once(tracked, tmp_path, w
         expected = f"{folder} is read-only"
     elif where == "store is a folder":
         (folder / "mlflow.db").mkdir()
-        expected = f"{folder / 'mlflow.db'} is not a file"
+        expected = f"{folder / 'mlflow.db'}: not a regular file (a folder)"
     else:
         (tmp_path / "file").write_text("")
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'file'}/mlflow.db"

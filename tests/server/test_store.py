@@ -6,6 +6,7 @@ database is said in seconds, a rescore leaves no row scored by the superseded ke
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import stat
 import subprocess
@@ -13,7 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from competition.server.store import APPLICATION_ID, SCHEMA, Store
+import pytest
+
+from competition.server.store import APPLICATION_ID, SCHEMA, Store, StoreError
 from tests.helpers import host, refused, run_cli
 
 ROW = {"team": "ants", "time": "2026-12-01T10:00:00Z", "file": "a.csv", "name": "a.csv", "message": "",
@@ -28,6 +31,16 @@ def stored(store: Store, **rows: dict) -> dict[str, dict]:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_db_that_is_no_regular_file_is_refused_by_its_kind(tmp_path):
+    pipe = tmp_path / "grader.fifo"
+    os.mkfifo(pipe)
+    for path, kind in ((tmp_path, "a folder"), (pipe, "a named pipe")):
+        with pytest.raises(StoreError) as refusal:
+            Store(path)
+        assert str(refusal.value) == f"--db {path}: not a regular file ({kind})"
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and sorted(os.listdir(tmp_path)) == ["grader.fifo"]
 
 
 def test_another_programs_database_is_refused_before_anything_is_written(tmp_path):
