@@ -5,6 +5,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= data/fashion-mnist
 MODEL  ?= cnn
+# make test's pytest-xdist workers, one a core (auto); each test file runs whole in one worker
+TEST_WORKERS ?= auto
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_IDX := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CHROMIUM    := /usr/bin/chromedriver
@@ -52,7 +54,7 @@ submit: data
 
 test: setup $(CHROMIUM)
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: data
 	$(PY) bench/load.py --data $(DATA)
