@@ -37,15 +37,20 @@ def load(path):
     return optuna.load_study(study_name=path.parent.name, storage=tune.open_storage(path))
 
 
-def test_a_study_continues_when_run_again_and_its_best_run_submits(fashion_small, tmp_path):
+def test_a_study_continues_when_run_again_and_its_best_run_submits(fashion_small, tmp_path, monkeypatch, capsys):
+    """The first session and the submission run ``main`` in this process; the second session is a
+    process of its own, so that it continues from the files alone."""
+    from competition.submit import main as submit_main
+
+    monkeypatch.chdir(tmp_path)
     args = ("competition.tune", "--model", "lgbm", "--param", "n_estimators=5", "--param", "n_jobs=1",
             "--data", str(fashion_small),
             "--folds", "3", "--trials", "2", "--runs-dir", "runs")
-    first = run_cli(*args, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
+    assert tune.main(list(args[1:])) == 0
+    first = capsys.readouterr()
     folder = only_study(tmp_path / "runs")
-    assert f"new study {folder.relative_to(tmp_path)}: 0 trials" in first.stdout
-    assert f"study {folder.relative_to(tmp_path)}: 2 trials (0 pruned), best accuracy 0." in first.stdout
+    assert f"new study {folder.relative_to(tmp_path)}: 0 trials" in first.out
+    assert f"study {folder.relative_to(tmp_path)}: 2 trials (0 pruned), best accuracy 0." in first.out
     second = run_cli(*args, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert only_study(tmp_path / "runs") == folder, "the same command continues the same study"
@@ -67,9 +72,7 @@ def test_a_study_continues_when_run_again_and_its_best_run_submits(fashion_small
     assert run.config["origin"]["trial"] == best.number and run.scores["accuracy_mean"] == best.value
     assert best.user_attrs["log_loss"] == run.scores["log_loss_mean"], "the tie-breaker is the run's log loss"
     assert f"submit it: python -m competition.submit --run {run_dir} --data {fashion_small}" in second.stdout
-    submitted = run_cli("competition.submit", "--run", run_dir, "--data", str(fashion_small), "--out", "subs",
-                        cwd=tmp_path)
-    assert submitted.returncode == 0, submitted.stderr
+    assert submit_main(["--run", run_dir, "--data", str(fashion_small), "--out", "subs"]) == 0
     (csv,) = (tmp_path / "subs").glob("*.csv")
     assert len(csv.read_text().splitlines()) == 1 + len(load_competition(fashion_small).test_ids)
 

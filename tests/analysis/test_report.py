@@ -37,7 +37,7 @@ def table_numbers(text: str, heading: str) -> list[list[str]]:
 
 
 def test_report_of_a_keras_run(fashion, tmp_path):
-    run = obtain.run_cv("mlp", fashion, n_folds=3,
+    run = obtain.run_cv("mlp", fashion, n_folds=2,
                         params={"epochs": 3, "hidden": (32,), "batch_size": 32, "verbose": 0},
                         runs_dir=tmp_path, progress=False)
     report = run_report(run.path, comp=fashion)
@@ -89,18 +89,19 @@ def test_boosting_curves_and_rgb_string_labels(tmp_path):
     assert "| cat | 20 | 33.3% |" in data.read_text()
 
 
-def test_cv_and_submit_draw_reports_with_report(fashion_small, tmp_path):
+def test_cv_and_submit_draw_reports_with_report(fashion_small, tmp_path, monkeypatch, capsys):
+    """The commands' ``main`` in this process: the option's wiring is the point, not a process."""
+    from competition.cv.__main__ import main as cv_main
+    from competition.submit import main as submit_main
+
+    monkeypatch.chdir(tmp_path)
     base = ["--data", str(fashion_small), "--folds", "3", "--param", "max_depth=4", "--report"]
-    done = subprocess.run([sys.executable, "-m", "competition.cv", "--model", "dt", *base], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert cv_main(["--model", "dt", *base]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
-    assert "report: " in done.stdout and (run_dir / "report.md").is_file()
+    assert "report: " in capsys.readouterr().out and (run_dir / "report.md").is_file()
     (run_dir / "report.md").unlink()
-    done = subprocess.run([sys.executable, "-m", "competition.submit", "--model", "dt", *base], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "reusing" in done.stdout and (run_dir / "report.md").is_file()
+    assert submit_main(["--model", "dt", *base]) == 0
+    assert "reusing" in capsys.readouterr().out and (run_dir / "report.md").is_file()
     picture(run_dir / "confusion_matrix.png")
 
 

@@ -75,11 +75,12 @@ def test_the_cnns_log_counts_epochs_out_of_the_whole_schedule(fashion_small, cap
 
 
 def test_the_default_cnn_learns_from_a_few_hundred_images(fashion_small, tmp_path):
-    """200 training images a fold: batches shrink so that an epoch has enough steps for batch
-    norm to settle (the old defaults scored 0.13 on a 900-row slice, below the decision tree)."""
+    """150 training images a fold: batches shrink so that an epoch has enough steps for batch
+    norm to settle (the old defaults scored 0.13 on a 900-row slice, below the decision tree).
+    Two folds: 0.74 against the tree's 0.61; with the batch kept at 128 (``_batch_size`` broken), 0.38."""
     comp = load_competition(fashion_small)
-    tree = obtain.run_cv("dt", comp, n_folds=3, runs_dir=tmp_path, progress=False)
-    net = obtain.run_cv("cnn", comp, n_folds=3, params={"verbose": 0}, runs_dir=tmp_path, progress=False)
+    tree = obtain.run_cv("dt", comp, n_folds=2, runs_dir=tmp_path, progress=False)
+    net = obtain.run_cv("cnn", comp, n_folds=2, params={"verbose": 0}, runs_dir=tmp_path, progress=False)
     assert net.scores["accuracy_mean"] > tree.scores["accuracy_mean"] + 0.05, (net.scores, tree.scores)
     assert make_model("cnn")._batch_size(200) == 16 and make_model("cnn")._batch_size(48_000) == 128
     assert make_model("cnn-blog")._batch_size(200) == 500, "the blog's recipe keeps its batch"
