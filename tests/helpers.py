@@ -5,6 +5,7 @@ tests that use them (a test file never imports another)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -52,6 +53,27 @@ def run_cli(module: str, *args, cwd: Path | str | None = None, env: dict | None 
                           timeout=timeout, check=False, env=None if env is None else {**os.environ, **env})
 
 
+def in_process(main, *args, cwd: Path | str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A command's ``main(ARGS)`` run in this process, for a command whose own process guards nothing:
+    what ``run_cli`` returns (the exit code is ``main``'s, or argparse's), without a Python start-up.
+    ``env`` adds to (or replaces in; None: takes from) the environment and ``cwd`` is the folder, both
+    only for the call."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    try:
+        with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            for name, value in (env or {}).items():  # None: not set
+                os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+            try:
+                code = main([str(arg) for arg in args])
+            except SystemExit as exc:  # argparse: --help, or a bad command line
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess([main.__module__, *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 def one_error_line(done: subprocess.CompletedProcess) -> str:
     """The one line a refused command prints (exit 1, ``error: ...``, no traceback)."""
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
@@ -67,8 +89,11 @@ def refused(done: subprocess.CompletedProcess, words: str) -> None:
 
 
 def host(db: Path, *args: str) -> subprocess.CompletedProcess:
-    """A host's command (``python -m competition.server ...``) on the database ``db``."""
-    return run_cli("competition.server", *args, "--db", db, timeout=120)
+    """A host's command (``python -m competition.server ...``) on the database ``db``, run in this
+    process (``in_process``): a test about the command's own process runs ``run_cli`` instead."""
+    from competition.server.__main__ import main
+
+    return in_process(main, *args, "--db", db)
 
 
 def default_ctrl_c() -> None:

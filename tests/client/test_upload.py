@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from competition.server.store import Store
-from tests.helpers import Server, free_port, submission
+from competition.client.upload import main as upload_main
+from tests.helpers import Server, free_port, host, in_process, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
@@ -24,11 +25,17 @@ def server(served):
 
 
 def client(*args, cwd, env=None):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("COMPETITION_")}
+    """``python -m competition.upload ARGS`` in ``cwd``, run in this process (its own process guards nothing here)."""
+    environment = {k: None for k in os.environ if k.startswith("COMPETITION_")}
     environment["COMPETITION_CREDENTIALS"] = str(cwd / "no-credentials.json")
     environment.update(env or {})
+    return in_process(upload_main, *args, cwd=cwd, env=environment)
+
+
+def client_process(*args, cwd, env):
+    """``python -m competition.upload ARGS`` in a child process whose environment is ``env`` alone."""
     return subprocess.run([sys.executable, "-m", "competition.upload", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env=environment, timeout=120)
+                          text=True, cwd=cwd, env=env, timeout=120)
 
 
 def test_upload_list_select_and_leaderboard_like_the_kaggle_cli(fashion_small, key, tmp_path):
@@ -54,9 +61,7 @@ def test_upload_list_select_and_leaderboard_like_the_kaggle_cli(fashion_small, k
         worse.write_bytes(submission(key, wrong=40, seed=6))
         assert client(worse, cwd=tmp_path, env=env).returncode == 0
         assert client("select", "2", cwd=tmp_path, env=env).returncode == 0
-        reveal = subprocess.run([sys.executable, "-m", "competition.server", "reveal",
-                                 "--db", str(tmp_path / "grader.sqlite")],
-                                capture_output=True, text=True, timeout=120)
+        reveal = host(tmp_path / "grader.sqlite", "reveal")
         assert reveal.returncode == 0, reveal.stderr
         ended = client("leaderboard", cwd=tmp_path, env={"COMPETITION_URL": running.url})
         picked = {row["id"]: row for row in Store(tmp_path / "grader.sqlite").submissions()}
@@ -308,14 +313,15 @@ def test_kaggle_hand_over_goes_through_the_real_package_to_our_grader(server, ke
                HTTP_PROXY=running.url)
     path = tmp_path / "sub.csv"
     path.write_bytes(submission(key, wrong=9, seed=9))
-    done = client(path, "-m", "my note", "--kaggle", running.data.name, cwd=tmp_path, env=env)
+    # the kaggle package reads its settings (proxy, config folder) when imported: a process of its own
+    done = client_process(path, "-m", "my note", "--kaggle", running.data.name, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     row = Store(running.db).submissions("kag")[-1]
     assert (row["status"], row["message"], row["name"], row["member"]) == ("ok", "my note", "sub.csv", "kag")
     assert done.stdout.startswith(f"{path}: handed to Kaggle competition {running.data.name!r}: Successfully "
                                   f"submitted to {running.data.name}: submission {row['id']}, rank ")
     assert done.stdout.endswith(f", public {row['public']:.4f}\n"), done.stdout
-    refused = client(path, "--kaggle", "titanic", cwd=tmp_path, env=env)
+    refused = client_process(path, "--kaggle", "titanic", cwd=tmp_path, env=env)
     assert refused.returncode == 1 and refused.stderr == (
         f"error: {path}: Kaggle competition 'titanic' refused it: no competition 'titanic' on this grader: it serves "
         f"{running.data.name!r} (HTTP 404)\n"), refused.stderr

@@ -28,14 +28,24 @@ from competition.server.store import Store
 from tests.helpers import Server, free_port, grading_processes, submission
 
 
-@pytest.fixture
-def served(fashion_small, tmp_path):
-    """A fresh server with one team; its token."""
-    token = Store(tmp_path / "grader.sqlite").add_team("ants")
-    server = Server(fashion_small, tmp_path / "grader.sqlite", "--daily-limit", "50", "--header-timeout", "1",
-                    "--body-timeout", "2")
-    yield server, token
+@pytest.fixture(scope="module")
+def faulty(fashion_small, tmp_path_factory):
+    """One server for the faults below: each fault's cause goes before its test ends, and the server
+    recovers from it by itself (what each test checks last)."""
+    server = Server(fashion_small, tmp_path_factory.mktemp("faults") / "grader.sqlite", "--daily-limit", "50",
+                    "--header-timeout", "1", "--body-timeout", "2")
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def served(faulty, request):
+    """The faults' server with a new team of one for this test (named after it); the team's token."""
+    return faulty, faulty.team(request.node.name[5:40])
+
+
+def team(server: Server, token: str) -> str:
+    return Store(server.db).member_of(token)["team"]
 
 
 def refused(response: httpx.Response, words: str) -> None:
@@ -79,24 +89,25 @@ def test_a_held_write_lock_gives_503_with_retry_after_then_recovers(served, key)
     finally:
         holder.communicate("")  # the holder exits: its lock goes
     assert server.upload(token, submission(key, 3)).status_code == 201
-    assert [row["status"] for row in Store(server.db).submissions()] == ["ok"], "the refused upload left nothing"
+    assert [row["status"] for row in Store(server.db).submissions(team(server, token))] == ["ok"], \
+        "the refused upload left nothing"
 
 
 def test_a_full_disk_gives_503_and_recovers(served, key):
     server, token = served
-    bees = server.team("bees")
+    bees = server.team(team(server, token) + " bees")
     assert server.upload(token, submission(key, 1)).status_code == 201
     before = resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE)
     resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (100, before[1]))  # no file may grow past 100 bytes
     try:
-        refused(server.upload(token, submission(key, 2)), "the upload cannot be kept (File too large)")
+        refused(server.upload(token, submission(key, 2, seed=7)), "the upload cannot be kept (File too large)")
         refused(server.upload(bees, submission(key, 1)), "the grader's database cannot be used now")  # file kept
     finally:
         resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, before)
-    for who, wrong in ((token, 2), (bees, 1)):
-        again = server.upload(who, submission(key, wrong))
+    for who, data in ((token, submission(key, 2, seed=7)), (bees, submission(key, 1))):  # a file no test kept before
+        again = server.upload(who, data)
         assert again.status_code == 201, f"space again: accepted without a restart ({again.text})"
-    assert len(Store(server.db).submissions()) == 3
+    assert sum(len(Store(server.db).submissions(team(server, who))) for who in (token, bees)) == 3
 
 
 def immutable(paths, on: bool) -> bool:
@@ -121,8 +132,11 @@ def test_a_read_only_database_gives_503_and_recovers_without_restart(served, key
     assert again.status_code == 201, f"writable again: accepted without a restart ({again.text})"
 
 
-def test_a_database_removed_while_serving_is_refused_and_never_recreated(served, key):
-    server, token = served
+def test_a_database_removed_while_serving_is_refused_and_never_recreated(fashion_small, key, tmp_path, request):
+    token = Store(tmp_path / "grader.sqlite").add_team("ants")  # a server of its own: its database ends replaced
+    server = Server(fashion_small, tmp_path / "grader.sqlite", "--daily-limit", "50", "--header-timeout", "1",
+                    "--body-timeout", "2")
+    request.addfinalizer(server.stop)
     assert server.upload(token, submission(key, 1)).status_code == 201
     aside = server.db.with_name("moved.sqlite")
     os.rename(server.db, aside)

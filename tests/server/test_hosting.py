@@ -26,7 +26,9 @@ from PIL import Image
 from competition import clock
 from competition.data.loader import load_competition
 from competition.server.store import Store
-from tests.helpers import Server, host, leftover, public_score, refused, run_cli, submission
+from competition.client.upload import main as upload_main
+from competition.grade.__main__ import main as grade_main
+from tests.helpers import Server, host, in_process, leftover, public_score, refused, run_cli, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
@@ -155,8 +157,7 @@ def test_a_serve_that_cannot_start_stores_nothing_and_one_that_can_serves_from_i
     overview.write(fashion_copy, overview.declare("accuracy", "Clothes of 7B"))  # as prepare --title writes it
     shutil.copytree(solution.parent, fashion_copy.with_name("fashion-copy.grader"))  # the key where serve looks
     monkeypatch.chdir(fashion_copy)
-    graded = subprocess.run([sys.executable, "-m", "competition.grade", "test_sample.csv", "--data", "."],
-                            capture_output=True, text=True, timeout=120)
+    graded = in_process(grade_main, "test_sample.csv", "--data", ".")
     assert graded.returncode == 0 and "public accuracy" in graded.stdout, graded.stderr
     server = Server(Path("."), db, "--daily-limit", "4")  # the corrected start, from inside the folder
     try:
@@ -296,17 +297,17 @@ def test_students_download_the_data_the_teacher_serves(fashion_small, tmp_path):
     db = tmp_path / "grader.sqlite"
     token = Store(db).add_team("ants")
     server = Server(fashion_small, db)
-    client = [sys.executable, "-m", "competition.upload", "download", "--url", server.url, "--token", token]
+    client = ["download", "--url", server.url, "--token", token]  # python -m competition.upload ..., run here
     dead = leftover(tmp_path, "mine")  # what a download killed with kill -9 left: its work folder
     zipped = dead.with_name(dead.name + ".zip")  # and the zip it was fetching
     zipped.write_bytes(b"PK half a zip")
     try:
         assert server.get("/api/data").status_code == 401
-        done = subprocess.run([*client, "--out", str(tmp_path / "mine")], capture_output=True, text=True, timeout=120)
+        done = in_process(upload_main, *client, "--out", tmp_path / "mine")
         user = tmp_path / "busy"
         user.mkdir()
         (user / "notes.txt").write_text("mine")
-        busy = subprocess.run([*client, "--out", str(user)], capture_output=True, text=True, timeout=120)
+        busy = in_process(upload_main, *client, "--out", user)
         raw = server.get("/api/data", token)
     finally:
         server.stop()

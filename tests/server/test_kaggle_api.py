@@ -19,7 +19,7 @@ import pytest
 
 from competition.data.loader import load_competition
 from competition.server.store import Store
-from tests.helpers import Server, submission
+from tests.helpers import Server, host, submission
 
 pytest.importorskip("kaggle", reason="the [kaggle] extra: pip install 'competition[kaggle]'")
 from kagglesdk.competitions.types import competition_api_service as sdk  # noqa: E402
@@ -217,8 +217,7 @@ def test_every_answer_loads_with_the_pinned_kagglesdk(grader, key, tmp_path):
 
 def test_absolute_form_targets_and_kaggle_config(grader, tmp_path):
     running, _ = grader
-    config = subprocess.run([sys.executable, "-m", "competition.server", "kaggle-config", "--db", str(running.db),
-                             "--member", "ann", "--url", running.url], capture_output=True, text=True, timeout=60)
+    config = host(running.db, "kaggle-config", "--member", "ann", "--url", running.url)
     assert config.returncode == 0, config.stderr
     lines = config.stdout.splitlines()
     given = json.loads(lines[2])
@@ -229,21 +228,16 @@ def test_absolute_form_targets_and_kaggle_config(grader, tmp_path):
                               json={"competitionName": running.data.name}, auth=(given["username"], given["key"]))
     assert answer.status_code == 200 and conforms(sdk.ApiSubmissionLimits, answer.json())
     assert given["key"] not in running.output()
-    again = subprocess.run([sys.executable, "-m", "competition.server", "kaggle-config", "--db", str(running.db),
-                            "--member", "ann", "--url", running.url, "--token", given["key"]], capture_output=True,
-                           text=True, timeout=60)
+    again = host(running.db, "kaggle-config", "--member", "ann", "--url", running.url, "--token", given["key"])
     assert json.loads(again.stdout.splitlines()[2]) == given, "the current token, not a new one"
-    wrong = subprocess.run([sys.executable, "-m", "competition.server", "kaggle-config", "--db", str(running.db),
-                            "--member", "alice", "--url", running.url, "--token", given["key"]], capture_output=True,
-                           text=True, timeout=60)
+    wrong = host(running.db, "kaggle-config", "--member", "alice", "--url", running.url, "--token", given["key"])
     assert (wrong.returncode, wrong.stderr) == (1, "error: --token: not 'alice''s current token (leave it out to make "
                                                    "a new one)\n")
 
 
 def test_after_the_end_a_file_is_refused_and_private_scores_show(grader, key, tmp_path):
     running, tokens = grader  # the module's last test: it ends the competition
-    ended = subprocess.run([sys.executable, "-m", "competition.server", "reveal", "--db", str(running.db)],
-                           capture_output=True, text=True, timeout=60)
+    ended = host(running.db, "reveal")
     assert ended.returncode == 0, ended.stderr
     before = Store(running.db).submissions()
     path = tmp_path / "late.csv"

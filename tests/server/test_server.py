@@ -6,8 +6,6 @@ import hashlib
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,7 +15,7 @@ from PIL import Image
 
 from competition import wire
 from competition.server.store import Store
-from tests.helpers import Server, chromium, public_score, submission
+from tests.helpers import Server, chromium, host, public_score, submission
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
@@ -239,8 +237,7 @@ def test_a_restart_keeps_everything_and_the_reveal_shows_picks(fashion_small, ke
     try:
         after = {path: again.get(path, tokens["bees"]).json() for path in ("/api/leaderboard", "/api/submissions")}
         assert after == before
-        revealed = subprocess.run([sys.executable, "-m", "competition.server", "reveal", "--db", str(db)],
-                                  capture_output=True, text=True, timeout=60)
+        revealed = host(db, "reveal")
         assert revealed.returncode == 0, revealed.stderr
         board = again.get("/api/leaderboard").json()
         assert board["revealed"] and all("private" in line for line in board["teams"])

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from competition.server.store import APPLICATION_ID, SCHEMA, Store, StoreError
-from tests.helpers import host, refused, run_cli
+from competition.server.__main__ import main as server_main
+from tests.helpers import host, in_process, refused
 
 ROW = {"team": "ants", "time": "2026-12-01T10:00:00Z", "file": "a.csv", "name": "a.csv", "message": "",
        "metric": "log_loss", "status": "ok", "public": 0.5, "private": 0.5, "public_rows": 1, "private_rows": 1}
@@ -130,18 +131,18 @@ def test_a_host_command_on_a_locked_database_says_so_within_seconds(tmp_path):
 def test_the_default_database_never_lands_inside_a_competition_folder(fashion_copy, tmp_path):
     inside = fashion_copy / "images"
     before = sorted(path.name for path in fashion_copy.iterdir())
-    assert run_cli("competition.server", "add-team", "ants", cwd=inside).returncode == 0
+    assert in_process(server_main, "add-team", "ants", cwd=inside).returncode == 0
     beside = fashion_copy.with_name(fashion_copy.name + ".grader") / "grader.sqlite"
     assert Store(beside).teams() == ["ants"] and sorted(path.name for path in fashion_copy.iterdir()) == before
-    assert "ants" in run_cli("competition.server", "teams", cwd=fashion_copy).stdout, \
+    assert "ants" in in_process(server_main, "teams", cwd=fashion_copy).stdout, \
         "every command there finds the same database"
     outside = tmp_path / "class"
     outside.mkdir()
-    assert run_cli("competition.server", "add-team", "bees", cwd=outside).returncode == 0
+    assert in_process(server_main, "add-team", "bees", cwd=outside).returncode == 0
     assert Store(outside / "grader.sqlite").teams() == ["bees"]
     Store(fashion_copy / "grader.sqlite")  # where an earlier version put it: refused, never a second database
-    refused(run_cli("competition.server", "teams", cwd=fashion_copy), "move it and its grader.sqlite.* folders to")
-    assert run_cli("competition.server", "teams", "--db", "grader.sqlite", cwd=fashion_copy).returncode == 0, \
+    refused(in_process(server_main, "teams", cwd=fashion_copy), "move it and its grader.sqlite.* folders to")
+    assert in_process(server_main, "teams", "--db", "grader.sqlite", cwd=fashion_copy).returncode == 0, \
         "an explicit --db still works"
 
 

@@ -12,7 +12,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from competition.server.store import Store
-from tests.helpers import Server, run_cli
+from tests.helpers import Server, host
 
 pytestmark = pytest.mark.usefixtures("clear_of_midnight")  # quotas follow the real UTC day
 
@@ -71,7 +71,7 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
     from scipy.stats import kendalltau, spearmanr
 
     server, db = served
-    early = run_cli("competition.server", "export", "--db", str(db), "--out", str(tmp_path / "early"))
+    early = host(db, "export", "--out", str(tmp_path / "early"))
     assert early.returncode == 0, early.stderr
     provisional = pd.read_csv(tmp_path / "early" / "standings.csv")
     for column in ("public_low", "public_high", "private_low", "private_high", "tier"):
@@ -82,7 +82,7 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
     _, token = Store(db).rotate_token("farther")  # a final pick that is not its best public submission
     picked = server.upload(token, crafted(key, 20, TEAMS["farther"][1])).json()["id"]
     Store(db).select("farther", picked, True, 2)
-    assert run_cli("competition.server", "reveal", "--db", str(db)).returncode == 0
+    assert host(db, "reveal").returncode == 0
     board = server.get("/api/leaderboard").json()["teams"]
     private_rows = int((key["Usage"] == "Private").sum())
     order = ["close", "far", "leader", "farther"]  # by private rows wrong: 0, 1, 12, 13
@@ -95,7 +95,7 @@ def test_the_export_and_the_ended_board_carry_intervals_tiers_and_the_shakeup(se
 
     outs = [tmp_path / "final", tmp_path / "again"]
     for out in outs:
-        done = run_cli("competition.server", "export", "--db", str(db), "--out", str(out))
+        done = host(db, "export", "--out", str(out))
         assert done.returncode == 0, done.stderr
     for name in ("standings.csv", "shakeup.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), f"{name}: the same data, other bytes"
@@ -172,7 +172,7 @@ def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_b
         assert kaggle["submissions"] == [f"{s['public']:.6f}" for s in reversed(mine)]
         assert kaggle["one"] == f"{first['public']:.6f}" and kaggle["second"] == f"{first['public']:.6f}"
         assert kaggle["board"] == {line["team"]: f"{line['public']:.6f}" for line in board}
-        assert run_cli("competition.server", "reveal", "--db", str(db)).returncode == 0
+        assert host(db, "reveal").returncode == 0
         after = server.get("/api/submissions", token).json()["submissions"]
         assert [s["public"] for s in after] == pytest.approx([score(base), score(base - 2), score(0)]), \
             "the end shows all"
@@ -180,7 +180,7 @@ def test_the_ladder_shows_a_new_public_score_only_when_it_beats_the_best_shown_b
         assert server.get("/api/leaderboard").json()["teams"][0]["tier"] == 1
     finally:
         server.stop()
-    shown = run_cli("competition.server", "set", "--db", str(db))
+    shown = host(db, "set")
     assert "--public-board  ladder" in shown.stdout and f"--ladder-step   {step}" in shown.stdout
-    refused = run_cli("competition.server", "set", "--db", str(db), "--public-board", "stairs")
+    refused = host(db, "set", "--public-board", "stairs")
     assert refused.returncode != 0 and "invalid choice" in refused.stderr
