@@ -5,6 +5,7 @@ tests that use them (a test file never imports another)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -50,6 +51,19 @@ def run_cli(module: str, *args, cwd: Path | str | None = None, env: dict | None 
     ``env`` adds to (or replaces in) this process's environment; ``timeout`` only bounds a hang."""
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           timeout=timeout, check=False, env=None if env is None else {**os.environ, **env})
+
+
+def run_main(main, *args, cwd: Path | str | None = None) -> subprocess.CompletedProcess:
+    """A command's ``main(argv)`` run in this process, read as ``run_cli`` reads a child: the exit code
+    (``main``'s return value, or ``SystemExit``'s code), what it printed as text. For a test about what a
+    command does, not about its process (start-up, signals, a second process at once): no start-up to pay."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd or "."), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return subprocess.CompletedProcess([main.__module__, *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def one_error_line(done: subprocess.CompletedProcess) -> str:
