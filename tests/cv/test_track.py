@@ -24,6 +24,7 @@ from competition.cv.__main__ import main as cv_main
 from competition.data.loader import load_competition
 from competition.runs.__main__ import main as runs_main
 from competition.runs.table import COMPARE_COLUMNS
+from tests.helpers import run_main
 
 # MLflow's own SQLAlchemy use, inside MLflow
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
@@ -51,11 +52,15 @@ def store(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def tracked(store, fashion_small):
-    """``python -m competition.cv ... --track mlflow`` in a subprocess: its output and its run."""
-    done = subprocess.run([sys.executable, "-m", "competition.cv", "--model", "dt", "--param", "max_depth=4",
-                           "--folds", "3", "--data", str(fashion_small), "--runs-dir", str(store["runs"]),
-                           "--track", "mlflow"], cwd=store["folder"], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MLFLOW_TRACKING_URI": store["uri"]})
+    """``competition.cv ... --track mlflow`` (its ``main``, in this process): its output and its run."""
+    saved = dict(os.environ)  # MLflow's retry settings that tracking sets stay this run's
+    os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
+    try:
+        done = run_main(cv_main, "--model", "dt", "--param", "max_depth=4", "--folds", "3", "--data", fashion_small,
+                        "--runs-dir", store["runs"], "--track", "mlflow", cwd=store["folder"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     assert done.returncode == 0, done.stderr
     (run,) = runs.list_runs(store["runs"])
     return done, run
