@@ -125,7 +125,7 @@ def test_rgb_images_of_any_size_and_string_labels(tmp_path):
     labels = {f"r{i:02d}": ["cat", "dog"][i % 2] for i in range(30)}
     root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(12)], shape=(12, 20, 3))
     done = run_main(shift.main, "--data", str(root), "--model", "logreg", "--param", "max_iter=50", "--folds",
-                   "3", "--top", "5", cwd=tmp_path)
+                    "3", "--top", "5", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (out,) = (tmp_path / "runs").iterdir()
     assert out.name.endswith("-shift") and f"report: runs/{out.name}/{shift.REPORT}" in done.stdout

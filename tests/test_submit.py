@@ -168,7 +168,7 @@ def test_cli_reuses_a_matching_run_and_prints_the_summary(fashion_small, tmp_pat
 @pytest.mark.parametrize("name", ["../escape", "/tmp/abs", "a/b", ".hidden", "", "x.csv"])
 def test_a_name_can_never_write_outside_the_submissions_folder(fashion_small, member_runs, tmp_path, name):
     done = run_main(submit_main, "--run", member_runs[1][0].path, "--data", fashion_small, "--name", name,
-                   cwd=tmp_path)
+                    cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith(f"error: --name {name!r}: use 1-100 letters")
     assert not list(tmp_path.rglob("*.csv")) and not list(tmp_path.rglob("*.json"))
 
@@ -197,7 +197,7 @@ def test_a_run_made_on_other_data_is_refused(fashion_copy, tmp_path):
 
 def test_submit_grade_records_the_file_and_redraws_the_leaderboard(fashion_small, member_runs, tmp_path):
     done = run_main(submit_main, "--run", member_runs[1][0].path, "--data", fashion_small, "--name", "graded",
-                   "--grade", cwd=tmp_path)
+                    "--grade", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (entry,) = ledger.read(tmp_path / "submissions" / "ledger.jsonl")
     assert entry["status"] == "ok" and entry["name"] == "graded" and entry["file"] == "submissions/graded.csv"
@@ -266,7 +266,7 @@ def test_runs_edited_by_hand_are_refused_not_submitted(fashion_small, fashion, m
 
 def test_a_name_clash_is_found_before_any_cross_validation(fashion_small, member_runs, tmp_path):
     assert run_main(submit_main, "--run", member_runs[1][0].path, "--data", fashion_small, "--name", "taken",
-                   cwd=tmp_path).returncode == 0
+                    cwd=tmp_path).returncode == 0
     done = run_main(submit_main, "--model", "rf", "--data", fashion_small, "--name", "taken", cwd=tmp_path)
     assert done.returncode == 1 and "taken.csv or .json already exists" in done.stderr
     assert not (tmp_path / "runs").exists(), "nothing was cross-validated"

@@ -74,7 +74,7 @@ def test_cli_hides_private_until_reveal_and_redraws_the_leaderboard(fashion_smal
     paths = [make_submission(tmp_path, key, n, correct=c, seed=s, cv=v)
              for n, c, s, v in [("low", 0.5, 1, 0.55), ("mid", 0.7, 2, 0.68), ("high", 0.9, 3, 0.88)]]
     done = run_main(grade_main, *paths, "--data", fashion_small, "--ledger", tmp_path / "ledger.jsonl",
-                   "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
+                    "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     public, private = expected_scores(paths[2], key)
     assert f"public accuracy {public:.4f} (rank 1 of 3)" in done.stdout
@@ -88,7 +88,7 @@ def test_cli_hides_private_until_reveal_and_redraws_the_leaderboard(fashion_smal
     assert image.shape[0] > 300 and image.var() > 0
     paths[2].write_text("edited after grading\n")  # the reveal scores the kept bytes, not this
     revealed = run_main(grade_main, paths[0], "--reveal", "--data", fashion_small, "--ledger",
-                       tmp_path / "ledger.jsonl", "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
+                        tmp_path / "ledger.jsonl", "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
     assert revealed.returncode == 0, revealed.stderr
     low_public, low_private = expected_scores(paths[0], key)
     assert f"duplicate of {paths[0]}" in revealed.stdout and f"public accuracy {low_public:.4f}" in revealed.stdout
@@ -142,7 +142,7 @@ def test_cli_exit_code_and_message_for_a_malformed_file(fashion_small, tmp_path)
     bad = tmp_path / "bad.csv"
     bad.write_text("id,class\n")
     done = run_main(grade_main, bad, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl", "--leaderboard",
-                   tmp_path / "lb.md", cwd=tmp_path)
+                    tmp_path / "lb.md", cwd=tmp_path)
     assert done.returncode == 1 and "error: " in done.stderr and "no data rows, expected 100" in done.stderr
 
 
@@ -212,7 +212,7 @@ def test_cli_refuses_a_bad_key_and_a_bad_daily_limit_in_one_line(fashion_small, 
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
     bad_key = broken_key(fashion_small, tmp_path, lambda t: with_cells(t, Usage_7="public"))
     done = run_main(grade_main, path, "--data", fashion_small, "--solution", bad_key, "--ledger",
-                   tmp_path / "l.jsonl", cwd=tmp_path)
+                    tmp_path / "l.jsonl", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Usage 'public'" in done.stderr
     done = run_main(grade_main, path, "--data", fashion_small, "--daily-limit", "-1", cwd=tmp_path)
     assert done.returncode == 1 and "argument --daily-limit: must be at least 1, got -1" in done.stderr
@@ -246,7 +246,7 @@ def test_a_torn_or_poisoned_ledger_line_is_skipped_never_fatal(fashion_small, ke
     poisoned.update(sha256="0" * 64, cv={"accuracy_mean": "high", "accuracy_std": 0.1})
     ledger_path.write_text(good + json.dumps(poisoned) + "\n" + good[:40])  # a poisoned line, then a torn one
     done = run_main(grade_main, make_submission(tmp_path, key, "second", correct=0.8, seed=2), "--data",
-                   fashion_small, "--ledger", ledger_path, "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
+                    fashion_small, "--ledger", ledger_path, "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "line 2: its CV score is not a number; skipped" in done.stderr and "line 3: not JSON" in done.stderr
     with pytest.warns(InputWarning):
@@ -289,12 +289,12 @@ def test_a_leaderboard_or_ledger_path_naming_another_file_is_refused(fashion_sma
     readme = tmp_path / "README.md"
     readme.write_text("# My project\n")
     done = run_main(grade_main, path, "--data", fashion_small, "--leaderboard", readme, "--ledger",
-                   tmp_path / "l.jsonl", cwd=tmp_path)
+                    tmp_path / "l.jsonl", cwd=tmp_path)
     assert done.returncode == 1 and "README.md: exists and is not a leaderboard drawn by this toolkit" in done.stderr
     notes = tmp_path / "notes.txt"
     notes.write_text("shopping list\n")
     done = run_main(grade_main, path, "--data", fashion_small, "--ledger", notes, "--leaderboard",
-                   tmp_path / "lb.md", cwd=tmp_path)
+                    tmp_path / "lb.md", cwd=tmp_path)
     assert done.returncode == 1 and "notes.txt: exists and is not a ledger" in done.stderr
     assert readme.read_text() == "# My project\n" and notes.read_text() == "shopping list\n"
     assert not (tmp_path / "l.jsonl").exists() and not (tmp_path / "lb.md").exists()
@@ -334,11 +334,11 @@ def test_a_ledger_of_another_competition_is_refused(fashion_small, key, tmp_path
     other = prepare(tmp_path / "other", limit_train=40, limit_test=20)
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
     assert run_main(grade_main, path, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl",
-                   "--leaderboard", tmp_path / "lb.md", cwd=tmp_path).returncode == 0
+                    "--leaderboard", tmp_path / "lb.md", cwd=tmp_path).returncode == 0
     sample = pd.read_csv(other / "test_sample.csv", dtype=str)
     (tmp_path / "o.csv").write_text(sample.to_csv(index=False))
     done = run_main(grade_main, tmp_path / "o.csv", "--data", other, "--ledger", tmp_path / "l.jsonl",
-                   "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
+                    "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
     assert done.returncode == 1 and "holds submissions of another competition (fashion-small:" in done.stderr
     assert len(ledger.read(tmp_path / "l.jsonl")) == 1
 
@@ -383,7 +383,7 @@ def test_the_leaderboard_tells_an_ensembles_members_apart_by_what_they_changed()
 
 def grade_into(tmp_path, fashion_small, *paths):
     return run_main(grade_main, *paths, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl",
-                   "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
+                    "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
 
 
 def test_a_users_own_picture_beside_the_board_is_never_drawn_over(fashion_small, key, tmp_path):
@@ -482,7 +482,7 @@ def test_a_leaderboard_or_ledger_that_is_a_pipe_is_refused_naming_the_option(fas
     for option in ("--leaderboard", "--ledger"):
         paths = {"--leaderboard": tmp_path / "lb.md", "--ledger": tmp_path / "l.jsonl", option: tmp_path / "pipe"}
         done = run_main(grade_main, path, "--data", fashion_small,
-                       *[str(x) for item in paths.items() for x in item], cwd=tmp_path)
+                        *[str(x) for item in paths.items() for x in item], cwd=tmp_path)
         assert done.returncode == 1 and f"{option} {tmp_path / 'pipe'}: not a regular file" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
 

@@ -122,7 +122,7 @@ def test_an_existing_folder_or_file_not_built_by_prepare_is_never_replaced(tmp_p
     key_folder.mkdir()
     (key_folder / "keep.csv").write_text("x\n")
     done = run_main(main, "--out", tmp_path / "c", "--limit-train", 20, "--limit-test", 10,
-                   cwd=tmp_path)
+                    cwd=tmp_path)
     assert done.returncode == 1 and f"{key_folder}: exists and was not built" in done.stderr
     assert (key_folder / "keep.csv").read_text() == "x\n" and not (tmp_path / "c").exists()
 
@@ -188,7 +188,7 @@ def test_label_and_image_files_of_different_lengths_are_refused(tmp_path, fashio
     short = bytes([0, 0, 8, 1]) + len(labels).to_bytes(4, "big") + labels.tobytes()
     source = copy_source(fashion_source, tmp_path / "src", {IDX_FILES["y_train"]: short})
     done = run_main(main, "--source", source, "--out", tmp_path / "c", "--limit-train", 10,
-                   cwd=tmp_path)
+                    cwd=tmp_path)
     assert done.returncode == 1 and "60,000 train images but 59,000 train labels" in done.stderr
     assert not (tmp_path / "c").exists()
 
@@ -228,7 +228,7 @@ def test_a_key_the_metric_cannot_score_is_refused_before_anything_is_written(tmp
     """30 test rows, 9 of them Public: some class has no Public row, and ROC AUC is undefined there.
     serve and grade would refuse the key; prepare refuses to write it."""
     done = run_main(main, "--out", tmp_path / "c", "--limit-train", 500, "--limit-test", 30, "--metric",
-                   "roc_auc_ovr", cwd=tmp_path)
+                    "roc_auc_ovr", cwd=tmp_path)
     last = done.stderr.splitlines()[-1]
     assert done.returncode == 1 and last.startswith("error: the competition would not be gradable: "), done.stderr
     assert (f"{tmp_path / 'c.grader' / 'solution.csv'}: "
@@ -258,7 +258,7 @@ def test_a_picture_copied_in_under_a_name_like_ours_is_never_removed(tmp_path, f
     assert mine.is_file() and sorted(p.name for p in (out / "images" / "train").iterdir()) == before
     mine.unlink()  # moved out: the rebuild goes ahead
     assert run_main(main, "--out", out, "--limit-train", 24, "--limit-test", 10,
-                   cwd=tmp_path).returncode == 0
+                    cwd=tmp_path).returncode == 0
     assert len(list((out / "images" / "train").iterdir())) == 24
 
 

@@ -79,7 +79,7 @@ def mixed(tmp_path_factory, fashion_pixels):
     base = tmp_path_factory.mktemp("mixed")
     planted = write_mixed(base / "photos", *fashion_pixels)
     done = run_main(prepare_main, "--images", base / "photos", "--out", base / "c", "--size", "28x28", "--seed",
-                   "1", "--title", "Clothes", cwd=base)
+                    "1", "--title", "Clothes", cwd=base)
     assert done.returncode == 0, done.stderr
     return base / "photos", base / "c", planted, done
 
@@ -156,7 +156,7 @@ def test_a_rerun_does_nothing_and_a_changed_folder_rebuilds(mixed, tmp_path):
     photos, out, _, _ = mixed
     stamp = (out / "train.csv").stat().st_mtime_ns
     again = run_main(prepare_main, "--images", photos, "--out", out, "--size", "28x28", "--seed", "1",
-                    "--title", "Clothes", cwd=tmp_path)
+                     "--title", "Clothes", cwd=tmp_path)
     assert again.returncode == 0 and "already prepared" in again.stdout
     assert (out / "train.csv").stat().st_mtime_ns == stamp
 
@@ -192,7 +192,7 @@ def test_a_lossless_folder_keeps_every_pixel_and_label(tmp_path, fashion_pixels)
     exif[0x0112] = 6  # "rotate 90 clockwise to display"
     Image.fromarray(np.rot90(x[0], 1)).save(photos / CLASSES[y[0]] / "0.png", exif=exif)
     done = run_main(prepare_main, "--images", photos, "--out", tmp_path / "c", "--test-size", "20",
-                   cwd=tmp_path)
+                    cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     sources = pd.read_csv(tmp_path / "c.grader" / "sources.csv", dtype=str)
     assert (sources["split"] == "test").sum() == 20
@@ -216,7 +216,7 @@ def test_a_labels_csv_names_files_in_any_layout(tmp_path, fashion_pixels):
         rows.append({"path": f"all/p{i}.png", "class": CLASSES[label]})
     pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
     done = run_main(prepare_main, "--images", photos, "--labels", tmp_path / "labels.csv", "--out",
-                   tmp_path / "c", "--keep-duplicates", cwd=tmp_path)
+                    tmp_path / "c", "--keep-duplicates", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     sources = pd.read_csv(tmp_path / "c.grader" / "sources.csv", dtype=str)
     assert len(sources) == len(x), "--keep-duplicates: every file is kept"
