@@ -1,5 +1,5 @@
 """Options without a bound and messages without a name: each refused or bounded in one line, fast,
-with real processes (a local Dask cluster, a port that is no Dask scheduler's)."""
+with real parts (a local Dask cluster's processes, a live port that is no Dask scheduler's)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from tests.helpers import one_error_line, run_cli
+from competition.cv.__main__ import main as cv_main
+from tests.helpers import one_error_line, run_cli, in_process
 
 
 def test_workers_beyond_the_folds_and_cores_are_bounded_and_said(fashion_small, tmp_path):
@@ -28,12 +29,13 @@ def test_workers_beyond_the_folds_and_cores_are_bounded_and_said(fashion_small, 
     ("http://127.0.0.1:8786", "--scheduler http://127.0.0.1:8786: not a Dask scheduler's address"),
 ])
 def test_a_scheduler_address_dask_cannot_use_is_one_line(fashion_small, tmp_path, address, words):
-    done = run_cli("competition.cv", "--model", "dt", "--folds", "3", "--data", fashion_small, "--scheduler", address,
-                   cwd=tmp_path)
+    done = in_process(cv_main, "--model", "dt", "--folds", "3", "--data", fashion_small, "--scheduler", address,
+                    cwd=tmp_path)
     assert words in one_error_line(done)
 
 
-def test_a_live_port_that_is_no_dask_scheduler_is_one_line_within_the_connect_timeout(fashion_small, tmp_path):
+def test_a_live_port_that_is_no_dask_scheduler_is_one_line_within_the_connect_timeout(fashion_small, tmp_path,
+                                                                                      monkeypatch):
     """A server that accepts and never answers Dask's handshake (as a web or database server would not)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -43,8 +45,8 @@ def test_a_live_port_that_is_no_dask_scheduler_is_one_line_within_the_connect_ti
     address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
     start = time.monotonic()
     try:
-        done = run_cli("competition.cv", "--model", "dt", "--folds", "3", "--data", fashion_small, cwd=tmp_path,
-                       env={"COMPETITION_SCHEDULER": address})
+        monkeypatch.setenv("COMPETITION_SCHEDULER", address)
+        done = in_process(cv_main, "--model", "dt", "--folds", "3", "--data", fashion_small, cwd=tmp_path)
     finally:
         server.close()
     assert time.monotonic() - start < 60 and accepted
@@ -68,7 +70,7 @@ def test_a_worker_dying_as_the_local_cluster_starts_is_one_line(fashion_small, t
     ("cnn", "1e308", "--time-budget 1e+308: over a year"),
 ])
 def test_time_budget_messages_name_the_option_and_the_value_typed(tmp_path, model, budget, words):
-    done = run_cli("competition.cv", "--model", model, "--folds", "3", "--time-budget", budget, "--data",
-                   tmp_path / "none", cwd=tmp_path)
+    done = in_process(cv_main, "--model", model, "--folds", "3", "--time-budget", budget, "--data",
+                    tmp_path / "none", cwd=tmp_path)
     line = one_error_line(done)
     assert words in line and "time_budget" not in line

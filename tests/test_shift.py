@@ -16,7 +16,7 @@ from PIL import Image
 from competition import shift
 from competition.data.images import PNG_SIGNATURE
 from competition.data.loader import load_competition
-from tests.helpers import SMALL_TEST, SMALL_TRAIN, check_provenance, make_competition, run_cli
+from tests.helpers import SMALL_TEST, SMALL_TRAIN, check_provenance, make_competition, run_cli, in_process
 
 BRIGHTER = 60  # added to every pixel of the shifted copy's test images (clipped at 255)
 # Enough rounds to find a brightness shift in a few hundred images; one thread, as LightGBM's threads
@@ -124,8 +124,8 @@ def test_a_limit_samples_both_sides_and_leaves_the_rest_out(fashion_small):
 def test_rgb_images_of_any_size_and_string_labels(tmp_path):
     labels = {f"r{i:02d}": ["cat", "dog"][i % 2] for i in range(30)}
     root, _ = make_competition(tmp_path / "rgb", labels, [f"t{i}" for i in range(12)], shape=(12, 20, 3))
-    done = run_cli("competition.shift", "--data", str(root), "--model", "logreg", "--param", "max_iter=50", "--folds",
-                   "3", "--top", "5", cwd=tmp_path)
+    done = in_process(shift.main, "--data", str(root), "--model", "logreg", "--param", "max_iter=50", "--folds",
+                    "3", "--top", "5", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (out,) = (tmp_path / "runs").iterdir()
     assert out.name.endswith("-shift") and f"report: runs/{out.name}/{shift.REPORT}" in done.stdout
@@ -149,13 +149,13 @@ def test_rgb_images_of_any_size_and_string_labels(tmp_path):
     (["--out", "a", "--runs-dir", "b"], "argument --runs-dir: not allowed with argument --out"),
 ])
 def test_bad_options_are_refused_in_one_line(fashion_small, tmp_path, args, message):
-    done = run_cli("competition.shift", "--data", str(fashion_small), *args, cwd=tmp_path)
+    done = in_process(shift.main, "--data", str(fashion_small), *args, cwd=tmp_path)
     assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert not list(tmp_path.glob("runs/*")) and not (tmp_path / "a").exists()
 
 
 def test_a_missing_folder_or_a_used_out_is_refused_and_left_alone(fashion_small, tmp_path):
-    done = run_cli("competition.shift", "--data", str(tmp_path / "nowhere"), cwd=tmp_path)
+    done = in_process(shift.main, "--data", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert done.returncode == 1 and done.stderr == f"error: {tmp_path / 'nowhere'}: no such competition folder\n"
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
@@ -163,7 +163,7 @@ def test_a_missing_folder_or_a_used_out_is_refused_and_left_alone(fashion_small,
     for option, out, why in (("--out", "mine", "--out mine: exists and is not empty"),
                              ("--out", "file", "--out file: is a file"),
                              ("--runs-dir", "file", "runs folder file: is a file, not a folder")):
-        done = run_cli("competition.shift", "--data", str(fashion_small), option, out, cwd=tmp_path)
+        done = in_process(shift.main, "--data", str(fashion_small), option, out, cwd=tmp_path)
         assert done.returncode == 1 and done.stderr.startswith(f"error: {why}"), done.stderr
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
     assert (tmp_path / "file").read_text() == "keep me too" and not (tmp_path / "runs").exists()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,8 +18,9 @@ from competition.data.loader import load_competition
 from competition.data.tables import read_csv
 from competition.grade import ledger
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
+from competition.submit import main as submit_main
 from competition.submit import recipe_of, submit
-from tests.helpers import check_provenance, make_competition, run_cli
+from tests.helpers import check_provenance, make_competition, in_process
 
 
 @pytest.fixture(scope="module")
@@ -145,33 +144,31 @@ def test_members_with_other_folds_are_refused(fashion, member_runs, tmp_path):
 
 
 def test_cli_reuses_a_matching_run_and_prints_the_summary(fashion_small, tmp_path):
-    command = [sys.executable, "-m", "competition.submit", "--model", "dt", "--data", str(fashion_small),
-               "--folds", "3", "--param", "max_depth=6"]
-    first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    command = ["--model", "dt", "--data", fashion_small, "--folds", "3", "--param", "max_depth=6"]
+    first = in_process(submit_main, *command, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "cross-validating first" in first.stdout and "CV accuracy 0." in first.stdout
     assert "predicted classes:" in first.stdout
-    second = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    second = in_process(submit_main, *command, cwd=tmp_path)
     (run,) = runs.list_runs(tmp_path / "runs")
     assert f"reusing {run.path.relative_to(tmp_path)}" in second.stdout
     assert len(list((tmp_path / "submissions").glob("*.csv"))) == 2
-    refit = subprocess.run(command + ["--refit"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    refit = in_process(submit_main, *command, "--refit", cwd=tmp_path)
     assert refit.returncode == 0, refit.stderr
     assert f"3 of 3 folds copied from {run.path.relative_to(tmp_path)}" in refit.stdout
     assert "cross-validating first" not in refit.stdout, "only the refit trains: nothing is cross-validated"
     obtain.run_cv("logreg", load_competition(fashion_small), n_folds=3, params={"max_iter": 50},
                       runs_dir=tmp_path / "runs", progress=False)
-    blend = subprocess.run([sys.executable, "-m", "competition.submit", "--ensemble", str(run.path), "logreg",
-                            "--method", "weights", "--data", str(fashion_small)],
-                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    blend = in_process(submit_main, "--ensemble", run.path, "logreg", "--method", "weights", "--data", fashion_small,
+                     cwd=tmp_path)
     assert blend.returncode == 0, blend.stderr
     assert "pairwise agreement" in blend.stdout and "ensemble OOF accuracy" in blend.stdout
 
 
 @pytest.mark.parametrize("name", ["../escape", "/tmp/abs", "a/b", ".hidden", "", "x.csv"])
 def test_a_name_can_never_write_outside_the_submissions_folder(fashion_small, member_runs, tmp_path, name):
-    done = run_cli("competition.submit", "--run", member_runs[1][0].path, "--data", fashion_small, "--name", name,
-                   cwd=tmp_path)
+    done = in_process(submit_main, "--run", member_runs[1][0].path, "--data", fashion_small, "--name", name,
+                    cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith(f"error: --name {name!r}: use 1-100 letters")
     assert not list(tmp_path.rglob("*.csv")) and not list(tmp_path.rglob("*.json"))
 
@@ -192,15 +189,15 @@ def test_a_run_made_on_other_data_is_refused(fashion_copy, tmp_path):
     image = fashion_copy / "images" / "test" / f"{comp.test_ids[0]}.png"
     pixels = np.asarray(Image.open(image))
     Image.fromarray(255 - pixels).save(image)  # one test image changed after the run
-    done = run_cli("competition.submit", "--run", run.path, "--data", fashion_copy, cwd=tmp_path)
+    done = in_process(submit_main, "--run", run.path, "--data", fashion_copy, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr == (f"error: {run.path}: made on other data than {fashion_copy} "
                                                     "(data fingerprints differ)\n")
     assert not (tmp_path / "submissions").exists()
 
 
 def test_submit_grade_records_the_file_and_redraws_the_leaderboard(fashion_small, member_runs, tmp_path):
-    done = run_cli("competition.submit", "--run", member_runs[1][0].path, "--data", fashion_small, "--name", "graded",
-                   "--grade", cwd=tmp_path)
+    done = in_process(submit_main, "--run", member_runs[1][0].path, "--data", fashion_small, "--name", "graded",
+                    "--grade", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (entry,) = ledger.read(tmp_path / "submissions" / "ledger.jsonl")
     assert entry["status"] == "ok" and entry["name"] == "graded" and entry["file"] == "submissions/graded.csv"
@@ -260,7 +257,7 @@ def test_runs_edited_by_hand_are_refused_not_submitted(fashion_small, fashion, m
                                                                                   "arrays give"),
     }
     for name, (bad, words) in cases.items():
-        done = run_cli("competition.submit", "--run", bad.path, "--data", fashion_small, cwd=tmp_path)
+        done = in_process(submit_main, "--run", bad.path, "--data", fashion_small, cwd=tmp_path)
         assert done.returncode == 1 and words in done.stderr, (name, done.stderr)
     copy = tampered_copy(run, tmp_path / "copy")
     with pytest.raises(EnsembleError, match="the same predictions as .* \\(a copy of one run\\?\\)"):
@@ -268,20 +265,20 @@ def test_runs_edited_by_hand_are_refused_not_submitted(fashion_small, fashion, m
 
 
 def test_a_name_clash_is_found_before_any_cross_validation(fashion_small, member_runs, tmp_path):
-    assert run_cli("competition.submit", "--run", member_runs[1][0].path, "--data", fashion_small, "--name", "taken",
-                   cwd=tmp_path).returncode == 0
-    done = run_cli("competition.submit", "--model", "rf", "--data", fashion_small, "--name", "taken", cwd=tmp_path)
+    assert in_process(submit_main, "--run", member_runs[1][0].path, "--data", fashion_small, "--name", "taken",
+                    cwd=tmp_path).returncode == 0
+    done = in_process(submit_main, "--model", "rf", "--data", fashion_small, "--name", "taken", cwd=tmp_path)
     assert done.returncode == 1 and "taken.csv or .json already exists" in done.stderr
     assert not (tmp_path / "runs").exists(), "nothing was cross-validated"
 
 
 def test_submit_resumes_its_own_interrupted_run(fashion_small, tmp_path):
     args = ["--model", "dt", "--param", "max_depth=3", "--folds", "3", "--data", fashion_small]
-    assert run_cli("competition.submit", *args, cwd=tmp_path).returncode == 0
+    assert in_process(submit_main, *args, cwd=tmp_path).returncode == 0
     (run,) = runs.list_runs(tmp_path / "runs")
     for name in (runs.SCORES, runs.OOF, runs.TEST, "folds/fold-2.json"):
         (run.path / name).unlink()  # as if interrupted in its last fold
-    again = run_cli("competition.submit", *args, cwd=tmp_path)
+    again = in_process(submit_main, *args, cwd=tmp_path)
     assert again.returncode == 0 and f"resuming {run.path.relative_to(tmp_path)} (2 of 3 folds done)" in again.stdout
     assert [r.path for r in runs.list_runs(tmp_path / "runs")] == [run.path] and runs.load_run(run.path).finished
 

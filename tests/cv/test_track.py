@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from competition.cv.__main__ import main as cv_main
 from competition.data.loader import load_competition
 from competition.runs.__main__ import main as runs_main
 from competition.runs.table import COMPARE_COLUMNS
+from tests.helpers import in_process
 
 # MLflow's own SQLAlchemy use, inside MLflow
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
@@ -51,11 +53,15 @@ def store(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def tracked(store, fashion_small):
-    """``python -m competition.cv ... --track mlflow`` in a subprocess: its output and its run."""
-    done = subprocess.run([sys.executable, "-m", "competition.cv", "--model", "dt", "--param", "max_depth=4",
-                           "--folds", "3", "--data", str(fashion_small), "--runs-dir", str(store["runs"]),
-                           "--track", "mlflow"], cwd=store["folder"], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MLFLOW_TRACKING_URI": store["uri"]})
+    """``competition.cv ... --track mlflow`` (its ``main``, in this process): its output and its run."""
+    saved = dict(os.environ)  # MLflow's retry settings that tracking sets stay this run's
+    os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
+    try:
+        done = in_process(cv_main, "--model", "dt", "--param", "max_depth=4", "--folds", "3", "--data", fashion_small,
+                        "--runs-dir", store["runs"], "--track", "mlflow", cwd=store["folder"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     assert done.returncode == 0, done.stderr
     (run,) = runs.list_runs(store["runs"])
     return done, run
@@ -340,6 +346,7 @@ def test_a_store_that_cannot_be_written_is_one_line_at_once(tracked, tmp_path, w
     disk is; chmod does not stop root)."""
     folder = tmp_path / "here"
     folder.mkdir()
+    saved = dict(os.environ)  # as the environment was: MLflow's retry settings that tracking sets are this test's
     env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
     if where == "read-only folder":
         if subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode or \
@@ -355,9 +362,15 @@ def test_a_store_that_cannot_be_written_is_one_line_at_once(tracked, tmp_path, w
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'file'}/mlflow.db"
         expected = f"{tmp_path / 'file'} is not a folder"
     try:
-        done = subprocess.run([sys.executable, "-m", "competition.track", str(tracked[1].path)], cwd=folder,
-                              capture_output=True, text=True, timeout=60, env=env)
+        os.environ.clear()
+        os.environ.update(env)
+        start = time.monotonic()
+        done = in_process(track.main, tracked[1].path, cwd=folder)
+        took = time.monotonic() - start
     finally:
+        os.environ.clear()
+        os.environ.update(saved)
         if where == "read-only folder":
             subprocess.run(["umount", str(folder)], capture_output=True)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+    assert took < 60, "at once, not after minutes of MLflow's retries"

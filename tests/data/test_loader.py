@@ -16,11 +16,12 @@ from PIL import Image
 from competition.data import images
 from competition.data.cache import FOLDER
 from competition.data.loader import class_names, load_competition
+from competition.data.loader import main as data_main
 from competition.data.images import PNG_SIGNATURE
 from competition.prepare.idx import find_idx, read_idx
 from competition.prepare.fashion import IDX_FILES
 from competition.data.records import CompetitionDataError, CompetitionDataWarning
-from tests.helpers import SMALL_TEST, SMALL_TRAIN, make_competition, run_cli, write_png
+from tests.helpers import SMALL_TEST, SMALL_TRAIN, make_competition, in_process, write_png
 
 
 def test_arrays_equal_the_idx_source_in_csv_order(fashion_copy, fashion_source):
@@ -216,12 +217,12 @@ def test_broken_competition_is_refused_with_a_named_cause(tiny, case):
 
 
 def test_check_cli_prints_a_summary(fashion_copy):
-    done = run_cli("competition.data", "check", fashion_copy)
+    done = in_process(data_main, "check", fashion_copy)
     assert done.returncode == 0, done.stderr
     assert f"train        {SMALL_TRAIN} images" in done.stdout
     assert "28x28 grey" in done.stdout and "classes      10, labels integers" in done.stdout
     assert "cache        built" in done.stdout
-    assert "cache        hit" in run_cli("competition.data", "check", fashion_copy).stdout
+    assert "cache        hit" in in_process(data_main, "check", fashion_copy).stdout
     assert "near copies  none" in done.stdout
 
 
@@ -238,7 +239,7 @@ def test_check_reports_near_copies_across_the_split(fashion_copy):
     ImageEnhance.Brightness(Image.open(fashion_copy / "images" / "train" / f"{train_id}.png")).enhance(1.08).save(
         data, "JPEG", quality=60)
     Image.open(data).save(fashion_copy / "images" / "test" / f"{test_id}.png")
-    done = run_cli("competition.data", "check", fashion_copy)
+    done = in_process(data_main, "check", fashion_copy)
     assert done.returncode == 0, done.stderr
     assert "identical    none" in done.stdout
     assert "near copies  1 test images are near copies of a train image" in done.stdout
@@ -247,7 +248,7 @@ def test_check_reports_near_copies_across_the_split(fashion_copy):
 
 def test_check_cli_exits_1_naming_the_broken_file(tiny):
     (tiny / "images" / "train" / "004.png").write_text("hello")
-    done = run_cli("competition.data", "check", tiny)
+    done = in_process(data_main, "check", tiny)
     assert done.returncode == 1 and "004.png: not a PNG file" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -265,7 +266,7 @@ def test_class_names_refuse_duplicates_and_blanks(tmp_path, text, message):
 
 def test_check_cli_refuses_a_broken_classes_csv(fashion_copy):
     (fashion_copy / "classes.csv").write_text("class,name\n0,top\n1,top\n")
-    done = run_cli("competition.data", "check", fashion_copy)
+    done = in_process(data_main, "check", fashion_copy)
     assert done.returncode == 1 and done.stderr == (f"error: {fashion_copy}/classes.csv, lines 2 and 3: "
                                                     "name 'top' is listed twice\n")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,9 +18,15 @@ from competition.grade.local import grade_file
 from competition.data import metrics, overview
 from competition.data.loader import load_competition, summary
 from competition.errors import InputError, InputWarning
+from competition.grade.leaderboard import main as leaderboard_main
 from competition.grade.leaderboard import write_leaderboard
+from competition.grade.__main__ import main as grade_main
+from competition.prepare.__main__ import main as prepare_main
+from competition.submit import main as submit_main
+from competition.data.loader import main as data_main
 from competition.prepare.fashion import prepare
 from competition.grade.validate import SubmissionError, read_sample, validate_submission
+from tests.helpers import in_process
 
 LABEL_METRICS = ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "mcc", "cohen_kappa_quadratic"]
 PROBABILITY_METRICS = ["log_loss", "roc_auc_ovr"]
@@ -149,8 +153,7 @@ def test_a_bad_competition_json_is_one_line_naming_the_file(fashion_copy, conten
     with pytest.raises(InputError, match="competition.json: " + message.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[")):
         load_competition(fashion_copy, cache=False)
-    result = subprocess.run([sys.executable, "-m", "competition.data", "check", str(fashion_copy)],
-                            capture_output=True, text=True, timeout=120)
+    result = in_process(data_main, "check", fashion_copy)
     assert (result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
             and "competition.json" in result.stderr)
 
@@ -186,8 +189,7 @@ def test_prepare_declares_the_metric_in_both_folders_and_writes_a_probability_sa
 
 
 def test_prepare_refuses_an_unknown_metric_with_the_list(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "competition.prepare", "--out", str(tmp_path / "x"),
-                             "--metric", "auc"], capture_output=True, text=True, timeout=60)
+    result = in_process(prepare_main, "--out", tmp_path / "x", "--metric", "auc")
     assert result.returncode != 0 and "log_loss" in result.stderr and not (tmp_path / "x").exists()
 
 
@@ -262,10 +264,8 @@ def test_a_lower_is_better_competition_ranks_ascending_on_the_local_board(log_lo
             "cv": {"accuracy_mean": 0.5, "accuracy_std": 0.01, "metric": "log_loss", "score_mean": cv,
                    "score_std": 0.02, "oof_rows": 200}}))
     board = tmp_path / "leaderboard.md"
-    result = subprocess.run([sys.executable, "-m", "competition.grade", str(blunt), str(sharp), "--data",
-                             str(log_loss_comp), "--ledger", str(tmp_path / "ledger.jsonl"),
-                             "--leaderboard", str(board)],
-                            capture_output=True, text=True, timeout=120)
+    result = in_process(grade_main, blunt, sharp, "--data", log_loss_comp, "--ledger", tmp_path / "ledger.jsonl",
+                      "--leaderboard", board)
     assert result.returncode == 0, result.stderr
     assert "sharp.csv: public log_loss" in result.stdout and "(rank 1 of 2)" in result.stdout.split("sharp.csv")[1]
     text = board.read_text()
@@ -275,10 +275,8 @@ def test_a_lower_is_better_competition_ranks_ascending_on_the_local_board(log_lo
     assert "1. **sharp** — best CV score" in text
     entries = ledger.read(tmp_path / "ledger.jsonl")
     assert [e["name"] for e in standings.files(entries, Grader(log_loss_comp).higher_is_better)] == ["sharp", "blunt"]
-    redrawn = subprocess.run([sys.executable, "-m", "competition.leaderboard",
-                              "--ledger", str(tmp_path / "ledger.jsonl"),
-                              "--out", str(tmp_path / "again.md"), "--data", str(log_loss_comp)],
-                             capture_output=True, text=True, timeout=120)
+    redrawn = in_process(leaderboard_main, "--ledger", tmp_path / "ledger.jsonl", "--out", tmp_path / "again.md",
+                       "--data", log_loss_comp)
     assert redrawn.returncode == 0, redrawn.stderr  # the board's metric read from the ledger (the key: intervals)
     drawn = lambda page: [line for line in page.split("\n")[2:] if not line.startswith("<!-- notes:")]  # noqa: E731
     assert drawn((tmp_path / "again.md").read_text().replace("again.png", "leaderboard.png")) == drawn(text)
@@ -372,10 +370,9 @@ def test_a_label_file_is_refused_by_a_probability_competition(proba_sample):
 
 
 def test_submit_writes_probabilities_that_the_grader_scores_by_log_loss(log_loss_comp, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "competition.submit", "--model", "logreg", "--data",
-                             str(log_loss_comp), "--folds", "2", "--param", "max_iter=30", "--name", "lr",
-                             "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "subs")],
-                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    result = in_process(submit_main, "--model", "logreg", "--data", log_loss_comp, "--folds", "2", "--param",
+                      "max_iter=30", "--name", "lr", "--runs-dir", tmp_path / "runs", "--out", tmp_path / "subs",
+                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     written = pd.read_csv(tmp_path / "subs" / "lr.csv", dtype={"id": str})
     assert list(written.columns) == ["id"] + [str(k) for k in range(10)]

@@ -25,7 +25,7 @@ from competition.grade.grader import Grader
 from competition.grade.local import grade_file, grade_files, report
 from competition.errors import InputWarning
 from competition.grade.leaderboard import chart_png, write_leaderboard
-from tests.helpers import run_cli
+from tests.helpers import run_cli, in_process
 
 
 def make_submission(folder, key, name, correct: float, seed: int, cv: float | None = None):
@@ -73,8 +73,8 @@ def test_scores_public_and_private_rows_and_keeps_private_out_of_the_ledger(fash
 def test_cli_hides_private_until_reveal_and_redraws_the_leaderboard(fashion_small, key, tmp_path):
     paths = [make_submission(tmp_path, key, n, correct=c, seed=s, cv=v)
              for n, c, s, v in [("low", 0.5, 1, 0.55), ("mid", 0.7, 2, 0.68), ("high", 0.9, 3, 0.88)]]
-    done = run_cli("competition.grade", *paths, "--data", fashion_small, "--ledger", tmp_path / "ledger.jsonl",
-                   "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
+    done = in_process(grade_main, *paths, "--data", fashion_small, "--ledger", tmp_path / "ledger.jsonl",
+                    "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     public, private = expected_scores(paths[2], key)
     assert f"public accuracy {public:.4f} (rank 1 of 3)" in done.stdout
@@ -87,8 +87,8 @@ def test_cli_hides_private_until_reveal_and_redraws_the_leaderboard(fashion_smal
     image = np.asarray(Image.open(tmp_path / "leaderboard.png").convert("L"), dtype=float)
     assert image.shape[0] > 300 and image.var() > 0
     paths[2].write_text("edited after grading\n")  # the reveal scores the kept bytes, not this
-    revealed = run_cli("competition.grade", paths[0], "--reveal", "--data", fashion_small, "--ledger",
-                       tmp_path / "ledger.jsonl", "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
+    revealed = in_process(grade_main, paths[0], "--reveal", "--data", fashion_small, "--ledger",
+                        tmp_path / "ledger.jsonl", "--leaderboard", tmp_path / "leaderboard.md", cwd=tmp_path)
     assert revealed.returncode == 0, revealed.stderr
     low_public, low_private = expected_scores(paths[0], key)
     assert f"duplicate of {paths[0]}" in revealed.stdout and f"public accuracy {low_public:.4f}" in revealed.stdout
@@ -141,8 +141,8 @@ def test_a_file_graded_at_midnight_counts_for_the_day_that_starts(fashion_small,
 def test_cli_exit_code_and_message_for_a_malformed_file(fashion_small, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,class\n")
-    done = run_cli("competition.grade", bad, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl", "--leaderboard",
-                   tmp_path / "lb.md", cwd=tmp_path)
+    done = in_process(grade_main, bad, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl", "--leaderboard",
+                    tmp_path / "lb.md", cwd=tmp_path)
     assert done.returncode == 1 and "error: " in done.stderr and "no data rows, expected 100" in done.stderr
 
 
@@ -211,10 +211,10 @@ def test_an_answer_key_that_does_not_fit_is_refused(fashion_small, tmp_path, cas
 def test_cli_refuses_a_bad_key_and_a_bad_daily_limit_in_one_line(fashion_small, key, tmp_path):
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
     bad_key = broken_key(fashion_small, tmp_path, lambda t: with_cells(t, Usage_7="public"))
-    done = run_cli("competition.grade", path, "--data", fashion_small, "--solution", bad_key, "--ledger",
-                   tmp_path / "l.jsonl", cwd=tmp_path)
+    done = in_process(grade_main, path, "--data", fashion_small, "--solution", bad_key, "--ledger",
+                    tmp_path / "l.jsonl", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Usage 'public'" in done.stderr
-    done = run_cli("competition.grade", path, "--data", fashion_small, "--daily-limit", "-1", cwd=tmp_path)
+    done = in_process(grade_main, path, "--data", fashion_small, "--daily-limit", "-1", cwd=tmp_path)
     assert done.returncode == 1 and "argument --daily-limit: must be at least 1, got -1" in done.stderr
     assert not (tmp_path / "l.jsonl").exists() and not (tmp_path / "submissions").exists()
 
@@ -245,8 +245,8 @@ def test_a_torn_or_poisoned_ledger_line_is_skipped_never_fatal(fashion_small, ke
     poisoned = json.loads(good)
     poisoned.update(sha256="0" * 64, cv={"accuracy_mean": "high", "accuracy_std": 0.1})
     ledger_path.write_text(good + json.dumps(poisoned) + "\n" + good[:40])  # a poisoned line, then a torn one
-    done = run_cli("competition.grade", make_submission(tmp_path, key, "second", correct=0.8, seed=2), "--data",
-                   fashion_small, "--ledger", ledger_path, "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
+    done = in_process(grade_main, make_submission(tmp_path, key, "second", correct=0.8, seed=2), "--data",
+                    fashion_small, "--ledger", ledger_path, "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "line 2: its CV score is not a number; skipped" in done.stderr and "line 3: not JSON" in done.stderr
     with pytest.warns(InputWarning):
@@ -275,10 +275,11 @@ def test_one_file_graded_at_once_by_four_graders_counts_once(fashion_small, key,
 
 def test_concurrent_graders_leave_a_leaderboard_listing_every_file(fashion_small, key, tmp_path):
     paths = [make_submission(tmp_path, key, f"p{n}", correct=0.5 + n / 30, seed=n) for n in range(8)]
-    procs = [subprocess.Popen([sys.executable, "-m", "competition.grade", str(path), "--data", str(fashion_small),
-                               "--ledger", str(tmp_path / "ledger.jsonl"), "--leaderboard", str(tmp_path / "lb.md")],
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for path in paths]
-    assert [p.wait(timeout=180) for p in procs] == [0] * len(paths)
+    procs = [subprocess.Popen([sys.executable, "-m", "competition.grade", *map(str, paths[i::4]), "--data",
+                               str(fashion_small), "--ledger", str(tmp_path / "ledger.jsonl"), "--leaderboard",
+                               str(tmp_path / "lb.md")], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for i in range(4)]  # four graders, two files each
+    assert [p.wait(timeout=180) for p in procs] == [0] * len(procs)
     board = (tmp_path / "lb.md").read_text()
     assert "8 graded submission(s)" in board and all(f"[p{n}]" in board for n in range(8))
 
@@ -287,13 +288,13 @@ def test_a_leaderboard_or_ledger_path_naming_another_file_is_refused(fashion_sma
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
     readme = tmp_path / "README.md"
     readme.write_text("# My project\n")
-    done = run_cli("competition.grade", path, "--data", fashion_small, "--leaderboard", readme, "--ledger",
-                   tmp_path / "l.jsonl", cwd=tmp_path)
+    done = in_process(grade_main, path, "--data", fashion_small, "--leaderboard", readme, "--ledger",
+                    tmp_path / "l.jsonl", cwd=tmp_path)
     assert done.returncode == 1 and "README.md: exists and is not a leaderboard drawn by this toolkit" in done.stderr
     notes = tmp_path / "notes.txt"
     notes.write_text("shopping list\n")
-    done = run_cli("competition.grade", path, "--data", fashion_small, "--ledger", notes, "--leaderboard",
-                   tmp_path / "lb.md", cwd=tmp_path)
+    done = in_process(grade_main, path, "--data", fashion_small, "--ledger", notes, "--leaderboard",
+                    tmp_path / "lb.md", cwd=tmp_path)
     assert done.returncode == 1 and "notes.txt: exists and is not a ledger" in done.stderr
     assert readme.read_text() == "# My project\n" and notes.read_text() == "shopping list\n"
     assert not (tmp_path / "l.jsonl").exists() and not (tmp_path / "lb.md").exists()
@@ -332,12 +333,12 @@ def test_a_ledger_of_another_competition_is_refused(fashion_small, key, tmp_path
 
     other = prepare(tmp_path / "other", limit_train=40, limit_test=20)
     path = make_submission(tmp_path, key, "a", correct=0.7, seed=1)
-    assert run_cli("competition.grade", path, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl",
-                   "--leaderboard", tmp_path / "lb.md", cwd=tmp_path).returncode == 0
+    assert in_process(grade_main, path, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl",
+                    "--leaderboard", tmp_path / "lb.md", cwd=tmp_path).returncode == 0
     sample = pd.read_csv(other / "test_sample.csv", dtype=str)
     (tmp_path / "o.csv").write_text(sample.to_csv(index=False))
-    done = run_cli("competition.grade", tmp_path / "o.csv", "--data", other, "--ledger", tmp_path / "l.jsonl",
-                   "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
+    done = in_process(grade_main, tmp_path / "o.csv", "--data", other, "--ledger", tmp_path / "l.jsonl",
+                    "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
     assert done.returncode == 1 and "holds submissions of another competition (fashion-small:" in done.stderr
     assert len(ledger.read(tmp_path / "l.jsonl")) == 1
 
@@ -381,8 +382,8 @@ def test_the_leaderboard_tells_an_ensembles_members_apart_by_what_they_changed()
 
 
 def grade_into(tmp_path, fashion_small, *paths):
-    return run_cli("competition.grade", *paths, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl",
-                   "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
+    return in_process(grade_main, *paths, "--data", fashion_small, "--ledger", tmp_path / "l.jsonl",
+                    "--leaderboard", tmp_path / "lb.md", cwd=tmp_path)
 
 
 def test_a_users_own_picture_beside_the_board_is_never_drawn_over(fashion_small, key, tmp_path):
@@ -457,14 +458,16 @@ def test_shared_files_follow_the_umask_and_the_answer_key_is_secret(fashion_smal
     assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "a", correct=0.7,
                                                                seed=1, cv=0.7)).returncode == 0
     os.chmod(board, 0o644)
+
     old = os.umask(0o022)
     try:
         assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "b", correct=0.8,
                                                                    seed=2)).returncode == 0
         assert board_mode() == 0o644 and tmp_path.joinpath("lb.png").stat().st_mode & 0o777 == 0o644
-        os.umask(0o027)
-        assert grade_into(tmp_path, fashion_small, make_submission(tmp_path, key, "c", correct=0.8,
-                                                                   seed=3)).returncode == 0
+        os.umask(0o027)  # and a child's, as a user's shell hands it to the command
+        assert run_cli("competition.grade", make_submission(tmp_path, key, "c", correct=0.8, seed=3), "--data",
+                       fashion_small, "--ledger", tmp_path / "l.jsonl", "--leaderboard", board,
+                       cwd=tmp_path).returncode == 0
         assert board_mode() == 0o640
         out = prepare(tmp_path / "comp", limit_train=30, limit_test=20)
     finally:
@@ -478,8 +481,8 @@ def test_a_leaderboard_or_ledger_that_is_a_pipe_is_refused_naming_the_option(fas
     os.mkfifo(tmp_path / "pipe")
     for option in ("--leaderboard", "--ledger"):
         paths = {"--leaderboard": tmp_path / "lb.md", "--ledger": tmp_path / "l.jsonl", option: tmp_path / "pipe"}
-        done = run_cli("competition.grade", path, "--data", fashion_small,
-                       *[str(x) for item in paths.items() for x in item], cwd=tmp_path)
+        done = in_process(grade_main, path, "--data", fashion_small,
+                        *[str(x) for item in paths.items() for x in item], cwd=tmp_path)
         assert done.returncode == 1 and f"{option} {tmp_path / 'pipe'}: not a regular file" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
 

@@ -18,7 +18,7 @@ from competition.fsutil import _in_use, sweep_stale
 from competition.prepare.idx import IdxError, find_idx, read_idx
 from competition.prepare.__main__ import main
 from competition.prepare.fashion import IDX_FILES, prepare
-from tests.helpers import SMALL_TEST, SMALL_TRAIN, default_ctrl_c, run_cli
+from tests.helpers import SMALL_TEST, SMALL_TRAIN, default_ctrl_c, in_process
 
 
 def test_layout_and_csvs(fashion_small):
@@ -107,22 +107,22 @@ def test_an_existing_folder_or_file_not_built_by_prepare_is_never_replaced(tmp_p
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("my own work")
-    done = run_cli("competition.prepare", "--out", mine, "--limit-train", 20, "--limit-test", 10, cwd=tmp_path)
+    done = in_process(main, "--out", mine, "--limit-train", 20, "--limit-test", 10, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert f"{mine}: exists and was not built by competition.prepare" in done.stderr
     assert (mine / "notes.txt").read_text() == "my own work" and not (tmp_path / "mine.grader").exists()
 
     a_file = tmp_path / "data.bin"
     a_file.write_bytes(b"precious")
-    done = run_cli("competition.prepare", "--out", a_file, "--limit-train", 20, "--limit-test", 10, cwd=tmp_path)
+    done = in_process(main, "--out", a_file, "--limit-train", 20, "--limit-test", 10, cwd=tmp_path)
     assert done.returncode == 1 and "exists and is not a folder" in done.stderr
     assert a_file.read_bytes() == b"precious"
 
     key_folder = tmp_path / "c.grader"  # the answer key's place holds the user's files
     key_folder.mkdir()
     (key_folder / "keep.csv").write_text("x\n")
-    done = run_cli("competition.prepare", "--out", tmp_path / "c", "--limit-train", 20, "--limit-test", 10,
-                   cwd=tmp_path)
+    done = in_process(main, "--out", tmp_path / "c", "--limit-train", 20, "--limit-test", 10,
+                    cwd=tmp_path)
     assert done.returncode == 1 and f"{key_folder}: exists and was not built" in done.stderr
     assert (key_folder / "keep.csv").read_text() == "x\n" and not (tmp_path / "c").exists()
 
@@ -187,8 +187,8 @@ def test_label_and_image_files_of_different_lengths_are_refused(tmp_path, fashio
     labels = read_idx(find_idx(fashion_source, IDX_FILES["y_train"]))[:59000]
     short = bytes([0, 0, 8, 1]) + len(labels).to_bytes(4, "big") + labels.tobytes()
     source = copy_source(fashion_source, tmp_path / "src", {IDX_FILES["y_train"]: short})
-    done = run_cli("competition.prepare", "--source", source, "--out", tmp_path / "c", "--limit-train", 10,
-                   cwd=tmp_path)
+    done = in_process(main, "--source", source, "--out", tmp_path / "c", "--limit-train", 10,
+                    cwd=tmp_path)
     assert done.returncode == 1 and "60,000 train images but 59,000 train labels" in done.stderr
     assert not (tmp_path / "c").exists()
 
@@ -204,7 +204,7 @@ def test_corrupt_and_truncated_idx_files_are_named(tmp_path, fashion_source):
     source = tmp_path / "src"
     source.mkdir()
     (source / (IDX_FILES["x_train"] + ".gz")).write_bytes(b"\x1f\x8b\x08\x00broken")
-    done = run_cli("competition.prepare", "--source", source, "--out", tmp_path / "c", cwd=tmp_path)
+    done = in_process(main, "--source", source, "--out", tmp_path / "c", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
 
 
@@ -219,7 +219,7 @@ def test_corrupt_and_truncated_idx_files_are_named(tmp_path, fashion_source):
      "2 test rows give 0 Public and 2 Private rows; the answer key needs both"),
 ])
 def test_impossible_settings_are_refused_in_one_line(tmp_path, fashion_source, args, message):
-    done = run_cli("competition.prepare", "--out", tmp_path / "c", "--limit-train", 10, *args, cwd=tmp_path)
+    done = in_process(main, "--out", tmp_path / "c", "--limit-train", 10, *args, cwd=tmp_path)
     assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "c").exists()
 
@@ -227,8 +227,8 @@ def test_impossible_settings_are_refused_in_one_line(tmp_path, fashion_source, a
 def test_a_key_the_metric_cannot_score_is_refused_before_anything_is_written(tmp_path, fashion_source):
     """30 test rows, 9 of them Public: some class has no Public row, and ROC AUC is undefined there.
     serve and grade would refuse the key; prepare refuses to write it."""
-    done = run_cli("competition.prepare", "--out", tmp_path / "c", "--limit-train", 500, "--limit-test", 30, "--metric",
-                   "roc_auc_ovr", cwd=tmp_path)
+    done = in_process(main, "--out", tmp_path / "c", "--limit-train", 500, "--limit-test", 30, "--metric",
+                    "roc_auc_ovr", cwd=tmp_path)
     last = done.stderr.splitlines()[-1]
     assert done.returncode == 1 and last.startswith("error: the competition would not be gradable: "), done.stderr
     assert (f"{tmp_path / 'c.grader' / 'solution.csv'}: "
@@ -240,7 +240,7 @@ def test_a_build_holding_files_someone_added_is_not_rebuilt_over_them(tmp_path, 
     out = prepare(tmp_path / "c", limit_train=20, limit_test=10)
     (out / "NOTES.txt").write_text("mine")
     (out.with_name("c.grader") / "fixes.txt").write_text("mine too")
-    done = run_cli("competition.prepare", "--out", out, "--limit-train", 24, "--limit-test", 10, cwd=tmp_path)
+    done = in_process(main, "--out", out, "--limit-train", 24, "--limit-test", 10, cwd=tmp_path)
     assert done.returncode == 1 and "NOTES.txt: not written by competition.prepare, and rebuilding" in done.stderr
     assert "(2 such files)" in done.stderr and (out / "NOTES.txt").read_text() == "mine"
 
@@ -252,18 +252,18 @@ def test_a_picture_copied_in_under_a_name_like_ours_is_never_removed(tmp_path, f
     mine = out / "images" / "train" / "99999.png"
     mine.write_bytes((out / "images" / "train" / "3.png").read_bytes())
     before = sorted(p.name for p in (out / "images" / "train").iterdir())
-    done = run_cli("competition.prepare", "--out", out, "--limit-train", 24, "--limit-test", 10, cwd=tmp_path)
+    done = in_process(main, "--out", out, "--limit-train", 24, "--limit-test", 10, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert f"{mine}: not written by competition.prepare" in done.stderr
     assert mine.is_file() and sorted(p.name for p in (out / "images" / "train").iterdir()) == before
     mine.unlink()  # moved out: the rebuild goes ahead
-    assert run_cli("competition.prepare", "--out", out, "--limit-train", 24, "--limit-test", 10,
-                   cwd=tmp_path).returncode == 0
+    assert in_process(main, "--out", out, "--limit-train", 24, "--limit-test", 10,
+                    cwd=tmp_path).returncode == 0
     assert len(list((out / "images" / "train").iterdir())) == 24
 
 
 def test_the_current_folder_is_refused_and_a_damaged_build_is_rebuilt(tmp_path, fashion_source):
-    done = run_cli("competition.prepare", "--out", ".", cwd=tmp_path)
+    done = in_process(main, "--out", ".", cwd=tmp_path)
     assert done.returncode == 1 and "is the current folder or holds it" in done.stderr
     out = prepare(tmp_path / "c", limit_train=20, limit_test=10)
     (out / "train.csv").write_text("garbage\n")

@@ -24,7 +24,10 @@ from competition.prepare.own_images import choose_format
 from competition.prepare.splits import split_by_group
 from competition.prepare.sources import fit_image, write_png
 from competition.server.store import Store
-from tests.helpers import Server, default_ctrl_c, make_competition, run_cli
+from competition.data.loader import main as data_main
+from competition.prepare.__main__ import main as prepare_main
+from competition.submit import main as submit_main
+from tests.helpers import Server, default_ctrl_c, make_competition, in_process
 
 CLASSES = {0: "T-shirt", 1: "Trouser", 3: "Dress", 8: "Bag"}
 PER_CLASS = 20
@@ -75,8 +78,8 @@ def mixed(tmp_path_factory, fashion_pixels):
     """The mixed folder, prepared at 28x28 by the command line: (folder, competition, planted, run)."""
     base = tmp_path_factory.mktemp("mixed")
     planted = write_mixed(base / "photos", *fashion_pixels)
-    done = run_cli("competition.prepare", "--images", base / "photos", "--out", base / "c", "--size", "28x28", "--seed",
-                   "1", "--title", "Clothes", cwd=base)
+    done = in_process(prepare_main, "--images", base / "photos", "--out", base / "c", "--size", "28x28", "--seed",
+                    "1", "--title", "Clothes", cwd=base)
     assert done.returncode == 0, done.stderr
     return base / "photos", base / "c", planted, done
 
@@ -152,21 +155,19 @@ def test_copies_share_one_side_and_the_report_names_them(mixed):
 def test_a_rerun_does_nothing_and_a_changed_folder_rebuilds(mixed, tmp_path):
     photos, out, _, _ = mixed
     stamp = (out / "train.csv").stat().st_mtime_ns
-    again = run_cli("competition.prepare", "--images", photos, "--out", out, "--size", "28x28", "--seed", "1",
-                    "--title", "Clothes", cwd=tmp_path)
+    again = in_process(prepare_main, "--images", photos, "--out", out, "--size", "28x28", "--seed", "1",
+                     "--title", "Clothes", cwd=tmp_path)
     assert again.returncode == 0 and "already prepared" in again.stdout
     assert (out / "train.csv").stat().st_mtime_ns == stamp
 
 
 def test_the_competitors_flow_runs_on_the_result(mixed, tmp_path):
     _, out, _, _ = mixed
-    check = subprocess.run([sys.executable, "-m", "competition.data", "check", str(out)], capture_output=True,
-                           text=True, timeout=120)
+    check = in_process(data_main, "check", out)
     assert check.returncode == 0, check.stderr
     assert "28x28 RGB" in check.stdout and "identical    none" in check.stdout
-    done = subprocess.run([sys.executable, "-m", "competition.submit", "--model", "dt", "--data", str(out),
-                           "--folds", "3", "--param", "max_depth=5", "--name", "tree", "--grade"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    done = in_process(submit_main, "--model", "dt", "--data", out, "--folds", "3", "--param", "max_depth=5",
+                    "--name", "tree", "--grade", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "CV accuracy 0." in done.stdout and "public accuracy" in done.stdout
     store = Store(tmp_path / "grader.sqlite")
@@ -190,8 +191,8 @@ def test_a_lossless_folder_keeps_every_pixel_and_label(tmp_path, fashion_pixels)
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 clockwise to display"
     Image.fromarray(np.rot90(x[0], 1)).save(photos / CLASSES[y[0]] / "0.png", exif=exif)
-    done = run_cli("competition.prepare", "--images", photos, "--out", tmp_path / "c", "--test-size", "20",
-                   cwd=tmp_path)
+    done = in_process(prepare_main, "--images", photos, "--out", tmp_path / "c", "--test-size", "20",
+                    cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     sources = pd.read_csv(tmp_path / "c.grader" / "sources.csv", dtype=str)
     assert (sources["split"] == "test").sum() == 20
@@ -214,8 +215,8 @@ def test_a_labels_csv_names_files_in_any_layout(tmp_path, fashion_pixels):
         save(image, photos / "all" / f"p{i}.png")
         rows.append({"path": f"all/p{i}.png", "class": CLASSES[label]})
     pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
-    done = run_cli("competition.prepare", "--images", photos, "--labels", tmp_path / "labels.csv", "--out",
-                   tmp_path / "c", "--keep-duplicates", cwd=tmp_path)
+    done = in_process(prepare_main, "--images", photos, "--labels", tmp_path / "labels.csv", "--out",
+                    tmp_path / "c", "--keep-duplicates", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     sources = pd.read_csv(tmp_path / "c.grader" / "sources.csv", dtype=str)
     assert len(sources) == len(x), "--keep-duplicates: every file is kept"
@@ -304,7 +305,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, fashion_pixels, case
     make(tmp_path, fashion_pixels[0])
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     out = ["--out", "c"] if "--out" not in options else []
-    done = run_cli("competition.prepare", "--images", "photos", *out, *options, cwd=tmp_path)
+    done = in_process(prepare_main, "--images", "photos", *out, *options, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.splitlines()[-1].startswith("error: "), done.stderr
     assert message in done.stderr.splitlines()[-1] and "Traceback" not in done.stderr, done.stderr
     after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
@@ -313,7 +314,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, fashion_pixels, case
 
 
 def test_options_of_the_other_source_are_refused(tmp_path):
-    done = run_cli("competition.prepare", "--size", "28x28", "--out", "c", cwd=tmp_path)
+    done = in_process(prepare_main, "--size", "28x28", "--out", "c", cwd=tmp_path)
     assert done.returncode == 1 and "--size needs --images DIR" in done.stderr
 
 
@@ -350,12 +351,10 @@ def test_split_keeps_groups_whole_and_classes_balanced():
 
 def test_data_check_reports_test_images_identical_to_train_ones(tmp_path):
     root, pixels = make_competition(tmp_path / "comp", {f"{i}": "ab"[i % 2] for i in range(8)}, ["t0", "t1", "t2"])
-    clean = subprocess.run([sys.executable, "-m", "competition.data", "check", str(root)], capture_output=True,
-                           text=True, timeout=120)
+    clean = in_process(data_main, "check", root)
     assert "identical    none" in clean.stdout
     (root / "images" / "test" / "t1.png").write_bytes((root / "images" / "train" / "5.png").read_bytes())
-    leaky = subprocess.run([sys.executable, "-m", "competition.data", "check", str(root)], capture_output=True,
-                           text=True, timeout=120)
+    leaky = in_process(data_main, "check", root)
     assert leaky.returncode == 0 and "identical    1 test images have the pixels of a train image (test t1 = train 5)" \
         in leaky.stdout
 
@@ -380,10 +379,10 @@ def test_a_changed_folder_is_rebuilt(tmp_path, fashion_pixels):
     x = fashion_pixels[0]
     for i in range(8):
         save(x[i], tmp_path / "photos" / "ab"[i % 2] / f"{i}.png")
-    first = run_cli("competition.prepare", "--images", "photos", "--out", "c", cwd=tmp_path)
+    first = in_process(prepare_main, "--images", "photos", "--out", "c", cwd=tmp_path)
     assert first.returncode == 0 and "too few for 5-fold CV: a (4), b (4)" in first.stderr
     save(x[12], tmp_path / "photos" / "a" / "new.png")
-    again = run_cli("competition.prepare", "--images", "photos", "--out", "c", cwd=tmp_path)
+    again = in_process(prepare_main, "--images", "photos", "--out", "c", cwd=tmp_path)
     assert again.returncode == 0 and "already prepared" not in again.stdout and "a (5)" not in again.stderr
     assert "new.png" in (tmp_path / "c.grader" / "sources.csv").read_text()
 
@@ -444,7 +443,7 @@ def test_keep_duplicates_keeps_every_exact_copy_on_one_side(tmp_path, fashion_pi
     save(x[0], copy)  # the same pixels as 0.png
     for keep, dropped in ((["--keep-duplicates"], 0), ([], 1)):
         out = tmp_path / f"c{len(keep)}"
-        done = run_cli("competition.prepare", "--images", photos, "--out", out, "--test-size", "3", *keep, cwd=tmp_path)
+        done = in_process(prepare_main, "--images", photos, "--out", out, "--test-size", "3", *keep, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         listed = pd.read_csv(out.with_name(out.name + ".grader") / "sources.csv", dtype=str)
         report = pd.read_csv(out.with_name(out.name + ".grader") / "duplicates.csv", dtype=str)
