@@ -34,8 +34,7 @@ def test_a_scheduler_address_dask_cannot_use_is_one_line(fashion_small, tmp_path
     assert words in one_error_line(done)
 
 
-def test_a_live_port_that_is_no_dask_scheduler_is_one_line_within_the_connect_timeout(fashion_small, tmp_path,
-                                                                                      monkeypatch):
+def test_a_live_port_that_is_no_dask_scheduler_is_one_line_within_the_connect_timeout(fashion_small, tmp_path):
     """A server that accepts and never answers Dask's handshake (as a web or database server would not)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -45,8 +44,8 @@ def test_a_live_port_that_is_no_dask_scheduler_is_one_line_within_the_connect_ti
     address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
     start = time.monotonic()
     try:
-        monkeypatch.setenv("COMPETITION_SCHEDULER", address)
-        done = in_process(cv_main, "--model", "dt", "--folds", "3", "--data", fashion_small, cwd=tmp_path)
+        done = in_process(cv_main, "--model", "dt", "--folds", "3", "--data", fashion_small, cwd=tmp_path,
+                          env={"COMPETITION_SCHEDULER": address})
     finally:
         server.close()
     assert time.monotonic() - start < 60 and accepted

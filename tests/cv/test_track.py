@@ -7,7 +7,6 @@ the tests only, and few subprocesses are started, since importing it takes secon
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import sqlite3
@@ -54,14 +53,10 @@ def store(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def tracked(store, fashion_small):
     """``competition.cv ... --track mlflow`` (its ``main``, in this process): its output and its run."""
-    saved = dict(os.environ)  # MLflow's retry settings that tracking sets stay this run's
-    os.environ["MLFLOW_TRACKING_URI"] = store["uri"]
-    try:
-        done = in_process(cv_main, "--model", "dt", "--param", "max_depth=4", "--folds", "3", "--data", fashion_small,
-                        "--runs-dir", store["runs"], "--track", "mlflow", cwd=store["folder"])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    # in_process restores the environment after the call: MLflow's retry settings that tracking sets stay this run's
+    done = in_process(cv_main, "--model", "dt", "--param", "max_depth=4", "--folds", "3", "--data", fashion_small,
+                      "--runs-dir", store["runs"], "--track", "mlflow", cwd=store["folder"],
+                      env={"MLFLOW_TRACKING_URI": store["uri"]})
     assert done.returncode == 0, done.stderr
     (run,) = runs.list_runs(store["runs"])
     return done, run
@@ -346,8 +341,7 @@ def test_a_store_that_cannot_be_written_is_one_line_at_once(tracked, tmp_path, w
     disk is; chmod does not stop root)."""
     folder = tmp_path / "here"
     folder.mkdir()
-    saved = dict(os.environ)  # as the environment was: MLflow's retry settings that tracking sets are this test's
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    env = {"MLFLOW_TRACKING_URI": None}  # MLflow's default store; in_process restores the environment after the call
     if where == "read-only folder":
         if subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode or \
                 subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True).returncode:
@@ -362,14 +356,10 @@ def test_a_store_that_cannot_be_written_is_one_line_at_once(tracked, tmp_path, w
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'file'}/mlflow.db"
         expected = f"{tmp_path / 'file'} is not a folder"
     try:
-        os.environ.clear()
-        os.environ.update(env)
         start = time.monotonic()
-        done = in_process(track.main, tracked[1].path, cwd=folder)
+        done = in_process(track.main, tracked[1].path, cwd=folder, env=env)
         took = time.monotonic() - start
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
         if where == "read-only folder":
             subprocess.run(["umount", str(folder)], capture_output=True)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
