@@ -20,8 +20,8 @@ setup: system $(VENV)/.installed
 
 help:
 	@echo "make          set up: Debian's Fashion-MNIST, a virtualenv (.venv) with every extra"
-	@echo "make submit   the main job: prepare, check, cross-validate MODEL=$(MODEL), submit and grade (~27 min)"
-	@echo "              MODEL=cnn-quick: the same in ~5 min"
+	@echo "make submit   the main job: prepare, check, cross-validate MODEL=$(MODEL), submit and grade"
+	@echo "              (28 min on 2 slow cores); MODEL=lgbm, MODEL=cnn-quick: other models"
 	@echo "make test     the test suite (installs Chromium and its driver for the browser tests)"
 	@echo "make bench    the loading and CV benchmarks"
 	@echo "make clean    remove .venv and the prepared data"

@@ -350,7 +350,7 @@ def make_objective(model: str, comp: Competition, folds: np.ndarray, fixed: dict
     score's std are kept as user attributes).
     ``finished_run(params)``: a finished run of the trial's recipe, if there is one; its scores are
     taken instead of training again (a study's first trial, the defaults, has often been run by
-    ``cv`` or ``submit`` already: for the cnn that is 27 minutes saved)."""
+    ``cv`` or ``submit`` already: for the cnn, all of a `make submit`'s training saved)."""
     import optuna
 
     quiet = {"verbose": 0} if MODELS[model].keras and "verbose" not in fixed else {}  # the bar, not epoch lines

@@ -162,8 +162,8 @@ def test_cli_runs_lists_and_summarises(fashion_small, tmp_path):
 
 
 def test_cnn_flip_tta_averages_an_image_and_its_mirror(fashion):
-    model = make_model("cnn", epochs=1, width=4, stages=2, batch_size=32, verbose=0).fit(fashion.x_train[:120],
-                                                                                          fashion.y_train[:120])
+    model = make_model("cnn", flip=True, epochs=1, width=4, stages=2, batch_size=32, verbose=0).fit(
+        fashion.x_train[:120], fashion.y_train[:120])
     x = fashion.x_test[:16]
     with_tta = model.predict_proba(x)
     model.flip_tta = False

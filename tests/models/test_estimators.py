@@ -94,6 +94,7 @@ IMPOSSIBLE = [  # model, parameter, value, what the message says is allowed
     ("mlp-blog", "patience", -3, "range [0, inf)"),
     ("cnn", "width", 0, "range [1, inf)"),
     ("cnn", "shift", -2, "range [0, inf)"),
+    ("cnn", "first_convs", 0, "range [1, inf) or None"),
     ("cnn", "erase", 1.5, "range [0.0, 1.0]"),
     ("cnn", "time_budget", 0, "range (0.0, inf) or None"),
     ("cnn", "label_smoothing", 1.0, "range [0.0, 1.0)"),

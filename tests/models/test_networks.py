@@ -13,7 +13,8 @@ from competition.cv import obtain
 from competition.data.loader import load_competition
 from competition.models import keras_backend, make_model
 from competition.models.backend import default_keras_backend
-from competition.models.networks import augment, epochs_within, import_keras, in_batches, warmup_cosine
+from competition.models.networks import (augment, epochs_within, import_keras, in_batches, schedule_epochs,
+                                         warmup_cosine)
 
 
 def test_a_shift_moves_each_image_by_its_own_offset_and_fills_zeros():
@@ -55,6 +56,30 @@ def test_the_schedule_warms_up_then_decays_to_zero():
     assert float(schedule(30)) == pytest.approx(0.0, abs=1e-9), "the cosine reaches zero at the new end"
 
 
+def convs_between_pools(model) -> list[int]:
+    """The 3x3 convs of each stage of a built network, stages split at its poolings."""
+    counts = [0]
+    for layer in model.layers:
+        if type(layer).__name__ == "MaxPooling2D":
+            counts.append(0)
+        counts[-1] += type(layer).__name__ == "Conv2D"
+    return counts
+
+
+def test_the_full_size_stage_has_first_convs_and_the_others_convs():
+    keras = import_keras()
+    assert convs_between_pools(make_model("cnn", first_convs=1, convs=2).build(keras, (28, 28, 1), 10)) == [1, 2, 2]
+    assert convs_between_pools(make_model("cnn", first_convs=3, convs=1).build(keras, (28, 28, 1), 10)) == [3, 1, 1]
+    assert convs_between_pools(make_model("cnn", first_convs=None, convs=2).build(keras, (28, 28, 1), 10)) == [2, 2, 2]
+
+
+def test_the_default_schedule_is_seven_epochs_or_two_thousand_steps_whichever_is_longer():
+    assert schedule_epochs(None, 375) == 7, "48,000 rows in batches of 128"
+    assert schedule_epochs(None, 33) == 61 and schedule_epochs(None, 10) == 200, "720 and 150 rows"
+    assert schedule_epochs(3, 10) == 3, "epochs given are kept"
+    assert make_model("cnn").epochs is None and make_model("cnn-quick").epochs == 4
+
+
 def test_a_time_budget_holds_as_many_epochs_as_fit_at_the_first_ones_pace():
     assert epochs_within(30.0, 4.0) == 7 and epochs_within(30.0, 29.0) == 2 and epochs_within(1e9, 1.0) == 1000
 
@@ -76,12 +101,14 @@ def test_the_cnns_log_counts_epochs_out_of_the_whole_schedule(fashion_small, cap
 
 def test_the_default_cnn_learns_from_a_few_hundred_images(fashion_small, tmp_path):
     """150 training images a fold: batches shrink so that an epoch has enough steps for batch
-    norm to settle (the old defaults scored 0.13 on a 900-row slice, below the decision tree).
-    Two folds: 0.74 against the tree's 0.61; with the batch kept at 128 (``_batch_size`` broken), 0.38."""
+    norm to settle (the old defaults scored 0.13 on a 900-row slice, below the decision tree), and
+    the schedule has 2,000 steps (200 epochs here, ``schedule_epochs``). Two folds: 0.81 against
+    the tree's 0.61 (the earlier default, 24 epochs with flips and shifts: 0.74); with the batch
+    kept at 128 (``_batch_size`` broken), 0.38."""
     comp = load_competition(fashion_small)
     tree = obtain.run_cv("dt", comp, n_folds=2, runs_dir=tmp_path, progress=False)
     net = obtain.run_cv("cnn", comp, n_folds=2, params={"verbose": 0}, runs_dir=tmp_path, progress=False)
-    assert net.scores["accuracy_mean"] > tree.scores["accuracy_mean"] + 0.05, (net.scores, tree.scores)
+    assert net.scores["accuracy_mean"] > tree.scores["accuracy_mean"] + 0.1, (net.scores, tree.scores)
     assert make_model("cnn")._batch_size(200) == 16 and make_model("cnn")._batch_size(48_000) == 128
     assert make_model("cnn-blog")._batch_size(200) == 500, "the blog's recipe keeps its batch"
 
