@@ -103,11 +103,11 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec("mlp-blog", _network("BlogMLP"), "the blog's MLP: Dense 1000-800-500-300-200-100-50, dropout 0.2",
               keras=True),
     ModelSpec("cnn", _network("CNN"), "a 3-stage 3x3 CNN with batch norm, label smoothing and a cosine "
-              "schedule over 7 epochs (more on few images) (Keras)", keras=True, space=spaces.CNN),
+              "schedule of 7 epochs, more on few images (Keras)", keras=True, space=spaces.CNN),
     # the earlier network (two convs at full size) on 4 epochs: with augmentation they ended at 0.914
     # on fold 0; without it and at a higher peak, 0.926 (0.92 after epoch 3)
     ModelSpec("cnn-quick", _network("CNN", epochs=4, first_convs=None, flip_tta=False),
-              "the cnn on 4 epochs without augmentation: a first look at large data in minutes "
+              "the cnn with two convs at full size, on 4 epochs: a first look at large data in minutes "
               "(on a few hundred images, use cnn)", keras=True, space=spaces.CNN_QUICK),
     ModelSpec("cnn-blog", _network("BlogCNN"), "the blog's CNN: 4 conv blocks 64/64/128/128 + Dense 1024-512-256",
               keras=True),
