@@ -1,6 +1,7 @@
-"""Benchmark: where the CNN's second core goes, and what two folds side by side buy.
+"""Benchmark: where the CNN's second core goes, what two folds side by side buy, and which Keras
+backend trains it fastest.
 
-    python bench/cores.py [--data data/fashion-mnist] [--epochs 8] [--rows 48000]
+    python bench/cores.py [--data data/fashion-mnist] [--epochs 8] [--rows 48000] [--backends jax torch]
 
 The default ``cnn`` trains for --epochs epochs on --rows training rows of fold 0, in fresh
 processes so that TensorFlow's thread pools are set before it starts. An epoch is timed from its
@@ -10,7 +11,9 @@ whose end has no next start:
 
 1. one process with TensorFlow's default threads: what ``cv`` and ``make submit`` do (the baseline);
 2. one process with one thread (``TF_NUM_INTRAOP_THREADS=1``, ``TF_NUM_INTEROP_THREADS=1``);
-3. two such one-thread processes at once: two folds side by side, as ``--workers 2`` runs them.
+3. two such one-thread processes at once: two folds side by side, as ``--workers 2`` runs them;
+4. one process on each other Keras backend installed (JAX, PyTorch; ``KERAS_BACKEND``), its own
+   default threads: what ``make submit`` would do where that backend alone is installed.
 
 For each: training samples per second (summed over the processes), the cores it kept busy (CPU
 time over wall time), the time spent making each epoch's shuffled and augmented copy on the host
@@ -32,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from competition.extras import installed  # noqa: E402
+from competition.models.backend import KERAS_BACKENDS  # noqa: E402
 
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
@@ -98,6 +103,8 @@ def main() -> int:
                         "left out)")
     parser.add_argument("--rows", type=int, default=48_000, help="training rows of fold 0")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backends", nargs="*", metavar="NAME", default=None,
+                        help="the other Keras backends to time (default: every one installed of jax, torch)")
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -105,6 +112,8 @@ def main() -> int:
     setups = [("1 process, TensorFlow's default threads (baseline)", 1, {}),
               ("1 process, 1 thread", 1, ONE_THREAD),
               ("2 processes side by side, 1 thread each", 2, ONE_THREAD)]
+    others = [name for name in KERAS_BACKENDS[1:] if installed(name)] if args.backends is None else args.backends
+    setups += [(f"1 process, Keras on {name}, its default threads", 1, {"KERAS_BACKEND": name}) for name in others]
     print(f"cnn, {args.rows:,} rows of fold 0, epochs 3..{args.epochs - 1} of each process, {os.cpu_count()} cores")
     base = None
     for label, processes, env in setups:
