@@ -109,9 +109,10 @@ def main() -> int:
     if args.child:
         child(args)
         return 0
-    setups = [("1 process, TensorFlow's default threads (baseline)", 1, {}),
-              ("1 process, 1 thread", 1, ONE_THREAD),
-              ("2 processes side by side, 1 thread each", 2, ONE_THREAD)]
+    tensorflow = {"KERAS_BACKEND": "tensorflow"}  # whatever the caller's environment says
+    setups = [("1 process, TensorFlow's default threads (baseline)", 1, tensorflow),
+              ("1 process, 1 thread", 1, {**tensorflow, **ONE_THREAD}),
+              ("2 processes side by side, 1 thread each", 2, {**tensorflow, **ONE_THREAD})]
     others = [name for name in KERAS_BACKENDS[1:] if installed(name)] if args.backends is None else args.backends
     setups += [(f"1 process, Keras on {name}, its default threads", 1, {"KERAS_BACKEND": name}) for name in others]
     print(f"cnn, {args.rows:,} rows of fold 0, epochs 3..{args.epochs - 1} of each process, {os.cpu_count()} cores")

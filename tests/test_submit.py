@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -327,3 +329,15 @@ def test_submit_starts_no_more_workers_than_the_run_has_fits(tiny, tmp_path, mon
     assert started == [min(2, len(__import__("os").sched_getaffinity(0)))]
     assert "--workers 1000: starting" in capsys.readouterr().err
     assert command.main(args) == 0 and len(started) == 1
+
+
+def test_make_submit_hands_budget_to_submit_as_its_time_budget_and_nothing_without_it():
+    """``make submit BUDGET=25`` is ``submit ... --time-budget 25``; plain ``make submit`` keeps the
+    model's own schedule (``make -n`` prints the commands without running them)."""
+    def planned(*variables: str) -> str:
+        done = subprocess.run(["make", "-n", "submit", *variables], cwd=Path(__file__).resolve().parents[1],
+                              capture_output=True, text=True, timeout=60)
+        return next(line for line in done.stdout.splitlines() if "-m competition.submit" in line)
+
+    assert planned("BUDGET=25").endswith("--grade --time-budget 25")
+    assert "--time-budget" not in planned() and planned().rstrip().endswith("--grade")
