@@ -146,7 +146,7 @@ CNN = {
     # study starts from it
     "epochs": Choice((None, 14, 21, 28)),
 }
-CNN_QUICK = {  # cnn-quick's short schedule: its defaults (width 16, lr 6e-3, 4 epochs) on the grid
+CNN_QUICK = {  # cnn-quick's short schedule: its defaults (width 16, lr 6e-3, 5 epochs) on the grid
     "width": Int(8, 48, step=8),
     "dropout": Float(0.0, 0.5),
     "learning_rate": Float(1e-3, 2e-2, log=True),

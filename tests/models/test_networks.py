@@ -77,7 +77,13 @@ def test_the_default_schedule_is_seven_epochs_or_two_thousand_steps_whichever_is
     assert schedule_epochs(None, 375) == 7, "48,000 rows in batches of 128"
     assert schedule_epochs(None, 33) == 61 and schedule_epochs(None, 10) == 200, "720 and 150 rows"
     assert schedule_epochs(3, 10) == 3, "epochs given are kept"
-    assert make_model("cnn").epochs is None and make_model("cnn-quick").epochs == 4
+    assert make_model("cnn").epochs is None and make_model("cnn-quick").epochs == 5
+
+
+def test_cnn_quick_is_the_default_network_on_a_short_schedule():
+    default, quick = make_model("cnn").get_params(), make_model("cnn-quick").get_params()
+    differing = {name for name in default if default[name] != quick[name]}
+    assert differing == {"epochs", "flip_tta"}, "the same network (one conv at full size), a shorter schedule"
 
 
 def test_a_time_budget_holds_as_many_epochs_as_fit_at_the_first_ones_pace():
