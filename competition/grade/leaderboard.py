@@ -19,6 +19,7 @@ whose kept copy could be scored, recomputed from the kept files and the key at e
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sys
@@ -40,24 +41,46 @@ NOTES_PATTERN = re.compile(rf"^{re.escape(NOTES_OPEN)} .* page (?P<page>[0-9a-f]
                            r"(?: chart (?P<chart>[0-9a-f]{64}))? -->$", re.MULTILINE)
 
 
-def recipe_text(entry: dict) -> str:
+def recipe_text(entry: dict, plain: dict[str, dict] | None = None) -> str:
+    """``entry``'s recipe in a few words (``model_text``), read against ``plain`` (``plain_params``)."""
     recipe = entry.get("recipe") or {}
     if not recipe:
         return "-"
-    text = model_text(recipe)
+    text = model_text(recipe, plain or {})
     if recipe.get("limit"):
         text += f" [limit {recipe['limit']}]"
     return text.replace("|", "/")
 
 
-def model_text(recipe: dict) -> str:
-    """A model and what sets it apart from its defaults, an ensemble's members each so: two runs
-    of one model then read apart ("cnn + cnn (random_state=88)"), not as the same run twice."""
+def plain_params(entries: list[dict]) -> dict[str, dict]:
+    """Each model's parameters in the newest recipe on the board that overrode none of them (a plain
+    ``--model X``): the reading of the other recipes of that model. A recipe names what it overrode of
+    the defaults of its own day, and defaults change between versions; read against this, an
+    earlier default's run says what sets it apart ("cnn (epochs=24, flip=True, ...)") instead of
+    reading "cnn" like today's. Drawn from the ledger alone, so the same ledger gives the same board."""
+    plain = {}
+    for entry in entries:  # the ledger's order: the newest last
+        recipe = entry.get("recipe") or {}
+        if recipe.get("params") and not recipe.get("overrides") and not recipe.get("members"):
+            plain[recipe.get("model")] = recipe["params"]
+    return plain
+
+
+def model_text(recipe: dict, plain: dict[str, dict] | None = None) -> str:
+    """A model and what sets it apart: what it overrode of its day's defaults, then any parameter
+    whose value differs from its model's plain recipe on the board (``plain_params``). An ensemble's
+    members read by their overrides alone (a member's record holds no parameters). Two runs of one
+    model then read apart ("cnn + cnn (random_state=88)"), not as the same run twice."""
     text = recipe.get("model", "?")
     if recipe.get("members"):
         text += " of " + " + ".join(model_text(member) for member in recipe["members"])
-    if recipe.get("overrides"):
-        text += " (" + ", ".join(f"{k}={v}" for k, v in recipe["overrides"].items()) + ")"
+    shown = dict(recipe.get("overrides") or {})
+    reference, params = (plain or {}).get(recipe.get("model")), recipe.get("params") or {}
+    if reference is not None:
+        shown.update({key: value for key, value in params.items()  # as JSON: a NaN (xgb's missing) is itself
+                      if key in reference and json.dumps(value) != json.dumps(reference[key])})
+    if shown:
+        text += " (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"
     if (recipe.get("seeds") or 1) > 1:
         text += f" [{recipe['seeds']} seeds]"
     if recipe.get("refit"):
@@ -141,6 +164,7 @@ def rank_correlation(rows: list[dict]) -> str:
 
 def table(rows: list[dict], reveal: bool, base: Path, metric: str = metrics.DEFAULT, bounds: dict | None = None,
           confidence: float = uncertainty.DEFAULT_CONFIDENCE) -> list[str]:
+    plain = plain_params(sorted(rows, key=lambda e: (e["time"], e.get("id", 0))))
     shown = bounds is not None  # the interval and tier columns, when the key was at hand
     lines = [f"| rank | submission | recipe | CV {metric} | public |"
              + (f" public {confidence:.0%} | tier |" if shown else "") + " private | public − CV | date | sha256 |",
@@ -155,7 +179,8 @@ def table(rows: list[dict], reveal: bool, base: Path, metric: str = metrics.DEFA
         known = (bounds or {}).get(e["sha256"])
         interval = (f" [{known['low']:.4f}, {known['high']:.4f}] | {known['tier']} |" if known
                     else " - | - |") if shown else ""
-        lines.append(f"| {rank}{mark} | [{e['name']}]({link}) | {recipe_text(e)} | {cv_text} | {e['public']:.4f} |"
+        recipe = recipe_text(e, plain)
+        lines.append(f"| {rank}{mark} | [{e['name']}]({link}) | {recipe} | {cv_text} | {e['public']:.4f} |"
                      f"{interval} {private} | {gap} | {e['time'][:10]} | `{e['sha256'][:8]}` |")
     return lines
 

@@ -12,6 +12,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -379,6 +380,26 @@ def test_the_leaderboard_tells_an_ensembles_members_apart_by_what_they_changed()
                {"model": "xgb", "refit": True}]
     assert recipe_text({"recipe": {"model": "ensemble-stack", "members": members, "limit": 600}}) == \
         "ensemble-stack of cnn + cnn (random_state=88) [2 seeds] + xgb [refit on all rows] [limit 600]"
+
+
+def test_the_leaderboard_reads_each_recipe_against_its_models_newest_plain_run():
+    from competition.grade.leaderboard import plain_params, recipe_text, table
+
+    def entry(day, overrides, **params):
+        return {"recipe": {"model": "cnn", "overrides": overrides, "params": params}, "public": 0.9,
+                "name": f"cnn-{day}", "file": f"submissions/cnn-{day}.csv", "time": f"2026-12-{day}T10:00:00Z",
+                "sha256": day * 32}
+
+    earlier = entry("01", {}, epochs=24, flip=True, width=16, missing=float("nan"), dropout=0.3)  # defaults then
+    today = entry("07", {}, epochs=None, flip=False, width=16, missing=float("nan"))  # no dropout: not comparable
+    wider = entry("05", {"width": 32}, epochs=None, flip=False, width=32, missing=float("nan"))
+    plain = plain_params([earlier, today, wider])  # in the ledger's order
+    assert plain == {"cnn": today["recipe"]["params"]}, "the newest recipe that overrode nothing"
+    assert recipe_text(earlier, plain) == "cnn (epochs=24, flip=True)", "what differs from today's plain run"
+    assert recipe_text(today, plain) == "cnn" and recipe_text(wider, plain) == "cnn (width=32)"
+    assert recipe_text(earlier) == "cnn", "alone, a recipe names what it overrode"
+    drawn = "\n".join(table([today, earlier, wider], reveal=False, base=Path(".")))  # ranked, not in time order
+    assert "| cnn (epochs=24, flip=True) |" in drawn and "| cnn |" in drawn and "| cnn (width=32) |" in drawn
 
 
 def grade_into(tmp_path, fashion_small, *paths):
