@@ -46,7 +46,7 @@ def recipe_text(entry: dict, plain: dict[str, dict] | None = None) -> str:
     recipe = entry.get("recipe") or {}
     if not recipe:
         return "-"
-    text = model_text(recipe, plain or {})
+    text = model_text(recipe, plain)
     if recipe.get("limit"):
         text += f" [limit {recipe['limit']}]"
     return text.replace("|", "/")

@@ -52,6 +52,16 @@ def valid_cv(cv) -> bool:
             and isinstance(cv.get("oof_rows", 0), int) and cv.get("oof_rows", 0) >= 0)
 
 
+def valid_recipe(recipe) -> bool:
+    """Whether a recipe (a sidecar's or a ledger entry's) is one the board can read: absent, or an
+    object whose ``params`` and ``overrides`` are objects and whose ``members`` are recipes too."""
+    if recipe is None:
+        return True
+    return (isinstance(recipe, dict) and all(isinstance(recipe.get(key) or {}, dict) for key in ("params", "overrides"))
+            and isinstance(recipe.get("members") or [], list)
+            and all(isinstance(member, dict) and valid_recipe(member) for member in recipe.get("members") or []))
+
+
 def cv_score(entry: dict) -> tuple[float, float] | None:
     """The entry's CV mean and spread in the metric its public score is in, or None: a sidecar
     records the competition metric's (``score_mean``) and always accuracy's."""
@@ -84,6 +94,8 @@ def problem(entry) -> str | None:
         return "its time is not an ISO-8601 time"
     if entry.get("cv") is not None and not valid_cv(entry["cv"]):
         return "its CV score is not a number"
+    if not valid_recipe(entry.get("recipe")):
+        return "its recipe is malformed"
     return None
 
 

@@ -29,7 +29,7 @@ def sidecar_problem(meta, sha256: str) -> str | None:
                 "submit?)" if meta.get("sha256") else "it has no sha256 to prove it belongs to the CSV")
     if meta.get("cv") is not None and not ledger.valid_cv(meta["cv"]):
         return "its CV score is not a number between 0 and 1"
-    if not isinstance(meta.get("name", ""), str) or not isinstance(meta.get("recipe") or {}, dict):
+    if not isinstance(meta.get("name", ""), str) or not ledger.valid_recipe(meta.get("recipe") or {}):
         return "its name or recipe is malformed"
     return None
 

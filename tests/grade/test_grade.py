@@ -256,6 +256,28 @@ def test_a_torn_or_poisoned_ledger_line_is_skipped_never_fatal(fashion_small, ke
     assert "[first]" in board and "[second]" in board
 
 
+def test_a_recipe_the_board_cannot_read_is_refused_in_a_sidecar_and_skipped_in_the_ledger(fashion_small, key,
+                                                                                             tmp_path):
+    grader, store = local_grader(fashion_small, tmp_path)
+    odd = make_submission(tmp_path, key, "odd", correct=0.7, seed=1, cv=0.7)
+    meta = json.loads(odd.with_suffix(".json").read_text())
+    odd.with_suffix(".json").write_text(json.dumps({**meta, "recipe": {**meta["recipe"], "params": "epochs=7"}}))
+    with pytest.warns(InputWarning, match="odd.json: ignored, its name or recipe is malformed"):
+        assert grade_file(grader, store, odd)["recipe"] is None
+    ledger_path = tmp_path / "ledger.jsonl"
+    good = json.loads(ledger_path.read_text())
+    members = {**good, "sha256": "1" * 64, "recipe": {"model": "ensemble-mean", "members": [None]}}
+    overrides = {**good, "sha256": "2" * 64, "recipe": {"model": "cnn", "overrides": [["width", 8]]}}
+    ledger_path.write_text("".join(json.dumps(entry) + "\n" for entry in (good, members, overrides)))
+    with pytest.warns(InputWarning) as warned:
+        kept = ledger.read(ledger_path)
+    assert [str(w.message) for w in warned] == [f"{ledger_path}, line {n}: its recipe is malformed; skipped"
+                                                for n in (2, 3)]
+    assert [e["name"] for e in kept] == ["odd"]
+    write_leaderboard(kept, tmp_path / "lb.md")  # the board draws from what the reader kept
+    assert "[odd]" in (tmp_path / "lb.md").read_text()
+
+
 def test_one_file_graded_at_once_by_four_graders_counts_once(fashion_small, key, tmp_path, monkeypatch):
     path = make_submission(tmp_path, key, "same", correct=0.7, seed=1)
     real_find = ledger.Ledger.find
